@@ -1,0 +1,493 @@
+"""Frozen value types shared by every layer: what we read, what we decide, what we write.
+
+These types are the contract between the packages:
+
+* ``worker.atlassian`` turns Jira/Confluence responses into :class:`IssueSnapshot`,
+  :class:`Directory` and :class:`Deal` values, and applies :class:`IssueWrite` values.
+* ``worker.policy`` turns snapshots into a :class:`Plan` (pure: no I/O, no clock).
+* ``worker.execute`` is the one writer; it returns :class:`Outcome` values.
+
+Identities: a :class:`Person` ``id`` is the Cloud ``accountId`` on Jira Cloud and the
+``name`` (username) on Data Center. Nothing else in the code base needs to know which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal, Protocol
+
+Flavor = Literal["cloud", "datacenter"]
+Mode = Literal["enforce", "dry-run", "off"]
+Verdict = Literal["act", "exempt", "no-match", "skip", "breaker"]
+ContractState = Literal["signed", "unsigned", "unknown"]
+
+#: The issue property our state lives in (overridable in settings).
+DEFAULT_PROPERTY_KEY = "handoff-guard"
+
+
+# --------------------------------------------------------------------------- people
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A Jira user. ``id`` is the accountId (Cloud) or the username (Data Center)."""
+
+    id: str
+    display_name: str
+    active: bool = True
+    email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """Group memberships read once per cycle. Inactive users are never members."""
+
+    #: group name -> ids of its *active* members
+    groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: every person seen while reading the groups, by id
+    people: Mapping[str, Person] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- deals
+
+
+@dataclass(frozen=True, slots=True)
+class DealSource:
+    """Where deals come from: Confluence deal pages found by CQL and the names of
+    the Page Properties rows that hold each part of the deal."""
+
+    cql: str = 'space = "SALES" and label = "deal"'
+    account_property: str = "Account"
+    project_property: str = "Jira project"
+    status_property: str = "Contract status"
+    signed_on_property: str = "Signed on"
+    executive_property: str = "Account executive"
+
+
+@dataclass(frozen=True, slots=True)
+class Deal:
+    """One customer's commercial record, read from a Confluence deal page."""
+
+    account: str
+    jira_project: str | None
+    contract_status: str | None
+    signed_on: date | None
+    account_executive: Person | None
+    #: where it came from, in words a PM understands ("the page Deal: Acme Corp")
+    source: str
+    page_id: str | None = None
+    page_title: str | None = None
+    page_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DealSkip:
+    """A deal page that could not be used, with the reason (never an exception)."""
+
+    page_id: str
+    title: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSpec:
+    """What one cycle reads, derived from the loaded policies (``worker.policy.scope``).
+
+    The Atlassian layer needs nothing else from the policy file.
+    """
+
+    #: bounded JQL: policy scopes OR-ed, the PM restriction, ``statusCategory != Done``
+    jql: str
+    #: display names of the extra fields the policies read ("Account", "Contract status")
+    field_names: tuple[str, ...] = ()
+    #: fetch comments inline (only when a policy reads them)
+    comments: bool = False
+    #: fetch the changelog inline (only when a policy needs last human activity)
+    changelog: bool = False
+    #: Jira groups to read into the :class:`Directory`
+    groups: tuple[str, ...] = ()
+    #: where deals come from; None when no policy needs deal pages
+    deals: DealSource | None = None
+    property_key: str = DEFAULT_PROPERTY_KEY
+
+
+# --------------------------------------------------------------------------- bot state
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One ladder step the bot applied to an issue for a policy."""
+
+    step: int
+    at: datetime
+    actions: tuple[str, ...]  # action kinds applied, e.g. ("comment",) or ("reassign", "label")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyState:
+    """What the bot did on one issue for one policy (kept in our issue property)."""
+
+    first_flagged_at: datetime | None = None
+    steps: tuple[StepRecord, ...] = ()
+    reassigned_to: str | None = None
+    overridden_at: datetime | None = None
+    overridden_by: str | None = None
+
+    @property
+    def last_step(self) -> int:
+        """The highest ladder step applied, or -1 when none."""
+        return max((s.step for s in self.steps), default=-1)
+
+
+@dataclass(frozen=True, slots=True)
+class BotState:
+    """The value of our issue property: per policy id, what was done and when."""
+
+    policies: Mapping[str, PolicyState] = field(default_factory=dict)
+
+    def for_policy(self, policy_id: str) -> PolicyState:
+        """The state for one policy (empty when the bot never acted for it)."""
+        return self.policies.get(policy_id, PolicyState())
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object stored in the issue property (compact, versioned)."""
+        return {
+            "v": 1,
+            "policies": {
+                pid: {
+                    k: v
+                    for k, v in {
+                        "first_flagged_at": _iso(ps.first_flagged_at),
+                        "steps": [
+                            {"step": s.step, "at": _iso(s.at), "actions": list(s.actions)}
+                            for s in ps.steps
+                        ],
+                        "reassigned_to": ps.reassigned_to,
+                        "overridden_at": _iso(ps.overridden_at),
+                        "overridden_by": ps.overridden_by,
+                    }.items()
+                    if v not in (None, [])
+                }
+                for pid, ps in sorted(self.policies.items())
+            },
+        }
+
+    @classmethod
+    def from_json(cls, value: object) -> BotState:
+        """Parse the stored property. Raises ``ValueError`` with a reason when malformed."""
+        if value is None:
+            return cls()
+        if not isinstance(value, dict) or not isinstance(value.get("policies", {}), dict):
+            raise ValueError("issue property is not an object with a 'policies' object")
+        out: dict[str, PolicyState] = {}
+        for pid, raw in value.get("policies", {}).items():
+            if not isinstance(raw, dict):
+                raise ValueError(f"state for policy {pid!r} is not an object")
+            try:
+                steps = tuple(
+                    StepRecord(
+                        step=int(s["step"]),
+                        at=_parse_dt(s["at"]),
+                        actions=tuple(str(a) for a in s.get("actions", ())),
+                    )
+                    for s in raw.get("steps", ())
+                )
+                out[str(pid)] = PolicyState(
+                    first_flagged_at=_opt_dt(raw.get("first_flagged_at")),
+                    steps=steps,
+                    reassigned_to=_opt_str(raw.get("reassigned_to")),
+                    overridden_at=_opt_dt(raw.get("overridden_at")),
+                    overridden_by=_opt_str(raw.get("overridden_by")),
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"state for policy {pid!r} is malformed: {exc}") from exc
+        return cls(policies=out)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _parse_dt(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"expected an ISO timestamp, got {value!r}")
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(f"timestamp without a timezone: {value!r}")
+    return parsed
+
+
+def _opt_dt(value: object) -> datetime | None:
+    return None if value is None else _parse_dt(value)
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+# --------------------------------------------------------------------------- issues
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """A Jira comment, its body reduced to plain text (from ADF or wiki markup)."""
+
+    id: str
+    author: Person | None
+    created: datetime
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssueSnapshot:
+    """One issue as returned by one search page (fields and our property inline)."""
+
+    key: str
+    id: str
+    project: str
+    issue_type: str
+    summary: str
+    description: str
+    status: str
+    status_category: str  # "new" | "indeterminate" | "done"
+    assignee: Person | None
+    reporter: Person | None
+    labels: tuple[str, ...]
+    created: datetime
+    updated: datetime
+    #: custom and extra fields by their *display name* ("Account", "Contract status"),
+    #: normalized to a string, a tuple of strings, or None
+    fields: Mapping[str, str | tuple[str, ...] | None] = field(default_factory=dict)
+    comments: tuple[Comment, ...] = ()
+    state: BotState = field(default_factory=BotState)
+    #: the latest change by someone other than the bot (created, comments, changelog)
+    last_human_activity: datetime | None = None
+    flagged: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MalformedIssue:
+    """An issue the reader could not turn into a snapshot: skipped with a reason."""
+
+    key: str
+    reason: str
+
+
+# --------------------------------------------------------------------------- comment documents
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """Plain inserted text; never interpreted as markup."""
+
+    text: str
+    strong: bool = False
+    em: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    text: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    person: Person
+
+
+Inline = Text | Link | Mention
+
+
+@dataclass(frozen=True, slots=True)
+class Paragraph:
+    inlines: tuple[Inline, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BulletList:
+    items: tuple[tuple[Inline, ...], ...]
+
+
+Block = Paragraph | BulletList
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A small neutral comment document; ``worker.atlassian.markup`` renders it to
+    ADF (Jira Cloud v3) or wiki markup (v2 and Data Center)."""
+
+    blocks: tuple[Block, ...]
+
+    def plain_text(self) -> str:
+        """The document as plain text (for logs, the store and the CLI)."""
+        lines: list[str] = []
+        for block in self.blocks:
+            if isinstance(block, Paragraph):
+                lines.append(_inline_text(block.inlines))
+            else:
+                lines.extend(f"- {_inline_text(item)}" for item in block.items)
+        return "\n".join(lines)
+
+
+def _inline_text(inlines: tuple[Inline, ...]) -> str:
+    parts: list[str] = []
+    for node in inlines:
+        if isinstance(node, Text):
+            parts.append(node.text)
+        elif isinstance(node, Link):
+            parts.append(f"{node.text} ({node.url})")
+        else:
+            parts.append(f"@{node.person.display_name}")
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------- decisions and plans
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One condition's verdict and the value that decided it, in plain words."""
+
+    condition: str
+    result: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Visibility:
+    """Comment restriction: ``type`` is "group" or "role"."""
+
+    type: Literal["group", "role"]
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommentAction:
+    document: Document
+    template: str
+    visibility: Visibility | None = None
+    kind: Literal["comment"] = "comment"
+
+
+@dataclass(frozen=True, slots=True)
+class ReassignAction:
+    """Assign to ``to``; when Jira refuses, fall back to ``fallback`` (None: leave as is)."""
+
+    to: Person
+    target: str  # what was asked for: "sales_owner", "reporter", "user"
+    fallback: Person | None = None
+    kind: Literal["reassign"] = "reassign"
+
+
+@dataclass(frozen=True, slots=True)
+class LabelAction:
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    kind: Literal["label"] = "label"
+
+
+@dataclass(frozen=True, slots=True)
+class FlagAction:
+    """Set (or clear) Jira's Flagged field ("Impediment")."""
+
+    on: bool = True
+    kind: Literal["flag"] = "flag"
+
+
+Action = CommentAction | ReassignAction | LabelAction | FlagAction
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one policy on one ticket, with its evidence."""
+
+    issue: str
+    policy: str
+    mode: Mode
+    verdict: Verdict
+    actions: tuple[Action, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    reason: str | None = None
+    #: the ladder step these actions belong to (None when nothing is planned)
+    step: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssueWrite:
+    """Everything one cycle writes to one issue, applied as one edit request.
+
+    ``actions`` are only those of policies in ``enforce`` mode; ``state`` is the full new
+    value of our issue property (it already records the steps in ``actions``).
+    ``seen_updated`` is the issue's ``updated`` in the snapshot the plan was made from.
+    """
+
+    issue: str
+    issue_id: str
+    actions: tuple[Action, ...]
+    state: BotState
+    policies: tuple[str, ...]
+    seen_updated: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """All a cycle would do, as data, before anything is written."""
+
+    now: datetime
+    decisions: tuple[Decision, ...]
+    writes: tuple[IssueWrite, ...]
+    #: policy id -> human-readable reason ("breaker tripped: 40 matches > max 25")
+    breakers: Mapping[str, str] = field(default_factory=dict)
+    #: policy id -> number of actions dropped by the per-cycle budget
+    deferred: Mapping[str, int] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- the write journal
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedWrite:
+    """The local record of one edit the executor sent (or tried to send) to an issue.
+
+    Search is eventually consistent, so for a while after a write a search may return the
+    issue without our new property value. The journal lets the next cycle overlay what it
+    knows it wrote, and name those issues in ``reconcileIssues``.
+    """
+
+    issue: str
+    issue_id: str
+    at: datetime  # site clock
+    state: BotState
+    #: "applied" (2xx seen) or "unknown" (sent; no answer)
+    status: Literal["applied", "unknown"]
+
+
+# --------------------------------------------------------------------------- outcomes
+
+OutcomeStatus = Literal["applied", "dry-run", "fallback", "failed", "skipped", "stopped"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the executor did with one :class:`IssueWrite`."""
+
+    issue: str
+    status: OutcomeStatus
+    actions: tuple[str, ...]
+    detail: str = ""
+    http_status: int | None = None
+    #: True when the failure is worth retrying next cycle (409, 5xx after retries)
+    retryable: bool = False
+
+
+class WriteJournal(Protocol):
+    """Where the executor records its writes (``worker.store.Store`` implements it)."""
+
+    def record_write(self, write: RecordedWrite) -> None:
+        """Remember one write: before sending ("unknown"), and after a 2xx ("applied")."""
+
+    def recent_writes(self, *, since: datetime) -> Mapping[str, RecordedWrite]:
+        """The latest write per issue key made at or after ``since`` (site clock)."""
