@@ -1,0 +1,208 @@
+"""The benchmark's outputs: a terminal table, the JSON results file, a PNG chart and the
+README's "Performance" section text, all from one results document."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def write_json(results: Mapping[str, Any], path: Path) -> Path:
+    """Write the results document (indented, stable key order)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def _rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for size in results["sizes"]:
+        first, second = size["guard"]["cycles"]
+        base = size["baseline"]
+        rows.append(
+            {
+                "n": size["n"],
+                "k": size["guard_acted"],
+                "g_req": first["requests"]["total"],
+                "g_writes": first["requests"]["writes"],
+                "bound": first["formula"]["bound_with_constants"],
+                "g_wall": first["wall_s"],
+                "g2_req": second["requests"]["total"],
+                "g2_writes": second["requests"]["writes"],
+                "g2_wall": second["wall_s"],
+                "g_rss": size["guard"]["peak_rss_mb"],
+                "b_req": base["requests"]["total"],
+                "b_wall": base["wall_s"],
+                "b_rss": base["peak_rss_mb"],
+                "b_est": bool(base.get("extrapolated")),
+                "same": size.get("same_tickets"),
+            }
+        )
+    return rows
+
+
+def table(results: Mapping[str, Any]) -> Table:
+    """The per-size comparison as a rich table (``~`` marks extrapolated baseline values)."""
+    cfg = results["config"]
+    t = Table(
+        title=f"Handoff Guard vs the baseline script, {cfg['latency_ms']} ms per request",
+        caption="~ extrapolated from the measured sizes; G = Handoff Guard, B = baseline",
+    )
+    for name in (
+        "N", "acted k", "G requests (writes)", "bound", "G wall s", "G 2nd cycle req (writes)",
+        "G 2nd wall s", "G peak RSS MB", "B requests", "B wall s", "B peak RSS MB",
+        "requests x", "wall x", "same tickets",
+    ):  # fmt: skip
+        t.add_column(name, justify="right")
+    for r in _rows(results):
+        est = "~" if r["b_est"] else ""
+        t.add_row(
+            f"{r['n']:,}",
+            f"{r['k']:,}",
+            f"{r['g_req']:,} ({r['g_writes']:,})",
+            f"{r['bound']:,}",
+            f"{r['g_wall']:.1f}",
+            f"{r['g2_req']:,} ({r['g2_writes']:,})",
+            f"{r['g2_wall']:.1f}",
+            f"{r['g_rss']:.0f}",
+            f"{est}{r['b_req']:,}",
+            f"{est}{r['b_wall']:.1f}",
+            f"{est}{r['b_rss']:.0f}",
+            f"{est}{r['b_req'] / max(r['g_req'], 1):.1f}",
+            f"{est}{r['b_wall'] / max(r['g_wall'], 1e-9):.1f}",
+            "-" if r["same"] is None else ("yes" if r["same"] else "NO"),
+        )
+    return t
+
+
+def targets_table(results: Mapping[str, Any]) -> Table:
+    """Each target, the measured value and met / missed (reported, never enforced)."""
+    t = Table(title="Targets (reported, not enforced)")
+    t.add_column("target")
+    t.add_column("measured")
+    t.add_column("met", justify="center")
+    for item in results["targets"]:
+        met = item["met"]
+        t.add_row(item["target"], item["measured"],
+                  "-" if met is None else ("yes" if met else "[bold red]NO[/]"))  # fmt: skip
+    return t
+
+
+def print_report(results: Mapping[str, Any], console: Console | None = None) -> None:
+    """Both tables and the planner line on the terminal."""
+    out = console or Console()
+    out.print(table(results))
+    p = results["planner"]
+    out.print(
+        f"Planner alone: {p['tickets_per_s']:,.0f} tickets/s "
+        f"({p['tickets']:,} tickets, best of {p['runs']} runs, one core)"
+    )
+    out.print(targets_table(results))
+
+
+def chart(results: Mapping[str, Any], path: Path) -> Path:
+    """A PNG with wall time and requests against N for both sides (log scales)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = _rows(results)
+    ns = [r["n"] for r in rows]
+    fig, (ax_wall, ax_req) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, g_key, b_key, label in (
+        (ax_wall, "g_wall", "b_wall", "wall time per cycle (s)"),
+        (ax_req, "g_req", "b_req", "requests per cycle"),
+    ):
+        ax.plot(ns, [r[g_key] for r in rows], "o-", label="Handoff Guard", color="#1f77b4")
+        measured = [r for r in rows if not r["b_est"]]
+        ax.plot([r["n"] for r in measured], [r[b_key] for r in measured], "s-",
+                label="baseline script", color="#d62728")  # fmt: skip
+        estimated = [r for r in rows if r["b_est"]]
+        if estimated and measured:
+            tail = [measured[-1], *estimated]
+            ax.plot([r["n"] for r in tail], [r[b_key] for r in tail], "s--", color="#d62728",
+                    alpha=0.5, label="baseline (extrapolated)")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("candidate tickets N")
+        ax.set_title(label)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    cfg = results["config"]
+    machine = results["machine"]
+    fig.suptitle(
+        f"{cfg['latency_ms']} ms injected latency per request; {machine['cores']} cores, "
+        f"Python {machine['python']}"
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def performance_markdown(results: Mapping[str, Any], *, chart_link: str, json_link: str) -> str:
+    """The README's "Performance" section: table, chart, machine, ratios against targets."""
+    cfg, m, p = results["config"], results["machine"], results["planner"]
+    lines = [
+        "## Performance",
+        "",
+        f"`make bench` runs Handoff Guard and the script a user would write against the sandbox "
+        f"with {cfg['latency_ms']} ms injected per request (a nearby Cloud site), on a generated "
+        f"site (seed {cfg['seed']}, ~5% pre-signature Sales deliverables assigned to PMs). "
+        "Each side runs in its own process; requests are counted from the sandbox's request "
+        "log; peak RSS is the worker process's. `make bench QUICK=1` runs N = 1,000 only.",
+        "",
+        "| N | acted k | Handoff Guard requests (writes) | bound + constants | wall s "
+        "| 2nd cycle requests (writes) | 2nd wall s | peak RSS MB | baseline requests "
+        "| baseline wall s | fewer requests | faster |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in _rows(results):
+        est = "~" if r["b_est"] else ""
+        lines.append(
+            f"| {r['n']:,} | {r['k']:,} | {r['g_req']:,} ({r['g_writes']:,}) | {r['bound']:,} "
+            f"| {r['g_wall']:.1f} | {r['g2_req']:,} ({r['g2_writes']:,}) | {r['g2_wall']:.1f} "
+            f"| {r['g_rss']:.0f} | {est}{r['b_req']:,} | {est}{r['b_wall']:.1f} "
+            f"| {est}{r['b_req'] / max(r['g_req'], 1):.0f}x "
+            f"| {est}{r['b_wall'] / max(r['g_wall'], 1e-9):.0f}x |"
+        )
+    lines += [
+        "",
+        "`~`: extrapolated linearly from the baseline's measured sizes "
+        f"({cfg['baseline_max_n']:,} is the largest run; a sequential script at 50,000 "
+        "tickets would take over 20 minutes).",
+        "",
+        f"![wall time and requests against N]({chart_link})",
+        "",
+        f"Planner alone (pure, no I/O, one core): **{p['tickets_per_s']:,.0f} tickets/s** "
+        f"over {p['tickets']:,} tickets.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM, Python "
+        f"{m['python']} ({m['platform']}). Run of {results['started_at']}, "
+        f"{results['duration_s']:.0f} s in all. Raw numbers: [{json_link}]({json_link}).",
+        "",
+        "Baseline: " + cfg["baseline"],
+        "",
+        f"Policies: `{cfg['policies']}` as shipped"
+        + (
+            " (modes unchanged), with the per-cycle action budget and the breaker lifted "
+            "so that one cycle acts on every flagged ticket."
+            if cfg.get("safety_lifted")
+            else "."
+        ),
+        "",
+        "| target | measured | met |",
+        "|---|---|:---:|",
+    ]
+    for item in results["targets"]:
+        met = "-" if item["met"] is None else ("yes" if item["met"] else "**no**")
+        note = f" ({item['note']})" if item["note"] else ""
+        lines.append(f"| {item['target']} | {item['measured']}{note} | {met} |")
+    return "\n".join(lines) + "\n"

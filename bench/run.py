@@ -1,0 +1,376 @@
+"""The benchmark's orchestration: generate a site per size, serve it from the sandbox with a
+fixed injected latency, run each scenario in its own process, and count from the request log.
+
+For every N: the planner alone (at ``planner_n`` only, without latency), then Handoff Guard's
+two enforcing cycles, then (on the reset site) the baseline script. The baseline is run up to
+``baseline_max_n``; above it the baseline's cost is extrapolated linearly from its two largest
+measured sizes and labelled ``"extrapolated": true`` (a sequential script at 50,000 tickets and
+20 ms per request would take over 20 minutes by itself).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any
+
+from bench.measure import acted_issues, count_requests, formula_check
+from bench.policies import bench_policies
+from worker.sandbox.generate import deliverable_keys, generate_site
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_POLICIES = PROJECT_ROOT / "config" / "policies.yaml"
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConfig:
+    """What one benchmark run measures."""
+
+    sizes: tuple[int, ...] = (1_000, 10_000, 50_000)
+    latency_ms: int = 20
+    seed: int = 42
+    #: the baseline runs up to this N; larger sizes are extrapolated
+    baseline_max_n: int = 10_000
+    #: the size at which the planner is timed alone (the largest size up to this one)
+    planner_n: int = 10_000
+    policies: Path = DEFAULT_POLICIES
+    #: run the policies enforcing with budget and breaker lifted (see ``bench.policies``)
+    lift_safety: bool = True
+    #: where scenario logs (stderr of each child) are kept
+    log_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "var" / "bench" / "logs")
+    #: a child scenario that takes longer than this is killed (a hang is a failure)
+    child_timeout_s: float = 1800.0
+
+
+class ScenarioError(RuntimeError):
+    """A scenario's process failed; the message carries its error and the log path."""
+
+
+def _log_rows(raw: Sequence[Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for row in raw:
+        if isinstance(row, Mapping):
+            rows.append(dict(row))
+        elif hasattr(row, "to_dict"):
+            rows.append(row.to_dict())
+        else:
+            rows.append({k: getattr(row, k) for k in ("method", "path", "query", "status")})
+    return rows
+
+
+@contextmanager
+def _child(
+    scenario: str, sandbox: Any, config: BenchConfig, n: int
+) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    config.log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = config.log_dir / f"{scenario}-{n}.log"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    with log_path.open("w", encoding="utf-8") as stderr:
+        command = [
+            sys.executable, "-m", "bench.child", scenario,
+            "--url", sandbox.url,
+            "--email", sandbox.bot_email,
+            "--token", sandbox.bot_token,
+            "--policies", str(config.policies),
+        ]  # fmt: skip
+        proc = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        try:
+            yield proc, log_path
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+
+
+def _read_message(stdout: IO[str] | None, log_path: Path) -> dict[str, Any]:
+    assert stdout is not None
+    line = stdout.readline()
+    if not line:
+        raise ScenarioError(f"scenario ended without a result; see {log_path}")
+    message: dict[str, Any] = json.loads(line)
+    if message.get("kind") == "error":
+        raise ScenarioError(f"{message['error']} (log: {log_path})\n{message.get('traceback')}")
+    return message
+
+
+def run_guard(sandbox: Any, config: BenchConfig, n: int) -> dict[str, Any]:
+    """Two enforcing cycles of the real worker; requests counted per cycle."""
+    sandbox.clear_requests()
+    cycles: list[dict[str, Any]] = []
+    with _child("guard", sandbox, config, n) as (proc, log_path):
+        for _ in range(2):
+            message = _read_message(proc.stdout, log_path)
+            log = _log_rows(sandbox.requests())
+            sandbox.clear_requests()
+            counts = count_requests(log)
+            cycles.append(
+                {
+                    **{k: v for k, v in message.items() if k != "kind"},
+                    "requests": counts.to_json(),
+                    "formula": formula_check(n, counts),
+                    "acted_keys": sorted(acted_issues(log)),
+                }
+            )
+            assert proc.stdin is not None
+            proc.stdin.write("next\n")
+            proc.stdin.flush()
+        _read_message(proc.stdout, log_path)
+    return {"cycles": cycles, "peak_rss_mb": max(c["peak_rss_mb"] for c in cycles)}
+
+
+def run_baseline(sandbox: Any, config: BenchConfig, n: int) -> dict[str, Any]:
+    """The user's script on the same (reset) site."""
+    sandbox.clear_requests()
+    with _child("baseline", sandbox, config, n) as (proc, log_path):
+        message = _read_message(proc.stdout, log_path)
+    log = _log_rows(sandbox.requests())
+    sandbox.clear_requests()
+    counts = count_requests(log)
+    return {
+        **{k: v for k, v in message.items() if k != "kind"},
+        "extrapolated": False,
+        "requests": counts.to_json(),
+        "acted_keys": sorted(acted_issues(log)),
+    }
+
+
+def run_planner(sandbox: Any, config: BenchConfig, n: int) -> dict[str, Any]:
+    """The planner alone (read once without latency, then timed with no I/O)."""
+    with _child("planner", sandbox, config, n) as (proc, log_path):
+        message = _read_message(proc.stdout, log_path)
+    sandbox.clear_requests()
+    return {k: v for k, v in message.items() if k != "kind"}
+
+
+def _latency(sandbox: Any, latency_ms: int) -> None:
+    if latency_ms > 0:
+        sandbox.add_faults([{"latency_ms": latency_ms}])
+
+
+def run_size(
+    n: int, config: BenchConfig, *, planner: bool, progress: Progress
+) -> dict[str, Any]:
+    """Everything measured at one size N."""
+    from worker.sandbox import Sandbox
+
+    site = generate_site(n, seed=config.seed)
+    expected = deliverable_keys(site)
+    result: dict[str, Any] = {"n": n, "deliverables": len(expected)}
+    with Sandbox.start(site, port=0) as sandbox:
+        del site  # the sandbox holds its own copy; ours would only inflate the parent
+        if planner:
+            progress(f"N={n:,}: planner alone")
+            result["planner"] = run_planner(sandbox, config, n)
+        sandbox.reset()
+        _latency(sandbox, config.latency_ms)
+        progress(f"N={n:,}: Handoff Guard, two cycles")
+        result["guard"] = run_guard(sandbox, config, n)
+        if n <= config.baseline_max_n:
+            sandbox.reset()
+            _latency(sandbox, config.latency_ms)
+            progress(f"N={n:,}: baseline script")
+            result["baseline"] = run_baseline(sandbox, config, n)
+    guard_acted = set(result["guard"]["cycles"][0]["acted_keys"])
+    result["guard_acted"] = len(guard_acted)
+    result["guard_acted_deliverables"] = len(guard_acted & expected)
+    if "baseline" in result:
+        baseline_acted = set(result["baseline"]["acted_keys"])
+        result["same_tickets"] = guard_acted == baseline_acted
+        result["only_guard"] = sorted(guard_acted - baseline_acted)[:20]
+        result["only_baseline"] = sorted(baseline_acted - guard_acted)[:20]
+    return result
+
+
+def extrapolate(sizes: Sequence[dict[str, Any]], n: int) -> dict[str, Any]:
+    """The baseline's cost at ``n`` from its two largest measured sizes (linear in N)."""
+    measured = sorted((r for r in sizes if "baseline" in r), key=lambda r: r["n"])[-2:]
+    if len(measured) < 2:
+        raise ValueError("extrapolating needs the baseline measured at two sizes")
+    (a, b) = measured
+    span = b["n"] - a["n"]
+
+    def line(at_a: float, at_b: float) -> float:
+        return at_b + (at_b - at_a) / span * (n - b["n"])
+
+    base_a, base_b = a["baseline"], b["baseline"]
+    return {
+        "extrapolated": True,
+        "from_sizes": [a["n"], b["n"]],
+        "wall_s": line(base_a["wall_s"], base_b["wall_s"]),
+        "peak_rss_mb": line(base_a["peak_rss_mb"], base_b["peak_rss_mb"]),
+        "requests": {
+            key: round(line(base_a["requests"][key], base_b["requests"][key]))
+            for key in ("total", "reads", "writes")
+        },
+    }
+
+
+def machine() -> dict[str, Any]:
+    """The machine the numbers came from."""
+    import platform
+
+    import psutil
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def run_benchmark(config: BenchConfig, *, progress: Progress | None = None) -> dict[str, Any]:
+    """Run every size and return the results document (see ``bench.report`` for its use)."""
+    say = progress or (lambda _message: None)
+    started = time.time()
+    source = config.policies
+    if config.lift_safety:
+        config = replace(
+            config, policies=bench_policies(source, config.log_dir / "policies.yaml")
+        )
+    small_enough = [n for n in config.sizes if n <= config.planner_n]
+    planner_size = max(small_enough) if small_enough else min(config.sizes)
+    sizes: list[dict[str, Any]] = []
+    for n in sorted(config.sizes):
+        sizes.append(run_size(n, config, planner=n == planner_size, progress=say))
+    for row in sizes:
+        if "baseline" not in row:
+            row["baseline"] = extrapolate(sizes, row["n"])
+            say(f"N={row['n']:,}: baseline extrapolated from {row['baseline']['from_sizes']}")
+    planner = next(r["planner"] for r in sizes if "planner" in r)
+    return {
+        "schema": 1,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "duration_s": round(time.time() - started, 1),
+        "machine": machine(),
+        "config": {
+            "sizes": list(config.sizes),
+            "latency_ms": config.latency_ms,
+            "seed": config.seed,
+            "baseline_max_n": config.baseline_max_n,
+            "policies": os.path.relpath(source, PROJECT_ROOT),
+            "safety_lifted": config.lift_safety,
+            "baseline": (
+                "Jira(cloud=True).enhanced_jql_get_list_of_tickets(jql) with the library's "
+                "default fields (*all) and page size, then per ticket GET issue property; per "
+                "acted ticket POST comment, PUT assignee, PUT issue property (and a labels "
+                "edit where a policy labels). Directory and deals read with the worker's own "
+                "readers; decisions by the same pure worker.policy.plan."
+            ),
+        },
+        "sizes": sizes,
+        "planner": planner,
+        "slopes": slopes(sizes),
+        "targets": targets(sizes, planner),
+    }
+
+
+def slopes(sizes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Cost per 1,000 extra tickets (least squares over the measured sizes)."""
+
+    def fit(points: list[tuple[float, float]]) -> float | None:
+        if len(points) < 2:
+            return None
+        mean_x = sum(x for x, _ in points) / len(points)
+        mean_y = sum(y for _, y in points) / len(points)
+        den = sum((x - mean_x) ** 2 for x, _ in points)
+        if den == 0:
+            return None
+        return 1000 * sum((x - mean_x) * (y - mean_y) for x, y in points) / den
+
+    guard = [(r["n"], r["guard"]["cycles"][0]) for r in sizes]
+    base = [(r["n"], r["baseline"]) for r in sizes if not r["baseline"].get("extrapolated")]
+    return {
+        "guard_requests_per_1000": fit([(n, c["requests"]["total"]) for n, c in guard]),
+        "guard_wall_s_per_1000": fit([(n, c["wall_s"]) for n, c in guard]),
+        "guard_second_cycle_wall_s_per_1000": fit(
+            [(r["n"], r["guard"]["cycles"][1]["wall_s"]) for r in sizes]
+        ),
+        "guard_peak_rss_mb_per_1000": fit([(n, c["peak_rss_mb"]) for n, c in guard]),
+        "baseline_requests_per_1000": fit([(n, b["requests"]["total"]) for n, b in base]),
+        "baseline_wall_s_per_1000": fit([(n, b["wall_s"]) for n, b in base]),
+    }
+
+
+def targets(sizes: Sequence[dict[str, Any]], planner: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each target of the benchmark issue with the measured value and whether it is met."""
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, measured: str, met: bool | None, note: str = "") -> None:
+        out.append({"target": name, "measured": measured, "met": met, "note": note})
+
+    for row in sizes:
+        first = row["guard"]["cycles"][0]
+        f = first["formula"]
+        add(
+            f"requests <= ceil(N/100)+G+D+k (+constants) at N={row['n']:,}",
+            f"{first['requests']['total']} requests; bound {f['bound']} + {f['constants']} "
+            f"constants = {f['bound_with_constants']}; search pages {f['search_pages']}/"
+            f"{f['search_pages_allowed']}, writes {f['writes']} for k={f['writes_allowed']}",
+            bool(f["within"]) and first["requests"]["total"] <= f["bound_with_constants"],
+            "constants: " + ", ".join(f"{k} x{v}" for k, v in first["requests"]["other"].items()),
+        )
+        second = row["guard"]["cycles"][1]
+        add(
+            f"second cycle: zero writes at N={row['n']:,}",
+            f"{second['requests']['writes']} writes",
+            second["requests"]["writes"] == 0,
+        )
+    ref = _at(sizes, 10_000) or sizes[-1]
+    base, guard = ref["baseline"], ref["guard"]["cycles"][0]
+    req_ratio = base["requests"]["total"] / max(guard["requests"]["total"], 1)
+    wall_ratio = base["wall_s"] / max(guard["wall_s"], 1e-9)
+    label = f"N={ref['n']:,}" + (" (not 10,000: a quick run)" if ref["n"] != 10_000 else "")
+    add(f">= 20x fewer requests than the baseline at {label}", f"{req_ratio:.1f}x",
+        req_ratio >= 20)  # fmt: skip
+    add(f">= 10x shorter wall time than the baseline at {label}", f"{wall_ratio:.1f}x",
+        wall_ratio >= 10)  # fmt: skip
+    big = _at(sizes, 50_000) or max(sizes, key=lambda r: r["n"])
+    rss = big["guard"]["peak_rss_mb"]
+    add(f"peak RSS < 200 MB at N={big['n']:,}", f"{rss:.0f} MB", rss < 200)
+    add("planner > 20,000 tickets/s on one core",
+        f"{planner['tickets_per_s']:,.0f} tickets/s over {planner['tickets']:,} tickets",
+        planner["tickets_per_s"] > 20_000)  # fmt: skip
+    if len(sizes) >= 2:
+        s = slopes(sizes)
+        add(
+            "cost grows linearly with N (slope per 1,000 tickets)",
+            f"{s['guard_requests_per_1000']:.1f} requests and "
+            f"{s['guard_wall_s_per_1000']:.2f} s per 1,000 tickets (first cycle)",
+            None,
+            "reported, not a pass/fail target",
+        )
+    same = [r.get("same_tickets") for r in sizes if "same_tickets" in r]
+    add("both sides act on the same tickets", f"{sum(bool(x) for x in same)}/{len(same)} sizes",
+        all(same) and bool(same))  # fmt: skip
+    return out
+
+
+def _at(sizes: Sequence[dict[str, Any]], n: int) -> dict[str, Any] | None:
+    return next((r for r in sizes if r["n"] == n), None)

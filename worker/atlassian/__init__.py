@@ -1,0 +1,3 @@
+"""Talking to Atlassian: clients, the retry policy, Jira and Confluence gateways, markup."""
+
+from __future__ import annotations

@@ -1,0 +1,144 @@
+"""Builds the atlassian-python-api clients from settings: auth, timeouts, flavor, retries off.
+
+The library's own retries are turned off (``backoff_and_retry=False``,
+``retry_with_header=False``): one of them sleeps up to 30 minutes inside a call, the other
+resends POST/PUT (duplicate comments). :mod:`worker.atlassian.retry` retries instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from atlassian import ConfluenceServer, Jira, JiraCloud
+from atlassian.rest_client import AtlassianRestAPI
+
+from worker.atlassian.confluence import ConfluenceGateway
+from worker.atlassian.jira import JiraGateway
+from worker.atlassian.transport import Counters, RequestCounts, Transport, UnexpectedBodyError
+from worker.model import Flavor, Person
+
+# Its DEBUG level prints whole request and response bodies (personal data) and auth headers.
+logging.getLogger("atlassian.rest_client").setLevel(logging.INFO)
+logging.getLogger("atlassian").setLevel(logging.INFO)
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """What settings resolve to. ``flavor`` None: detected from ``/serverInfo``."""
+
+    jira_url: str
+    flavor: Flavor | None = None
+    username: str | None = None
+    api_token: str | None = field(default=None, repr=False)
+    personal_token: str | None = field(default=None, repr=False)
+    confluence_url: str | None = None
+    confluence_username: str | None = None
+    confluence_api_token: str | None = field(default=None, repr=False)
+    confluence_personal_token: str | None = field(default=None, repr=False)
+    timeout_s: int = 30
+
+
+def _auth(
+    username: str | None, api_token: str | None, personal_token: str | None
+) -> dict[str, Any]:
+    if personal_token:
+        return {"token": personal_token}
+    if username and api_token:
+        return {"username": username, "password": api_token}
+    raise ValueError("no credentials: set a personal access token, or a username and API token")
+
+
+def _common(timeout_s: int) -> dict[str, Any]:
+    if int(timeout_s) < 1:
+        # The library casts the timeout to int for the whole client: 0.5 would become 0.
+        raise ValueError(f"timeout_s must be a whole number of seconds >= 1, got {timeout_s!r}")
+    return {"timeout": int(timeout_s), "backoff_and_retry": False, "retry_with_header": False}
+
+
+def detect_flavor(
+    jira_url: str, auth: dict[str, Any], timeout_s: int, counters: Counters
+) -> Flavor:
+    """Cloud or Data Center, from ``/serverInfo`` ``deploymentType``."""
+    probe = Transport(Jira(jira_url, **auth, **_common(timeout_s)), "jira", counters)
+    info = probe.call("GET", "rest/api/2/serverInfo")
+    if not isinstance(info, dict):
+        raise UnexpectedBodyError("serverInfo: expected a JSON object")
+    return "cloud" if str(info.get("deploymentType", "")).lower() == "cloud" else "datacenter"
+
+
+class Atlassian:
+    """The connected site: Jira and Confluence gateways, the flavor, the bot, and counters."""
+
+    def __init__(
+        self,
+        *,
+        flavor: Flavor,
+        jira: JiraGateway,
+        confluence: ConfluenceGateway,
+        counters: Counters,
+    ) -> None:
+        self.flavor: Flavor = flavor
+        self.jira = jira
+        self.confluence = confluence
+        self._counters = counters
+
+    @property
+    def bot(self) -> Person:
+        """The account the worker runs as (``/myself``; read once per process)."""
+        return self.jira.myself()
+
+    @property
+    def requests_made(self) -> int:
+        """Requests sent by this process (Jira and Confluence, retries included)."""
+        return self._counters.requests
+
+    @property
+    def retries(self) -> int:
+        """Retries made by this process."""
+        return self._counters.retries
+
+    def counts(self) -> RequestCounts:
+        """A snapshot of the counters; subtract two snapshots to get one cycle's numbers."""
+        return self._counters.snapshot()
+
+    def close(self) -> None:
+        """Close the HTTP sessions."""
+        self.jira.transport.client.close()
+        self.confluence.transport.client.close()
+
+
+def connect(conn: Connection) -> Atlassian:
+    """Build the clients for one site (one ``/serverInfo`` request when the flavor is unset)."""
+    counters = Counters()
+    jira_auth = _auth(conn.username, conn.api_token, conn.personal_token)
+    flavor = conn.flavor or detect_flavor(conn.jira_url, jira_auth, conn.timeout_s, counters)
+    common = _common(conn.timeout_s)
+    jira_client: AtlassianRestAPI
+    if flavor == "cloud":
+        jira_client = JiraCloud(conn.jira_url, api_version=3, **jira_auth, **common)
+    else:
+        jira_client = Jira(conn.jira_url, **jira_auth, **common)
+
+    confluence_url = conn.confluence_url or (
+        conn.jira_url.rstrip("/") + "/wiki" if flavor == "cloud" else conn.jira_url
+    )
+    has_own_credentials = conn.confluence_personal_token or (
+        conn.confluence_username and conn.confluence_api_token
+    )
+    confluence_auth = (
+        _auth(conn.confluence_username, conn.confluence_api_token, conn.confluence_personal_token)
+        if has_own_credentials
+        else jira_auth
+    )
+    # The /wiki base is passed explicitly: the library adds it only for *.atlassian.net hosts.
+    # ConfluenceServer's __init__ is unannotated in the library.
+    confluence_client = ConfluenceServer(  # type: ignore[no-untyped-call]
+        confluence_url, cloud=flavor == "cloud", **confluence_auth, **common
+    )
+    jira = JiraGateway(Transport(jira_client, "jira", counters), flavor)
+    confluence = ConfluenceGateway(
+        Transport(confluence_client, "confluence", counters), flavor=flavor, jira=jira
+    )
+    return Atlassian(flavor=flavor, jira=jira, confluence=confluence, counters=counters)

@@ -1,0 +1,354 @@
+"""Jira: the site clock, the directory, the search that streams snapshots, and the atomic edit.
+
+Cloud speaks REST v3 (ADF, accountId, ``/search/jql`` with ``nextPageToken``); Data Center
+speaks REST v2 (wiki markup, username, ``/search`` with ``startAt``). Both dialects live here
+and nowhere else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from worker.atlassian.markup import to_adf, to_wiki
+from worker.atlassian.snapshots import (
+    BASE_FIELDS,
+    issue_to_snapshot,
+    parse_jira_time,
+    person_from_json,
+)
+from worker.atlassian.transport import AtlassianHTTPError, Transport, UnexpectedBodyError
+from worker.model import (
+    Action,
+    BotState,
+    CommentAction,
+    Directory,
+    FlagAction,
+    Flavor,
+    IssueSnapshot,
+    LabelAction,
+    MalformedIssue,
+    Person,
+    ReassignAction,
+    SearchSpec,
+)
+
+log = structlog.get_logger(__name__)
+
+#: Jira's own name for the flag ("Impediment") field.
+FLAGGED_FIELD_NAME = "Flagged"
+FLAGGED_OPTION = "Impediment"
+#: Cloud's /search/jql may return fewer; 100 is the most either flavor returns per page.
+SEARCH_PAGE_SIZE = 100
+GROUP_PAGE_SIZE = 50
+#: Atlassian's limit on reconcileIssues ids per search.
+MAX_RECONCILE = 50
+
+
+def _expect_dict(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UnexpectedBodyError(f"{what}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class FieldInfo:
+    """Jira's field catalogue, read once per process (TTL) from ``/field``."""
+
+    by_name: Mapping[str, str]  # display name -> field id (first one wins on duplicates)
+    flagged_id: str | None
+
+
+def edit_body(
+    actions: Sequence[Action],
+    state: BotState,
+    *,
+    flavor: Flavor,
+    property_key: str,
+    flagged_field_id: str | None,
+    include_assignee: bool = True,
+    drop_fields: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """The body of one edit-issue request carrying every action and our new state.
+
+    ``drop_fields`` names fields the site refused (a field not on the edit screen); they are
+    left out so the rest, above all the comment and our state, still lands atomically.
+    """
+    fields: dict[str, Any] = {}
+    update: dict[str, list[dict[str, Any]]] = {}
+    for action in actions:
+        if isinstance(action, CommentAction):
+            comment: dict[str, Any] = {
+                "body": to_adf(action.document)
+                if flavor == "cloud"
+                else to_wiki(action.document, mentions="username")
+            }
+            if action.visibility is not None:
+                comment["visibility"] = {
+                    "type": action.visibility.type,
+                    "value": action.visibility.value,
+                }
+            update.setdefault("comment", []).append({"add": comment})
+        elif isinstance(action, ReassignAction):
+            if include_assignee and "assignee" not in drop_fields:
+                fields["assignee"] = assignee_value(action.to, flavor)
+        elif isinstance(action, LabelAction):
+            if "labels" not in drop_fields:
+                ops = [{"add": label} for label in action.add]
+                ops += [{"remove": label} for label in action.remove]
+                if ops:
+                    update.setdefault("labels", []).extend(ops)
+        elif (
+            isinstance(action, FlagAction)
+            and flagged_field_id is not None
+            and flagged_field_id not in drop_fields
+        ):
+            fields[flagged_field_id] = [{"value": FLAGGED_OPTION}] if action.on else None
+    body: dict[str, Any] = {"properties": [{"key": property_key, "value": state.to_json()}]}
+    if fields:
+        body["fields"] = fields
+    if update:
+        body["update"] = update
+    return body
+
+
+def assignee_value(person: Person, flavor: Flavor) -> dict[str, str]:
+    """The JSON that names an assignee: ``accountId`` on Cloud, ``name`` on Data Center."""
+    return {"accountId": person.id} if flavor == "cloud" else {"name": person.id}
+
+
+@dataclass
+class JiraGateway:
+    """Every Jira request the worker makes. Holds per-process caches (fields, users, myself)."""
+
+    transport: Transport
+    flavor: Flavor
+    field_ttl_s: float = 3600.0
+    _fields: FieldInfo | None = field(default=None, init=False, repr=False)
+    _fields_read_at: float = field(default=0.0, init=False, repr=False)
+    _myself: Person | None = field(default=None, init=False, repr=False)
+    _users: dict[str, Person | None] = field(default_factory=dict, init=False, repr=False)
+
+    @property
+    def api(self) -> str:
+        """The REST root of this flavor's dialect."""
+        return "rest/api/3" if self.flavor == "cloud" else "rest/api/2"
+
+    # ----------------------------------------------------------------- per-process constants
+
+    def server_now(self) -> datetime:
+        """The site's clock (``/serverInfo`` serverTime): a cycle's "now"."""
+        info = _expect_dict(self.transport.call("GET", f"{self.api}/serverInfo"), "serverInfo")
+        return parse_jira_time(info.get("serverTime"))
+
+    def myself(self) -> Person:
+        """The account the worker runs as (``/myself``), read once per process."""
+        if self._myself is None:
+            raw = self.transport.call("GET", f"{self.api}/myself")
+            person = person_from_json(raw, self.flavor)
+            if person is None:
+                raise UnexpectedBodyError("myself: no user identity in the answer")
+            self._myself = person
+        return self._myself
+
+    def field_info(self) -> FieldInfo:
+        """Field names -> ids, cached for ``field_ttl_s`` (admins rarely rename fields)."""
+        fresh = time.monotonic() - self._fields_read_at < self.field_ttl_s
+        if self._fields is None or not fresh:
+            raw = self.transport.call("GET", f"{self.api}/field")
+            if not isinstance(raw, list):
+                raise UnexpectedBodyError("field: expected a JSON list")
+            by_name: dict[str, str] = {}
+            for item in raw:
+                if isinstance(item, dict) and isinstance(item.get("name"), str):
+                    by_name.setdefault(item["name"], str(item.get("id")))
+            self._fields = FieldInfo(by_name=by_name, flagged_id=by_name.get(FLAGGED_FIELD_NAME))
+            self._fields_read_at = time.monotonic()
+        return self._fields
+
+    # ----------------------------------------------------------------- directory
+
+    def directory(self, groups: Sequence[str]) -> Directory:
+        """Active members of each group (paginated), and everyone seen, by id."""
+        members: dict[str, frozenset[str]] = {}
+        people: dict[str, Person] = {}
+        for group in groups:
+            ids: set[str] = set()
+            start = 0
+            while True:
+                page = _expect_dict(
+                    self.transport.call(
+                        "GET",
+                        f"{self.api}/group/member",
+                        params={
+                            "groupname": group,
+                            "includeInactiveUsers": "false",
+                            "startAt": start,
+                            "maxResults": GROUP_PAGE_SIZE,
+                        },
+                    ),
+                    "group/member",
+                )
+                values = page.get("values") or []
+                for raw in values:
+                    person = person_from_json(raw, self.flavor)
+                    if person is None:
+                        continue
+                    people[person.id] = person
+                    self._users[person.id] = person
+                    if person.active:
+                        ids.add(person.id)
+                start += len(values)
+                total = page.get("total")
+                if page.get("isLast", True) is True or not values:
+                    break
+                if isinstance(total, int) and start >= total:
+                    break
+            members[group] = frozenset(ids)
+        return Directory(groups=members, people=people)
+
+    def user(
+        self,
+        *,
+        account_id: str | None = None,
+        username: str | None = None,
+        user_key: str | None = None,
+    ) -> Person | None:
+        """One user by account id (Cloud), username or user key (Data Center); cached."""
+        if account_id is not None:
+            cache_key, params = account_id, {"accountId": account_id}
+        elif username is not None:
+            cache_key, params = username, {"username": username}
+        elif user_key is not None:
+            cache_key, params = f"key:{user_key}", {"key": user_key}
+        else:
+            return None
+        if cache_key not in self._users:
+            try:
+                raw = self.transport.call("GET", f"{self.api}/user", params=params)
+            except AtlassianHTTPError as exc:
+                if exc.status not in (400, 404):
+                    raise
+                raw = None
+            self._users[cache_key] = person_from_json(raw, self.flavor)
+        return self._users[cache_key]
+
+    # ----------------------------------------------------------------- search
+
+    def search(
+        self, spec: SearchSpec, *, reconcile_ids: Sequence[str] = ()
+    ) -> Iterator[IssueSnapshot | MalformedIssue]:
+        """Stream snapshots page by page (one request per page of up to 100 issues).
+
+        ``reconcile_ids`` (Cloud only, at most 50 used) are issues we wrote recently: Jira
+        then answers for them with read-after-write consistency.
+        """
+        info = self.field_info()
+        extra: dict[str, str] = {}
+        for name in spec.field_names:
+            fid = info.by_name.get(name)
+            if fid is None:
+                log.warning("jira.field_unknown", field=name)
+                continue
+            extra[fid] = name
+        wanted = list(BASE_FIELDS) + list(extra)
+        if info.flagged_id is not None:
+            wanted.append(info.flagged_id)
+        if spec.comments:
+            wanted.append("comment")
+        bot_id = self.myself().id
+        pages = (
+            self._cloud_pages(spec, wanted, reconcile_ids)
+            if self.flavor == "cloud"
+            else self._dc_pages(spec, wanted)
+        )
+        for issues in pages:
+            for raw in issues:
+                if not isinstance(raw, dict):
+                    continue
+                yield issue_to_snapshot(
+                    raw,
+                    flavor=self.flavor,
+                    extra_fields=extra,
+                    flagged_field_id=info.flagged_id,
+                    property_key=spec.property_key,
+                    bot_id=bot_id,
+                )
+
+    def _cloud_pages(
+        self, spec: SearchSpec, wanted: list[str], reconcile_ids: Sequence[str]
+    ) -> Iterator[list[Any]]:
+        body: dict[str, Any] = {
+            "jql": spec.jql,
+            "fields": wanted,
+            "properties": [spec.property_key],
+            "maxResults": SEARCH_PAGE_SIZE,
+        }
+        if spec.changelog:
+            body["expand"] = "changelog"
+        ids = [int(i) for i in reconcile_ids if str(i).isdigit()][:MAX_RECONCILE]
+        if ids:
+            body["reconcileIssues"] = ids
+        while True:
+            page = _expect_dict(
+                self.transport.call("POST", f"{self.api}/search/jql", body=body, idempotent=True),
+                "search/jql",
+            )
+            issues = page.get("issues") or []
+            yield issues
+            token = page.get("nextPageToken")
+            if not token or page.get("isLast") is True or not issues:
+                return
+            body = {**body, "nextPageToken": token}
+
+    def _dc_pages(self, spec: SearchSpec, wanted: list[str]) -> Iterator[list[Any]]:
+        start = 0
+        while True:
+            body: dict[str, Any] = {
+                "jql": spec.jql,
+                "startAt": start,
+                "maxResults": SEARCH_PAGE_SIZE,
+                "fields": wanted,
+                "properties": [spec.property_key],
+            }
+            if spec.changelog:
+                body["expand"] = ["changelog"]
+            page = _expect_dict(
+                self.transport.call("POST", f"{self.api}/search", body=body, idempotent=True),
+                "search",
+            )
+            issues = page.get("issues") or []
+            yield issues
+            start += len(issues)
+            total = page.get("total")
+            if not issues or not isinstance(total, int) or start >= total:
+                return
+
+    # ----------------------------------------------------------------- writes
+
+    def edit(self, key: str, body: Mapping[str, Any], *, notify_users: bool = True) -> None:
+        """One edit-issue request (comment, fields, labels and our property together)."""
+        # notifyUsers is a query parameter; the library's issue_update puts it in the body.
+        params = None if notify_users else {"notifyUsers": "false"}
+        self.transport.call("PUT", f"{self.api}/issue/{key}", body=dict(body), params=params)
+
+    def assign(self, key: str, person: Person) -> None:
+        """The single-purpose assign endpoint, for sites without assignee on the edit screen."""
+        self.transport.call(
+            "PUT", f"{self.api}/issue/{key}/assignee", body=assignee_value(person, self.flavor)
+        )
+
+    def issue_property(self, key: str, property_key: str) -> object | None:
+        """Our property's current value on one issue (None when absent)."""
+        try:
+            raw = self.transport.call("GET", f"{self.api}/issue/{key}/properties/{property_key}")
+        except AtlassianHTTPError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return raw.get("value") if isinstance(raw, dict) else None

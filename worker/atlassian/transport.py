@@ -1,0 +1,172 @@
+"""One request primitive over an atlassian-python-api client: retries, counting, typed errors.
+
+The library's ``request(..., advanced_mode=True)`` gives us the raw response; everything
+above it (which statuses are errors, what a body must look like) is decided here, once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+import structlog
+from atlassian.rest_client import AtlassianRestAPI
+
+from worker.atlassian import retry
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCounts:
+    """Requests sent and retries made by this process; subtract two snapshots for a cycle."""
+
+    requests: int = 0
+    retries: int = 0
+
+    def __sub__(self, other: RequestCounts) -> RequestCounts:
+        return RequestCounts(self.requests - other.requests, self.retries - other.retries)
+
+
+@dataclass(slots=True)
+class Counters:
+    """Mutable per-process counters shared by every transport of one connection."""
+
+    requests: int = 0
+    retries: int = 0
+
+    def snapshot(self) -> RequestCounts:
+        """The counts now, as an immutable value."""
+        return RequestCounts(self.requests, self.retries)
+
+
+class AtlassianHTTPError(Exception):
+    """A final non-2xx answer (after retries), with Atlassian's error messages."""
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        method: str,
+        path: str,
+        messages: tuple[str, ...],
+        field_errors: dict[str, str],
+    ) -> None:
+        self.status = status
+        self.method = method
+        self.path = path
+        self.messages = messages
+        self.field_errors = field_errors
+        detail = "; ".join(messages + tuple(f"{k}: {v}" for k, v in field_errors.items()))
+        super().__init__(f"{method} {path} -> {status}: {detail or 'no error message'}")
+
+
+class OutcomeUnknownError(Exception):
+    """A write was sent but no answer came back (connection dropped, timeout).
+
+    It may or may not have been applied; never resend without re-reading state first.
+    """
+
+    def __init__(self, *, method: str, path: str, cause: BaseException) -> None:
+        self.method = method
+        self.path = path
+        super().__init__(f"{method} {path}: no answer ({type(cause).__name__})")
+
+
+class TransportFailedError(Exception):
+    """An idempotent request got no answer even after retries."""
+
+
+class UnexpectedBodyError(Exception):
+    """A 2xx answer whose body is not the JSON we asked for (a wrong URL serving HTML)."""
+
+
+def _error_details(response: requests.Response) -> tuple[tuple[str, ...], dict[str, str]]:
+    try:
+        body = response.json()
+    except ValueError:
+        return ((response.reason or "").strip(),) if response.reason else (), {}
+    if not isinstance(body, dict):
+        return (), {}
+    messages = tuple(str(m) for m in body.get("errorMessages", ()) if m)
+    errors = body.get("errors")
+    field_errors = {str(k): str(v) for k, v in errors.items()} if isinstance(errors, dict) else {}
+    if not messages and isinstance(body.get("message"), str):
+        messages = (body["message"],)
+    return messages, field_errors
+
+
+@dataclass(slots=True)
+class Transport:
+    """Sends requests through one library client under the retry policy."""
+
+    client: AtlassianRestAPI
+    service: str  # "jira" | "confluence": names the retry log event
+    counters: Counters = field(default_factory=Counters)
+    policy: retry.RetryPolicy = retry.DEFAULT_POLICY
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+        idempotent: bool | None = None,
+        absolute: bool = False,
+    ) -> Any:
+        """Send one request; return its JSON body (None for 204).
+
+        ``idempotent`` defaults to True for GET only. Raises :class:`AtlassianHTTPError` for a
+        final non-2xx answer, :class:`OutcomeUnknownError` when a non-idempotent request got no
+        answer, :class:`TransportFailedError` when an idempotent one never got one.
+        """
+        safe = method == "GET" if idempotent is None else idempotent
+
+        def send() -> requests.Response:
+            self.counters.requests += 1
+            response: requests.Response = self.client.request(
+                method,
+                path,
+                # A dict: the library JSON-encodes it once (a str would be encoded twice).
+                data=body,
+                params=params,
+                absolute=absolute,
+                advanced_mode=True,
+            )
+            return response
+
+        def counted_retry() -> None:
+            self.counters.retries += 1
+
+        try:
+            response = retry.call_with_retry(
+                send,
+                service=self.service,
+                method=method,
+                path=path,
+                idempotent=safe,
+                policy=self.policy,
+                on_retry=counted_retry,
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            if safe:
+                raise TransportFailedError(f"{method} {path}: {type(exc).__name__}") from exc
+            raise OutcomeUnknownError(method=method, path=path, cause=exc) from exc
+        if not 200 <= response.status_code < 300:
+            messages, field_errors = _error_details(response)
+            raise AtlassianHTTPError(
+                status=response.status_code,
+                method=method,
+                path=path,
+                messages=messages,
+                field_errors=field_errors,
+            )
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise UnexpectedBodyError(f"{method} {path}: answer is not JSON") from exc

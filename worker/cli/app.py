@@ -1,0 +1,371 @@
+"""The command line: ``python -m worker`` and ``handoff-guard``.
+
+Exit codes (documented in the README and ``--help``):
+
+* 0 ok
+* 1 invalid input or configuration (settings, policy file, arguments, state store)
+* 2 cannot reach or authenticate to Atlassian
+* 3 the cycle completed but some actions failed
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import structlog
+
+from worker import __version__, logs
+from worker.cycle import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    ConfigUnavailableError,
+    CycleRunner,
+    PolicySource,
+    classify,
+    read_site,
+)
+from worker.settings import Settings, SettingsError
+from worker.store import Store, StoreError
+
+log = structlog.get_logger(__name__)
+
+EPILOG = """\
+exit codes: 0 ok; 1 invalid input or config; 2 cannot reach or authenticate to Atlassian;
+3 cycle completed with failed actions.
+
+settings come from the environment (JIRA_URL, JIRA_USERNAME, JIRA_API_TOKEN or
+JIRA_PERSONAL_TOKEN, HANDOFF_GUARD_CONFIG, HANDOFF_GUARD_STATE, ...); see
+config/handoff-guard.env.example."""
+
+
+class UsageError(Exception):
+    """Bad input on the command line (exit 1)."""
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (no secrets in defaults: ``--help`` never shows the environment)."""
+    parser = argparse.ArgumentParser(
+        prog="handoff-guard",
+        description="Keeps project managers from doing Sales' work before the contract is signed.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"handoff-guard {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log at DEBUG (atlassian bodies stay hidden)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--config",
+            type=Path,
+            metavar="PATH",
+            help="policy file (default: $HANDOFF_GUARD_CONFIG or config/policies.yaml)",
+        )
+
+    run = sub.add_parser("run", help="run cycles on the schedule (or --once)", epilog=EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("--once", action="store_true", help="run one cycle and exit")
+    run.add_argument("--dry-run", action="store_true", help="decide and log, write nothing")
+    with_config(run)
+
+    plan = sub.add_parser("plan", help="show what a cycle would do (writes nothing)")
+    plan.add_argument("--format", choices=("table", "json"), default="table")
+    plan.add_argument("--issue", action="append", default=[], metavar="KEY",
+                      help="only these tickets (repeatable)")
+    with_config(plan)
+
+    explain = sub.add_parser("explain", help="every policy's decision and evidence for a ticket")
+    explain.add_argument("key", metavar="KEY")
+    explain.add_argument("--format", choices=("table", "json"), default="table")
+    with_config(explain)
+
+    validate = sub.add_parser("validate", help="check a policy file and summarize it")
+    validate.add_argument("path", nargs="?", type=Path, metavar="PATH")
+    with_config(validate)
+
+    sub.add_parser("schema", help="print the policy file's JSON Schema (for editors)")
+
+    history = sub.add_parser("history", help="recent cycles and what the bot did, and why")
+    history.add_argument("--limit", type=_positive, default=10, metavar="N")
+    history.add_argument("--format", choices=("table", "json"), default="table")
+
+    sandbox = sub.add_parser("sandbox", help="serve a simulated Atlassian site on loopback")
+    sandbox.add_argument("--site", type=Path, default=Path("config/sandbox/demo-site.yaml"),
+                         metavar="FILE")
+    sandbox.add_argument("--port", type=int, default=8090, metavar="N")
+
+    sub.add_parser("demo", help="tell the story on the demo site (no network, no account)")
+    return parser
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {number}")
+    return number
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, run the command, return its exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for bad usage
+        code = exc.code if isinstance(exc.code, int) else 1
+        return EXIT_INVALID if code == 2 else code
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        _error(str(exc))
+        return EXIT_INVALID
+    if getattr(args, "config", None) is not None:
+        settings = _with_config(settings, args.config)
+    level = "DEBUG" if args.verbose else ("INFO" if args.command in ("run", "sandbox")
+                                         else "WARNING")
+    logs.configure(
+        log_format=settings.log_format,
+        level=level,
+        secrets=settings.secrets(),
+        usernames=[u for u in (settings.jira_username, settings.confluence_username) if u],
+    )
+    command: Callable[[argparse.Namespace, Settings], int] = COMMANDS[args.command]
+    try:
+        return command(args, settings)
+    except SettingsError as exc:
+        _error(str(exc))
+        return EXIT_INVALID
+    except (StoreError, UsageError, ConfigUnavailableError) as exc:
+        _error(str(exc))
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `... | head`: the reader left; nothing more to say
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception as exc:
+        kind, message = classify(exc)
+        if kind == "config":
+            _error(str(exc))
+            return EXIT_INVALID
+        if kind in ("unreachable", "auth"):
+            what = "cannot authenticate to" if kind == "auth" else "cannot reach"
+            _error(f"{what} Atlassian: {message}")
+            return EXIT_UNREACHABLE
+        log.exception("cli.failed", command=args.command, error=message)
+        _error(message)
+        return EXIT_INVALID
+
+
+def _with_config(settings: Settings, path: Path) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, config_path=path)
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"handoff-guard: error: {message}\n")
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    """``run``: the service (scheduler, health, signals) or one cycle with ``--once``."""
+    from worker.health import Health
+    from worker.metrics import Metrics
+    from worker.service import Service
+
+    settings.check_atlassian()
+    store = Store.open(settings.state)
+    health = Health(interval_s=300.0)
+    metrics = Metrics()
+    runner = CycleRunner(settings, store, health=health, metrics=metrics,
+                         source=PolicySource(settings.config_path, health=health))
+    runner.source.current()  # an invalid policy file at start: exit 1 before anything else
+    if args.once:
+        stopping = threading.Event()
+        _install_once_signals(stopping)
+        report = runner.run(dry_run=args.dry_run, stopping=stopping)
+        store.close()
+        print_summary = report.summary()
+        sys.stdout.write(json.dumps(print_summary, default=str) + "\n")
+        if report.error_kind is not None:
+            _error(f"cycle failed ({report.error_kind}): {report.error}")
+        return report.exit_code
+    service = Service(runner, dry_run=args.dry_run, http_port=settings.http_port,
+                      health=health, metrics=metrics)
+    service.install_signal_handlers()
+    return service.run()
+
+
+def _install_once_signals(stopping: threading.Event) -> None:
+    import signal
+
+    def handler(signum: int, _frame: object) -> None:
+        if stopping.is_set():
+            raise KeyboardInterrupt
+        log.info("service.stopping", signal=signal.Signals(signum).name)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _reader(settings: Settings) -> tuple[CycleRunner, Store]:
+    settings.check_atlassian()
+    store = Store.open(settings.state)
+    return CycleRunner(settings, store), store
+
+
+def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
+    """``plan``: read and decide like a cycle, write nothing, show every decision."""
+    from worker.cli.render import console, plan_json, plan_table, print_json, reading_progress
+    from worker.policy import plan as make_plan
+    from worker.policy import search_spec
+
+    runner, store = _reader(settings)
+    try:
+        policies = runner.source.current()
+        atlassian = runner.atlassian()
+        spec = search_spec(policies)
+        with reading_progress() as on_issue:
+            reading = read_site(atlassian, spec, journal=store, only=args.issue,
+                                on_issue=on_issue)
+        the_plan = make_plan([*reading.snapshots, *reading.malformed], reading.directory, reading.deals, policies,
+                             reading.now, keep_no_match=True)
+    finally:
+        store.close()
+    missing = sorted({k.upper() for k in args.issue} - {s.key.upper() for s in reading.snapshots})
+    extra = {
+        "issues_read": len(reading.snapshots),
+        "malformed": [{"issue": m.key, "reason": m.reason} for m in reading.malformed],
+        "deals": len(reading.deals),
+        "deal_skips": [{"page": s.title, "reason": s.reason} for s in reading.deal_skips],
+        "requests": atlassian.requests_made,
+    }
+    if missing:
+        extra["not_in_scope"] = missing
+    if args.format == "json":
+        print_json(plan_json(the_plan, **extra))
+        return EXIT_OK
+    out = console()
+    out.print(plan_table(the_plan, title=f"Plan at {the_plan.now:%Y-%m-%d %H:%M} (site time)"))
+    writes = len(the_plan.writes)
+    out.print(
+        f"{len(reading.snapshots)} tickets read, {len(the_plan.decisions)} decisions, "
+        f"{writes} ticket(s) would be written, {atlassian.requests_made} requests."
+    )
+    for policy, why in the_plan.breakers.items():
+        out.print(f"[bold magenta]breaker[/] {policy}: {why}")
+    for policy, count in the_plan.deferred.items():
+        out.print(f"[yellow]deferred[/] {policy}: {count} action(s) over the per-cycle budget")
+    for key in missing:
+        out.print(f"[yellow]{key}[/]: not in any policy's scope (try `explain {key}`)")
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
+    """``explain KEY``: every policy's decision and evidence for one ticket, and what's next."""
+    from worker.cli.explain import explain_issue
+
+    runner, store = _reader(settings)
+    try:
+        return explain_issue(runner, store, args.key, fmt=args.format)
+    finally:
+        store.close()
+
+
+def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
+    """``validate [PATH]``: load the policy file, print problems or a summary."""
+    from worker.policy import PolicyError, load_policies, summarize
+
+    path: Path = args.path or settings.config_path
+    try:
+        policies = load_policies(path)
+    except PolicyError as exc:
+        sys.stderr.write(str(exc) + "\n")
+        sys.stderr.write(f"{path}: invalid ({len(exc.problems)} problem(s))\n")
+        return EXIT_INVALID
+    except OSError as exc:
+        _error(f"{path}: {exc.strerror or exc}")
+        return EXIT_INVALID
+    for line in summarize(policies):
+        sys.stdout.write(line + "\n")
+    sys.stdout.write(f"{path}: OK\n")
+    return EXIT_OK
+
+
+def cmd_schema(_args: argparse.Namespace, _settings: Settings) -> int:
+    """``schema``: the policy file's JSON Schema on stdout."""
+    from worker.policy import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+    """``history``: recent cycles and what they wrote, from the state store."""
+    from worker.cli.render import console, history_json, history_tables, print_json
+
+    store = Store.open(settings.state)
+    try:
+        items = store.history(limit=args.limit)
+    finally:
+        store.close()
+    if args.format == "json":
+        print_json(history_json(items))
+        return EXIT_OK
+    out = console()
+    if not items:
+        out.print(f"No cycles recorded yet in {settings.state}.")
+        return EXIT_OK
+    for table in history_tables(items):
+        out.print(table)
+    return EXIT_OK
+
+
+def cmd_sandbox(args: argparse.Namespace, _settings: Settings) -> int:
+    """``sandbox``: serve a simulated site until interrupted (prints its base URL first)."""
+    from worker.sandbox.cli import serve
+
+    if not args.site.exists():
+        raise UsageError(f"{args.site}: no such site file")
+    code = serve(args.site, port=args.port)
+    # the sandbox says 2 for an invalid site file; here 2 means "cannot reach Atlassian"
+    return EXIT_INVALID if code == 2 else code
+
+
+def cmd_demo(_args: argparse.Namespace, _settings: Settings) -> int:
+    """``demo``: the story on the demo site, in-process, no network."""
+    from worker.demo import run_demo
+
+    return run_demo()
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "run": cmd_run,
+    "plan": cmd_plan,
+    "explain": cmd_explain,
+    "validate": cmd_validate,
+    "schema": cmd_schema,
+    "history": cmd_history,
+    "sandbox": cmd_sandbox,
+    "demo": cmd_demo,
+}

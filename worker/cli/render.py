@@ -1,0 +1,218 @@
+"""How the CLI shows things: rich tables on a terminal, one JSON object with ``--format json``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from worker.model import Decision, Plan
+from worker.store import CycleHistory, decision_to_json
+
+VERDICT_STYLE = {
+    "act": "bold red",
+    "exempt": "green",
+    "no-match": "dim",
+    "skip": "yellow",
+    "breaker": "bold magenta",
+}
+
+
+def console(stream: TextIO | None = None) -> Console:
+    """A console on ``stream`` (stdout by default); plain text when it is not a terminal."""
+    return Console(file=stream or sys.stdout, soft_wrap=False, width=None if _tty(stream) else 160)
+
+
+def _tty(stream: TextIO | None) -> bool:
+    target = stream or sys.stdout
+    try:
+        return target.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@contextmanager
+def reading_progress(label: str = "Reading issues") -> Iterator[Callable[[int], None]]:
+    """A spinner with a running count on stderr when it is a terminal; a no-op otherwise."""
+    if not _tty(sys.stderr):
+        yield lambda _n: None
+        return
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed} read"),
+        TimeElapsedColumn(),
+        console=Console(file=sys.stderr),
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task(label, total=None)
+        yield lambda n: progress.update(task, completed=n)
+
+
+def print_json(value: object, *, stream: TextIO | None = None) -> None:
+    """One JSON document on stdout (sorted keys off: the shape documents itself)."""
+    out = stream or sys.stdout
+    out.write(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    out.write("\n")
+
+
+def plan_summary(the_plan: Plan, **extra: Any) -> dict[str, Any]:
+    """The ``summary`` object of ``plan --format json``."""
+    by_policy: dict[str, Counter[str]] = {}
+    for d in the_plan.decisions:
+        by_policy.setdefault(d.policy, Counter())[d.verdict] += 1
+    verdicts = Counter(d.verdict for d in the_plan.decisions)
+    return {
+        "now": the_plan.now.isoformat(),
+        "decisions": len(the_plan.decisions),
+        "verdicts": dict(sorted(verdicts.items())),
+        "by_policy": {p: dict(sorted(c.items())) for p, c in sorted(by_policy.items())},
+        "writes": len(the_plan.writes),
+        "actions": sum(len(w.actions) for w in the_plan.writes),
+        "breakers": dict(the_plan.breakers),
+        "deferred": dict(the_plan.deferred),
+        **extra,
+    }
+
+
+def plan_json(the_plan: Plan, **extra: Any) -> dict[str, Any]:
+    """The one JSON object ``plan --format json`` prints."""
+    return {
+        "decisions": [decision_to_json(d) for d in the_plan.decisions],
+        "summary": plan_summary(the_plan, **extra),
+    }
+
+
+def _actions_words(decision: Decision) -> str:
+    parts: list[str] = []
+    for action in decision.actions:
+        if action.kind == "comment":
+            parts.append(f"comment ({action.template})")
+        elif action.kind == "reassign":
+            parts.append(f"reassign -> {action.to.display_name}")
+        elif action.kind == "label":
+            parts.append("label " + " ".join([f"+{x}" for x in action.add]
+                                              + [f"-{x}" for x in action.remove]))
+        else:
+            parts.append("flag" if action.on else "unflag")
+    return ", ".join(parts) or "-"
+
+
+def plan_table(the_plan: Plan, *, title: str = "Plan", show_no_match: bool = True) -> Table:
+    """One row per decision: ticket, policy, mode, verdict, actions, why."""
+    table = Table(title=title, show_lines=False, expand=False)
+    table.add_column("Ticket", style="bold", no_wrap=True)
+    table.add_column("Policy", no_wrap=True)
+    table.add_column("Mode", no_wrap=True)
+    table.add_column("Verdict", no_wrap=True)
+    table.add_column("Actions")
+    table.add_column("Why")
+    for d in the_plan.decisions:
+        if d.verdict == "no-match" and not show_no_match:
+            continue
+        table.add_row(
+            d.issue,
+            d.policy,
+            d.mode,
+            f"[{VERDICT_STYLE.get(d.verdict, '')}]{d.verdict}[/]",
+            _actions_words(d),
+            d.reason or _why(d),
+        )
+    return table
+
+
+def _why(decision: Decision) -> str:
+    failed = [e for e in decision.evidence if not e.result]
+    chosen = failed[:1] if decision.verdict != "act" else decision.evidence[:2]
+    return "; ".join(e.detail for e in chosen)
+
+
+def history_json(items: Sequence[CycleHistory]) -> dict[str, Any]:
+    """The one JSON object ``history --format json`` prints."""
+    return {
+        "cycles": [
+            {
+                "run_id": h.cycle.run_id,
+                "started_at": h.cycle.started_at.isoformat(),
+                "finished_at": h.cycle.finished_at.isoformat() if h.cycle.finished_at else None,
+                "site_now": h.cycle.site_now.isoformat() if h.cycle.site_now else None,
+                "dry_run": h.cycle.dry_run,
+                "status": h.cycle.status,
+                "error": h.cycle.error,
+                "issues_read": h.cycle.issues_read,
+                "actions_applied": h.cycle.actions_applied,
+                "actions_failed": h.cycle.actions_failed,
+                "requests": h.cycle.requests,
+                "retries": h.cycle.retries,
+                "duration_s": h.cycle.duration_s,
+                "decisions": {p: dict(v) for p, v in h.cycle.counts.items()},
+                "config_sha256": h.cycle.config_sha256,
+                "outcomes": [
+                    {
+                        "issue": o.issue,
+                        "status": o.status,
+                        "actions": list(o.actions),
+                        "detail": o.detail,
+                        "http_status": o.http_status,
+                        "why": {p: list(v) for p, v in o.policies.items()},
+                    }
+                    for o in h.outcomes
+                ],
+            }
+            for h in items
+        ]
+    }
+
+
+def history_tables(items: Sequence[CycleHistory]) -> list[Table]:
+    """A table of cycles, then one of what they wrote and why."""
+    cycles = Table(title="Cycles (newest first)")
+    for name in ("Run", "Started (UTC)", "Site time", "Mode", "Status", "Issues", "Applied",
+                 "Failed", "Requests", "Retries", "Seconds"):
+        cycles.add_column(name, no_wrap=True)
+    writes = Table(title="What the bot did, and why")
+    for name in ("Run", "Site time", "Ticket", "Outcome", "Actions", "Policy: why"):
+        writes.add_column(name)
+    for h in items:
+        c = h.cycle
+        cycles.add_row(
+            c.run_id,
+            f"{c.started_at:%Y-%m-%d %H:%M:%S}",
+            f"{c.site_now:%Y-%m-%d %H:%M}" if c.site_now else "-",
+            "dry-run" if c.dry_run else "enforce",
+            c.status if not c.error else f"{c.status}: {c.error}",
+            str(c.issues_read),
+            str(c.actions_applied),
+            str(c.actions_failed),
+            str(c.requests),
+            str(c.retries),
+            f"{c.duration_s:.2f}" if c.duration_s is not None else "-",
+        )
+        for o in h.outcomes:
+            why = "; ".join(
+                f"{policy}: " + (entries[0].get("reason") or _evidence_words(entries[0]))
+                for policy, entries in o.policies.items()
+                if entries
+            )
+            writes.add_row(
+                c.run_id,
+                f"{o.at:%Y-%m-%d %H:%M}",
+                o.issue,
+                o.status,
+                ", ".join(o.actions) or "-",
+                why or o.detail or "-",
+            )
+    return [cycles, writes]
+
+
+def _evidence_words(entry: Mapping[str, Any]) -> str:
+    evidence = entry.get("evidence") or []
+    return "; ".join(str(e.get("detail", "")) for e in evidence[:3] if isinstance(e, dict))

@@ -1,0 +1,642 @@
+"""One cycle end to end: load config, read, plan, execute, record.
+
+Every log event of a cycle carries its ``run_id`` (bound with structlog's contextvars). Any
+error is caught, classified (config, unreachable, auth, store, error), logged, recorded and
+returned in the :class:`CycleReport`; a cycle never raises into the scheduler.
+
+Hot reload lives here too: :class:`PolicySource` re-reads the policy file when its content
+changed; an invalid file is reported (``config.invalid``) and the last good policies keep
+running.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import requests
+import structlog
+
+from worker.model import (
+    Deal,
+    DealSkip,
+    Directory,
+    IssueSnapshot,
+    MalformedIssue,
+    Outcome,
+    Plan,
+    RecordedWrite,
+    SearchSpec,
+)
+from worker.policy import PolicyError, load_policies, plan, search_spec
+from worker.settings import Settings, SettingsError
+from worker.store import CycleRecord, Store
+
+if TYPE_CHECKING:
+    from worker.atlassian.clients import Atlassian
+    from worker.health import Health
+    from worker.metrics import Metrics
+    from worker.policy import Policies
+
+log = structlog.get_logger(__name__)
+
+ErrorKind = Literal["config", "unreachable", "auth", "store", "error"]
+CycleStatus = Literal["ok", "failed", "stopped"]
+
+#: how far back the journal is consulted: far longer than any search lag seen on Cloud
+JOURNAL_WINDOW = timedelta(hours=24)
+#: Jira's ``reconcileIssues`` takes at most 50 ids
+MAX_RECONCILE = 50
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_UNREACHABLE = 2
+EXIT_FAILED_ACTIONS = 3
+
+
+# --------------------------------------------------------------------------- hot reload
+
+
+class PolicySource:
+    """The policy file, re-read when its content changes; the last good value survives."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        health: Health | None = None,
+        loader: Callable[[Path], Policies] = load_policies,
+    ) -> None:
+        self.path = path
+        self._loader = loader
+        self._health = health
+        self._stamp: tuple[int, int] | None = None
+        self._loaded_sha: str | None = None
+        self._bad_sha: str | None = None
+        self.policies: Policies | None = None
+        self.sha256: str | None = None
+        #: problems of the file on disk when it is invalid, else ()
+        self.problems: tuple[str, ...] = ()
+        self.reloads = 0
+
+    def current(self) -> Policies:
+        """The policies to use now; raises :class:`PolicyError` only when none ever loaded."""
+        try:
+            stat = self.path.stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        except OSError as exc:
+            return self._invalid(None, (f"{self.path}: cannot read the policy file: "
+                                        f"{exc.strerror or exc}",), exc)
+        if stamp == self._stamp and self.policies is not None:
+            return self.policies
+        try:
+            content = self.path.read_bytes()
+        except OSError as exc:
+            return self._invalid(None, (f"{self.path}: cannot read: {exc.strerror or exc}",), exc)
+        digest = hashlib.sha256(content).hexdigest()
+        if digest == self._loaded_sha and self.policies is not None:
+            self._stamp = stamp
+            self._mark_valid()
+            return self.policies
+        try:
+            loaded = self._loader(self.path)
+        except PolicyError as exc:
+            self._stamp = stamp
+            return self._invalid(digest, tuple(str(p) for p in exc.problems), exc)
+        first = self.policies is None
+        self.policies, self.sha256, self._loaded_sha, self._stamp = loaded, digest, digest, stamp
+        self._mark_valid()
+        if not first:
+            self.reloads += 1
+            log.info("config.reloaded", path=str(self.path), sha256=digest[:12])
+        else:
+            log.info("config.loaded", path=str(self.path), sha256=digest[:12],
+                     policies=[p.id for p in loaded.policies])
+        return loaded
+
+    def _mark_valid(self) -> None:
+        self.problems = ()
+        self._bad_sha = None
+        if self._health is not None:
+            self._health.config_valid()
+
+    def _invalid(self, digest: str | None, problems: tuple[str, ...], exc: Exception) -> Policies:
+        if digest is None or digest != self._bad_sha:
+            log.error(
+                "config.invalid",
+                path=str(self.path),
+                problems=list(problems),
+                keeping="last good config" if self.policies is not None else None,
+            )
+        self._bad_sha = digest
+        self.problems = problems
+        if self._health is not None:
+            self._health.config_invalid(problems)
+        if self.policies is None:
+            if isinstance(exc, PolicyError):
+                raise exc
+            raise ConfigUnavailableError(problems[0]) from exc
+        return self.policies
+
+
+class ConfigUnavailableError(Exception):
+    """No policy file has ever loaded (missing or unreadable)."""
+
+
+class CycleStoppedError(Exception):
+    """A stop was requested while the cycle was still reading (nothing written yet)."""
+
+
+# --------------------------------------------------------------------------- the report
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    """What one cycle did, in numbers (logged, recorded, exported as metrics)."""
+
+    run_id: str
+    started_at: datetime
+    duration_s: float
+    dry_run: bool
+    status: CycleStatus
+    site_now: datetime | None = None
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+    issues_read: int = 0
+    malformed: int = 0
+    deals: int = 0
+    deal_skips: int = 0
+    #: policy id -> verdict -> number of decisions
+    counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    #: outcome status -> number of issues
+    outcomes: Mapping[str, int] = field(default_factory=dict)
+    actions_applied: int = 0
+    actions_failed: int = 0
+    requests: int = 0
+    retries: int = 0
+    config_sha256: str | None = None
+    #: problems of the policy file on disk when it is invalid (the last good one ran)
+    config_problems: tuple[str, ...] = ()
+    plan: Plan | None = field(default=None, repr=False, compare=False)
+    results: tuple[Outcome, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def exit_code(self) -> int:
+        """0 ok; 1 invalid config; 2 cannot reach or authenticate; 3 failed actions."""
+        if self.error_kind in ("unreachable", "auth"):
+            return EXIT_UNREACHABLE
+        if self.error_kind is not None:
+            return EXIT_INVALID
+        if self.actions_failed:
+            return EXIT_FAILED_ACTIONS
+        return EXIT_OK
+
+    def summary(self) -> dict[str, object]:
+        """The report as flat JSON-friendly values (for logs and ``run --once``)."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "site_now": self.site_now.isoformat() if self.site_now else None,
+            "issues_read": self.issues_read,
+            "malformed": self.malformed,
+            "deals": self.deals,
+            "deal_skips": self.deal_skips,
+            "decisions": {p: dict(v) for p, v in self.counts.items()},
+            "outcomes": dict(self.outcomes),
+            "actions_applied": self.actions_applied,
+            "actions_failed": self.actions_failed,
+            "requests": self.requests,
+            "retries": self.retries,
+            "duration_s": round(self.duration_s, 3),
+            "error": self.error,
+            "error_kind": self.error_kind,
+        }
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """Everything one cycle read before planning."""
+
+    now: datetime
+    directory: Directory
+    deals: tuple[Deal, ...]
+    deal_skips: tuple[DealSkip, ...]
+    snapshots: tuple[IssueSnapshot, ...]
+    malformed: tuple[MalformedIssue, ...]
+
+
+def read_site(
+    atlassian: Atlassian,
+    spec: SearchSpec,
+    *,
+    journal: Store | None,
+    only: Iterable[str] = (),
+    on_issue: Callable[[int], None] | None = None,
+    stopping: Callable[[], bool] | None = None,
+) -> Reading:
+    """Read the directory, deals and issues one plan needs (no writes).
+
+    Issues the bot wrote to recently (per the journal) are named in ``reconcileIssues`` and
+    overlaid with what we wrote, because search may still return the old property value.
+    ``only`` restricts the result to those issue keys (``plan --issue``).
+    """
+    from worker.execute import overlay_recent
+
+    now = atlassian.jira.server_now()
+    directory = atlassian.jira.directory(spec.groups)
+    deals: tuple[Deal, ...] = ()
+    skips: tuple[DealSkip, ...] = ()
+    if spec.deals is not None:
+        found, skipped = atlassian.confluence.deals(spec.deals)
+        deals, skips = tuple(found), tuple(skipped)
+    recent: Mapping[str, RecordedWrite] = (
+        journal.recent_writes(since=now - JOURNAL_WINDOW) if journal is not None else {}
+    )
+    reconcile = [w.issue_id for w in sorted(recent.values(), key=lambda w: w.at, reverse=True)]
+    wanted = {k.upper() for k in only}
+    snapshots: list[IssueSnapshot] = []
+    malformed: list[MalformedIssue] = []
+    for item in atlassian.jira.search(spec, reconcile_ids=reconcile[:MAX_RECONCILE]):
+        if wanted and item.key.upper() not in wanted:
+            continue
+        if isinstance(item, MalformedIssue):
+            malformed.append(item)
+            log.warning("issue.malformed", issue=item.key, reason=item.reason)
+        else:
+            snapshots.append(overlay_recent(item, recent))
+        if stopping is not None and stopping():
+            raise CycleStoppedError(f"stop requested after reading {len(snapshots)} issues")
+        if on_issue is not None:
+            on_issue(len(snapshots) + len(malformed))
+    return Reading(now, directory, deals, skips, tuple(snapshots), tuple(malformed))
+
+
+def spec_for_issues(spec: SearchSpec, keys: Iterable[str]) -> SearchSpec:
+    """The same read, bounded to named issues whatever the policies' scopes say."""
+    quoted = ", ".join(f'"{k}"' for k in keys)
+    return replace(spec, jql=f"key in ({quoted})")
+
+
+# --------------------------------------------------------------------------- the cycle
+
+
+class CycleRunner:
+    """Holds what outlives one cycle: the connection, the store, the policy file, metrics."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        source: PolicySource | None = None,
+        health: Health | None = None,
+        metrics: Metrics | None = None,
+        on_issue: Callable[[int], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.health = health
+        self.metrics = metrics
+        self.source = source or PolicySource(settings.config_path, health=health)
+        self.on_issue = on_issue
+        self._atlassian: Atlassian | None = None
+        self._lock = threading.Lock()
+
+    def atlassian(self) -> Atlassian:
+        """The connection, made once per process (and again after a failed attempt)."""
+        from worker.atlassian.clients import connect
+
+        if self._atlassian is None:
+            self._atlassian = connect(self.settings.connection())
+            log.info("atlassian.connected", flavor=self._atlassian.flavor,
+                     bot=self._atlassian.bot.display_name)
+        return self._atlassian
+
+    def run(self, *, dry_run: bool = False, stopping: threading.Event | None = None) -> CycleReport:
+        """One cycle; never raises (see the module docstring)."""
+        with self._lock:  # the scheduler never overlaps cycles; this guards manual calls too
+            return run_cycle(self, dry_run=dry_run, stopping=stopping or threading.Event())
+
+
+def _new_run_id(now: datetime) -> str:
+    return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def classify(exc: BaseException) -> tuple[ErrorKind, str]:
+    """Which health reason and exit code an exception means, with a one-line message."""
+    from worker.atlassian.transport import (
+        AtlassianHTTPError,
+        OutcomeUnknownError,
+        TransportFailedError,
+    )
+
+    message = _one_line(exc)
+    if isinstance(exc, PolicyError | ConfigUnavailableError | SettingsError):
+        return "config", message
+    if isinstance(exc, AtlassianHTTPError):
+        if exc.status in (401, 403):
+            return "auth", message
+        if exc.status >= 500 or exc.status == 429:
+            return "unreachable", message
+        return "error", message
+    if isinstance(exc, TransportFailedError | OutcomeUnknownError | requests.ConnectionError
+                  | requests.Timeout | ConnectionError | TimeoutError):
+        return "unreachable", message
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        if exc.response.status_code in (401, 403):
+            return "auth", message
+        if exc.response.status_code >= 500:
+            return "unreachable", message
+    try:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if isinstance(exc, SQLAlchemyError):
+            return "store", message
+    except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
+        pass
+    return "error", message
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def run_cycle(
+    runner: CycleRunner, *, dry_run: bool, stopping: threading.Event
+) -> CycleReport:
+    """Run one cycle with ``runner``'s connection and store; returns its report."""
+    started = datetime.now(UTC)
+    started_mono = time.monotonic()
+    run_id = _new_run_id(started)
+    with structlog.contextvars.bound_contextvars(run_id=run_id):
+        log.info("cycle.started", dry_run=dry_run)
+        record = CycleRecord(run_id=run_id, started_at=started, dry_run=dry_run, status="running")
+        try:
+            runner.store.start_cycle(record)
+        except Exception as exc:  # the audit trail is down: still report, never raise
+            log.error("store.failed", error=_one_line(exc))
+        base_requests = base_retries = 0
+        progress: dict[str, object] = {}
+        try:
+            policies = runner.source.current()
+            progress["config_sha256"] = runner.source.sha256
+            atlassian = runner.atlassian()
+            base_requests, base_retries = atlassian.requests_made, atlassian.retries
+            spec = search_spec(policies)
+            reading = read_site(atlassian, spec, journal=runner.store, on_issue=runner.on_issue,
+                                stopping=stopping.is_set)
+            progress["reading"] = reading
+            log.info(
+                "cycle.read",
+                issues=len(reading.snapshots),
+                malformed=len(reading.malformed),
+                deals=len(reading.deals),
+                deal_skips=len(reading.deal_skips),
+                people=len(reading.directory.people),
+            )
+            the_plan = plan(
+                [*reading.snapshots, *reading.malformed],
+                reading.directory,
+                reading.deals,
+                policies,
+                reading.now,
+                keep_no_match=False,
+            )
+            progress["plan"] = the_plan
+            log.info(
+                "cycle.planned",
+                decisions=len(the_plan.decisions),
+                writes=len(the_plan.writes),
+                breakers=dict(the_plan.breakers),
+                deferred=dict(the_plan.deferred),
+            )
+            results = _execute(the_plan, atlassian, runner.store, dry_run=dry_run,
+                               stopping=stopping, property_key=policies.property_key)
+            progress["results"] = tuple(results)
+            report = _report(
+                run_id, started, started_mono, dry_run, runner, atlassian,
+                base_requests, base_retries, reading, the_plan, tuple(results), stopping,
+            )
+        except CycleStoppedError as exc:
+            log.info("cycle.stopped", detail=str(exc))
+            report = replace(
+                _failed_report(run_id, started, started_mono, dry_run, runner, "error", str(exc),
+                               base_requests, base_retries, progress),
+                status="stopped", error=None, error_kind=None,
+            )
+        except Exception as exc:
+            kind, message = classify(exc)
+            log.error("cycle.failed", error=message, error_kind=kind,
+                      exc_info=kind == "error")
+            report = _failed_report(
+                run_id, started, started_mono, dry_run, runner, kind, message,
+                base_requests, base_retries, progress,
+            )
+        _record(runner, report)
+        _observe(runner, report)
+        log.info("cycle.finished", **report.summary())
+        return report
+
+
+def _execute(
+    the_plan: Plan,
+    atlassian: Atlassian,
+    store: Store,
+    *,
+    dry_run: bool,
+    stopping: threading.Event,
+    property_key: str,
+) -> list[Outcome]:
+    from worker.execute import execute
+
+    return execute(
+        the_plan, atlassian, store, dry_run=dry_run, stopping=stopping.is_set,
+        property_key=property_key,
+    )
+
+
+def _counts(the_plan: Plan | None) -> dict[str, dict[str, int]]:
+    counts: dict[str, Counter[str]] = {}
+    if the_plan is not None:
+        for d in the_plan.decisions:
+            counts.setdefault(d.policy, Counter())[d.verdict] += 1
+    return {p: dict(c) for p, c in sorted(counts.items())}
+
+
+def _report(
+    run_id: str,
+    started: datetime,
+    started_mono: float,
+    dry_run: bool,
+    runner: CycleRunner,
+    atlassian: Atlassian,
+    base_requests: int,
+    base_retries: int,
+    reading: Reading,
+    the_plan: Plan,
+    results: tuple[Outcome, ...],
+    stopping: threading.Event,
+) -> CycleReport:
+    statuses = Counter(o.status for o in results)
+    applied = sum(len(o.actions) for o in results if o.status in ("applied", "fallback"))
+    failed = sum(max(len(o.actions), 1) for o in results if o.status == "failed")
+    stopped = stopping.is_set() or statuses.get("stopped", 0) > 0
+    return CycleReport(
+        run_id=run_id,
+        started_at=started,
+        duration_s=time.monotonic() - started_mono,
+        dry_run=dry_run,
+        status="stopped" if stopped else "ok",
+        site_now=reading.now,
+        issues_read=len(reading.snapshots),
+        malformed=len(reading.malformed),
+        deals=len(reading.deals),
+        deal_skips=len(reading.deal_skips),
+        counts=_counts(the_plan),
+        outcomes=dict(sorted(statuses.items())),
+        actions_applied=applied,
+        actions_failed=failed,
+        requests=atlassian.requests_made - base_requests,
+        retries=atlassian.retries - base_retries,
+        config_sha256=runner.source.sha256,
+        config_problems=runner.source.problems,
+        plan=the_plan,
+        results=results,
+    )
+
+
+def _failed_report(
+    run_id: str,
+    started: datetime,
+    started_mono: float,
+    dry_run: bool,
+    runner: CycleRunner,
+    kind: ErrorKind,
+    message: str,
+    base_requests: int,
+    base_retries: int,
+    progress: Mapping[str, object],
+) -> CycleReport:
+    reading = progress.get("reading")
+    the_plan = progress.get("plan")
+    results = progress.get("results")
+    outcomes: dict[str, int] = {}
+    if isinstance(results, tuple):
+        outcomes = dict(Counter(o.status for o in results if isinstance(o, Outcome)))
+    atlassian = runner._atlassian
+    requests_made = retries = 0
+    if atlassian is not None:
+        requests_made = atlassian.requests_made - base_requests
+        retries = atlassian.retries - base_retries
+    plan_value = the_plan if isinstance(the_plan, Plan) else None
+    return CycleReport(
+        run_id=run_id,
+        started_at=started,
+        duration_s=time.monotonic() - started_mono,
+        dry_run=dry_run,
+        status="failed",
+        site_now=reading.now if isinstance(reading, Reading) else None,
+        error=message,
+        error_kind=kind,
+        issues_read=len(reading.snapshots) if isinstance(reading, Reading) else 0,
+        counts=_counts(plan_value),
+        outcomes=outcomes,
+        requests=requests_made,
+        retries=retries,
+        config_sha256=runner.source.sha256,
+        config_problems=runner.source.problems,
+        plan=plan_value,
+    )
+
+
+def _record(runner: CycleRunner, report: CycleReport) -> None:
+    """Write the cycle, its decisions and outcomes to the store, then apply retention."""
+    try:
+        at = report.site_now or report.started_at
+        if report.plan is not None:
+            runner.store.record_decisions(report.run_id, at, report.plan.decisions)
+        runner.store.record_outcomes(report.run_id, at, report.results)
+        runner.store.finish_cycle(
+            CycleRecord(
+                run_id=report.run_id,
+                started_at=report.started_at,
+                finished_at=datetime.now(UTC),
+                site_now=report.site_now,
+                dry_run=report.dry_run,
+                status=report.status,
+                error=report.error,
+                issues_read=report.issues_read,
+                actions_applied=report.actions_applied,
+                actions_failed=report.actions_failed,
+                requests=report.requests,
+                retries=report.retries,
+                duration_s=report.duration_s,
+                counts=report.counts,
+                config_sha256=report.config_sha256,
+            )
+        )
+        cutoff = report.started_at - timedelta(days=runner.settings.retention_days)
+        purged = runner.store.purge(before=cutoff)
+        if purged:
+            log.info("store.purged", rows=purged, before=cutoff.isoformat())
+    except Exception as exc:
+        log.error("store.failed", error=_one_line(exc))
+
+
+def _observe(runner: CycleRunner, report: CycleReport) -> None:
+    if runner.health is not None:
+        if report.error_kind is None:
+            runner.health.cycle_succeeded()
+        else:
+            runner.health.cycle_failed(kind=report.error_kind, message=report.error or "")
+    if runner.metrics is None:
+        return
+    runner.metrics.config_valid.set(0 if runner.source.problems else 1)
+    runner.metrics.observe_cycle(
+        status=report.status,
+        duration_s=report.duration_s,
+        issues_read=report.issues_read,
+        requests=report.requests,
+        retries=report.retries,
+        decisions=report.counts,
+        actions=action_counts(report.plan, report.results),
+        finished_unix_s=time.time() if report.error_kind is None else None,
+    )
+
+
+def action_counts(
+    the_plan: Plan | None, results: Iterable[Outcome]
+) -> dict[tuple[str, str, str], int]:
+    """(policy, action kind, outcome) -> count, attributing each issue's outcome to the
+    policies whose planned actions it carried; dry-run policies count as ``dry-run``."""
+    if the_plan is None:
+        return {}
+    by_issue = {o.issue: o.status for o in results}
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for d in the_plan.decisions:
+        if d.verdict != "act" or not d.actions:
+            continue
+        if d.mode == "dry-run":
+            status = "dry-run"
+        else:
+            found = by_issue.get(d.issue)
+            if found is None:
+                continue  # deferred by the budget or dropped by the breaker
+            status = found
+        for action in d.actions:
+            counts[(d.policy, action.kind, status)] += 1
+    return dict(counts)

@@ -1,0 +1,337 @@
+"""The one writer: applies a :class:`Plan` to Jira, one edit request per issue, exactly once.
+
+Exactly once rests on three habits:
+
+* the comment and our state (the issue property) travel in the same edit request, so they
+  land together or not at all;
+* the journal records each write as "unknown" before sending and "applied" after a 2xx, so the
+  next cycle can overlay what it wrote on a stale search result (:func:`overlay_recent`) and
+  name those issues in ``reconcileIssues``;
+* a write whose answer was lost is never resent blindly: we re-read our property first and
+  resend only when our step is not there.
+
+Failures are per issue: one bad issue never stops the others. A dry run walks the same plan
+and logs the same events (``action.planned`` instead of ``action.applied``) with no write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+import requests
+import structlog
+
+from worker.atlassian.clients import Atlassian
+from worker.atlassian.jira import edit_body
+from worker.atlassian.transport import (
+    AtlassianHTTPError,
+    OutcomeUnknownError,
+    TransportFailedError,
+    UnexpectedBodyError,
+)
+from worker.model import (
+    DEFAULT_PROPERTY_KEY,
+    BotState,
+    IssueSnapshot,
+    IssueWrite,
+    Outcome,
+    Plan,
+    PolicyState,
+    ReassignAction,
+    RecordedWrite,
+    WriteJournal,
+)
+
+log = structlog.get_logger(__name__)
+
+
+def overlay_recent(snapshot: IssueSnapshot, recent: Mapping[str, RecordedWrite]) -> IssueSnapshot:
+    """The snapshot with our journal's state where the journal knows a later step.
+
+    Per policy, the state with the higher last ladder step wins: a search older than our own
+    write shows a lower step. Only "applied" writes count; an "unknown" one may have failed,
+    and the cycle names it in ``reconcileIssues`` so the search itself is fresh for it.
+    """
+    record = recent.get(snapshot.key)
+    if record is None or record.status != "applied":
+        return snapshot
+    merged: dict[str, PolicyState] = dict(snapshot.state.policies)
+    changed = False
+    for policy_id, known in record.state.policies.items():
+        seen = merged.get(policy_id)
+        if seen is None or known.last_step > seen.last_step:
+            merged[policy_id] = known
+            changed = True
+    return replace(snapshot, state=BotState(policies=merged)) if changed else snapshot
+
+
+def _kinds(write: IssueWrite) -> tuple[str, ...]:
+    return tuple(action.kind for action in write.actions)
+
+
+def step_landed(stored: object, write: IssueWrite) -> bool:
+    """Whether the stored property already holds this write's steps, for every policy."""
+    try:
+        state = BotState.from_json(stored)
+    except ValueError:
+        return False
+    return all(
+        state.for_policy(pid).last_step >= write.state.for_policy(pid).last_step
+        for pid in write.policies
+    )
+
+
+def execute(
+    plan: Plan,
+    atlassian: Atlassian,
+    journal: WriteJournal,
+    *,
+    dry_run: bool,
+    stopping: Callable[[], bool] = lambda: False,
+    property_key: str = DEFAULT_PROPERTY_KEY,
+    notify_users: bool = True,
+) -> list[Outcome]:
+    """Apply every write of ``plan`` (or, with ``dry_run``, only log it) and say what happened.
+
+    ``stopping`` is checked between issues; writes not reached come back as "stopped".
+    """
+    outcomes: list[Outcome] = []
+    writer = _Writer(atlassian, journal, plan, property_key=property_key, notify_users=notify_users)
+    for index, write in enumerate(plan.writes):
+        if stopping():
+            rest = plan.writes[index:]
+            log.info("execute.stopped", remaining=len(rest))
+            outcomes.extend(
+                Outcome(w.issue, "stopped", _kinds(w), detail="stop requested before this issue")
+                for w in rest
+            )
+            break
+        with structlog.contextvars.bound_contextvars(issue=write.issue):
+            if dry_run:
+                _log_actions("action.planned", write)
+                outcomes.append(Outcome(write.issue, "dry-run", _kinds(write)))
+            else:
+                outcomes.append(writer.apply(write))
+    return outcomes
+
+
+def _log_actions(event: str, write: IssueWrite, **extra: Any) -> None:
+    for action in write.actions:
+        log.info(event, kind=action.kind, policies=list(write.policies), **extra)
+
+
+class _Writer:
+    """Applies one :class:`IssueWrite` with its fallbacks; never raises for one issue's failure."""
+
+    def __init__(
+        self,
+        atlassian: Atlassian,
+        journal: WriteJournal,
+        plan: Plan,
+        *,
+        property_key: str,
+        notify_users: bool,
+    ) -> None:
+        self.jira = atlassian.jira
+        self.flavor = atlassian.flavor
+        self.journal = journal
+        self.plan = plan
+        self.property_key = property_key
+        self.notify_users = notify_users
+
+    def _body(self, write: IssueWrite, **options: Any) -> dict[str, Any]:
+        return edit_body(
+            write.actions,
+            write.state,
+            flavor=self.flavor,
+            property_key=self.property_key,
+            flagged_field_id=self.jira.field_info().flagged_id,
+            **options,
+        )
+
+    def _record(self, write: IssueWrite, status: str) -> None:
+        self.journal.record_write(
+            RecordedWrite(
+                issue=write.issue,
+                issue_id=write.issue_id,
+                at=self.plan.now,
+                state=write.state,
+                status="applied" if status == "applied" else "unknown",
+            )
+        )
+
+    def apply(self, write: IssueWrite) -> Outcome:
+        kinds = _kinds(write)
+        try:
+            flagged_ok = self._body(write)  # reads the field catalogue before we journal
+        except (
+            AtlassianHTTPError,
+            TransportFailedError,
+            UnexpectedBodyError,
+            requests.RequestException,
+        ) as exc:
+            return self._failed(write, exc)
+        self._record(write, "unknown")
+        try:
+            self._send(write, flagged_ok)
+        except AtlassianHTTPError as exc:
+            return self._refused(write, exc)
+        except OutcomeUnknownError as exc:
+            return self._unknown(write, flagged_ok, exc)
+        except (TransportFailedError, UnexpectedBodyError, requests.RequestException) as exc:
+            return self._failed(write, exc)
+        self._record(write, "applied")
+        _log_actions("action.applied", write)
+        return Outcome(write.issue, "applied", kinds)
+
+    def _send(self, write: IssueWrite, body: dict[str, Any]) -> None:
+        self.jira.edit(write.issue, body, notify_users=self.notify_users)
+
+    # ------------------------------------------------------------------ lost answers
+
+    def _unknown(self, write: IssueWrite, body: dict[str, Any], exc: Exception) -> Outcome:
+        """No answer: re-read our property (one GET) and resend only if our step is absent."""
+        log.warning("write.outcome_unknown", error=str(exc))
+        try:
+            if step_landed(self.jira.issue_property(write.issue, self.property_key), write):
+                self._record(write, "applied")
+                _log_actions("action.applied", write, confirmed_by="re-read")
+                return Outcome(
+                    write.issue,
+                    "applied",
+                    _kinds(write),
+                    detail="answer lost; re-read confirmed the write landed",
+                )
+            self._send(write, body)
+        except AtlassianHTTPError as again:
+            return self._refused(write, again)
+        except (
+            OutcomeUnknownError,
+            TransportFailedError,
+            UnexpectedBodyError,
+            requests.RequestException,
+        ) as again:
+            return Outcome(
+                write.issue,
+                "failed",
+                _kinds(write),
+                retryable=True,
+                detail=f"outcome unknown ({again}); reconciled next cycle",
+            )
+        self._record(write, "applied")
+        _log_actions("action.applied", write, resent=True)
+        return Outcome(
+            write.issue,
+            "applied",
+            _kinds(write),
+            detail="answer lost; re-read showed nothing, resent once",
+        )
+
+    # ------------------------------------------------------------------ refusals
+
+    def _refused(self, write: IssueWrite, exc: AtlassianHTTPError) -> Outcome:
+        kinds = _kinds(write)
+        if exc.status == 400 and exc.field_errors:
+            return self._without_refused_fields(write, exc)
+        if exc.status >= 500 and exc.status != 503:
+            # A 500/502/504 on a write may hide an applied edit: look before calling it failed.
+            try:
+                landed = step_landed(
+                    self.jira.issue_property(write.issue, self.property_key), write
+                )
+            except (
+                AtlassianHTTPError,
+                TransportFailedError,
+                UnexpectedBodyError,
+                requests.RequestException,
+            ):
+                landed = False
+            if landed:
+                self._record(write, "applied")
+                _log_actions("action.applied", write, confirmed_by="re-read")
+                return Outcome(
+                    write.issue,
+                    "applied",
+                    kinds,
+                    detail=f"{exc.status} answer, but re-read shows the write landed",
+                )
+        retryable = exc.status in (409, 429) or exc.status >= 500
+        detail = "issue not found (deleted or hidden)" if exc.status == 404 else str(exc)
+        log.warning("action.failed", status=exc.status, retryable=retryable, kinds=list(kinds))
+        return Outcome(
+            write.issue, "failed", kinds, detail=detail, http_status=exc.status, retryable=retryable
+        )
+
+    def _failed(self, write: IssueWrite, exc: Exception) -> Outcome:
+        log.warning("action.failed", error=str(exc), retryable=True)
+        return Outcome(write.issue, "failed", _kinds(write), detail=str(exc), retryable=True)
+
+    def _without_refused_fields(self, write: IssueWrite, exc: AtlassianHTTPError) -> Outcome:
+        """Resend without the fields Jira refused; assign through ``/assignee`` if needed."""
+        kinds = _kinds(write)
+        refused = frozenset(exc.field_errors)
+        reassign = next((a for a in write.actions if isinstance(a, ReassignAction)), None)
+        known = {"assignee", "labels", self.jira.field_info().flagged_id}
+        if not refused & known:
+            log.warning("action.failed", status=400, fields=sorted(refused))
+            return Outcome(write.issue, "failed", kinds, detail=str(exc), http_status=400)
+        body = self._body(write, drop_fields=refused)
+        try:
+            self._send(write, body)
+        except AtlassianHTTPError as again:
+            log.warning("action.failed", status=again.status, fallback="edit-without-fields")
+            return Outcome(
+                write.issue,
+                "failed",
+                kinds,
+                detail=f"fallback edit refused: {again}",
+                http_status=again.status,
+                retryable=again.status >= 500,
+            )
+        except (
+            OutcomeUnknownError,
+            TransportFailedError,
+            UnexpectedBodyError,
+            requests.RequestException,
+        ) as again:
+            return Outcome(
+                write.issue,
+                "failed",
+                kinds,
+                retryable=True,
+                detail=f"fallback edit outcome unknown ({again}); reconciled next cycle",
+            )
+        self._record(write, "applied")
+        notes = [f"edit refused {', '.join(sorted(refused))} ({exc}); sent without"]
+        if reassign is not None and "assignee" in refused:
+            notes.append(self._assign_fallback(write, reassign))
+        _log_actions("action.applied", write, fallback="; ".join(notes))
+        return Outcome(write.issue, "fallback", kinds, detail="; ".join(notes), http_status=400)
+
+    def _assign_fallback(self, write: IssueWrite, action: ReassignAction) -> str:
+        try:
+            self.jira.assign(write.issue, action.to)
+        except (
+            AtlassianHTTPError,
+            OutcomeUnknownError,
+            TransportFailedError,
+            requests.RequestException,
+        ) as exc:
+            if action.fallback is None:
+                return f"assign endpoint refused {action.to.id} ({exc}); assignee left as is"
+            try:
+                self.jira.assign(write.issue, action.fallback)
+            except (
+                AtlassianHTTPError,
+                OutcomeUnknownError,
+                TransportFailedError,
+                requests.RequestException,
+            ) as again:
+                return (
+                    f"assign endpoint refused {action.to.id} and fallback "
+                    f"{action.fallback.id} ({again}); assignee left as is"
+                )
+            return f"assign endpoint refused {action.to.id}; assigned fallback {action.fallback.id}"
+        return f"assigned {action.to.id} through the assign endpoint"

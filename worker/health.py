@@ -1,0 +1,150 @@
+"""Liveness as data, and the loopback HTTP endpoint that serves it with the metrics.
+
+``/healthz`` answers 200 while the last cycle succeeded within two schedule intervals, else 503
+with a JSON reason (``config_invalid``, ``jira_unreachable``, ``auth_failed``, ``last_error``,
+``stale`` or ``starting``). ``/metrics`` is Prometheus' text format.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+from worker.metrics import CONTENT_TYPE, Metrics
+
+log = structlog.get_logger(__name__)
+
+#: error kinds a cycle reports -> the reason /healthz gives
+REASONS = {
+    "config": "config_invalid",
+    "unreachable": "jira_unreachable",
+    "auth": "auth_failed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HealthStatus:
+    """What ``/healthz`` says: ok or not, and why."""
+
+    ok: bool
+    reason: str | None
+    detail: dict[str, Any]
+
+
+class Health:
+    """Thread-safe record of how the cycles are going (written by the job, read by HTTP)."""
+
+    def __init__(self, *, interval_s: float, clock: Callable[[], float] = time.time) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._started = clock()
+        self.interval_s = interval_s
+        self._last_success: float | None = None
+        self._last_error: tuple[str, str] | None = None  # (kind, message)
+        self._config_problems: tuple[str, ...] = ()
+
+    def set_interval(self, interval_s: float) -> None:
+        """The schedule changed (hot reload)."""
+        with self._lock:
+            self.interval_s = interval_s
+
+    def cycle_succeeded(self) -> None:
+        """The last cycle completed (failed actions are not a health problem)."""
+        with self._lock:
+            self._last_success = self._clock()
+            self._last_error = None
+
+    def cycle_failed(self, *, kind: str, message: str) -> None:
+        """The last cycle ended in an error of ``kind`` (config, unreachable, auth, error)."""
+        with self._lock:
+            self._last_error = (kind, message)
+
+    def config_invalid(self, problems: Iterable[str]) -> None:
+        """The policy file on disk is invalid (the last good one keeps running)."""
+        with self._lock:
+            self._config_problems = tuple(problems)
+
+    def config_valid(self) -> None:
+        """The policy file on disk loaded."""
+        with self._lock:
+            self._config_problems = ()
+
+    def status(self) -> HealthStatus:
+        """The current verdict (the worst problem first)."""
+        with self._lock:
+            now = self._clock()
+            bound_s = 2 * self.interval_s
+            detail: dict[str, Any] = {
+                "interval_s": self.interval_s,
+                "last_success_age_s": None
+                if self._last_success is None
+                else round(now - self._last_success, 3),
+            }
+            if self._config_problems:
+                detail["problems"] = list(self._config_problems)
+                return HealthStatus(False, "config_invalid", detail)
+            if self._last_error is not None:
+                kind, message = self._last_error
+                detail["error"] = message
+                return HealthStatus(False, REASONS.get(kind, "last_error"), detail)
+            if self._last_success is None:
+                if now - self._started <= bound_s:
+                    return HealthStatus(True, None, {**detail, "state": "starting"})
+                return HealthStatus(False, "starting", detail)
+            if now - self._last_success > bound_s:
+                return HealthStatus(False, "stale", detail)
+            return HealthStatus(True, None, detail)
+
+
+def wsgi_app(health: Health, metrics: Metrics) -> Callable[..., Iterable[bytes]]:
+    """The WSGI application for ``/healthz`` and ``/metrics``."""
+
+    @Request.application
+    def app(request: Request) -> Response:
+        if request.path == "/healthz":
+            verdict = health.status()
+            body = {"status": "ok" if verdict.ok else "unhealthy", "reason": verdict.reason,
+                    **verdict.detail}
+            return Response(
+                json.dumps(body), status=200 if verdict.ok else 503,
+                content_type="application/json",
+            )
+        if request.path == "/metrics":
+            return Response(metrics.render(), status=200, content_type=CONTENT_TYPE)
+        return Response(json.dumps({"error": "not found"}), status=404,
+                        content_type="application/json")
+
+    return app
+
+
+class HealthServer:
+    """A werkzeug server on 127.0.0.1 in a daemon thread."""
+
+    def __init__(self, health: Health, metrics: Metrics, *, port: int) -> None:
+        self._server: BaseWSGIServer = make_server(
+            "127.0.0.1", port, wsgi_app(health, metrics), threaded=True
+        )
+        self.port = self._server.port
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="health-http", daemon=True
+        )
+
+    def start(self) -> HealthServer:
+        """Start serving; returns self."""
+        self._thread.start()
+        log.info("health.listening", url=f"http://127.0.0.1:{self.port}")
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

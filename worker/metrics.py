@@ -1,0 +1,91 @@
+"""Prometheus metrics for the service, in a registry of their own.
+
+A dedicated :class:`~prometheus_client.CollectorRegistry` (not the process-global one) keeps
+two services in one test process, or one service and its tests, from sharing counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Metrics:
+    """The service's counters and gauges (names prefixed ``handoff_guard_``)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.cycles = Counter(
+            "handoff_guard_cycles", "Cycles run, by how they ended.", ["status"], registry=r
+        )
+        self.decisions = Counter(
+            "handoff_guard_decisions",
+            "Policy decisions, by policy and verdict.",
+            ["policy", "verdict"],
+            registry=r,
+        )
+        self.actions = Counter(
+            "handoff_guard_actions",
+            "Actions sent to Jira, by policy, action kind and outcome.",
+            ["policy", "action", "outcome"],
+            registry=r,
+        )
+        self.issues_read = Counter(
+            "handoff_guard_issues_read", "Issues read from Jira search.", registry=r
+        )
+        self.api_requests = Counter(
+            "handoff_guard_api_requests", "HTTP requests sent to Atlassian.", registry=r
+        )
+        self.api_retries = Counter(
+            "handoff_guard_api_retries", "HTTP requests retried (429, 5xx, timeouts).", registry=r
+        )
+        self.last_success = Gauge(
+            "handoff_guard_last_success_timestamp_seconds",
+            "Unix time the last successful cycle finished.",
+            registry=r,
+        )
+        self.config_valid = Gauge(
+            "handoff_guard_config_valid",
+            "1 when the policy file on disk loaded, 0 when the last good one is in use.",
+            registry=r,
+        )
+        self.cycle_duration = Histogram(
+            "handoff_guard_cycle_duration_seconds",
+            "Wall time of one cycle.",
+            buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+            registry=r,
+        )
+
+    def observe_cycle(
+        self,
+        *,
+        status: str,
+        duration_s: float,
+        issues_read: int,
+        requests: int,
+        retries: int,
+        decisions: Mapping[str, Mapping[str, int]],
+        actions: Mapping[tuple[str, str, str], int],
+        finished_unix_s: float | None,
+    ) -> None:
+        """Add one cycle's numbers (``finished_unix_s`` only when it succeeded)."""
+        self.cycles.labels(status=status).inc()
+        self.cycle_duration.observe(duration_s)
+        self.issues_read.inc(issues_read)
+        self.api_requests.inc(requests)
+        self.api_retries.inc(retries)
+        for policy, verdicts in decisions.items():
+            for verdict, count in verdicts.items():
+                self.decisions.labels(policy=policy, verdict=verdict).inc(count)
+        for (policy, action, outcome), count in actions.items():
+            self.actions.labels(policy=policy, action=action, outcome=outcome).inc(count)
+        if finished_unix_s is not None:
+            self.last_success.set(finished_unix_s)
+
+    def render(self) -> bytes:
+        """The registry in Prometheus' text exposition format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,654 @@
+"""Conditions: the registered, composable tests a policy applies to a ticket.
+
+Each condition is one pydantic model (its schema) registered under the name admins write,
+with a docstring for admins that ends in a YAML example (tests validate every example).
+``evaluate`` is pure: it reads the snapshot and the ticket context, never the clock.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    WithJsonSchema,
+    model_validator,
+)
+
+from worker.model import Evidence, IssueSnapshot, Person
+from worker.policy.context import TicketContext
+from worker.policy.durations import DURATION_HINT, Duration, parse_duration
+from worker.policy.registry import Registry
+
+
+def _regex(value: object) -> re.Pattern[str]:
+    if not isinstance(value, str):
+        raise ValueError("expected a regular expression (a string)")
+    try:
+        return re.compile(value, re.IGNORECASE)
+    except re.error as exc:
+        raise ValueError(f"regular expression does not compile: {exc}") from None
+
+
+def _duration(value: object) -> Duration:
+    return parse_duration(value)
+
+
+Regex = Annotated[
+    re.Pattern[str],
+    PlainValidator(_regex),
+    WithJsonSchema({"type": "string", "format": "regex"}),
+]
+DurationField = Annotated[
+    Duration,
+    PlainValidator(_duration),
+    WithJsonSchema({"type": ["string", "integer"], "description": DURATION_HINT}),
+]
+NonEmptyList = Annotated[list[str], Field(min_length=1)]
+
+
+def _is_list(annotation: Any) -> bool:
+    while typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return typing.get_origin(annotation) is list
+
+
+def expand_shorthand(cls: type[BaseModel], value: Any) -> Any:
+    """Accept the short forms admins write: a bare value fills ``cls.shorthand``, and a
+    single string where a list is expected becomes a one-item list."""
+    short = getattr(cls, "shorthand", None)
+    if short is not None and not isinstance(value, dict):
+        value = {short: value}
+    if isinstance(value, dict):
+        fields = cls.model_fields
+        return {
+            k: [v] if isinstance(v, str) and k in fields and _is_list(fields[k].annotation) else v
+            for k, v in value.items()
+        }
+    return value
+
+
+class Condition(BaseModel):
+    """Base of every condition; subclasses register with ``@conditions.register(name)``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    name: ClassVar[str] = ""
+    #: the field a bare (non-mapping) value fills, e.g. ``issue_type_in: [Contract]``
+    shorthand: ClassVar[str | None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_shorthand(cls, value: Any) -> Any:
+        return expand_shorthand(cls, value)
+
+    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
+        """This condition's verdict on ``snapshot`` with the value that decided it."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """What the condition checks, in words (for ``validate``'s summary)."""
+        raise NotImplementedError
+
+    def people_sets(self) -> tuple[str, ...]:
+        """People sets this condition names (checked at load)."""
+        return ()
+
+    def fields_read(self) -> tuple[str, ...]:
+        """Jira fields (by display name) this condition reads."""
+        return ()
+
+    def needs(self) -> frozenset[str]:
+        """What the read must include: "comments", "changelog", "deals"."""
+        return frozenset()
+
+    def children(self) -> tuple[Condition, ...]:
+        """Nested conditions (for ``all``/``any``/``not``)."""
+        return ()
+
+
+conditions: Registry[Condition] = Registry("condition")
+
+
+def _ev(cond: Condition, result: bool, detail: str) -> Evidence:
+    return Evidence(condition=cond.name, result=result, detail=detail)
+
+
+def _fold(values: list[str]) -> frozenset[str]:
+    return frozenset(v.casefold() for v in values)
+
+
+# --------------------------------------------------------------------------- composition
+
+
+class Composite(Condition):
+    """Shared by ``all``, ``any`` and ``not``: children are built by the loader."""
+
+    items: tuple[Condition, ...] = ()
+
+    @classmethod
+    def of(cls, items: tuple[Condition, ...]) -> Composite:
+        """A composite over already-validated conditions."""
+        return cls.model_construct(items=items)
+
+    def children(self) -> tuple[Condition, ...]:
+        return self.items
+
+    def people_sets(self) -> tuple[str, ...]:
+        return tuple(s for c in self.items for s in c.people_sets())
+
+    def fields_read(self) -> tuple[str, ...]:
+        return tuple(f for c in self.items for f in c.fields_read())
+
+    def needs(self) -> frozenset[str]:
+        return frozenset().union(*(c.needs() for c in self.items))
+
+
+@conditions.register("all")
+class AllOf(Composite):
+    """Every listed condition holds.
+
+    ```yaml
+    all:
+      - issue_type_in: [Contract]
+      - labels_any: [msa]
+    ```
+    """
+
+    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
+        details: list[str] = []
+        for cond in self.items:
+            ev = cond.evaluate(snapshot, ctx)
+            if not ev.result:
+                return _ev(self, False, ev.detail)
+            details.append(ev.detail)
+        return _ev(self, True, "; ".join(details))
+
+    def describe(self) -> str:
+        return "all of (" + "; ".join(c.describe() for c in self.items) + ")"
+
+
+@conditions.register("any")
+class AnyOf(Composite):
+    """At least one listed condition holds.
+
+    ```yaml
+    any:
+      - issue_type_in: [Statement of Work, Contract]
+      - labels_any: [sow, contract]
+    ```
+    """
+
+    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
+        misses: list[str] = []
+        for cond in self.items:
+            ev = cond.evaluate(snapshot, ctx)
+            if ev.result:
+                return _ev(self, True, ev.detail)
+            misses.append(ev.detail)
+        return _ev(self, False, "; ".join(misses))
+
+    def describe(self) -> str:
+        return "any of (" + "; ".join(c.describe() for c in self.items) + ")"
+
+
+@conditions.register("not")
+class Not(Composite):
+    """The nested condition does not hold.
+
+    ```yaml
+    not:
+      status_category_in: [done]
+    ```
+    """
+
+    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
+        ev = self.items[0].evaluate(snapshot, ctx)
+        return _ev(self, not ev.result, f"not: {ev.detail}")
+
+    def describe(self) -> str:
+        return f"not ({self.items[0].describe()})"
+
+
+# --------------------------------------------------------------------------- people
+
+
+class _PeopleCondition(Condition):
+    shorthand: ClassVar[str | None] = "sets"
+    sets: list[str] = Field(default_factory=list, description="people sets defined under `people`")
+    users: list[str] = Field(default_factory=list, description="explicit user ids")
+    role: ClassVar[str] = ""
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> _PeopleCondition:
+        if not self.sets and not self.users:
+            raise ValueError("name at least one people set (e.g. pm) or user id")
+        return self
+
+    def people_sets(self) -> tuple[str, ...]:
+        return tuple(self.sets)
+
+    def _person(self, snapshot: IssueSnapshot) -> Person | None:
+        raise NotImplementedError
+
+    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
+        person = self._person(snapshot)
+        if person is None:
+            return _ev(self, False, f"the ticket has no {self.role}")
+        for name in self.sets:
+            if ctx.plan.is_member(name, person):
+                return _ev(self, True, f"{self.role} {person.display_name} is in {name}")
+        if person.active and person.id in self.users:
+            return _ev(self, True, f"{self.role} {person.display_name} is a listed user")
+        inactive = "" if person.active else " (inactive)"
+        wanted = " or ".join([*self.sets, *(["the listed users"] if self.users else [])])
+        return _ev(self, False, f"{self.role} {person.display_name}{inactive} is not in {wanted}")
+
+    def describe(self) -> str:
+        return f"{self.role} in " + ", ".join([*self.sets, *self.users])
+
+
+@conditions.register("assignee_in")
+class AssigneeIn(_PeopleCondition):
+    """The assignee is an active member of a people set (or one of the listed user ids).
+
+    ```yaml
+    assignee_in: pm
+    ```
+    """
+
+    role: ClassVar[str] = "assignee"
+
+    def _person(self, snapshot: IssueSnapshot) -> Person | None:
+        return snapshot.assignee
+
+
+@conditions.register("reporter_in")
+class ReporterIn(_PeopleCondition):
+    """The reporter is an active member of a people set (or one of the listed user ids).
+
+    ```yaml
+    reporter_in: {sets: [sales], users: ["712020:lee"]}
+    ```
+    """
+
+    role: ClassVar[str] = "reporter"
+
+    def _person(self, snapshot: IssueSnapshot) -> Person | None:
+        return snapshot.reporter
+
+
+# --------------------------------------------------------------------------- ticket fields
+
+
+class _ValueIn(Condition):
+    shorthand: ClassVar[str | None] = "values"
+    values: NonEmptyList
+    label: ClassVar[str] = ""
+    _folded: frozenset[str] = PrivateAttr(default=frozenset())
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._folded = _fold(self.values)
+
+    def _value(self, snapshot: IssueSnapshot) -> str:
+        raise NotImplementedError
+
+    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
+        value = self._value(snapshot)
+        if value.casefold() in self._folded:
+            return _ev(self, True, f"{self.label} is {value}")
+        return _ev(self, False, f"{self.label} is {value}, not one of {', '.join(self.values)}")
+
+    def describe(self) -> str:
+        return f"{self.label} is one of {', '.join(self.values)}"
+
+
+@conditions.register("issue_type_in")
+class IssueTypeIn(_ValueIn):
+    """The issue type is one of these (case-insensitive).
+
+    ```yaml
+    issue_type_in: [Statement of Work, Contract, Proposal]
+    ```
+    """
+
+    label: ClassVar[str] = "type"
+
+    def _value(self, snapshot: IssueSnapshot) -> str:
+        return snapshot.issue_type
+
+
+@conditions.register("project_in")
+class ProjectIn(_ValueIn):
+    """The ticket's project key is one of these (case-insensitive).
+
+    ```yaml
+    project_in: [ACME, SALES]
+    ```
+    """
+
+    label: ClassVar[str] = "project"
+
+    def _value(self, snapshot: IssueSnapshot) -> str:
+        return snapshot.project
+
+
+@conditions.register("status_category_in")
+class StatusCategoryIn(Condition):
+    """The status category is one of ``new``, ``indeterminate`` (in progress), ``done``.
+
+    ```yaml
+    not:
+      status_category_in: [done]
+    ```
+    """
+
+    shorthand: ClassVar[str | None] = "categories"
+    categories: Annotated[list[Literal["new", "indeterminate", "done"]], Field(min_length=1)]
+
+    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
+        ok = snapshot.status_category in self.categories
+        return _ev(self, ok, f"status {snapshot.status} is in category {snapshot.status_category}")
+
+    def describe(self) -> str:
+        return "status category is " + " or ".join(self.categories)
+
+
+class _Labels(Condition):
+    shorthand: ClassVar[str | None] = "labels"
+    labels: NonEmptyList
+    _folded: frozenset[str] = PrivateAttr(default=frozenset())
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._folded = _fold(self.labels)
+
+
+@conditions.register("labels_any")
+class LabelsAny(_Labels):
+    """The ticket has at least one of these labels (case-insensitive).
+
+    ```yaml
+    labels_any: [sow, contract, msa]
+    ```
+    """
+
+    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
+        hits = [lab for lab in snapshot.labels if lab.casefold() in self._folded]
+        if hits:
+            return _ev(self, True, f"labelled {', '.join(hits)}")
+        return _ev(self, False, f"none of the labels {', '.join(self.labels)}")
+
+    def describe(self) -> str:
+        return "labelled any of " + ", ".join(self.labels)
+
+
+@conditions.register("labels_all")
+class LabelsAll(_Labels):
+    """The ticket has every one of these labels (case-insensitive).
+
+    ```yaml
+    labels_all: [msa, redline]
+    ```
+    """
+
+    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
+        have = {lab.casefold() for lab in snapshot.labels}
+        missing = [lab for lab in self.labels if lab.casefold() not in have]
+        if missing:
+            return _ev(self, False, f"missing the label(s) {', '.join(missing)}")
+        return _ev(self, True, f"labelled {', '.join(self.labels)}")
+
+    def describe(self) -> str:
+        return "labelled all of " + ", ".join(self.labels)
+
+
+TextField = Literal["summary", "description"]
+
+
+def _summary_only() -> list[TextField]:
+    return ["summary"]
+
+
+@conditions.register("text_matches")
+class TextMatches(Condition):
+    """The summary and/or description match a regular expression or name a keyword.
+
+    ``keywords`` match as whole words, case-insensitively, with any spacing inside a
+    phrase ("order form"), so "Contractor onboarding" does not match ``contract``.
+    ``regex`` is searched case-insensitively. Give one or both.
+
+    ```yaml
+    text_matches:
+      fields: [summary]
+      keywords: [sow, statement of work, contract]
+      regex: "\\bredlines?\\b"
+    ```
+    """
+
+    fields: Annotated[list[TextField], Field(min_length=1)] = Field(default_factory=_summary_only)
+    keywords: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    regex: Regex | None = None
+    _pattern: re.Pattern[str] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _compile(self) -> TextMatches:
+        if not self.keywords and self.regex is None:
+            raise ValueError("give `keywords`, `regex` or both")
+        parts = [r"\s+".join(re.escape(w) for w in k.split()) for k in self.keywords]
+        if parts:
+            self._pattern = re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.I)
+        return self
+
+    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
+        for name in self.fields:
+            text = snapshot.summary if name == "summary" else snapshot.description
+            for pattern in (self._pattern, self.regex):
+                m = pattern.search(text) if pattern is not None and text else None
+                if m is not None:
+                    return _ev(self, True, f"the {name} says “{m.group(0)}”")
+        return _ev(self, False, f"the {' or '.join(self.fields)} names no Sales deliverable")
+
+    def describe(self) -> str:
+        what = ", ".join(self.keywords) if self.keywords else ""
+        if self.regex is not None:
+            what = f"{what}, /{self.regex.pattern}/" if what else f"/{self.regex.pattern}/"
+        return f"{' or '.join(self.fields)} mentions {what}"
+
+
+@conditions.register("field_equals")
+class FieldEquals(Condition):
+    """A Jira field (by its display name) equals a value (case-insensitive); ``value: null``
+    means the field is empty.
+
+    ```yaml
+    field_equals: {field: Account, value: Acme Corp}
+    ```
+    """
+
+    field: Annotated[str, Field(min_length=1)]
+    value: str | None
+
+    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
+        values = _field_values(snapshot.fields, self.field)
+        if self.value is None:
+            ok = not values
+        else:
+            ok = self.value.casefold() in {v.casefold() for v in values}
+        shown = ", ".join(values) if values else "empty"
+        return _ev(self, ok, f"{self.field} is {shown}")
+
+    def fields_read(self) -> tuple[str, ...]:
+        return (self.field,)
+
+    def describe(self) -> str:
+        return f"{self.field} is {self.value if self.value is not None else 'empty'}"
+
+
+@conditions.register("field_in")
+class FieldIn(Condition):
+    """A Jira field (by its display name) is one of these values (case-insensitive).
+
+    ```yaml
+    field_in: {field: Contract status, values: [Draft, In negotiation]}
+    ```
+    """
+
+    field: Annotated[str, Field(min_length=1)]
+    values: NonEmptyList
+    _folded: frozenset[str] = PrivateAttr(default=frozenset())
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._folded = _fold(self.values)
+
+    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
+        values = _field_values(snapshot.fields, self.field)
+        ok = any(v.casefold() in self._folded for v in values)
+        return _ev(self, ok, f"{self.field} is {', '.join(values) if values else 'empty'}")
+
+    def fields_read(self) -> tuple[str, ...]:
+        return (self.field,)
+
+    def describe(self) -> str:
+        return f"{self.field} is one of {', '.join(self.values)}"
+
+
+def _field_values(fields: Mapping[str, str | tuple[str, ...] | None], name: str) -> list[str]:
+    value = fields.get(name)
+    if value is None:
+        return []
+    return [v for v in value if v] if isinstance(value, tuple) else ([value] if value else [])
+
+
+# --------------------------------------------------------------------------- deals and time
+
+
+@conditions.register("contract")
+class Contract(Condition):
+    """The ticket's contract state: ``signed``, ``unsigned``, ``unknown`` (no deal found)
+    or ``not_signed`` (unsigned or unknown). The status comes from the ticket's field
+    first, then from the deal page found by project key or account.
+
+    ```yaml
+    contract: not_signed
+    ```
+    """
+
+    shorthand: ClassVar[str | None] = "state"
+    state: Literal["signed", "unsigned", "unknown", "not_signed"]
+
+    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
+        finding = ctx.deal()
+        if self.state == "not_signed":
+            ok = finding.state != "signed"
+        else:
+            ok = finding.state == self.state
+        return _ev(self, ok, finding.evidence)
+
+    def needs(self) -> frozenset[str]:
+        return frozenset({"deals"})
+
+    def describe(self) -> str:
+        return {
+            "signed": "the contract is signed",
+            "unsigned": "a deal is known and not signed",
+            "unknown": "no deal is found",
+            "not_signed": "the contract is not signed (or no deal is found)",
+        }[self.state]
+
+
+@conditions.register("idle_for")
+class IdleFor(Condition):
+    """No human activity (edits, comments, creation) for at least this long; the bot's own
+    changes never count.
+
+    ```yaml
+    idle_for: 5 business days
+    ```
+    """
+
+    shorthand: ClassVar[str | None] = "duration"
+    duration: DurationField
+
+    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
+        last = snapshot.last_human_activity or snapshot.created
+        plan = ctx.plan
+        due = self.duration.add_to(last, tz=plan.tz, holidays=plan.policies.holidays)
+        ok = due <= ctx.now
+        day = last.astimezone(plan.tz).strftime("%Y-%m-%d %H:%M")
+        verb = "idle" if ok else "not idle"
+        return _ev(self, ok, f"{verb} for {self.duration.words()}: last human activity {day}")
+
+    def needs(self) -> frozenset[str]:
+        return frozenset({"changelog"})
+
+    def describe(self) -> str:
+        return f"no human activity for {self.duration.words()}"
+
+
+@conditions.register("comments_by")
+class CommentsBy(Condition):
+    """A comment by a member of a people set, within a window before now, that matches a
+    regular expression or names one of the keyword phrases (whole words, case-insensitive).
+
+    ```yaml
+    comments_by:
+      people: sales
+      keywords: [what's the status, any update]
+      regex: "\\bby (EOD|end of day)\\b"
+      within: 14d
+    ```
+    """
+
+    people: Annotated[str, Field(min_length=1)]
+    keywords: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    regex: Regex | None = None
+    within: DurationField = Field(default_factory=lambda: parse_duration("14d"))
+    _pattern: re.Pattern[str] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _compile(self) -> CommentsBy:
+        if not self.keywords and self.regex is None:
+            raise ValueError("give `keywords`, `regex` or both")
+        parts = [r"\s+".join(re.escape(w) for w in k.split()) for k in self.keywords]
+        if parts:
+            self._pattern = re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.I)
+        return self
+
+    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
+        plan = ctx.plan
+        # The window is measured back from now: `start + within > now` means "recent".
+        for comment in sorted(snapshot.comments, key=lambda c: c.created, reverse=True):
+            recent = self.within.add_to(
+                comment.created, tz=plan.tz, holidays=plan.policies.holidays
+            )
+            if recent < ctx.now:
+                break
+            if not plan.is_member(self.people, comment.author):
+                continue
+            for pattern in (self._pattern, self.regex):
+                m = pattern.search(comment.text) if pattern is not None else None
+                if m is not None:
+                    who = comment.author.display_name if comment.author else "someone"
+                    day = comment.created.astimezone(plan.tz).strftime("%Y-%m-%d")
+                    return _ev(self, True, f"{who} ({self.people}) wrote “{m.group(0)}” on {day}")
+        return _ev(
+            self,
+            False,
+            f"no comment by {self.people} in the last {self.within.words()} gives orders or chases",
+        )
+
+    def people_sets(self) -> tuple[str, ...]:
+        return (self.people,)
+
+    def needs(self) -> frozenset[str]:
+        return frozenset({"comments"})
+
+    def describe(self) -> str:
+        return f"a comment by {self.people} in the last {self.within.words()} gives orders"

@@ -1,0 +1,128 @@
+"""The loaded policy file as frozen values (what ``load_policies`` returns)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from worker.model import DealSource, Mode, Person
+from worker.policy.durations import Duration
+
+if TYPE_CHECKING:
+    from worker.policy.actions import ActionSpec
+    from worker.policy.conditions import Condition
+    from worker.policy.templates import CommentTemplate
+
+#: the people set whose members the search is bounded to
+PM_SET = "pm"
+#: the people set "reporter in Sales" refers to when finding a sales owner
+SALES_SET = "sales"
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When cycles run: a fixed interval or a cron expression, in a timezone."""
+
+    interval_s: int | None
+    cron: str | None
+    timezone: str
+    misfire_grace_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class Breaker:
+    """Blast-radius limit: a policy matching more than this plans nothing.
+
+    ``max_percent`` applies only when the policy's scope holds at least ``min_scope`` tickets,
+    so a small site with three open tickets does not trip on "100 %".
+    """
+
+    max_matches: int
+    max_percent: float
+    min_scope: int
+
+
+@dataclass(frozen=True, slots=True)
+class Safety:
+    """Cycle-wide limits."""
+
+    max_actions_per_cycle: int
+    breaker: Breaker
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleSet:
+    """A named set of people: members of Jira groups and/or explicit user ids."""
+
+    name: str
+    groups: tuple[str, ...]
+    users: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DealsConfig:
+    """Where contract status comes from, in order of precedence."""
+
+    status_field: str | None
+    account_field: str | None
+    pages: DealSource | None
+    signed_values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One rung of a policy's ladder: ``after`` the ticket was first flagged, do ``actions``."""
+
+    after: Duration
+    actions: tuple[ActionSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """One admin-written rule."""
+
+    id: str
+    description: str
+    mode: Mode
+    scope: str | None
+    conditions: tuple[Condition, ...]
+    exempt: tuple[Condition, ...]
+    steps: tuple[Step, ...]
+    continue_: bool = False
+    max_actions_per_cycle: int | None = None
+    breaker: Breaker | None = None
+    #: the parsed scope (a ``worker.sandbox.jql`` query), None without a scope
+    scope_query: Any = field(default=None, compare=False, repr=False)
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Policies:
+    """A validated policy file."""
+
+    version: int
+    source: Path | None
+    schedule: Schedule
+    safety: Safety
+    property_key: str
+    people: Mapping[str, PeopleSet]
+    deals: DealsConfig
+    sales_owner_fallback: Person | None
+    holidays: frozenset[date]
+    templates: Mapping[str, CommentTemplate]
+    policies: tuple[Policy, ...]
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The file's timezone (business days and dates in comments use it)."""
+        return ZoneInfo(self.schedule.timezone)
+
+
+DEFAULT_PEOPLE: Mapping[str, PeopleSet] = {
+    PM_SET: PeopleSet(PM_SET, ("project-managers",), ()),
+    SALES_SET: PeopleSet(SALES_SET, ("sales",), ()),
+}

@@ -1,0 +1,187 @@
+"""What conditions and actions see: people sets, the deal and the sales owner of a ticket.
+
+A :class:`PlanContext` is built once per ``plan`` call (people sets resolved, deals indexed);
+a :class:`TicketContext` wraps one snapshot and finds its deal and sales owner lazily, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from worker.model import ContractState, Deal, Directory, IssueSnapshot, Person
+from worker.policy.config import SALES_SET, Policies
+
+
+@dataclass(frozen=True, slots=True)
+class DealFinding:
+    """A ticket's deal and contract state, and how they were found, in plain words."""
+
+    deal: Deal | None
+    status: str | None
+    state: ContractState
+    evidence: str
+    #: how the deal page was matched ("project ACME", "account Acme Corp") or None
+    found_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SalesOwner:
+    """Who owns pre-signature Sales work on a ticket, and why (or why nobody)."""
+
+    person: Person | None
+    why: str
+
+
+class PlanContext:
+    """Per-plan lookups, computed once: people sets and the deal index."""
+
+    __slots__ = (
+        "_by_account",
+        "_by_project",
+        "_groups",
+        "_users",
+        "directory",
+        "now",
+        "policies",
+        "signed",
+        "tz",
+    )
+
+    def __init__(
+        self, policies: Policies, directory: Directory, deals: Sequence[Deal], now: datetime
+    ) -> None:
+        self.policies = policies
+        self.directory = directory
+        self.now = now
+        self.tz: ZoneInfo = policies.tz
+        self.signed = frozenset(v.casefold() for v in policies.deals.signed_values)
+        self._groups: dict[str, frozenset[str]] = {}
+        self._users: dict[str, frozenset[str]] = {}
+        for name, pset in policies.people.items():
+            ids: set[str] = set()
+            for group in pset.groups:
+                ids.update(directory.groups.get(group, frozenset()))
+            self._groups[name] = frozenset(ids)
+            self._users[name] = frozenset(pset.users)
+        self._by_project: dict[str, Deal] = {}
+        self._by_account: dict[str, Deal] = {}
+        # Sorted so that two pages claiming the same project resolve the same way every time.
+        for deal in sorted(deals, key=lambda d: (d.page_id or "", d.account)):
+            if deal.jira_project:
+                self._by_project.setdefault(deal.jira_project.casefold(), deal)
+            if deal.account:
+                self._by_account.setdefault(deal.account.casefold(), deal)
+
+    def is_member(self, set_name: str, person: Person | None) -> bool:
+        """True when ``person`` is an active member of the named people set."""
+        if person is None or not person.active:
+            return False
+        return person.id in self._groups[set_name] or person.id in self._users[set_name]
+
+    def has_set(self, set_name: str) -> bool:
+        """True when the policy file defines the named people set."""
+        return set_name in self._groups
+
+    def person(self, user_id: str) -> Person:
+        """The directory's Person for ``user_id`` (a bare id when the directory lacks it)."""
+        return self.directory.people.get(user_id) or Person(id=user_id, display_name=user_id)
+
+    def find_deal(self, snapshot: IssueSnapshot) -> DealFinding:
+        """The ticket's deal: field first, then the deal page by project key or account."""
+        cfg = self.policies.deals
+        account = _field_str(snapshot.fields, cfg.account_field)
+        deal: Deal | None = None
+        found_by: str | None = None
+        if cfg.pages is not None:
+            deal = self._by_project.get(snapshot.project.casefold())
+            found_by = f"project {snapshot.project}" if deal else None
+            if deal is None and account:
+                deal = self._by_account.get(account.casefold())
+                found_by = f"account {account}" if deal else None
+        field_status = _field_str(snapshot.fields, cfg.status_field)
+        if field_status:
+            return DealFinding(
+                deal,
+                field_status,
+                self._state(field_status),
+                f"contract status {field_status}, from the ticket's field {cfg.status_field}",
+                found_by,
+            )
+        if deal is not None:
+            status = deal.contract_status or None
+            if status:
+                evidence = f"deal {deal.account} is {status}, from {deal.source}"
+            else:
+                evidence = f"deal {deal.account} has no contract status, from {deal.source}"
+            return DealFinding(deal, status, self._state(status), evidence, found_by)
+        where = f"project {snapshot.project}"
+        where += f" or account {account}" if account else " (the ticket has no account)"
+        return DealFinding(None, None, "unknown", f"no deal found for {where}", None)
+
+    def _state(self, status: str | None) -> ContractState:
+        if not status:
+            return "unknown"
+        return "signed" if status.casefold() in self.signed else "unsigned"
+
+    def sales_owner(self, snapshot: IssueSnapshot, finding: DealFinding) -> SalesOwner:
+        """Account executive (if active), else a reporter in Sales, else the fallback."""
+        reasons: list[str] = []
+        deal = finding.deal
+        ae = deal.account_executive if deal else None
+        if deal is not None and ae is not None and ae.active:
+            return SalesOwner(ae, f"the account executive on {deal.source}")
+        if finding.deal is None:
+            reasons.append("no deal found")
+        elif ae is None:
+            reasons.append("deal has no account executive")
+        else:
+            reasons.append(f"deal has no active account executive ({ae.display_name} is inactive)")
+        if self.has_set(SALES_SET) and self.is_member(SALES_SET, snapshot.reporter):
+            return SalesOwner(snapshot.reporter, "the ticket's reporter, who is in Sales")
+        reasons.append("the reporter is not in Sales")
+        fallback = self.policies.sales_owner_fallback
+        if fallback is not None:
+            return SalesOwner(fallback, "the configured fallback sales owner")
+        reasons.append("no fallback is configured")
+        return SalesOwner(None, "no sales owner: " + ", ".join(reasons))
+
+
+class TicketContext:
+    """One snapshot's view for conditions and actions; deal and owner found once, lazily."""
+
+    __slots__ = ("_finding", "_owner", "plan", "snapshot")
+
+    def __init__(self, snapshot: IssueSnapshot, plan: PlanContext) -> None:
+        self.snapshot = snapshot
+        self.plan = plan
+        self._finding: DealFinding | None = None
+        self._owner: SalesOwner | None = None
+
+    @property
+    def now(self) -> datetime:
+        """The planning time (never the wall clock)."""
+        return self.plan.now
+
+    def deal(self) -> DealFinding:
+        """The ticket's deal finding (computed on first use)."""
+        if self._finding is None:
+            self._finding = self.plan.find_deal(self.snapshot)
+        return self._finding
+
+    def sales_owner(self) -> SalesOwner:
+        """The ticket's sales owner (computed on first use)."""
+        if self._owner is None:
+            self._owner = self.plan.sales_owner(self.snapshot, self.deal())
+        return self._owner
+
+
+def _field_str(fields: Mapping[str, str | tuple[str, ...] | None], name: str | None) -> str | None:
+    if not name:
+        return None
+    value = fields.get(name)
+    if isinstance(value, tuple):
+        value = value[0] if value else None
+    return value.strip() or None if value else None

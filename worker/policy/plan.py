@@ -1,0 +1,470 @@
+"""The pure planner: snapshots + people + deals + policies + now -> Plan.
+
+Per ticket, policies run in file order. A ticket is claimed by the first *enforce* policy
+that matches it (unless that policy says ``continue: true``); later policies then get a
+``no-match`` decision with the reason "already handled by policy X". Dry-run policies never
+claim a ticket: they report, and never change what enforcing policies do.
+
+Per policy, the breaker counts the tickets the policy would act on this cycle (a ladder step
+is due); tickets already fully handled or waiting for a later step do not count. The percent
+limit applies only when the policy's scope holds at least ``breaker.min_scope`` tickets.
+
+The budget (``max_actions_per_cycle``) counts planned actions. Per policy it applies in every
+mode; the global budget counts only enforce-mode actions (a dry-run policy never starves an
+enforcing one). Tickets are served in issue-key order; a step that does not fit is deferred
+whole, never split.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from worker.model import (
+    Action,
+    BotState,
+    Deal,
+    Decision,
+    Directory,
+    Evidence,
+    IssueSnapshot,
+    IssueWrite,
+    LabelAction,
+    MalformedIssue,
+    Plan,
+    PolicyState,
+    ReassignAction,
+    StepRecord,
+    Verdict,
+)
+from worker.policy.actions import Blocked, StepContext
+from worker.policy.conditions import Condition
+from worker.policy.config import PM_SET, Policies, Policy
+from worker.policy.context import PlanContext, TicketContext
+from worker.policy.scope import scope_matches
+
+_KEY = re.compile(r"^(.*?)-(\d+)$")
+
+
+def issue_sort_key(key: str) -> tuple[str, int, str]:
+    """Natural order of issue keys: ACME-2 before ACME-10."""
+    m = _KEY.match(key)
+    return (m.group(1), int(m.group(2)), key) if m else (key, -1, key)
+
+
+@dataclass(slots=True)
+class _Match:
+    """A ticket a policy matched, with what its due step would do (mutable while planning)."""
+
+    snapshot: IssueSnapshot
+    policy: Policy
+    order: int
+    evidence: tuple[Evidence, ...]
+    step: int | None = None
+    actions: tuple[Action, ...] = ()
+    reason: str | None = None
+    verdict: Verdict = "act"
+    override_by: str | None = None
+    planned: bool = False
+
+
+@dataclass(slots=True)
+class _Outcome:
+    verdict: Verdict
+    evidence: tuple[Evidence, ...] = ()
+    reason: str | None = None
+    in_scope: bool = True
+    match: _Match | None = None
+    claims: bool = False
+
+
+@dataclass(slots=True)
+class _Acc:
+    decisions: list[tuple[tuple[str, int, str], int, Decision]] = field(default_factory=list)
+    matches: list[_Match] = field(default_factory=list)
+    scope_counts: dict[str, int] = field(default_factory=dict)
+
+
+def evaluate_all(
+    conds: Sequence[Condition], snapshot: IssueSnapshot, ctx: TicketContext, *, full: bool
+) -> tuple[bool, tuple[Evidence, ...]]:
+    """All conditions hold? With ``full=False`` stop at the first that does not."""
+    out: list[Evidence] = []
+    ok = True
+    for cond in conds:
+        ev = cond.evaluate(snapshot, ctx)
+        out.append(ev)
+        if not ev.result:
+            ok = False
+            if not full:
+                break
+    return ok, tuple(out)
+
+
+def _evaluate(
+    policy: Policy, order: int, snapshot: IssueSnapshot, ctx: TicketContext, *, full: bool
+) -> _Outcome:
+    plan = ctx.plan
+    in_scope = True
+    if policy.scope_query is not None:
+        try:
+            in_scope = scope_matches(
+                policy.scope_query,
+                snapshot,
+                now=plan.now,
+                tz=plan.tz,
+                groups=plan.directory.groups,
+            )
+        except ValueError as exc:
+            return _Outcome("skip", reason=str(exc), in_scope=False)
+        if not in_scope:
+            return _Outcome("no-match", reason="outside the policy's scope", in_scope=False)
+    state = snapshot.state.for_policy(policy.id)
+    if state.overridden_at is not None:
+        who = state.overridden_by or "a person"
+        return _Outcome(
+            "exempt",
+            reason=f"human override: {who} took the ticket back on "
+            f"{state.overridden_at.astimezone(plan.tz):%Y-%m-%d}; the bot stays out",
+            claims=True,
+        )
+    if policy.mode == "enforce" and _taken_back(snapshot, state, ctx):
+        assignee = snapshot.assignee
+        assert assignee is not None
+        match = _Match(
+            snapshot,
+            policy,
+            order,
+            (),
+            verdict="exempt",
+            override_by=assignee.id,
+            reason=f"human override: {assignee.display_name} took the ticket back "
+            "after the bot reassigned it; the bot stays out from now on",
+        )
+        return _Outcome("exempt", reason=match.reason, match=match, claims=True)
+    ok, evidence = evaluate_all(policy.conditions, snapshot, ctx, full=full)
+    if not ok:
+        failed = next(e for e in evidence if not e.result)
+        return _Outcome("no-match", evidence, failed.detail)
+    for cond in policy.exempt:
+        ev = cond.evaluate(snapshot, ctx)
+        if ev.result:
+            return _Outcome("exempt", (*evidence, ev), f"exempt: {ev.detail}")
+    match = _Match(snapshot, policy, order, evidence)
+    _plan_step(match, ctx)
+    claims = policy.mode == "enforce" and not policy.continue_
+    return _Outcome("act", evidence, match.reason, match=match, claims=claims)
+
+
+def _taken_back(snapshot: IssueSnapshot, state: PolicyState, ctx: TicketContext) -> bool:
+    """A person gave the ticket back to a PM after the bot reassigned it.
+
+    The ticket must have changed after our reassignment: a stale search result (old assignee,
+    old ``updated``) overlaid with our newer state must not look like an override.
+    """
+    assignee = snapshot.assignee
+    if not state.reassigned_to or assignee is None or assignee.id == state.reassigned_to:
+        return False
+    reassigned_at = max((s.at for s in state.steps if "reassign" in s.actions), default=None)
+    if reassigned_at is None or snapshot.updated <= reassigned_at:
+        return False
+    return ctx.plan.is_member(PM_SET, assignee)
+
+
+def next_step_words(policy: Policy, index: int, ctx: TicketContext) -> str | None:
+    """What ladder step ``index`` will do, in words (None past the last step)."""
+    if index >= len(policy.steps):
+        return None
+    return " and ".join(spec.words(ctx) for spec in policy.steps[index].actions)
+
+
+def step_due(policy: Policy, index: int, state: PolicyState, ctx: TicketContext) -> datetime:
+    """When ladder step ``index`` is due for a ticket with this state."""
+    start = state.first_flagged_at or ctx.now
+    plan = ctx.plan
+    return policy.steps[index].after.add_to(start, tz=plan.tz, holidays=plan.policies.holidays)
+
+
+def _plan_step(match: _Match, ctx: TicketContext) -> None:
+    policy = match.policy
+    state = match.snapshot.state.for_policy(policy.id)
+    index = state.last_step + 1
+    if index >= len(policy.steps):
+        match.reason = f"all {len(policy.steps)} step(s) done; nothing more to do"
+        return
+    due = step_due(policy, index, state, ctx)
+    if due > ctx.now:
+        when = due.astimezone(ctx.plan.tz)
+        match.reason = (
+            f"step {index + 1} ({next_step_words(policy, index, ctx)}) is due {when:%Y-%m-%d %H:%M}"
+        )
+        return
+    following = index + 1
+    after_at = None
+    if following < len(policy.steps):
+        first = state.first_flagged_at or ctx.now
+        after_at = policy.steps[following].after.add_to(
+            first, tz=ctx.plan.tz, holidays=ctx.plan.policies.holidays
+        )
+    step_ctx = StepContext(
+        policy_id=policy.id,
+        policy_description=policy.description,
+        step=index,
+        evidence=match.evidence,
+        next_step=next_step_words(policy, following, ctx),
+        next_step_at=after_at,
+    )
+    planned: list[Action] = []
+    for spec in policy.steps[index].actions:
+        result = spec.plan(ctx, step_ctx)
+        if isinstance(result, Blocked):
+            match.reason = f"step {index + 1} not planned: {result.reason}"
+            return
+        if result is not None:
+            planned.append(result)
+    match.step = index
+    match.actions = tuple(planned)
+    match.planned = True
+    match.reason = None
+
+
+def plan(
+    snapshots: Iterable[IssueSnapshot | MalformedIssue],
+    directory: Directory,
+    deals: Sequence[Deal],
+    policies: Policies,
+    now: datetime,
+    *,
+    keep_no_match: bool = True,
+) -> Plan:
+    """Decide, for every ticket and active policy, what to do now. Pure and deterministic."""
+    return _plan(
+        snapshots,
+        PlanContext(policies, directory, deals, now),
+        keep_no_match=keep_no_match,
+        full=False,
+    )
+
+
+def _plan(
+    snapshots: Iterable[IssueSnapshot | MalformedIssue],
+    pctx: PlanContext,
+    *,
+    keep_no_match: bool,
+    full: bool,
+) -> Plan:
+    policies = pctx.policies
+    active = [(i, p) for i, p in enumerate(policies.policies) if p.mode != "off"]
+    acc = _Acc(scope_counts={p.id: 0 for _, p in active})
+    for snap in snapshots:
+        skey = issue_sort_key(snap.key)
+        if isinstance(snap, MalformedIssue):
+            for order, policy in active:
+                acc.decisions.append(
+                    (
+                        skey,
+                        order,
+                        Decision(
+                            issue=snap.key,
+                            policy=policy.id,
+                            mode=policy.mode,
+                            verdict="skip",
+                            reason=snap.reason,
+                        ),
+                    )
+                )
+            continue
+        tctx = TicketContext(snap, pctx)
+        claimed_by: str | None = None
+        for order, policy in active:
+            if claimed_by is not None:
+                if keep_no_match:
+                    acc.decisions.append(
+                        (
+                            skey,
+                            order,
+                            Decision(
+                                issue=snap.key,
+                                policy=policy.id,
+                                mode=policy.mode,
+                                verdict="no-match",
+                                reason=f"already handled by policy {claimed_by}",
+                            ),
+                        )
+                    )
+                continue
+            out = _evaluate(policy, order, snap, tctx, full=full)
+            if out.in_scope:
+                acc.scope_counts[policy.id] += 1
+            if out.claims:
+                claimed_by = policy.id
+            if out.match is not None:
+                acc.matches.append(out.match)
+            elif out.verdict != "no-match" or keep_no_match:
+                acc.decisions.append(
+                    (
+                        skey,
+                        order,
+                        Decision(
+                            issue=snap.key,
+                            policy=policy.id,
+                            mode=policy.mode,
+                            verdict=out.verdict,
+                            evidence=out.evidence,
+                            reason=out.reason,
+                        ),
+                    )
+                )
+    breakers = _breakers(acc, policies, active)
+    deferred = _budget(acc, policies, breakers)
+    for m in acc.matches:
+        acc.decisions.append(
+            (
+                issue_sort_key(m.snapshot.key),
+                m.order,
+                Decision(
+                    issue=m.snapshot.key,
+                    policy=m.policy.id,
+                    mode=m.policy.mode,
+                    verdict=m.verdict,
+                    actions=m.actions if m.planned else (),
+                    evidence=m.evidence,
+                    reason=m.reason,
+                    step=m.step if m.planned else None,
+                ),
+            )
+        )
+    acc.decisions.sort(key=lambda d: (d[0], d[1]))
+    return Plan(
+        now=pctx.now,
+        decisions=tuple(d for _, _, d in acc.decisions),
+        writes=_writes(acc.matches, pctx.now),
+        breakers=breakers,
+        deferred=deferred,
+    )
+
+
+def _breakers(acc: _Acc, policies: Policies, active: list[tuple[int, Policy]]) -> dict[str, str]:
+    due: dict[str, int] = {p.id: 0 for _, p in active}
+    for m in acc.matches:
+        if m.planned:
+            due[m.policy.id] += 1
+    tripped: dict[str, str] = {}
+    for _, policy in active:
+        limits = policy.breaker or policies.safety.breaker
+        n, scope = due[policy.id], acc.scope_counts[policy.id]
+        pct = 100.0 * n / scope if scope else 0.0
+        if n > limits.max_matches:
+            tripped[policy.id] = (
+                f"breaker tripped: {n} matches > max {limits.max_matches} "
+                f"({pct:.0f}% of {scope} in scope)"
+            )
+        elif scope >= limits.min_scope and pct > limits.max_percent:
+            tripped[policy.id] = (
+                f"breaker tripped: {n} matches are {pct:.0f}% of {scope} in "
+                f"scope > max {limits.max_percent:g}%"
+            )
+    for m in acc.matches:
+        if m.policy.id in tripped and m.verdict == "act":
+            m.verdict = "breaker"
+            m.planned = False
+            m.reason = tripped[m.policy.id]
+    return tripped
+
+
+def _budget(acc: _Acc, policies: Policies, breakers: dict[str, str]) -> dict[str, int]:
+    acc.matches.sort(key=lambda m: (issue_sort_key(m.snapshot.key), m.order))
+    left_global = policies.safety.max_actions_per_cycle
+    left: dict[str, int] = {}
+    deferred: dict[str, int] = {}
+    for m in acc.matches:
+        if not m.planned or not m.actions:
+            continue
+        pid = m.policy.id
+        cost = len(m.actions)
+        if pid not in left:
+            limit = m.policy.max_actions_per_cycle
+            left[pid] = limit if limit is not None else cost * 10**9
+        enforce = m.policy.mode == "enforce"
+        if cost > left[pid] or (enforce and cost > left_global):
+            m.planned = False
+            m.reason = f"deferred: budget ({cost} action(s) wait for the next cycle)"
+            deferred[pid] = deferred.get(pid, 0) + cost
+            continue
+        left[pid] -= cost
+        if enforce:
+            left_global -= cost
+    return deferred
+
+
+def _writes(matches: list[_Match], now: datetime) -> tuple[IssueWrite, ...]:
+    by_issue: dict[str, list[_Match]] = {}
+    for m in matches:
+        if m.policy.mode != "enforce":
+            continue
+        if m.planned or m.override_by is not None:
+            by_issue.setdefault(m.snapshot.key, []).append(m)
+    writes: list[IssueWrite] = []
+    for key in sorted(by_issue, key=issue_sort_key):
+        group = sorted(by_issue[key], key=lambda m: m.order)
+        snap = group[0].snapshot
+        states = dict(snap.state.policies)
+        merged: list[Action] = []
+        for m in group:
+            old = snap.state.for_policy(m.policy.id)
+            if m.override_by is not None:
+                states[m.policy.id] = replace(old, overridden_at=now, overridden_by=m.override_by)
+                continue
+            reassigned = next((a.to.id for a in m.actions if isinstance(a, ReassignAction)), None)
+            states[m.policy.id] = PolicyState(
+                first_flagged_at=old.first_flagged_at or now,
+                steps=(
+                    *old.steps,
+                    StepRecord(step=m.step or 0, at=now, actions=tuple(a.kind for a in m.actions)),
+                ),
+                reassigned_to=reassigned or old.reassigned_to,
+                overridden_at=old.overridden_at,
+                overridden_by=old.overridden_by,
+            )
+            merged.extend(m.actions)
+        writes.append(
+            IssueWrite(
+                issue=key,
+                issue_id=snap.id,
+                actions=_merge_actions(merged),
+                state=BotState(policies=dict(sorted(states.items()))),
+                policies=tuple(m.policy.id for m in group),
+                seen_updated=snap.updated,
+            )
+        )
+    return tuple(writes)
+
+
+def _merge_actions(actions: list[Action]) -> tuple[Action, ...]:
+    # One edit per issue: one assignee (the first policy's), one label change, one flag.
+    out: list[Action] = []
+    label_at: int | None = None
+    seen_reassign = seen_flag = False
+    for action in actions:
+        if isinstance(action, ReassignAction):
+            if seen_reassign:
+                continue
+            seen_reassign = True
+        elif isinstance(action, LabelAction):
+            if label_at is not None:
+                prev = out[label_at]
+                assert isinstance(prev, LabelAction)
+                out[label_at] = LabelAction(
+                    add=tuple(dict.fromkeys(prev.add + action.add)),
+                    remove=tuple(dict.fromkeys(prev.remove + action.remove)),
+                )
+                continue
+            label_at = len(out)
+        elif action.kind == "flag":
+            if seen_flag:
+                continue
+            seen_flag = True
+        out.append(action)
+    return tuple(out)

@@ -1,0 +1,177 @@
+"""The read side of the policies: the search a cycle runs, and the local scope re-check.
+
+The server's answer is never trusted: every policy scope (a JQL fragment) is parsed at
+load time and evaluated again locally on each snapshot with the sandbox's JQL engine.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from worker.model import IssueSnapshot, SearchSpec
+from worker.policy.actions import CommentSpec, ReassignSpec
+from worker.policy.conditions import Condition
+from worker.policy.config import PM_SET, Policies
+
+_DEAL_VARIABLES = frozenset({"deal", "sales_owner", "contract_state"})
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class _AnyField(Mapping[str, str]):
+    """At load time every field name is acceptable (the site's fields are not known yet)."""
+
+    def __getitem__(self, key: str) -> str:
+        return key
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _jql() -> Any:
+    # Imported lazily: the JQL engine lives with the sandbox and is only needed for scopes.
+    try:
+        return importlib.import_module("worker.sandbox.jql")
+    except ImportError as exc:
+        raise ValueError(f"the JQL engine (worker.sandbox.jql) is not available: {exc}") from None
+
+
+def parse_scope(text: str) -> Any:
+    """Parse a policy scope with a permissive context; raises ``ValueError`` when invalid."""
+    jql = _jql()
+    ctx = jql.JqlContext(
+        now=_EPOCH,
+        timezone=ZoneInfo("UTC"),
+        current_user="",
+        members_of=lambda group: frozenset(),
+        user_exists=lambda user: True,
+        fields_by_name=_AnyField(),
+        flavor="cloud",
+    )
+    try:
+        return jql.parse_jql(text, ctx)
+    except jql.JqlError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def scope_matches(
+    query: Any,
+    snapshot: IssueSnapshot,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    groups: Mapping[str, frozenset[str]],
+) -> bool:
+    """Evaluate a parsed scope locally on one snapshot (raises ``ValueError`` if it cannot)."""
+    jql = _jql()
+
+    def members_of(group: str) -> frozenset[str]:
+        return groups[group]
+
+    ctx = jql.JqlContext(
+        now=now,
+        timezone=tz,
+        current_user="",
+        members_of=members_of,
+        user_exists=lambda user: True,
+        fields_by_name={name.lower(): name for name in snapshot.fields},
+        flavor="cloud",
+    )
+    try:
+        return bool(query.matches(issue_mapping(snapshot), ctx))
+    except (jql.JqlError, KeyError) as exc:
+        raise ValueError(f"the scope cannot be checked locally: {exc}") from None
+
+
+def issue_mapping(snapshot: IssueSnapshot) -> dict[str, Any]:
+    """The JQL engine's view of a snapshot (custom fields keyed by display name)."""
+    return {
+        "key": snapshot.key,
+        "id": snapshot.id,
+        "project": snapshot.project,
+        "issuetype": snapshot.issue_type,
+        "status": snapshot.status,
+        "statusCategory": snapshot.status_category,
+        "assignee": snapshot.assignee.id if snapshot.assignee else None,
+        "reporter": snapshot.reporter.id if snapshot.reporter else None,
+        "labels": list(snapshot.labels),
+        "summary": snapshot.summary,
+        "description": snapshot.description,
+        "comment": [c.text for c in snapshot.comments],
+        "created": snapshot.created,
+        "updated": snapshot.updated,
+        "custom": {k: list(v) if isinstance(v, tuple) else v for k, v in snapshot.fields.items()},
+    }
+
+
+def quote(value: str) -> str:
+    """A JQL string literal: double quotes, with ``"`` and ``\\`` escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def walk(conds: tuple[Condition, ...]) -> Iterator[Condition]:
+    """Every condition, nested ones included."""
+    for cond in conds:
+        yield cond
+        yield from walk(cond.children())
+
+
+def needs_deals(policies: Policies) -> bool:
+    """True when some active policy reads the contract or the sales owner."""
+    for policy in policies.policies:
+        if policy.mode == "off":
+            continue
+        for cond in walk(policy.conditions + policy.exempt):
+            if "deals" in cond.needs():
+                return True
+        for step in policy.steps:
+            for spec in step.actions:
+                if isinstance(spec, ReassignSpec) and spec.needs_deals():
+                    return True
+                if isinstance(spec, CommentSpec):
+                    template = policies.templates.get(spec.template)
+                    if template is not None and template.variables & _DEAL_VARIABLES:
+                        return True
+    return False
+
+
+def search_spec(policies: Policies) -> SearchSpec:
+    """What a cycle must read for these policies: the bounded JQL, fields, groups, deals."""
+    active = [p for p in policies.policies if p.mode != "off"]
+    parts: list[str] = []
+    if active and all(p.scope for p in active):
+        parts.append("(" + " OR ".join(f"({p.scope})" for p in active) + ")")
+    pm = policies.people[PM_SET]
+    who = [f"assignee in membersOf({quote(g)})" for g in pm.groups]
+    if pm.users:
+        who.append("assignee in (" + ", ".join(quote(u) for u in pm.users) + ")")
+    parts.append(who[0] if len(who) == 1 else "(" + " OR ".join(who) + ")")
+    parts.append("statusCategory != Done")
+    fields: list[str] = []
+    needs: set[str] = set()
+    for policy in active:
+        for cond in walk(policy.conditions + policy.exempt):
+            fields.extend(cond.fields_read())
+            needs |= cond.needs()
+    deals = needs_deals(policies)
+    if deals:
+        fields.extend(f for f in (policies.deals.status_field, policies.deals.account_field) if f)
+    groups = sorted({g for pset in policies.people.values() for g in pset.groups})
+    return SearchSpec(
+        jql=" AND ".join(parts),
+        field_names=tuple(dict.fromkeys(fields)),
+        comments="comments" in needs,
+        changelog="changelog" in needs,
+        groups=tuple(groups),
+        deals=policies.deals.pages if deals else None,
+        property_key=policies.property_key,
+    )

@@ -1,0 +1,265 @@
+"""The sandbox's WSGI application: routing, auth, faults, the request log, ``Date``.
+
+Jira routes live under ``/rest/api/{2,3}``, Confluence under ``/wiki/rest/api``, the control
+API under ``/_sandbox``. One lock guards the site for the whole of a request (latency faults
+sleep outside it so a slow request does not stall the others).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import socket
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from worker.sandbox import confluence_api, control, jira_api
+from worker.sandbox.context import Ctx, Reply
+from worker.sandbox.errors import NOT_AUTHENTICATED, ApiError
+from worker.sandbox.faults import FaultRule, default_body
+from worker.sandbox.render import http_date
+from worker.sandbox.world import LoggedRequest, World
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+log = structlog.get_logger(__name__)
+
+J = "/rest/api/<int(min=2, max=3):api>"
+W = "/wiki/rest/api"
+
+_RULES: list[tuple[str, str, tuple[str, ...]]] = [
+    (f"{J}/search/jql", "search_jql", ("GET", "POST")),
+    (f"{J}/search/approximate-count", "approximate_count", ("POST",)),
+    (f"{J}/search", "search", ("GET", "POST")),
+    (f"{J}/issue/<key>", "issue", ("GET", "PUT")),
+    (f"{J}/issue/<key>/comment", "comments", ("GET", "POST")),
+    (f"{J}/issue/<key>/comment/<comment_id>", "comment", ("GET",)),
+    (f"{J}/issue/<key>/assignee", "assign", ("PUT",)),
+    (f"{J}/issue/<key>/properties", "properties", ("GET",)),
+    (f"{J}/issue/<key>/properties/<path:prop>", "property", ("GET", "PUT", "DELETE")),
+    (f"{J}/issue/<key>/transitions", "transitions", ("GET", "POST")),
+    (f"{J}/myself", "myself", ("GET",)),
+    (f"{J}/serverInfo", "server_info", ("GET",)),
+    (f"{J}/field", "fields", ("GET",)),
+    (f"{J}/user", "user", ("GET",)),
+    (f"{J}/user/search", "user_search", ("GET",)),
+    (f"{J}/group/member", "group_member", ("GET",)),
+    (f"{W}/content/search", "wiki_content_search", ("GET",)),
+    (f"{W}/search", "wiki_search", ("GET",)),
+    (f"{W}/content", "wiki_create", ("POST",)),
+    (f"{W}/content/<page_id>", "wiki_content", ("GET", "PUT")),
+    (f"{W}/content/<page_id>/label", "wiki_labels", ("GET", "POST")),
+]
+
+URL_MAP = Map([Rule(path, endpoint=name, methods=list(methods)) for path, name, methods in _RULES])
+
+#: endpoints only Jira Cloud serves (Data Center answers 404)
+_CLOUD_ONLY = frozenset({"search_jql", "approximate_count"})
+
+_JIRA: dict[str, Callable[..., Reply]] = {
+    "search_jql": jira_api.search_jql,
+    "approximate_count": jira_api.approximate_count,
+    "myself": jira_api.myself,
+    "server_info": jira_api.server_info,
+    "fields": jira_api.fields,
+    "user": jira_api.get_user,
+    "user_search": jira_api.search_users,
+    "group_member": jira_api.group_members,
+}
+_BY_METHOD: dict[tuple[str, str], Callable[..., Reply]] = {
+    ("issue", "GET"): jira_api.get_issue,
+    ("issue", "PUT"): jira_api.edit_issue,
+    ("comments", "GET"): jira_api.get_comments,
+    ("comments", "POST"): jira_api.add_comment,
+    ("comment", "GET"): jira_api.get_comment,
+    ("assign", "PUT"): jira_api.assign,
+    ("properties", "GET"): jira_api.list_properties,
+    ("property", "GET"): jira_api.get_property,
+    ("property", "PUT"): jira_api.put_property,
+    ("property", "DELETE"): jira_api.delete_property,
+    ("transitions", "GET"): jira_api.get_transitions,
+    ("transitions", "POST"): jira_api.do_transition,
+    ("wiki_content_search", "GET"): confluence_api.content_search,
+    ("wiki_search", "GET"): confluence_api.site_search,
+    ("wiki_create", "POST"): confluence_api.create_content,
+    ("wiki_content", "GET"): confluence_api.get_content,
+    ("wiki_content", "PUT"): confluence_api.update_content,
+    ("wiki_labels", "GET"): confluence_api.get_labels,
+    ("wiki_labels", "POST"): confluence_api.add_labels,
+}
+
+
+class DroppedConnectionError(ConnectionAbortedError):
+    """Raised after the socket was shut down on purpose; werkzeug treats it as a client
+    that went away and writes nothing."""
+
+
+class SandboxApp:
+    """The WSGI application around one :class:`World`."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse
+                 ) -> Iterable[bytes]:
+        request = Request(environ)
+        if request.path.startswith("/_sandbox/"):
+            response = self._control(request)
+        else:
+            response = self._api(request, environ)
+        return response(environ, start_response)
+
+    # ------------------------------------------------------------------ control
+
+    def _control(self, request: Request) -> Response:
+        action = request.path.removeprefix("/_sandbox/").strip("/")
+        with self.world.lock:
+            try:
+                status, body = control.handle(self.world, request, action)
+            except control.ControlError as exc:
+                status, body = 400, {"error": str(exc)}
+            response = _json(status, body)
+            response.headers["Date"] = http_date(self.world.now)
+        return response
+
+    # ------------------------------------------------------------------ API
+
+    def _api(self, request: Request, environ: WSGIEnvironment) -> Response:
+        world = self.world
+        entry = LoggedRequest(request.method, request.path,
+                              request.query_string.decode("latin-1"), None)
+        with world.lock:
+            world.log.append(entry)
+            latency_ms, fault = self._faults(request)
+        if latency_ms:
+            time.sleep(latency_ms / 1000)
+        if fault is not None and fault.drop == "before":
+            entry.fault = "drop-before"
+            _drop(environ)
+        if fault is not None and fault.status is not None:
+            entry.status, entry.fault = fault.status, "status"
+            return self._fault_response(request, fault)
+        with world.lock:
+            response = self._dispatch(request)
+            entry.status = response.status_code
+            response.headers["Date"] = http_date(world.now)
+        if fault is not None and fault.drop == "after":
+            entry.fault = "drop-after"
+            _drop(environ)
+        return response
+
+    def _faults(self, request: Request) -> tuple[int, FaultRule | None]:
+        """Fire the matching rules: latencies add up; the first status or drop rule wins."""
+        latency_ms = 0
+        for rule in self.world.faults:
+            if not rule.matches(request.method, request.path):
+                continue
+            rule.fire()
+            latency_ms += rule.latency_ms
+            if rule.status is not None or rule.drop is not None:
+                return latency_ms, rule
+        return latency_ms, None
+
+    def _fault_response(self, request: Request, rule: FaultRule) -> Response:
+        assert rule.status is not None
+        body = rule.body if rule.body is not None else default_body(rule.status)
+        if isinstance(body, str):
+            response = Response(body, status=rule.status, content_type="text/plain")
+        else:
+            response = _json(rule.status, body)
+        if rule.retry_after is not None:
+            response.headers["Retry-After"] = rule.retry_after
+        if rule.status == 429:
+            response.headers["X-RateLimit-Limit"] = "100"
+            response.headers["X-RateLimit-Remaining"] = "0"
+            response.headers["RateLimit-Reason"] = "jira-burst-based"
+        for key, value in rule.headers.items():
+            response.headers[key] = value
+        with self.world.lock:
+            response.headers["Date"] = http_date(self.world.now)
+        return response
+
+    def _dispatch(self, request: Request) -> Response:
+        world = self.world
+        wiki = request.path.startswith("/wiki/")
+        adapter = URL_MAP.bind_to_environ(request.environ)
+        try:
+            endpoint, args = adapter.match()
+        except (NotFound, MethodNotAllowed) as exc:
+            return _not_found(request, wiki=wiki, status=exc.code or 404)
+        except HTTPException as exc:
+            return _not_found(request, wiki=wiki, status=exc.code or 404)
+        args = dict(args)
+        api = int(args.pop("api", 1))
+        if not wiki and not world.cloud and (api == 3 or endpoint in _CLOUD_ONLY):
+            return _not_found(request, wiki=False, status=404)
+        if not self._authenticated(request):
+            error = ApiError(401, NOT_AUTHENTICATED)
+            response = _json(401, error.confluence_body() if wiki else error.jira_body())
+            response.headers["WWW-Authenticate"] = 'Basic realm="protected-area"'
+            return response
+        ctx = Ctx(request, world, request.host_url.rstrip("/"), api)
+        try:
+            status, body = self._call(endpoint, request.method, ctx, args)
+        except ApiError as error:
+            response = _json(error.status, error.confluence_body() if wiki
+                             else error.jira_body())
+            for key, value in error.headers.items():
+                response.headers[key] = value
+            return response
+        return _json(status, body)
+
+    def _call(self, endpoint: str, method: str, ctx: Ctx, args: dict[str, Any]) -> Reply:
+        if endpoint == "search":
+            return jira_api.search_removed(ctx) if ctx.world.cloud else jira_api.search_dc(ctx)
+        handler = _JIRA.get(endpoint) or _BY_METHOD[(endpoint, method)]
+        return handler(ctx, **args)
+
+    def _authenticated(self, request: Request) -> bool:
+        bot = self.world.site.bot
+        header = request.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        if self.world.cloud:
+            if scheme.lower() != "basic":
+                return False
+            try:
+                decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return False
+            email, _, token = decoded.partition(":")
+            return email == bot.email and token == bot.api_token
+        return scheme.lower() == "bearer" and value.strip() == bot.api_token
+
+
+def _json(status: int, body: Any) -> Response:
+    if body is None:
+        return Response(status=status)
+    return Response(json.dumps(body), status=status, content_type="application/json")
+
+
+def _not_found(request: Request, *, wiki: bool, status: int) -> Response:
+    if wiki:
+        return _json(status, {"statusCode": status, "message": f"null for uri: {request.url}"})
+    if status == 405:
+        return _json(405, {"errorMessages": [f"Method {request.method} is not allowed here."],
+                           "errors": {}})
+    return _json(status, {"message": f"null for uri: {request.url}", "status-code": status})
+
+
+def _drop(environ: WSGIEnvironment) -> None:
+    """Close the client's connection with no response and stop the handler."""
+    sock = environ.get("werkzeug.socket")
+    if isinstance(sock, socket.socket):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            log.debug("sandbox.drop_failed")
+    raise DroppedConnectionError("sandbox fault: connection dropped")

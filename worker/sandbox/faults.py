@@ -1,0 +1,120 @@
+"""Fault rules: make chosen requests fail the way Atlassian's do (status with Retry-After,
+latency, a dropped connection before or after the request is applied).
+
+A rule matches on optional ``method`` and ``path`` (a regular expression searched in the
+request path) and fires ``times`` times (default: forever).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+_KEYS = frozenset({"method", "path", "status", "retry_after", "body", "latency_ms", "drop",
+                   "times", "headers"})
+
+
+class FaultError(ValueError):
+    """A fault rule that cannot be used (the message says why)."""
+
+
+@dataclass(slots=True)
+class FaultRule:
+    """One fault rule (``times`` counts down as it fires; None means forever)."""
+
+    method: str | None
+    path: re.Pattern[str] | None
+    status: int | None
+    retry_after: str | None
+    body: Any
+    latency_ms: int
+    drop: str | None
+    times: int | None
+    headers: Mapping[str, str]
+
+    def matches(self, method: str, path: str) -> bool:
+        """Does this rule apply to a request (and has it firings left)?"""
+        if self.times is not None and self.times <= 0:
+            return False
+        if self.method is not None and self.method != method.upper():
+            return False
+        return self.path is None or self.path.search(path) is not None
+
+    def fire(self) -> None:
+        """Count one firing."""
+        if self.times is not None:
+            self.times -= 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rule as given (with what is left of ``times``)."""
+        out: dict[str, Any] = {"method": self.method,
+                               "path": None if self.path is None else self.path.pattern,
+                               "status": self.status, "retry_after": self.retry_after,
+                               "body": self.body, "latency_ms": self.latency_ms,
+                               "drop": self.drop, "times": self.times}
+        return {k: v for k, v in out.items() if v not in (None, 0) or k == "times"}
+
+
+def parse_rule(raw: object) -> FaultRule:
+    """Validate one rule from ``POST /_sandbox/faults``."""
+    if not isinstance(raw, Mapping):
+        raise FaultError(f"a fault rule must be an object, got {raw!r}")
+    unknown = sorted(set(raw) - _KEYS)
+    if unknown:
+        raise FaultError(f"unknown key(s) in fault rule: {', '.join(unknown)}")
+    method = raw.get("method")
+    if method is not None and not isinstance(method, str):
+        raise FaultError("method must be a string")
+    path = raw.get("path")
+    try:
+        pattern = None if path is None else re.compile(str(path))
+    except re.error as exc:
+        raise FaultError(f"path is not a regular expression: {exc}") from exc
+    status = raw.get("status")
+    if status is not None and (not isinstance(status, int) or not 100 <= status <= 599):
+        raise FaultError(f"status must be an HTTP status code, got {status!r}")
+    retry_after = raw.get("retry_after")
+    if retry_after is not None:
+        if isinstance(retry_after, bool) or not isinstance(retry_after, int | float | str):
+            raise FaultError("retry_after must be seconds or an HTTP date string")
+        retry_after = (str(int(retry_after)) if isinstance(retry_after, int | float)
+                       else retry_after)
+    latency = raw.get("latency_ms", 0)
+    if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
+        raise FaultError(f"latency_ms must be a number >= 0, got {latency!r}")
+    drop = raw.get("drop")
+    if drop not in (None, "before", "after"):
+        raise FaultError(f"drop must be 'before' or 'after', got {drop!r}")
+    if status is not None and drop is not None:
+        raise FaultError("a rule either answers a status or drops the connection, not both")
+    if status is None and drop is None and not latency:
+        raise FaultError("a rule needs status, latency_ms or drop")
+    if retry_after is not None and status is None:
+        raise FaultError("retry_after needs a status")
+    times = raw.get("times")
+    if times is not None and (isinstance(times, bool) or not isinstance(times, int)
+                              or times < 1):
+        raise FaultError(f"times must be a positive integer, got {times!r}")
+    headers = raw.get("headers") or {}
+    if not isinstance(headers, Mapping):
+        raise FaultError("headers must be an object")
+    return FaultRule(
+        method=None if method is None else method.upper(), path=pattern, status=status,
+        retry_after=retry_after, body=raw.get("body"), latency_ms=int(latency), drop=drop,
+        times=times, headers={str(k): str(v) for k, v in headers.items()},
+    )
+
+
+def default_body(status: int) -> dict[str, Any]:
+    """What Jira answers for a status when the rule gives no body."""
+    messages = {
+        429: "Rate limit exceeded.",
+        500: "Internal server error.",
+        502: "Bad gateway.",
+        503: "Service unavailable. Please try again later.",
+        504: "Gateway timeout.",
+    }
+    return {"errorMessages": [messages.get(status, f"Simulated failure ({status}).")],
+            "errors": {}}

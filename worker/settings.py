@@ -1,0 +1,267 @@
+"""Environment -> one frozen :class:`Settings` value, checked once at start.
+
+The names follow the Atlassian ecosystem's usual ones (``JIRA_URL``, ``JIRA_API_TOKEN``,
+``JIRA_PERSONAL_TOKEN``...) so an admin can reuse what other tools already read. A missing or
+malformed value raises :class:`SettingsError` whose ``str()`` is one line naming the variable;
+the CLI prints it and exits 1. Secrets are wrapped in :class:`Secret` so that no ``repr``, log
+event or error message can show them by accident.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
+
+from worker.model import Flavor
+
+if TYPE_CHECKING:
+    from worker.atlassian.clients import Connection
+
+LogFormat = Literal["json", "console"]
+
+DEFAULT_CONFIG_PATH = Path("config/policies.yaml")
+DEFAULT_STATE_PATH = Path("var/handoff-guard.db")
+DEFAULT_TIMEOUT_S = 30
+DEFAULT_RETENTION_DAYS = 90
+
+_FLAVORS: dict[str, Flavor] = {
+    "cloud": "cloud",
+    "datacenter": "datacenter",
+    "data-center": "datacenter",
+    "dc": "datacenter",
+    "server": "datacenter",
+}
+
+
+class SettingsError(ValueError):
+    """A missing or malformed setting; ``str()`` is one line that names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A credential that never shows itself: ``repr``/``str`` print a mask; use :meth:`reveal`."""
+
+    _value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        """The real value, for the one place that sends it (the HTTP client)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    def __str__(self) -> str:
+        return "********"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the worker reads from its environment, validated."""
+
+    jira_url: str | None = None
+    jira_username: str | None = None
+    jira_api_token: Secret | None = None
+    jira_personal_token: Secret | None = None
+    #: None: detected (``*.atlassian.net`` is Cloud; otherwise the server is asked)
+    jira_flavor: Flavor | None = None
+    confluence_url: str | None = None
+    confluence_username: str | None = None
+    confluence_api_token: Secret | None = None
+    confluence_personal_token: Secret | None = None
+    config_path: Path = DEFAULT_CONFIG_PATH
+    #: a filesystem path (SQLite) or a SQLAlchemy URL (``postgresql+psycopg://...``)
+    state: str = str(DEFAULT_STATE_PATH)
+    #: None: no health/metrics endpoint
+    http_port: int | None = None
+    #: None: JSON when stderr is not a terminal, console otherwise
+    log_format: LogFormat | None = None
+    #: whole seconds: atlassian-python-api casts its timeout to int
+    timeout_s: int = DEFAULT_TIMEOUT_S
+    retention_days: int = DEFAULT_RETENTION_DAYS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and check the environment (``os.environ`` when ``env`` is None).
+
+        Raises :class:`SettingsError` on the first malformed value. Whether Jira settings are
+        *present* is checked by :meth:`connection`, so commands that never talk to Atlassian
+        (``validate``, ``schema``, ``sandbox``) run without them.
+        """
+        source = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = source.get(name)
+            if value is None:
+                return None
+            value = value.strip()
+            return value or None
+
+        jira_url = _url("JIRA_URL", get("JIRA_URL"))
+        flavor = _flavor(get("JIRA_FLAVOR"))
+        confluence_url = _url("CONFLUENCE_URL", get("CONFLUENCE_URL"))
+        jira_api_token = _secret(get("JIRA_API_TOKEN"))
+        jira_personal_token = _secret(get("JIRA_PERSONAL_TOKEN"))
+        jira_username = get("JIRA_USERNAME")
+        return cls(
+            jira_url=jira_url,
+            jira_username=jira_username,
+            jira_api_token=jira_api_token,
+            jira_personal_token=jira_personal_token,
+            jira_flavor=flavor,
+            confluence_url=confluence_url,
+            confluence_username=get("CONFLUENCE_USERNAME"),
+            confluence_api_token=_secret(get("CONFLUENCE_API_TOKEN")),
+            confluence_personal_token=_secret(get("CONFLUENCE_PERSONAL_TOKEN")),
+            config_path=Path(get("HANDOFF_GUARD_CONFIG") or DEFAULT_CONFIG_PATH),
+            state=get("HANDOFF_GUARD_STATE") or str(DEFAULT_STATE_PATH),
+            http_port=_port(get("HANDOFF_GUARD_HTTP_PORT")),
+            log_format=_log_format(get("HANDOFF_GUARD_LOG_FORMAT")),
+            timeout_s=_positive_int("HANDOFF_GUARD_TIMEOUT_S", get("HANDOFF_GUARD_TIMEOUT_S"))
+            or DEFAULT_TIMEOUT_S,
+            retention_days=_positive_int(
+                "HANDOFF_GUARD_RETENTION_DAYS", get("HANDOFF_GUARD_RETENTION_DAYS")
+            )
+            or DEFAULT_RETENTION_DAYS,
+        )
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every credential value, for the log redaction processor."""
+        wrapped = (
+            self.jira_api_token,
+            self.jira_personal_token,
+            self.confluence_api_token,
+            self.confluence_personal_token,
+        )
+        return tuple(s.reveal() for s in wrapped if s is not None)
+
+    def resolved_flavor(self) -> Flavor | None:
+        """The configured flavor, else what the URL and credentials say, else None (ask)."""
+        if self.jira_flavor is not None:
+            return self.jira_flavor
+        if self.jira_url is not None:
+            host = urlsplit(self.jira_url).hostname or ""
+            if host.endswith(".atlassian.net") or host.endswith(".jira.com"):
+                return "cloud"
+        if self.jira_personal_token is not None and self.jira_api_token is None:
+            return "datacenter"
+        if self.jira_api_token is not None and self.jira_personal_token is None:
+            return "cloud"
+        return None
+
+    def resolved_confluence_url(self) -> str:
+        """``CONFLUENCE_URL``, else Jira's URL + ``/wiki`` on Cloud (the same base on DC)."""
+        if self.confluence_url is not None:
+            return self.confluence_url
+        base = self.require_jira_url()
+        if self.resolved_flavor() == "datacenter":
+            return base
+        return base + "/wiki"
+
+    def require_jira_url(self) -> str:
+        """``JIRA_URL``, or :class:`SettingsError` when unset."""
+        if self.jira_url is None:
+            raise SettingsError("JIRA_URL is not set (e.g. https://your-site.atlassian.net)")
+        return self.jira_url
+
+    def check_atlassian(self) -> None:
+        """Fail with one clear line unless Jira can be reached with the given credentials."""
+        self.require_jira_url()
+        flavor = self.resolved_flavor()
+        if flavor == "datacenter":
+            if self.jira_personal_token is None:
+                raise SettingsError("JIRA_PERSONAL_TOKEN is not set (Data Center uses a PAT)")
+            return
+        if self.jira_api_token is None and self.jira_personal_token is None:
+            raise SettingsError(
+                "JIRA_API_TOKEN is not set (Cloud: JIRA_USERNAME + JIRA_API_TOKEN; "
+                "Data Center: JIRA_PERSONAL_TOKEN)"
+            )
+        if self.jira_api_token is not None and self.jira_username is None:
+            raise SettingsError("JIRA_USERNAME is not set (the bot account's email on Cloud)")
+
+    def connection(self) -> Connection:
+        """The connection parameters for :func:`worker.atlassian.connect`.
+
+        Raises :class:`SettingsError` when Jira's URL or credentials are missing.
+        """
+        from worker.atlassian.clients import Connection
+
+        self.check_atlassian()
+        return Connection(
+            jira_url=self.require_jira_url(),
+            flavor=self.resolved_flavor(),
+            username=self.jira_username,
+            api_token=_reveal(self.jira_api_token),
+            personal_token=_reveal(self.jira_personal_token),
+            confluence_url=self.resolved_confluence_url(),
+            confluence_username=self.confluence_username or self.jira_username,
+            confluence_api_token=_reveal(self.confluence_api_token),
+            confluence_personal_token=_reveal(self.confluence_personal_token),
+            timeout_s=self.timeout_s,
+        )
+
+def _url(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(f"{name} must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _flavor(value: str | None) -> Flavor | None:
+    if value is None:
+        return None
+    flavor = _FLAVORS.get(value.lower())
+    if flavor is None:
+        raise SettingsError(f"JIRA_FLAVOR must be 'cloud' or 'datacenter', got {value!r}")
+    return flavor
+
+
+def _reveal(secret: Secret | None) -> str | None:
+    return None if secret is None else secret.reveal()
+
+
+def _secret(value: str | None) -> Secret | None:
+    return None if value is None else Secret(value)
+
+
+def _port(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        port = int(value)
+    except ValueError:
+        raise SettingsError(
+            f"HANDOFF_GUARD_HTTP_PORT must be a port number, got {value!r}"
+        ) from None
+    if not 0 <= port <= 65535:
+        raise SettingsError(f"HANDOFF_GUARD_HTTP_PORT must be within 0-65535, got {port}")
+    return port
+
+
+def _log_format(value: str | None) -> LogFormat | None:
+    if value is None:
+        return None
+    lowered = value.lower()
+    if lowered == "json":
+        return "json"
+    if lowered == "console":
+        return "console"
+    raise SettingsError(f"HANDOFF_GUARD_LOG_FORMAT must be 'json' or 'console', got {value!r}")
+
+
+def _positive_int(name: str, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+    if number <= 0:
+        raise SettingsError(f"{name} must be greater than 0, got {value!r}")
+    return number

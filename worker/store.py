@@ -1,0 +1,554 @@
+"""The state store: the audit trail of every cycle, and the write journal.
+
+SQLite by default (a file under ``./var/``), through SQLAlchemy Core only, so PostgreSQL can
+follow by changing ``HANDOFF_GUARD_STATE`` to a URL. The store answers "who did the bot comment
+on last Tuesday, and why?" (cycles, decisions with their evidence, outcomes) and remembers the
+bot's own recent writes (:class:`worker.model.WriteJournal`) because Jira's search is eventually
+consistent. It is *not* the source of truth for ticket state: that lives in our issue property,
+so a fresh store on a new machine behaves correctly.
+
+The schema is versioned: ``schema_version`` holds the number of the last migration applied, and
+:meth:`Store.open` applies the missing ones in order, each in its own transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from worker.model import (
+    Action,
+    BotState,
+    CommentAction,
+    Decision,
+    FlagAction,
+    LabelAction,
+    Outcome,
+    ReassignAction,
+    RecordedWrite,
+)
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or migrated (one line, for the CLI)."""
+
+
+# --------------------------------------------------------------------------- column types
+
+
+class _UTCDateTime(sa.TypeDecorator[datetime]):
+    """An aware datetime stored as ISO-8601 UTC text: sorts correctly, same on every backend."""
+
+    impl = sa.String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> str | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("the store only accepts timezone-aware datetimes")
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
+
+
+# --------------------------------------------------------------------------- current schema
+
+SCHEMA_VERSION = 2
+
+def _schema(version: int) -> sa.MetaData:
+    """The tables as they are at ``version`` (migration 1 creates them from this)."""
+    md = sa.MetaData()
+    sa.Table("schema_version", md, sa.Column("version", sa.Integer, nullable=False))
+    sa.Table(
+        "cycles",
+        md,
+        sa.Column("run_id", sa.String(64), primary_key=True),
+        sa.Column("started_at", _UTCDateTime, nullable=False),  # wall clock
+        sa.Column("finished_at", _UTCDateTime),
+        sa.Column("site_now", _UTCDateTime),  # the Atlassian site's clock the plan used
+        sa.Column("dry_run", sa.Boolean, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),  # running | ok | failed | stopped
+        sa.Column("error", sa.Text),
+        sa.Column("issues_read", sa.Integer, nullable=False, default=0),
+        sa.Column("actions_applied", sa.Integer, nullable=False, default=0),
+        sa.Column("actions_failed", sa.Integer, nullable=False, default=0),
+        sa.Column("requests", sa.Integer, nullable=False, default=0),
+        sa.Column("retries", sa.Integer, nullable=False, default=0),
+        sa.Column("duration_s", sa.Float),
+        sa.Column("counts", sa.JSON),  # {policy: {verdict: n}}
+        *([sa.Column("config_sha256", sa.String(64))] if version >= 2 else []),
+    )
+    sa.Table(
+        "decisions",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.String(64), nullable=False, index=True),
+        sa.Column("at", _UTCDateTime, nullable=False),  # site clock
+        sa.Column("issue", sa.String(64), nullable=False),
+        sa.Column("policy", sa.String(128), nullable=False),
+        sa.Column("mode", sa.String(16), nullable=False),
+        sa.Column("verdict", sa.String(16), nullable=False),
+        sa.Column("step", sa.Integer),
+        sa.Column("reason", sa.Text),
+        sa.Column("actions", sa.JSON, nullable=False),
+        sa.Column("evidence", sa.JSON, nullable=False),
+    )
+    sa.Table(
+        "outcomes",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.String(64), nullable=False, index=True),
+        sa.Column("at", _UTCDateTime, nullable=False),  # site clock
+        sa.Column("issue", sa.String(64), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("actions", sa.JSON, nullable=False),
+        sa.Column("detail", sa.Text, nullable=False),
+        sa.Column("http_status", sa.Integer),
+        sa.Column("retryable", sa.Boolean, nullable=False),
+    )
+    sa.Table(
+        "writes",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("issue", sa.String(64), nullable=False),
+        sa.Column("issue_id", sa.String(64), nullable=False),
+        sa.Column("at", _UTCDateTime, nullable=False),  # site clock
+        sa.Column("state", sa.JSON, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+    )
+    return md
+
+
+metadata = _schema(SCHEMA_VERSION)
+schema_version = metadata.tables["schema_version"]
+cycles = metadata.tables["cycles"]
+decisions = metadata.tables["decisions"]
+outcomes = metadata.tables["outcomes"]
+writes = metadata.tables["writes"]
+
+
+# --------------------------------------------------------------------------- migrations
+
+
+def _migration_1(conn: Connection) -> None:
+    """The first schema: cycles, decisions, outcomes and the write journal."""
+    v1 = _schema(1)
+    v1.remove(v1.tables["schema_version"])  # created before any migration runs
+    v1.create_all(conn)
+    conn.execute(sa.text("CREATE INDEX ix_writes_issue_at ON writes (issue, at)"))
+
+
+def _migration_2(conn: Connection) -> None:
+    """Which policy file decided (its SHA-256), and a lookup by issue for ``history``."""
+    conn.execute(sa.text("ALTER TABLE cycles ADD COLUMN config_sha256 VARCHAR(64)"))
+    conn.execute(sa.text("CREATE INDEX ix_decisions_issue ON decisions (issue)"))
+
+
+#: migration number -> the function that brings the schema from number-1 to number
+MIGRATIONS: Mapping[int, Callable[[Connection], None]] = {1: _migration_1, 2: _migration_2}
+
+
+def migrate(engine: Engine, *, target: int = SCHEMA_VERSION) -> int:
+    """Apply the missing migrations up to ``target``; returns the version now in place.
+
+    Raises :class:`StoreError` when the database is newer than this program.
+    """
+    with engine.begin() as conn:
+        schema_version.create(conn, checkfirst=True)
+        current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+    version = int(current or 0)
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the state store has schema version {version}; this Handoff Guard knows up to "
+            f"{SCHEMA_VERSION} (upgrade the program or point HANDOFF_GUARD_STATE elsewhere)"
+        )
+    while version < target:
+        step = version + 1
+        with engine.begin() as conn:
+            MIGRATIONS[step](conn)
+            conn.execute(sa.delete(schema_version))
+            conn.execute(sa.insert(schema_version).values(version=step))
+        version = step
+    return version
+
+
+# --------------------------------------------------------------------------- serialization
+
+
+def action_to_json(action: Action) -> dict[str, Any]:
+    """One planned action as plain JSON (for the audit trail and ``plan --format json``)."""
+    if isinstance(action, CommentAction):
+        return {
+            "kind": "comment",
+            "template": action.template,
+            "text": action.document.plain_text(),
+            "visibility": None
+            if action.visibility is None
+            else {"type": action.visibility.type, "value": action.visibility.value},
+        }
+    if isinstance(action, ReassignAction):
+        return {
+            "kind": "reassign",
+            "to": {"id": action.to.id, "name": action.to.display_name},
+            "target": action.target,
+            "fallback": None
+            if action.fallback is None
+            else {"id": action.fallback.id, "name": action.fallback.display_name},
+        }
+    if isinstance(action, LabelAction):
+        return {"kind": "label", "add": list(action.add), "remove": list(action.remove)}
+    if isinstance(action, FlagAction):
+        return {"kind": "flag", "on": action.on}
+    raise TypeError(f"unknown action {action!r}")  # pragma: no cover - the union is closed
+
+
+def decision_to_json(decision: Decision) -> dict[str, Any]:
+    """One decision in the shape ``plan --format json`` documents."""
+    return {
+        "issue": decision.issue,
+        "policy": decision.policy,
+        "mode": decision.mode,
+        "verdict": decision.verdict,
+        "actions": [action_to_json(a) for a in decision.actions],
+        "evidence": [
+            {"condition": e.condition, "result": e.result, "detail": e.detail}
+            for e in decision.evidence
+        ],
+        "reason": decision.reason,
+    }
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True)
+class CycleRecord:
+    """How one cycle ended, as the store keeps it."""
+
+    run_id: str
+    started_at: datetime
+    dry_run: bool
+    status: str  # running | ok | failed | stopped
+    finished_at: datetime | None = None
+    site_now: datetime | None = None
+    error: str | None = None
+    issues_read: int = 0
+    actions_applied: int = 0
+    actions_failed: int = 0
+    requests: int = 0
+    retries: int = 0
+    duration_s: float | None = None
+    #: policy id -> verdict -> number of decisions
+    counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    config_sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRow:
+    """An outcome as recorded, with the reasons of the decisions behind it."""
+
+    run_id: str
+    at: datetime
+    issue: str
+    status: str
+    actions: tuple[str, ...]
+    detail: str
+    http_status: int | None
+    #: policy id -> the decision's reason / evidence, for "and why?"
+    policies: Mapping[str, Sequence[Mapping[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class CycleHistory:
+    """One cycle and what it wrote (``history``)."""
+
+    cycle: CycleRecord
+    outcomes: tuple[OutcomeRow, ...]
+
+
+# --------------------------------------------------------------------------- the store
+
+
+def engine_for(target: str | Path) -> Engine:
+    """An engine for a filesystem path (SQLite; parent folders created) or a SQLAlchemy URL."""
+    text = str(target)
+    if "://" in text:
+        return sa.create_engine(text, future=True)
+    path = Path(text).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The scheduler's job thread and the main thread share the engine; SQLite's own locking
+    # serializes writers, so the same-thread guard would only get in the way.
+    return sa.create_engine(
+        f"sqlite:///{path}", future=True, connect_args={"check_same_thread": False}
+    )
+
+
+class Store:
+    """The audit trail and write journal (implements :class:`worker.model.WriteJournal`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.version = migrate(engine)
+
+    @classmethod
+    def open(cls, target: str | Path) -> Store:
+        """Open (create, migrate) the store at a path or URL; :class:`StoreError` on failure."""
+        try:
+            return cls(engine_for(target))
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the state store at {target}: {exc.__class__.__name__}: "
+                             f"{str(exc).splitlines()[0]}") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot open the state store at {target}: {exc}") from exc
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
+
+    # ------------------------------------------------------------------ write journal
+
+    def record_write(self, write: RecordedWrite) -> None:
+        """Remember one write the executor sent (see :class:`worker.model.WriteJournal`)."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                sa.insert(writes).values(
+                    issue=write.issue,
+                    issue_id=write.issue_id,
+                    at=write.at,
+                    state=write.state.to_json(),
+                    status=write.status,
+                )
+            )
+
+    def recent_writes(self, *, since: datetime) -> Mapping[str, RecordedWrite]:
+        """The latest write per issue at or after ``since`` (site clock), newest first."""
+        query = sa.select(writes).where(writes.c.at >= since).order_by(
+            writes.c.at.desc(), writes.c.id.desc()
+        )
+        latest: dict[str, RecordedWrite] = {}
+        with self._engine.connect() as conn:
+            for row in conn.execute(query):
+                if row.issue in latest:
+                    continue
+                latest[row.issue] = RecordedWrite(
+                    issue=row.issue,
+                    issue_id=row.issue_id,
+                    at=row.at,
+                    state=BotState.from_json(row.state),
+                    status="applied" if row.status == "applied" else "unknown",
+                )
+        return latest
+
+    # ------------------------------------------------------------------ audit trail
+
+    def start_cycle(self, record: CycleRecord) -> None:
+        """Insert a cycle row when it starts (status ``running``)."""
+        with self._engine.begin() as conn:
+            conn.execute(sa.insert(cycles).values(**_cycle_values(record)))
+
+    def finish_cycle(self, record: CycleRecord) -> None:
+        """Update (or insert) the cycle row with how it ended."""
+        values = _cycle_values(record)
+        with self._engine.begin() as conn:
+            updated = conn.execute(
+                sa.update(cycles).where(cycles.c.run_id == record.run_id).values(**values)
+            )
+            if updated.rowcount == 0:
+                conn.execute(sa.insert(cycles).values(**values))
+
+    def record_decisions(
+        self, run_id: str, at: datetime, items: Iterable[Decision]
+    ) -> int:
+        """Record decisions with their evidence; returns how many."""
+        rows = [
+            {
+                "run_id": run_id,
+                "at": at,
+                "issue": d.issue,
+                "policy": d.policy,
+                "mode": d.mode,
+                "verdict": d.verdict,
+                "step": d.step,
+                "reason": d.reason,
+                "actions": [action_to_json(a) for a in d.actions],
+                "evidence": [
+                    {"condition": e.condition, "result": e.result, "detail": e.detail}
+                    for e in d.evidence
+                ],
+            }
+            for d in items
+        ]
+        if rows:
+            with self._engine.begin() as conn:
+                conn.execute(sa.insert(decisions), rows)
+        return len(rows)
+
+    def record_outcomes(self, run_id: str, at: datetime, items: Iterable[Outcome]) -> int:
+        """Record what the executor did; returns how many."""
+        rows = [
+            {
+                "run_id": run_id,
+                "at": at,
+                "issue": o.issue,
+                "status": o.status,
+                "actions": list(o.actions),
+                "detail": o.detail,
+                "http_status": o.http_status,
+                "retryable": o.retryable,
+            }
+            for o in items
+        ]
+        if rows:
+            with self._engine.begin() as conn:
+                conn.execute(sa.insert(outcomes), rows)
+        return len(rows)
+
+    def purge(self, *, before: datetime) -> int:
+        """Delete audit rows and journal entries older than ``before``; returns rows deleted.
+
+        Cycles are aged by their start (wall clock), the rest by the site clock they were
+        recorded with.
+        """
+        deleted = 0
+        with self._engine.begin() as conn:
+            old_runs = sa.select(cycles.c.run_id).where(cycles.c.started_at < before)
+            for table in (decisions, outcomes):
+                deleted += conn.execute(
+                    sa.delete(table).where(
+                        sa.or_(table.c.at < before, table.c.run_id.in_(old_runs))
+                    )
+                ).rowcount
+            deleted += conn.execute(sa.delete(writes).where(writes.c.at < before)).rowcount
+            deleted += conn.execute(
+                sa.delete(cycles).where(cycles.c.started_at < before)
+            ).rowcount
+        return deleted
+
+    def last_cycle(self) -> CycleRecord | None:
+        """The most recently started cycle, if any."""
+        found = self.cycles(limit=1)
+        return found[0] if found else None
+
+    def cycles(self, *, limit: int = 20) -> list[CycleRecord]:
+        """The most recent cycles, newest first."""
+        query = sa.select(cycles).order_by(cycles.c.started_at.desc()).limit(limit)
+        with self._engine.connect() as conn:
+            return [_cycle_record(row) for row in conn.execute(query)]
+
+    def history(self, *, limit: int = 20) -> list[CycleHistory]:
+        """The most recent cycles with their outcomes and the decisions behind them."""
+        recent = self.cycles(limit=limit)
+        if not recent:
+            return []
+        run_ids = [c.run_id for c in recent]
+        with self._engine.connect() as conn:
+            outcome_rows = conn.execute(
+                sa.select(outcomes)
+                .where(outcomes.c.run_id.in_(run_ids))
+                .order_by(outcomes.c.id)
+            ).all()
+            decision_rows = conn.execute(
+                sa.select(decisions)
+                .where(decisions.c.run_id.in_(run_ids), decisions.c.verdict == "act")
+                .order_by(decisions.c.id)
+            ).all()
+        why: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+        for d in decision_rows:
+            why.setdefault((d.run_id, d.issue), {}).setdefault(d.policy, []).append(
+                {"mode": d.mode, "step": d.step, "reason": d.reason, "evidence": d.evidence}
+            )
+        per_run: dict[str, list[OutcomeRow]] = {}
+        for o in outcome_rows:
+            per_run.setdefault(o.run_id, []).append(
+                OutcomeRow(
+                    run_id=o.run_id,
+                    at=o.at,
+                    issue=o.issue,
+                    status=o.status,
+                    actions=tuple(o.actions),
+                    detail=o.detail,
+                    http_status=o.http_status,
+                    policies=why.get((o.run_id, o.issue), {}),
+                )
+            )
+        return [CycleHistory(cycle=c, outcomes=tuple(per_run.get(c.run_id, ()))) for c in recent]
+
+    def decisions_for(self, issue: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        """The recorded decisions about one issue, newest first (``explain``)."""
+        query = (
+            sa.select(decisions)
+            .where(decisions.c.issue == issue)
+            .order_by(decisions.c.id.desc())
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [
+                {
+                    "run_id": r.run_id,
+                    "at": r.at.isoformat(),
+                    "policy": r.policy,
+                    "mode": r.mode,
+                    "verdict": r.verdict,
+                    "step": r.step,
+                    "reason": r.reason,
+                    "actions": r.actions,
+                }
+                for r in conn.execute(query)
+            ]
+
+    def table_counts(self) -> dict[str, int]:
+        """Rows per table (for tests and ``history``'s footer)."""
+        with self._engine.connect() as conn:
+            return {
+                t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
+                for t in (cycles, decisions, outcomes, writes)
+            }
+
+
+def _cycle_values(record: CycleRecord) -> dict[str, Any]:
+    return {
+        "run_id": record.run_id,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "site_now": record.site_now,
+        "dry_run": record.dry_run,
+        "status": record.status,
+        "error": record.error,
+        "issues_read": record.issues_read,
+        "actions_applied": record.actions_applied,
+        "actions_failed": record.actions_failed,
+        "requests": record.requests,
+        "retries": record.retries,
+        "duration_s": record.duration_s,
+        "counts": json.loads(json.dumps({k: dict(v) for k, v in record.counts.items()})),
+        "config_sha256": record.config_sha256,
+    }
+
+
+def _cycle_record(row: sa.Row[Any]) -> CycleRecord:
+    return CycleRecord(
+        run_id=row.run_id,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        site_now=row.site_now,
+        dry_run=bool(row.dry_run),
+        status=row.status,
+        error=row.error,
+        issues_read=row.issues_read,
+        actions_applied=row.actions_applied,
+        actions_failed=row.actions_failed,
+        requests=row.requests,
+        retries=row.retries,
+        duration_s=row.duration_s,
+        counts=row.counts or {},
+        config_sha256=row.config_sha256,
+    )
