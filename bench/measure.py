@@ -47,7 +47,8 @@ class RequestCounts:
     per_issue_reads: int
     #: everything not in a formula term, by method and endpoint ("GET /rest/api/3/field")
     other: Mapping[str, int] = field(default_factory=dict)
-    #: requests answered with a status >= 400 (should be zero in a clean run)
+    #: requests answered with a status >= 400 (the baseline's 404s for absent properties land
+    #: here too; for Handoff Guard it should be zero in a clean run)
     errors: int = 0
 
     def to_json(self) -> dict[str, Any]:

@@ -200,14 +200,17 @@ def run_size(
 
 def extrapolate(sizes: Sequence[dict[str, Any]], n: int) -> dict[str, Any]:
     """The baseline's cost at ``n`` from its two largest measured sizes (linear in N)."""
-    measured = sorted((r for r in sizes if "baseline" in r), key=lambda r: r["n"])[-2:]
+    measured = sorted(
+        (r for r in sizes if "baseline" in r and not r["baseline"].get("extrapolated")),
+        key=lambda r: int(r["n"]),
+    )[-2:]
     if len(measured) < 2:
         raise ValueError("extrapolating needs the baseline measured at two sizes")
     (a, b) = measured
-    span = b["n"] - a["n"]
+    span = int(b["n"]) - int(a["n"])
 
     def line(at_a: float, at_b: float) -> float:
-        return at_b + (at_b - at_a) / span * (n - b["n"])
+        return at_b + (at_b - at_a) / span * (n - int(b["n"]))
 
     base_a, base_b = a["baseline"], b["baseline"]
     return {

@@ -74,6 +74,8 @@ def run_guard(
 ) -> list[dict[str, Any]]:
     """Run ``cycles`` enforcing cycles back to back; ``between`` gets each cycle's result
     before the next starts (the parent reads the request log there)."""
+    import worker.atlassian.clients
+    import worker.execute  # noqa: F401  (imported lazily by the cycle; not part of its cost)
     from worker.cycle import CycleRunner
     from worker.store import Store
 

@@ -78,7 +78,6 @@ class PolicySource:
         self.path = path
         self._loader = loader
         self._health = health
-        self._stamp: tuple[int, int] | None = None
         self._loaded_sha: str | None = None
         self._bad_sha: str | None = None
         self.policies: Policies | None = None
@@ -88,37 +87,35 @@ class PolicySource:
         self.reloads = 0
 
     def current(self) -> Policies:
-        """The policies to use now; raises :class:`PolicyError` only when none ever loaded."""
-        try:
-            stat = self.path.stat()
-            stamp = (stat.st_mtime_ns, stat.st_size)
-        except OSError as exc:
-            return self._invalid(None, (f"{self.path}: cannot read the policy file: "
-                                        f"{exc.strerror or exc}",), exc)
-        if stamp == self._stamp and self.policies is not None:
-            return self.policies
+        """The policies to use now; raises :class:`PolicyError` only when none ever loaded.
+
+        The file is hashed on every call (it is small): an edit that keeps the size and lands
+        within the filesystem's timestamp resolution is still seen.
+        """
         try:
             content = self.path.read_bytes()
         except OSError as exc:
-            return self._invalid(None, (f"{self.path}: cannot read: {exc.strerror or exc}",), exc)
+            problem = f"{self.path}: cannot read the policy file: {exc.strerror or exc}"
+            return self._invalid(None, (problem,), exc)
         digest = hashlib.sha256(content).hexdigest()
         if digest == self._loaded_sha and self.policies is not None:
-            self._stamp = stamp
             self._mark_valid()
             return self.policies
+        if digest == self._bad_sha and self.policies is not None:
+            return self.policies  # still the invalid file we reported; keep the last good
         try:
             loaded = self._loader(self.path)
         except PolicyError as exc:
-            self._stamp = stamp
             return self._invalid(digest, tuple(str(p) for p in exc.problems), exc)
         first = self.policies is None
-        self.policies, self.sha256, self._loaded_sha, self._stamp = loaded, digest, digest, stamp
+        self.policies, self.sha256, self._loaded_sha = loaded, digest, digest
         self._mark_valid()
-        if not first:
-            self.reloads += 1
-            log.info("config.reloaded", path=str(self.path), sha256=digest[:12])
-        else:
+        if first:
             log.info("config.loaded", path=str(self.path), sha256=digest[:12],
+                     policies=[p.id for p in loaded.policies])
+        else:
+            self.reloads += 1
+            log.info("config.reloaded", path=str(self.path), sha256=digest[:12],
                      policies=[p.id for p in loaded.policies])
         return loaded
 

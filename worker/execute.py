@@ -165,7 +165,7 @@ class _Writer:
     def apply(self, write: IssueWrite) -> Outcome:
         kinds = _kinds(write)
         try:
-            flagged_ok = self._body(write)  # reads the field catalogue before we journal
+            body = self._body(write)  # may read the field catalogue: before we journal
         except (
             AtlassianHTTPError,
             TransportFailedError,
@@ -175,11 +175,11 @@ class _Writer:
             return self._failed(write, exc)
         self._record(write, "unknown")
         try:
-            self._send(write, flagged_ok)
+            self._send(write, body)
         except AtlassianHTTPError as exc:
             return self._refused(write, exc)
         except OutcomeUnknownError as exc:
-            return self._unknown(write, flagged_ok, exc)
+            return self._unknown(write, body, exc)
         except (TransportFailedError, UnexpectedBodyError, requests.RequestException) as exc:
             return self._failed(write, exc)
         self._record(write, "applied")
@@ -191,9 +191,16 @@ class _Writer:
 
     # ------------------------------------------------------------------ lost answers
 
-    def _unknown(self, write: IssueWrite, body: dict[str, Any], exc: Exception) -> Outcome:
-        """No answer: re-read our property (one GET) and resend only if our step is absent."""
-        log.warning("write.outcome_unknown", error=str(exc))
+    def _unknown(
+        self, write: IssueWrite, body: dict[str, Any], exc: OutcomeUnknownError
+    ) -> Outcome:
+        """No answer: re-read our property (one GET) and resend only if our step is absent.
+
+        After a read timeout the request may still be running on the server, so a re-read
+        that shows nothing is not proof: we do not resend, and the next cycle (which names
+        the issue in ``reconcileIssues``) decides from a fresh read.
+        """
+        log.warning("write.outcome_unknown", error=str(exc), in_flight=exc.in_flight)
         try:
             if step_landed(self.jira.issue_property(write.issue, self.property_key), write):
                 self._record(write, "applied")
@@ -203,6 +210,14 @@ class _Writer:
                     "applied",
                     _kinds(write),
                     detail="answer lost; re-read confirmed the write landed",
+                )
+            if exc.in_flight:
+                return Outcome(
+                    write.issue,
+                    "failed",
+                    _kinds(write),
+                    retryable=True,
+                    detail="timed out and not visible yet; it may still land: next cycle decides",
                 )
             self._send(write, body)
         except AtlassianHTTPError as again:

@@ -145,8 +145,13 @@ def configure(
     fmt = log_format or ("console" if _isatty(out) else "json")
     renderer: Processor
     if fmt == "console":
-        renderer = structlog.dev.ConsoleRenderer(colors=_isatty(out))
-        final: list[Processor] = [_redact_rendered, renderer]
+        # Tracebacks are rendered to text first so the redactor sees them; rich's default
+        # traceback would print local variables (credentials among them) after redaction.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=_isatty(out), exception_formatter=structlog.dev.plain_traceback
+        )
+        final: list[Processor] = [structlog.processors.format_exc_info, _redact_rendered,
+                                  renderer]
     else:
         final = [
             structlog.processors.format_exc_info,

@@ -53,18 +53,27 @@ def trigger_for(schedule: Schedule) -> BaseTrigger:
 
 
 def interval_of(schedule: Schedule, *, now: datetime | None = None) -> float:
-    """The expected seconds between cycles (for a cron: the gap between its next two runs)."""
+    """The longest expected gap between two cycles (the health bound is twice this).
+
+    For a cron it is the longest gap between its runs over the next week, so a
+    "weekdays at 9" schedule is not reported stale over the weekend.
+    """
     if schedule.interval_s is not None:
         return float(schedule.interval_s)
     trigger = trigger_for(schedule)
     start = now or datetime.now(ZoneInfo(schedule.timezone))
-    first = trigger.get_next_fire_time(None, start)
-    if first is None:
-        return 86400.0
-    second = trigger.get_next_fire_time(first, first + timedelta(microseconds=1))
-    if second is None:
-        return 86400.0
-    return float((second - first).total_seconds())
+    horizon = start + timedelta(days=8)
+    previous = trigger.get_next_fire_time(None, start)
+    longest = 0.0
+    for _ in range(2000):  # bounded: a per-minute cron has ~11,500 runs a week; this is enough
+        if previous is None or previous > horizon:
+            break
+        following = trigger.get_next_fire_time(previous, previous + timedelta(microseconds=1))
+        if following is None:
+            break
+        longest = max(longest, (following - previous).total_seconds())
+        previous = following
+    return longest or 86400.0
 
 
 @dataclass(slots=True)

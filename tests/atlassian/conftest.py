@@ -6,7 +6,9 @@ Tests never sleep: the retry policy's ``sleep`` is swapped for a recorder in eve
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -231,19 +233,51 @@ def connection_for(sb: Any, *, flavor: str | None = None) -> Connection:
     )
 
 
-@contextmanager
-def open_site(site: dict[str, Any] | Path) -> Iterator[tuple[Any, Atlassian]]:
-    """A running sandbox for ``site`` and a connected client (flavor detected)."""
-    if not (SHARED / "fixtures" / "site-example.yaml").exists():
-        pytest.skip("../shared/fixtures/site-example.yaml is absent")
-    from worker.sandbox import Sandbox
+class SandboxPool:
+    """Sandboxes kept for the session, one per distinct site, reset before each reuse.
 
-    with Sandbox.start(site, port=0) as sb:
+    Starting and stopping a server per test costs about half a second in shutdown polling;
+    a reset gives the same clean site (clock, faults and request log included).
+    """
+
+    def __init__(self) -> None:
+        self._running: dict[str, Any] = {}
+
+    @contextmanager
+    def open_site(self, site: dict[str, Any] | Path) -> Iterator[tuple[Any, Atlassian]]:
+        """A clean running sandbox for ``site`` and a freshly connected client."""
+        if not (SHARED / "fixtures" / "site-example.yaml").exists():
+            pytest.skip("../shared/fixtures/site-example.yaml is absent")
+        from worker.sandbox import Sandbox
+
+        key = json.dumps(site, sort_keys=True, default=str)
+        sb = self._running.get(key)
+        if sb is None:
+            sb = self._running[key] = Sandbox.start(site, port=0)
+        else:
+            sb.reset()
         atl = connect(connection_for(sb))
         try:
             yield sb, atl
         finally:
             atl.close()
+
+    def close(self) -> None:
+        """Stop every sandbox (in parallel: each stop waits for the server's poll interval)."""
+        stoppers = [threading.Thread(target=sb.stop) for sb in self._running.values()]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join(timeout=10)
+        self._running.clear()
+
+
+@pytest.fixture(scope="session")
+def sandbox_pool() -> Iterator[SandboxPool]:
+    """The session's sandboxes."""
+    pool = SandboxPool()
+    yield pool
+    pool.close()
 
 
 @pytest.fixture(params=["cloud", "datacenter"])
@@ -256,9 +290,9 @@ def flavor(request: pytest.FixtureRequest) -> str:
 class Kit:
     """What tests need from this conftest, handed over as one fixture."""
 
+    open_site: Callable[..., Any]
     sitegen: ModuleType = sitegen
     journal: Callable[[], MemoryJournal] = MemoryJournal
-    open_site: Callable[..., Any] = open_site
     connection_for: Callable[..., Connection] = connection_for
     run_cycle: Callable[..., CycleResult] = run_cycle
     run_policy_cycle: Callable[..., CycleResult] = run_policy_cycle
@@ -267,6 +301,6 @@ class Kit:
 
 
 @pytest.fixture
-def kit() -> Kit:
+def kit(sandbox_pool: SandboxPool) -> Kit:
     """The helpers above."""
-    return Kit()
+    return Kit(open_site=sandbox_pool.open_site)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
+from worker.atlassian.clients import connect
 from worker.execute import execute
 from worker.model import (
     BotState,
@@ -196,12 +198,12 @@ def test_crash_between_issues_then_rerun(kit, flavor, lag_s) -> None:
         assert writes(third.requests) == []
 
 
-def test_stale_search_without_journal_would_duplicate(kit) -> None:
+def test_stale_search_without_journal_would_duplicate(kit, flavor) -> None:
     """Control: with lagging search and no journal, the second cycle comments twice.
 
     This proves the sandbox's lag bites, so the exactly-once tests above can fail.
     """
-    site = kit.sitegen.make_site(5, flavor="cloud", search_lag_s=600)
+    site = kit.sitegen.make_site(5, flavor=flavor, search_lag_s=600)
     with kit.open_site(site) as (sb, atl):
         kit.run_cycle(sb, atl, kit.journal())
         kit.run_cycle(sb, atl, kit.journal())
@@ -314,3 +316,75 @@ def test_unassignable_user_uses_the_ladder_fallback(kit, flavor) -> None:
         issue = next(i for i in sb.site()["issues"] if i["key"] == snap.key)
         assert issue["assignee"] == "dana"
         assert len(bot_comments(sb, snap.key)) == 1
+
+
+def test_write_timeout_is_never_resent_blindly(kit, flavor) -> None:
+    """A PUT that times out but lands later is not resent; the next cycle writes nothing."""
+    with kit.open_site(kit.sitegen.make_site(10, flavor=flavor)) as (sb, atl0):
+        atl0.close()
+        atl = connect(dataclasses.replace(kit.connection_for(sb), timeout_s=1))
+        first_key = sow_keys(sb)[0]
+        sb.add_faults(
+            [{"method": "PUT", "path": f"/issue/{first_key}$", "latency_ms": 1400, "times": 1}]
+        )
+        journal = kit.journal()
+        result = kit.run_cycle(sb, atl, journal)
+        outcome = next(o for o in result.outcomes if o.issue == first_key)
+        if outcome.status == "failed":  # the usual case: the re-read came before the landing
+            assert outcome.retryable
+            assert "may still land" in outcome.detail
+        else:  # a slow machine: the re-read already saw it
+            assert "re-read confirmed" in outcome.detail
+        puts = [
+            r for r in result.requests if r["method"] == "PUT" and r["path"].endswith(first_key)
+        ]
+        assert len(puts) == 1
+        # Wait (bounded) for the slow request to finish on the server before the next cycle.
+        finished = threading.Event()
+        for _ in range(60):
+            log = [r for r in sb.requests() if r["method"] == "PUT"]
+            if log and all(r["status"] is not None for r in log):
+                finished.set()
+                break
+            finished.wait(0.05)
+        assert finished.is_set()
+        second = kit.run_cycle(sb, atl, journal)
+        assert writes(second.requests) == []
+        assert_exactly_once(sb)
+        atl.close()
+
+
+def test_notify_users_is_a_query_parameter(kit, flavor) -> None:
+    """notifyUsers=false travels in the query string (the library's body bug avoided)."""
+    with kit.open_site(kit.sitegen.make_site(5, flavor=flavor)) as (sb, atl):
+        now = atl.jira.server_now()
+        [snap] = [
+            s
+            for s in atl.jira.search(kit.spec)
+            if isinstance(s, IssueSnapshot) and "sow" in s.labels
+        ]
+        state = BotState(
+            {"pre-sales": PolicyState(first_flagged_at=now, steps=(StepRecord(0, now, ()),))}
+        )
+        plan = Plan(
+            now=now,
+            decisions=(),
+            writes=(IssueWrite(snap.key, snap.id, (), state, ("pre-sales",), snap.updated),),
+        )
+        sb.clear_requests()
+        [outcome] = execute(plan, atl, kit.journal(), dry_run=False, notify_users=False)
+        assert outcome.status == "applied"
+        [put] = [r for r in sb.requests() if r["method"] == "PUT"]
+        assert "notifyUsers=false" in put["query"]
+
+
+def test_reconcile_alone_prevents_stale_duplicates_on_cloud(kit) -> None:
+    """With only 'unknown' journal records (no overlay), reconcileIssues keeps search fresh."""
+    site = kit.sitegen.make_site(10, flavor="cloud", search_lag_s=600)
+    with kit.open_site(site) as (sb, atl):
+        journal = kit.journal()
+        kit.run_cycle(sb, atl, journal)
+        journal.writes = [dataclasses.replace(w, status="unknown") for w in journal.writes]
+        second = kit.run_cycle(sb, atl, journal)
+        assert second.outcomes == []
+        assert_exactly_once(sb)

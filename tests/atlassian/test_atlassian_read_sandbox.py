@@ -132,6 +132,10 @@ def test_deals_from_example_pages(kit, flavor) -> None:
         assert by_account["Globex"].signed_on == datetime(2026, 10, 15).date()
         assert by_account["Initech"].jira_project is None
         assert len(sb.requests()) == 1  # one CQL page; executives came from the directory
+        sb.clear_requests()
+        again, _ = atl.confluence.deals(DealSource())  # no directory passed: the user cache
+        assert [d.account_executive for d in again] == [d.account_executive for d in deals]
+        assert len(sb.requests()) == 1
 
 
 def test_deals_paginate_and_skip_bad_pages(kit, flavor) -> None:
@@ -186,3 +190,29 @@ def test_reads_retry_500_but_give_up_within_bounds(kit, flavor, waits) -> None:
         assert caught.value.status == 500
         assert len(waits) == 5
         assert sum(waits) <= timedelta(minutes=2).total_seconds()
+
+
+def test_explicit_flavor_skips_detection(kit, flavor) -> None:
+    """With the flavor set in settings, connecting sends no request at all."""
+    with kit.open_site(kit.sitegen.make_site(1, flavor=flavor)) as (sb, _atl):
+        sb.clear_requests()
+        atl = connect(kit.connection_for(sb, flavor=flavor))
+        assert atl.flavor == flavor
+        assert sb.requests() == []
+        atl.close()
+
+
+def test_confluence_retries_log_one_event_each(kit, flavor, waits) -> None:
+    """A 503 on the CQL search is retried once with one confluence.retry event."""
+    from structlog.testing import capture_logs
+
+    site = kit.sitegen.example_site()
+    site["site"]["flavor"] = flavor
+    with kit.open_site(site) as (sb, atl):
+        sb.add_faults([{"method": "GET", "path": "/wiki/", "status": 503, "times": 1}])
+        with capture_logs() as logs:
+            deals, _ = atl.confluence.deals(DealSource())
+        assert len(deals) == 3
+        [event] = [e for e in logs if e["event"] == "confluence.retry"]
+        assert (event["status"], event["attempt"], event["method"]) == (503, 1, "GET")
+        assert event["wait_s"] == pytest.approx(waits[0], abs=0.001)

@@ -59,7 +59,7 @@ def test_flavor_is_set(flavor: str) -> None:
     assert site["issues"] == other["issues"]
 
 
-@pytest.mark.parametrize(("n", "low", "high"), [(1000, 0.045, 0.055), (20000, 0.049, 0.051)])
+@pytest.mark.parametrize(("n", "low", "high"), [(1000, 0.045, 0.055), (10000, 0.049, 0.051)])
 def test_about_five_percent_are_deliverables(n: int, low: float, high: float) -> None:
     """About 5% of the issues are pre-signature Sales deliverables, and all are assigned to PMs."""
     site = generate_site(n, seed=11)
@@ -131,11 +131,11 @@ def test_loads_in_the_sandbox(tmp_path: Path) -> None:
     site_from_dict(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
-def test_fifty_thousand_is_fast() -> None:
-    """Generating 50,000 issues is fast enough for the benchmark (a few seconds)."""
+def test_generation_is_fast() -> None:
+    """10,000 issues generate well within 3 s (about 0.3 s unloaded: 50,000 take a few seconds)."""
     import time
 
     started = time.perf_counter()
-    site = generate_site(50_000, seed=1)
-    assert len(site["issues"]) == 50_000
-    assert time.perf_counter() - started < 8.0
+    site = generate_site(10_000, seed=1)
+    assert len(site["issues"]) == 10_000
+    assert time.perf_counter() - started < 3.0

@@ -6,9 +6,11 @@ import random
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from policy_factories import (
+    CONFIG,
     DANA,
     DEALS,
     DIRECTORY,
@@ -30,7 +32,7 @@ from worker.model import (
     PolicyState,
     StepRecord,
 )
-from worker.policy import Breaker, Policies, Safety, plan
+from worker.policy import Breaker, Policies, Safety, load_policies_text, plan
 
 P1 = "sales-deliverable-before-signature"
 CHASE = "Can you get this done? Any update by EOD?"
@@ -217,3 +219,50 @@ def test_keep_no_match_false_drops_only_no_match() -> None:
     lean = plan(batch, DIRECTORY, DEALS, default_policies(), NOW, keep_no_match=False)
     assert lean.writes == full.writes
     assert lean.decisions == tuple(d for d in full.decisions if d.verdict != "no-match")
+
+
+FIRST_MATCH = """\
+version: 1
+policies:
+  - id: first
+    description: first
+    mode: {mode}
+    continue: {cont}
+    conditions:
+      - assignee_in: pm
+    actions:
+      - label: first
+  - id: second
+    description: second
+    mode: enforce
+    conditions:
+      - assignee_in: pm
+    actions:
+      - flag: true
+  - id: disabled
+    description: never evaluated
+    mode: "off"
+    conditions:
+      - assignee_in: pm
+    actions:
+      - flag: true
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "cont", "second_acts"),
+    [("enforce", "false", False), ("enforce", "true", True), ("dry-run", "false", True)],
+)
+def test_first_match_wins(mode: str, cont: str, second_acts: bool) -> None:
+    """The first enforcing match claims a ticket unless it continues; dry-run never claims."""
+    text = FIRST_MATCH.format(mode=mode, cont=cont)
+    policies = load_policies_text(text, base_dir=CONFIG.parent)
+    result = plan([snap()], DIRECTORY, DEALS, policies, NOW)
+    by_policy = {d.policy: d for d in result.decisions}
+    assert set(by_policy) == {"first", "second"}  # `off` policies are not evaluated
+    assert bool(by_policy["second"].actions) is second_acts
+    if not second_acts:
+        assert by_policy["second"].reason == "already handled by policy first"
+    kinds = [a.kind for w in result.writes for a in w.actions]
+    expected = (["label"] if mode == "enforce" else []) + (["flag"] if second_acts else [])
+    assert kinds == expected

@@ -33,7 +33,8 @@ def _rows(storage: str) -> dict[str, str]:
     out = {}
     for row in root.iter("tr"):
         th, td = row.find("th"), row.find("td")
-        assert th is not None and td is not None
+        assert th is not None
+        assert td is not None
         out["".join(th.itertext())] = etree.tostring(td, encoding="unicode")
     return out
 

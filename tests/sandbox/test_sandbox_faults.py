@@ -88,6 +88,15 @@ def test_status_fault_with_and_without_retry_after(
     assert log[0]["fault"] == "status"
 
 
+def test_retry_after_as_date_follows_the_site_clock(small: Sandbox) -> None:
+    """``retry_after_as: date`` sends Retry-After as an HTTP date, site clock + seconds."""
+    small.add_faults([{"path": "myself", "status": 429, "retry_after": 30,
+                       "retry_after_as": "date", "times": 1}])
+    response = _get(small, "/rest/api/3/myself")
+    assert response.headers["Retry-After"] == "Mon, 02 Nov 2026 09:00:30 GMT"
+    assert response.headers["Date"] == "Mon, 02 Nov 2026 09:00:00 GMT"
+
+
 def test_fault_body_and_matching_by_method_and_path(small: Sandbox) -> None:
     """Rules match only their method and path regex; a custom body is served verbatim."""
     small.add_faults([{"method": "POST", "path": r"/issue/ACME-1/comment", "status": 500,
@@ -153,6 +162,7 @@ def test_drop_after_applies_then_closes(small: Sandbox) -> None:
         {"status": 503, "colour": "red"},
         {"method": "GET"},
         {"status": 503, "times": 0},
+        {"status": 429, "retry_after": "soon", "retry_after_as": "date"},
     ],
 )
 def test_invalid_fault_rules_are_refused(small: Sandbox, rule: dict[str, Any]) -> None:

@@ -175,7 +175,8 @@ def test_data_center_assign_and_edit_by_name(dc_sandbox: Sandbox) -> None:
     jira = Jira(dc_sandbox.url, token=dc_sandbox.bot_token, cloud=False)
     jira.assign_issue("ACME-2", "sam")
     # edit_issue() wraps its argument in "update"; the worker uses a raw PUT like this one
-    jira.put("rest/api/2/issue/ACME-2", data={"update": {"comment": [{"add": {"body": "Hi [~sam]"}}]},
+    comment = {"add": {"body": "Hi [~sam]"}}
+    jira.put("rest/api/2/issue/ACME-2", data={"update": {"comment": [comment]},
                                               "fields": {"labels": ["x"]}})
     issue = jira.get_issue("ACME-2", update_history=False)
     assert issue["fields"]["assignee"]["name"] == "sam"
@@ -271,3 +272,19 @@ def test_description_v3_requires_adf(small: Sandbox) -> None:
                json={"fields": {"description": _adf("New text")}})
     assert ok.status_code == 204
     assert _issue(small, "ACME-2", api=2)["fields"]["description"] == "New text"
+
+
+def test_concurrent_writes_are_all_applied(small: Sandbox) -> None:
+    """Comments posted from many threads at once all land (the site lock serializes them)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def post(n: int) -> int:
+        return _call(small, "POST", "/rest/api/3/issue/ACME-2/comment",
+                     json={"body": _adf(f"c{n}")}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(post, range(40)))
+    assert statuses == [201] * 40
+    comments = _call(small, "GET", "/rest/api/3/issue/ACME-2/comment").json()
+    assert comments["total"] == 40
+    assert len({c["id"] for c in comments["comments"]}) == 40

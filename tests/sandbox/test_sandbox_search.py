@@ -3,7 +3,6 @@ fields, properties, expand, and eventual consistency with and without reconcileI
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -317,8 +316,8 @@ def test_fifty_thousand_issues_page_fast() -> None:
     import time
 
     data = _bulk_site()
-    template = data["issues"][-1]
-    data["issues"] += [dict(copy.deepcopy(template), key=f"BULK-{n}")
+    data["issues"] += [{"key": f"BULK-{n}", "type": "Task", "summary": f"Bulk issue {n}",
+                        "status": "To Do", "assignee": "ann", "created": "2026-10-01T10:00:00Z"}
                        for n in range(BULK + 1, 50_001)]
     with Sandbox.start(data) as sb:
         started = time.monotonic()
@@ -339,3 +338,13 @@ def test_fifty_thousand_issues_page_fast() -> None:
         elapsed = time.monotonic() - started
     assert seen == 50_000
     assert elapsed < 30
+
+
+def test_v2_twin_of_enhanced_search_returns_wiki_markup(small: Sandbox) -> None:
+    """Cloud's /rest/api/2/search/jql serves the same search with v2 (wiki) bodies."""
+    body = _get(small, "/rest/api/2/search/jql",
+                {"jql": "key = ACME-1", "fields": "description,comment"}).json()
+    fields = body["issues"][0]["fields"]
+    assert fields["description"] == "Please draft it."
+    assert fields["comment"]["comments"][0]["body"] == "Ann, any news?"
+    assert body["isLast"] is True

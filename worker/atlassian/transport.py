@@ -67,11 +67,14 @@ class OutcomeUnknownError(Exception):
     """A write was sent but no answer came back (connection dropped, timeout).
 
     It may or may not have been applied; never resend without re-reading state first.
+    ``in_flight`` is True after a read timeout: the server may still be working on it, so
+    even a re-read that shows nothing does not prove it will not land.
     """
 
     def __init__(self, *, method: str, path: str, cause: BaseException) -> None:
         self.method = method
         self.path = path
+        self.in_flight = isinstance(cause, requests.ReadTimeout)
         super().__init__(f"{method} {path}: no answer ({type(cause).__name__})")
 
 

@@ -248,8 +248,8 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
         with reading_progress() as on_issue:
             reading = read_site(atlassian, spec, journal=store, only=args.issue,
                                 on_issue=on_issue)
-        the_plan = make_plan([*reading.snapshots, *reading.malformed], reading.directory, reading.deals, policies,
-                             reading.now, keep_no_match=True)
+        the_plan = make_plan([*reading.snapshots, *reading.malformed], reading.directory,
+                             reading.deals, policies, reading.now, keep_no_match=True)
     finally:
         store.close()
     missing = sorted({k.upper() for k in args.issue} - {s.key.upper() for s in reading.snapshots})

@@ -117,6 +117,10 @@ class CommentSpec(ActionSpec):
     visibility: VisibilitySpec | None = None
 
     def plan(self, ctx: TicketContext, step: StepContext) -> Action | Blocked | None:
+        return self.render(ctx, step)
+
+    def render(self, ctx: TicketContext, step: StepContext) -> CommentAction:
+        """The comment for this ticket, rendered from the template."""
         from worker.policy.templates import template_vars  # the template module imports us
 
         template = ctx.plan.policies.templates[self.template]

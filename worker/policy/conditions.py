@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import typing
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
+from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -17,7 +18,6 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
-    PrivateAttr,
     WithJsonSchema,
     model_validator,
 )
@@ -93,6 +93,30 @@ class Condition(BaseModel):
         """This condition's verdict on ``snapshot`` with the value that decided it."""
         raise NotImplementedError
 
+    def test(self, snapshot: IssueSnapshot, ctx: TicketContext) -> bool:
+        """The verdict alone, without building evidence (the planner's fast path)."""
+        return self.evidence(snapshot, ctx).result
+
+    def memo_key(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Hashable | None:
+        """What the evidence depends on, when that is small and often repeated (else None).
+
+        Tickets share assignees, types and deals: one plan call builds each distinct
+        piece of evidence once.
+        """
+        return None
+
+    def evidence(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
+        """``evaluate``, memoized per plan call by ``memo_key``."""
+        key = self.memo_key(snapshot, ctx)
+        if key is None:
+            return self.evaluate(snapshot, ctx)
+        memo = ctx.plan.memo
+        full = (id(self), key)
+        ev = memo.get(full)
+        if ev is None:
+            ev = memo[full] = self.evaluate(snapshot, ctx)
+        return ev
+
     def describe(self) -> str:
         """What the condition checks, in words (for ``validate``'s summary)."""
         raise NotImplementedError
@@ -121,6 +145,16 @@ def _ev(cond: Condition, result: bool, detail: str) -> Evidence:
     return Evidence(condition=cond.name, result=result, detail=detail)
 
 
+def _patterns(keywords: list[str], regex: re.Pattern[str] | None) -> tuple[re.Pattern[str], ...]:
+    out = []
+    parts = [r"\s+".join(re.escape(w) for w in k.split()) for k in keywords]
+    if parts:
+        out.append(re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE))
+    if regex is not None:
+        out.append(regex)
+    return tuple(out)
+
+
 def _fold(values: list[str]) -> frozenset[str]:
     return frozenset(v.casefold() for v in values)
 
@@ -140,6 +174,10 @@ class Composite(Condition):
 
     def children(self) -> tuple[Condition, ...]:
         return self.items
+
+    def memo_key(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Hashable | None:
+        keys = tuple(c.memo_key(snapshot, ctx) for c in self.items)
+        return None if None in keys else keys
 
     def people_sets(self) -> tuple[str, ...]:
         return tuple(s for c in self.items for s in c.people_sets())
@@ -162,10 +200,13 @@ class AllOf(Composite):
     ```
     """
 
+    def test(self, snapshot: IssueSnapshot, ctx: TicketContext) -> bool:
+        return all(c.test(snapshot, ctx) for c in self.items)
+
     def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
         details: list[str] = []
         for cond in self.items:
-            ev = cond.evaluate(snapshot, ctx)
+            ev = cond.evidence(snapshot, ctx)
             if not ev.result:
                 return _ev(self, False, ev.detail)
             details.append(ev.detail)
@@ -186,10 +227,13 @@ class AnyOf(Composite):
     ```
     """
 
+    def test(self, snapshot: IssueSnapshot, ctx: TicketContext) -> bool:
+        return any(c.test(snapshot, ctx) for c in self.items)
+
     def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
         misses: list[str] = []
         for cond in self.items:
-            ev = cond.evaluate(snapshot, ctx)
+            ev = cond.evidence(snapshot, ctx)
             if ev.result:
                 return _ev(self, True, ev.detail)
             misses.append(ev.detail)
@@ -209,8 +253,11 @@ class Not(Composite):
     ```
     """
 
+    def test(self, snapshot: IssueSnapshot, ctx: TicketContext) -> bool:
+        return not self.items[0].test(snapshot, ctx)
+
     def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
-        ev = self.items[0].evaluate(snapshot, ctx)
+        ev = self.items[0].evidence(snapshot, ctx)
         return _ev(self, not ev.result, f"not: {ev.detail}")
 
     def describe(self) -> str:
@@ -237,6 +284,18 @@ class _PeopleCondition(Condition):
 
     def _person(self, snapshot: IssueSnapshot) -> Person | None:
         raise NotImplementedError
+
+    def memo_key(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Hashable | None:
+        return self._person(snapshot) or ""
+
+    def test(self, snapshot: IssueSnapshot, ctx: TicketContext) -> bool:
+        person = self._person(snapshot)
+        if person is None:
+            return False
+        plan = ctx.plan
+        return any(plan.is_member(name, person) for name in self.sets) or (
+            person.active and person.id in self.users
+        )
 
     def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
         person = self._person(snapshot)
@@ -292,19 +351,31 @@ class _ValueIn(Condition):
     shorthand: ClassVar[str | None] = "values"
     values: NonEmptyList
     label: ClassVar[str] = ""
-    _folded: frozenset[str] = PrivateAttr(default=frozenset())
 
-    def model_post_init(self, context: Any, /) -> None:
-        self._folded = _fold(self.values)
+    @cached_property
+    def folded(self) -> frozenset[str]:
+        """The values, case-folded once."""
+        return _fold(self.values)
+
+    @cached_property
+    def listed(self) -> str:
+        """The values as one phrase (built once; evidence is built per ticket)."""
+        return ", ".join(self.values)
 
     def _value(self, snapshot: IssueSnapshot) -> str:
         raise NotImplementedError
 
+    def memo_key(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Hashable | None:
+        return self._value(snapshot)
+
+    def test(self, snapshot: IssueSnapshot, ctx: TicketContext) -> bool:
+        return self._value(snapshot).casefold() in self.folded
+
     def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
         value = self._value(snapshot)
-        if value.casefold() in self._folded:
+        if value.casefold() in self.folded:
             return _ev(self, True, f"{self.label} is {value}")
-        return _ev(self, False, f"{self.label} is {value}, not one of {', '.join(self.values)}")
+        return _ev(self, False, f"{self.label} is {value}, not one of {self.listed}")
 
     def describe(self) -> str:
         return f"{self.label} is one of {', '.join(self.values)}"
@@ -353,6 +424,12 @@ class StatusCategoryIn(Condition):
     shorthand: ClassVar[str | None] = "categories"
     categories: Annotated[list[Literal["new", "indeterminate", "done"]], Field(min_length=1)]
 
+    def test(self, snapshot: IssueSnapshot, ctx: TicketContext) -> bool:
+        return snapshot.status_category in self.categories
+
+    def memo_key(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Hashable | None:
+        return (snapshot.status, snapshot.status_category)
+
     def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
         ok = snapshot.status_category in self.categories
         return _ev(self, ok, f"status {snapshot.status} is in category {snapshot.status_category}")
@@ -364,10 +441,19 @@ class StatusCategoryIn(Condition):
 class _Labels(Condition):
     shorthand: ClassVar[str | None] = "labels"
     labels: NonEmptyList
-    _folded: frozenset[str] = PrivateAttr(default=frozenset())
 
-    def model_post_init(self, context: Any, /) -> None:
-        self._folded = _fold(self.labels)
+    @cached_property
+    def folded(self) -> frozenset[str]:
+        """The values, case-folded once."""
+        return _fold(self.labels)
+
+    @cached_property
+    def listed(self) -> str:
+        """The labels as one phrase (built once; evidence is built per ticket)."""
+        return ", ".join(self.labels)
+
+    def memo_key(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Hashable | None:
+        return snapshot.labels
 
 
 @conditions.register("labels_any")
@@ -379,11 +465,15 @@ class LabelsAny(_Labels):
     ```
     """
 
+    def test(self, snapshot: IssueSnapshot, ctx: TicketContext) -> bool:
+        folded = self.folded
+        return any(lab.casefold() in folded for lab in snapshot.labels)
+
     def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
-        hits = [lab for lab in snapshot.labels if lab.casefold() in self._folded]
+        hits = [lab for lab in snapshot.labels if lab.casefold() in self.folded]
         if hits:
             return _ev(self, True, f"labelled {', '.join(hits)}")
-        return _ev(self, False, f"none of the labels {', '.join(self.labels)}")
+        return _ev(self, False, f"none of the labels {self.listed}")
 
     def describe(self) -> str:
         return "labelled any of " + ", ".join(self.labels)
@@ -435,25 +525,38 @@ class TextMatches(Condition):
     fields: Annotated[list[TextField], Field(min_length=1)] = Field(default_factory=_summary_only)
     keywords: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     regex: Regex | None = None
-    _pattern: re.Pattern[str] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _compile(self) -> TextMatches:
         if not self.keywords and self.regex is None:
             raise ValueError("give `keywords`, `regex` or both")
-        parts = [r"\s+".join(re.escape(w) for w in k.split()) for k in self.keywords]
-        if parts:
-            self._pattern = re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.I)
         return self
+
+    @cached_property
+    def patterns(self) -> tuple[re.Pattern[str], ...]:
+        """The keyword pattern (whole words) and the regex, compiled once."""
+        return _patterns(self.keywords, self.regex)
+
+    @cached_property
+    def miss(self) -> str:
+        """The evidence when nothing matches."""
+        return f"the {' or '.join(self.fields)} names no Sales deliverable"
+
+    def test(self, snapshot: IssueSnapshot, ctx: TicketContext) -> bool:
+        for name in self.fields:
+            text = snapshot.summary if name == "summary" else snapshot.description
+            if text and any(p.search(text) for p in self.patterns):
+                return True
+        return False
 
     def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
         for name in self.fields:
             text = snapshot.summary if name == "summary" else snapshot.description
-            for pattern in (self._pattern, self.regex):
-                m = pattern.search(text) if pattern is not None and text else None
+            for pattern in self.patterns:
+                m = pattern.search(text) if text else None
                 if m is not None:
                     return _ev(self, True, f"the {name} says “{m.group(0)}”")
-        return _ev(self, False, f"the {' or '.join(self.fields)} names no Sales deliverable")
+        return _ev(self, False, self.miss)
 
     def describe(self) -> str:
         what = ", ".join(self.keywords) if self.keywords else ""
@@ -502,14 +605,15 @@ class FieldIn(Condition):
 
     field: Annotated[str, Field(min_length=1)]
     values: NonEmptyList
-    _folded: frozenset[str] = PrivateAttr(default=frozenset())
 
-    def model_post_init(self, context: Any, /) -> None:
-        self._folded = _fold(self.values)
+    @cached_property
+    def folded(self) -> frozenset[str]:
+        """The values, case-folded once."""
+        return _fold(self.values)
 
     def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
         values = _field_values(snapshot.fields, self.field)
-        ok = any(v.casefold() in self._folded for v in values)
+        ok = any(v.casefold() in self.folded for v in values)
         return _ev(self, ok, f"{self.field} is {', '.join(values) if values else 'empty'}")
 
     def fields_read(self) -> tuple[str, ...]:
@@ -542,6 +646,13 @@ class Contract(Condition):
 
     shorthand: ClassVar[str | None] = "state"
     state: Literal["signed", "unsigned", "unknown", "not_signed"]
+
+    def memo_key(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Hashable | None:
+        return id(ctx.deal())  # findings are shared and kept alive by the plan context
+
+    def test(self, snapshot: IssueSnapshot, ctx: TicketContext) -> bool:
+        state = ctx.deal().state
+        return state != "signed" if self.state == "not_signed" else state == self.state
 
     def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
         finding = ctx.deal()
@@ -610,16 +721,17 @@ class CommentsBy(Condition):
     keywords: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     regex: Regex | None = None
     within: DurationField = Field(default_factory=lambda: parse_duration("14d"))
-    _pattern: re.Pattern[str] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _compile(self) -> CommentsBy:
         if not self.keywords and self.regex is None:
             raise ValueError("give `keywords`, `regex` or both")
-        parts = [r"\s+".join(re.escape(w) for w in k.split()) for k in self.keywords]
-        if parts:
-            self._pattern = re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.I)
         return self
+
+    @cached_property
+    def patterns(self) -> tuple[re.Pattern[str], ...]:
+        """The keyword pattern (whole words) and the regex, compiled once."""
+        return _patterns(self.keywords, self.regex)
 
     def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
         plan = ctx.plan
@@ -632,8 +744,8 @@ class CommentsBy(Condition):
                 break
             if not plan.is_member(self.people, comment.author):
                 continue
-            for pattern in (self._pattern, self.regex):
-                m = pattern.search(comment.text) if pattern is not None else None
+            for pattern in self.patterns:
+                m = pattern.search(comment.text)
                 if m is not None:
                     who = comment.author.display_name if comment.author else "someone"
                     day = comment.created.astimezone(plan.tz).strftime("%Y-%m-%d")

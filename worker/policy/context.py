@@ -6,12 +6,13 @@ a :class:`TicketContext` wraps one snapshot and finds its deal and sales owner l
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from worker.model import ContractState, Deal, Directory, IssueSnapshot, Person
+from worker.model import ContractState, Deal, Directory, Evidence, IssueSnapshot, Person
 from worker.policy.config import SALES_SET, Policies
 
 
@@ -41,11 +42,14 @@ class PlanContext:
     __slots__ = (
         "_by_account",
         "_by_project",
+        "_findings",
         "_groups",
         "_users",
         "directory",
+        "memo",
         "now",
         "policies",
+        "scope_ctx",
         "signed",
         "tz",
     )
@@ -66,6 +70,11 @@ class PlanContext:
                 ids.update(directory.groups.get(group, frozenset()))
             self._groups[name] = frozenset(ids)
             self._users[name] = frozenset(pset.users)
+        #: evidence memo for conditions (see ``Condition.memo_key``), per plan call
+        self.memo: dict[tuple[int, Hashable], Evidence] = {}
+        #: the JQL context for local scope checks (built on first use)
+        self.scope_ctx: Any = None
+        self._findings: dict[tuple[str, str | None, str | None], DealFinding] = {}
         self._by_project: dict[str, Deal] = {}
         self._by_account: dict[str, Deal] = {}
         # Sorted so that two pages claiming the same project resolve the same way every time.
@@ -93,15 +102,23 @@ class PlanContext:
         """The ticket's deal: field first, then the deal page by project key or account."""
         cfg = self.policies.deals
         account = _field_str(snapshot.fields, cfg.account_field)
+        field_status = _field_str(snapshot.fields, cfg.status_field)
+        key = (snapshot.project, account, field_status)
+        found = self._findings.get(key)
+        if found is None:
+            found = self._findings[key] = self._find(snapshot.project, account, field_status)
+        return found
+
+    def _find(self, project: str, account: str | None, field_status: str | None) -> DealFinding:
+        cfg = self.policies.deals
         deal: Deal | None = None
         found_by: str | None = None
         if cfg.pages is not None:
-            deal = self._by_project.get(snapshot.project.casefold())
-            found_by = f"project {snapshot.project}" if deal else None
+            deal = self._by_project.get(project.casefold())
+            found_by = f"project {project}" if deal else None
             if deal is None and account:
                 deal = self._by_account.get(account.casefold())
                 found_by = f"account {account}" if deal else None
-        field_status = _field_str(snapshot.fields, cfg.status_field)
         if field_status:
             return DealFinding(
                 deal,
@@ -117,7 +134,7 @@ class PlanContext:
             else:
                 evidence = f"deal {deal.account} has no contract status, from {deal.source}"
             return DealFinding(deal, status, self._state(status), evidence, found_by)
-        where = f"project {snapshot.project}"
+        where = f"project {project}"
         where += f" or account {account}" if account else " (the ticket has no account)"
         return DealFinding(None, None, "unknown", f"no deal found for {where}", None)
 

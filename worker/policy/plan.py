@@ -39,11 +39,11 @@ from worker.model import (
     StepRecord,
     Verdict,
 )
-from worker.policy.actions import Blocked, StepContext
+from worker.policy.actions import Blocked, CommentSpec, StepContext
 from worker.policy.conditions import Condition
 from worker.policy.config import PM_SET, Policies, Policy
 from worker.policy.context import PlanContext, TicketContext
-from worker.policy.scope import scope_matches
+from worker.policy.scope import scope_context, scope_matches
 
 _KEY = re.compile(r"^(.*?)-(\d+)$")
 
@@ -62,12 +62,16 @@ class _Match:
     policy: Policy
     order: int
     evidence: tuple[Evidence, ...]
+    skey: tuple[str, int, str] = ("", 0, "")
     step: int | None = None
     actions: tuple[Action, ...] = ()
     reason: str | None = None
     verdict: Verdict = "act"
     override_by: str | None = None
     planned: bool = False
+    #: the step's actions, comments not rendered yet
+    pending: tuple[Action | CommentSpec, ...] = ()
+    later: tuple[TicketContext, StepContext] | None = None
 
 
 @dataclass(slots=True)
@@ -94,7 +98,7 @@ def evaluate_all(
     out: list[Evidence] = []
     ok = True
     for cond in conds:
-        ev = cond.evaluate(snapshot, ctx)
+        ev = cond.evidence(snapshot, ctx)
         out.append(ev)
         if not ev.result:
             ok = False
@@ -104,19 +108,21 @@ def evaluate_all(
 
 
 def _evaluate(
-    policy: Policy, order: int, snapshot: IssueSnapshot, ctx: TicketContext, *, full: bool
+    policy: Policy,
+    order: int,
+    snapshot: IssueSnapshot,
+    ctx: TicketContext,
+    *,
+    full: bool,
+    fast: bool = False,
 ) -> _Outcome:
     plan = ctx.plan
     in_scope = True
     if policy.scope_query is not None:
+        if plan.scope_ctx is None:
+            plan.scope_ctx = scope_context(now=plan.now, tz=plan.tz, groups=plan.directory.groups)
         try:
-            in_scope = scope_matches(
-                policy.scope_query,
-                snapshot,
-                now=plan.now,
-                tz=plan.tz,
-                groups=plan.directory.groups,
-            )
+            in_scope = scope_matches(policy.scope_query, snapshot, plan.scope_ctx)
         except ValueError as exc:
             return _Outcome("skip", reason=str(exc), in_scope=False)
         if not in_scope:
@@ -144,12 +150,17 @@ def _evaluate(
             "after the bot reassigned it; the bot stays out from now on",
         )
         return _Outcome("exempt", reason=match.reason, match=match, claims=True)
+    if fast and not all(c.test(snapshot, ctx) for c in policy.conditions):
+        # The decision will be dropped: no need for words about why it did not match.
+        return _Outcome("no-match")
     ok, evidence = evaluate_all(policy.conditions, snapshot, ctx, full=full)
     if not ok:
         failed = next(e for e in evidence if not e.result)
         return _Outcome("no-match", evidence, failed.detail)
     for cond in policy.exempt:
-        ev = cond.evaluate(snapshot, ctx)
+        if fast and not cond.test(snapshot, ctx):
+            continue
+        ev = cond.evidence(snapshot, ctx)
         if ev.result:
             return _Outcome("exempt", (*evidence, ev), f"exempt: {ev.detail}")
     match = _Match(snapshot, policy, order, evidence)
@@ -216,8 +227,12 @@ def _plan_step(match: _Match, ctx: TicketContext) -> None:
         next_step=next_step_words(policy, following, ctx),
         next_step_at=after_at,
     )
-    planned: list[Action] = []
+    planned: list[Action | CommentSpec] = []
     for spec in policy.steps[index].actions:
+        if isinstance(spec, CommentSpec):
+            # Rendering is the costly part: done only for steps that survive breaker and budget.
+            planned.append(spec)
+            continue
         result = spec.plan(ctx, step_ctx)
         if isinstance(result, Blocked):
             match.reason = f"step {index + 1} not planned: {result.reason}"
@@ -225,9 +240,20 @@ def _plan_step(match: _Match, ctx: TicketContext) -> None:
         if result is not None:
             planned.append(result)
     match.step = index
-    match.actions = tuple(planned)
+    match.pending = tuple(planned)
+    match.later = (ctx, step_ctx)
     match.planned = True
     match.reason = None
+
+
+def _render(match: _Match) -> None:
+    if match.later is None:
+        return
+    ctx, step_ctx = match.later
+    match.actions = tuple(
+        p.render(ctx, step_ctx) if isinstance(p, CommentSpec) else p for p in match.pending
+    )
+    match.later = None
 
 
 def plan(
@@ -295,12 +321,13 @@ def _plan(
                         )
                     )
                 continue
-            out = _evaluate(policy, order, snap, tctx, full=full)
+            out = _evaluate(policy, order, snap, tctx, full=full, fast=not keep_no_match)
             if out.in_scope:
                 acc.scope_counts[policy.id] += 1
             if out.claims:
                 claimed_by = policy.id
             if out.match is not None:
+                out.match.skey = skey
                 acc.matches.append(out.match)
             elif out.verdict != "no-match" or keep_no_match:
                 acc.decisions.append(
@@ -320,9 +347,12 @@ def _plan(
     breakers = _breakers(acc, policies, active)
     deferred = _budget(acc, policies, breakers)
     for m in acc.matches:
+        if m.planned:
+            _render(m)
+    for m in acc.matches:
         acc.decisions.append(
             (
-                issue_sort_key(m.snapshot.key),
+                m.skey,
                 m.order,
                 Decision(
                     issue=m.snapshot.key,
@@ -375,15 +405,15 @@ def _breakers(acc: _Acc, policies: Policies, active: list[tuple[int, Policy]]) -
 
 
 def _budget(acc: _Acc, policies: Policies, breakers: dict[str, str]) -> dict[str, int]:
-    acc.matches.sort(key=lambda m: (issue_sort_key(m.snapshot.key), m.order))
+    acc.matches.sort(key=lambda m: (m.skey, m.order))
     left_global = policies.safety.max_actions_per_cycle
     left: dict[str, int] = {}
     deferred: dict[str, int] = {}
     for m in acc.matches:
-        if not m.planned or not m.actions:
+        if not m.planned or not m.pending:
             continue
         pid = m.policy.id
-        cost = len(m.actions)
+        cost = len(m.pending)
         if pid not in left:
             limit = m.policy.max_actions_per_cycle
             left[pid] = limit if limit is not None else cost * 10**9

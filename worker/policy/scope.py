@@ -22,10 +22,11 @@ _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class _AnyField(Mapping[str, str]):
-    """At load time every field name is acceptable (the site's fields are not known yet)."""
+    """Every field name is acceptable and is its own id: snapshots carry fields by name
+    (``issue_mapping`` keys them lower-cased), and at load time the site is not known."""
 
     def __getitem__(self, key: str) -> str:
-        return key
+        return key.lower()
 
     def __contains__(self, key: object) -> bool:
         return True
@@ -63,29 +64,28 @@ def parse_scope(text: str) -> Any:
         raise ValueError(str(exc)) from None
 
 
-def scope_matches(
-    query: Any,
-    snapshot: IssueSnapshot,
-    *,
-    now: datetime,
-    tz: ZoneInfo,
-    groups: Mapping[str, frozenset[str]],
-) -> bool:
-    """Evaluate a parsed scope locally on one snapshot (raises ``ValueError`` if it cannot)."""
+def scope_context(*, now: datetime, tz: ZoneInfo, groups: Mapping[str, frozenset[str]]) -> Any:
+    """The JQL context for local scope checks during one plan call (built once: queries
+    compile against it once)."""
     jql = _jql()
 
     def members_of(group: str) -> frozenset[str]:
         return groups[group]
 
-    ctx = jql.JqlContext(
+    return jql.JqlContext(
         now=now,
         timezone=tz,
         current_user="",
         members_of=members_of,
         user_exists=lambda user: True,
-        fields_by_name={name.lower(): name for name in snapshot.fields},
+        fields_by_name=_AnyField(),
         flavor="cloud",
     )
+
+
+def scope_matches(query: Any, snapshot: IssueSnapshot, ctx: Any) -> bool:
+    """Evaluate a parsed scope locally on one snapshot (raises ``ValueError`` if it cannot)."""
+    jql = _jql()
     try:
         return bool(query.matches(issue_mapping(snapshot), ctx))
     except (jql.JqlError, KeyError) as exc:
@@ -109,7 +109,9 @@ def issue_mapping(snapshot: IssueSnapshot) -> dict[str, Any]:
         "comment": [c.text for c in snapshot.comments],
         "created": snapshot.created,
         "updated": snapshot.updated,
-        "custom": {k: list(v) if isinstance(v, tuple) else v for k, v in snapshot.fields.items()},
+        "custom": {
+            k.lower(): list(v) if isinstance(v, tuple) else v for k, v in snapshot.fields.items()
+        },
     }
 
 

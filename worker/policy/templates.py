@@ -9,6 +9,7 @@ for a Person). A summary holding wiki markup, HTML or ADF-looking JSON stays one
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -110,7 +111,10 @@ def load_template(directory: Path, name: str) -> CommentTemplate:
     try:
         source = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ValueError(f"template {name!r} not found ({path}): {exc.strerror}") from None
+        known = sorted(p.name[: -len(SUFFIX)] for p in directory.glob(f"*{SUFFIX}"))
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f" (templates: {', '.join(known)})"
+        raise ValueError(f"template {name!r} not found ({path}: {exc.strerror}){hint}") from None
     try:
         compiled = compile_template(name, source)
         for sample in sample_variables():

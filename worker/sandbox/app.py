@@ -13,6 +13,7 @@ import json
 import socket
 import time
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -177,6 +178,10 @@ class SandboxApp:
             response = _json(rule.status, body)
         if rule.retry_after is not None:
             response.headers["Retry-After"] = rule.retry_after
+            if rule.retry_after_as == "date":
+                with self.world.lock:
+                    when = self.world.now + timedelta(seconds=int(rule.retry_after))
+                response.headers["Retry-After"] = http_date(when)
         if rule.status == 429:
             response.headers["X-RateLimit-Limit"] = "100"
             response.headers["X-RateLimit-Remaining"] = "0"

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-_KEYS = frozenset({"method", "path", "status", "retry_after", "body", "latency_ms", "drop",
-                   "times", "headers"})
+_KEYS = frozenset({"method", "path", "status", "retry_after", "retry_after_as", "body",
+                   "latency_ms", "drop", "times", "headers"})
 
 
 class FaultError(ValueError):
@@ -28,6 +28,8 @@ class FaultRule:
     path: re.Pattern[str] | None
     status: int | None
     retry_after: str | None
+    #: "date": send ``retry_after`` seconds as an HTTP date (site clock + seconds)
+    retry_after_as: str
     body: Any
     latency_ms: int
     drop: str | None
@@ -52,6 +54,8 @@ class FaultRule:
         out: dict[str, Any] = {"method": self.method,
                                "path": None if self.path is None else self.path.pattern,
                                "status": self.status, "retry_after": self.retry_after,
+                               "retry_after_as": (None if self.retry_after_as == "seconds"
+                                                  else self.retry_after_as),
                                "body": self.body, "latency_ms": self.latency_ms,
                                "drop": self.drop, "times": self.times}
         return {k: v for k, v in out.items() if v not in (None, 0) or k == "times"}
@@ -93,6 +97,11 @@ def parse_rule(raw: object) -> FaultRule:
         raise FaultError("a rule needs status, latency_ms or drop")
     if retry_after is not None and status is None:
         raise FaultError("retry_after needs a status")
+    retry_after_as = raw.get("retry_after_as", "seconds")
+    if retry_after_as not in ("seconds", "date"):
+        raise FaultError(f"retry_after_as must be 'seconds' or 'date', got {retry_after_as!r}")
+    if retry_after_as == "date" and (retry_after is None or not retry_after.isdigit()):
+        raise FaultError("retry_after_as: date needs retry_after in seconds")
     times = raw.get("times")
     if times is not None and (isinstance(times, bool) or not isinstance(times, int)
                               or times < 1):
@@ -102,7 +111,8 @@ def parse_rule(raw: object) -> FaultRule:
         raise FaultError("headers must be an object")
     return FaultRule(
         method=None if method is None else method.upper(), path=pattern, status=status,
-        retry_after=retry_after, body=raw.get("body"), latency_ms=int(latency), drop=drop,
+        retry_after=retry_after, retry_after_as=retry_after_as, body=raw.get("body"),
+        latency_ms=int(latency), drop=drop,
         times=times, headers={str(k): str(v) for k, v in headers.items()},
     )
 

@@ -790,7 +790,6 @@ def server_info(ctx: Ctx) -> Reply:
         else 9120014, "buildDate": "2026-10-01T00:00:00.000+0000",
         "serverTime": jira_time(ctx.world.now), "scmInfo": "sandbox",
         "serverTitle": "Jira (Handoff Guard sandbox)",
-        "defaultLocale": {"locale": "en_US"},
         "serverTimeZone": ctx.world.site.timezone,
     }
 

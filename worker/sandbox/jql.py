@@ -17,6 +17,9 @@ Semantics chosen to follow Jira:
   (case-insensitive), ``"quoted phrases"`` inside the term must appear as consecutive words,
   and a trailing ``*`` is allowed (a leading or inner one is an error).
 * Dates compare by instant; a date-only literal is 00:00 in the site's timezone.
+* ``key``, ``issue``, ``issuekey`` and ``id`` are one field (as in Jira): a value is an issue
+  key or a numeric id; ``<``/``>`` on keys compare numbers within the key's project.
+* Jira's reserved words (``select``, ``update``, ``a``, ...) must be quoted to be values.
 * ORDER BY is stable; empty values sort last ascending and first descending; every field's
   default direction is ascending.
 """
@@ -176,7 +179,7 @@ def _read_escape(text: str, i: int, line: int, column: int) -> tuple[str, int]:
         f"'{shown}' is an illegal JQL escape sequence. The valid escape sequences are \\', "
         "\\\", \\t, \\n, \\r, \\\\, '\\ ' and \\uXXXX.",
         line,
-        column + 0,
+        column,
     )
 
 

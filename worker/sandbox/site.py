@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -291,14 +292,20 @@ class Site:
 def parse_time(value: object, *, where: str = "time") -> datetime:
     """Parse an ISO 8601 timestamp (``Z`` allowed); naive values are taken as UTC."""
     if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise SiteError(f"{where}: not an ISO timestamp: {value!r}") from exc
-    else:
+        parsed = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    if not isinstance(value, str):
         raise SiteError(f"{where}: expected an ISO timestamp string, got {value!r}")
+    try:
+        return _parse_iso(value)
+    except ValueError as exc:
+        raise SiteError(f"{where}: not an ISO timestamp: {value!r}") from exc
+
+
+@lru_cache(maxsize=8192)
+def _parse_iso(text: str) -> datetime:
+    # generated sites repeat the same timestamps thousands of times
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
@@ -358,14 +365,16 @@ class _Reader:
 
     def check_keys(self, allowed: frozenset[str], required: frozenset[str]) -> None:
         """Reject unknown keys and report missing ones."""
-        for key in self.data:
-            if key not in allowed:
-                raise self.fail(
-                    f"unknown key {key!r} (expected one of: {', '.join(sorted(allowed))})",
-                    key=key,
-                )
-        for key in sorted(required):
-            if key not in self.data:
+        keys = self.data.keys()
+        if not keys <= allowed:
+            for key in self.data:
+                if key not in allowed:
+                    raise self.fail(
+                        f"unknown key {key!r} (expected one of: {', '.join(sorted(allowed))})",
+                        key=key,
+                    )
+        if not required <= keys:
+            for key in sorted(required - keys):
                 raise self.fail(f"missing required key {key!r}")
 
     def text(self, key: str, default: str | None = None) -> str:
@@ -731,11 +740,13 @@ def _site_to_dict(site: Site) -> dict[str, Any]:
         if issue.properties:
             d["properties"] = dict(issue.properties)
         if issue.changelog:
-            d["changelog"] = [
-                {"id": h.id, "author": h.author, "created": format_time(h.created),
-                 "items": [{k: v for k, v in it.items() if v is not None} for it in h.items]}
-                for h in issue.changelog
-            ]
+            d["changelog"] = []
+            for n, h in enumerate(issue.changelog):
+                entry: dict[str, Any] = {} if h.id == str(FIRST_ID + n + 1) else {"id": h.id}
+                entry.update(author=h.author, created=format_time(h.created),
+                             items=[{k: v for k, v in it.items() if v is not None}
+                                    for it in h.items])
+                d["changelog"].append(entry)
         if issue.hidden:
             d["hidden"] = True
         out["issues"].append(d)

@@ -11,7 +11,6 @@ import itertools
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,6 +74,10 @@ class World:
     issues_by_key: dict[str, Issue] = field(default_factory=dict)
     issues_by_id: dict[str, Issue] = field(default_factory=dict)
     pages_by_id: dict[str, Page] = field(default_factory=dict)
+    #: issue key -> index in ``site.issues`` (writes replace issues in place)
+    positions: dict[str, int] = field(default_factory=dict)
+    fields_list: list[FieldDef] = field(default_factory=list)
+    fields_by_id: dict[str, FieldDef] = field(default_factory=dict)
     #: issue key -> the first version as loaded (what search shows before any write lands)
     originals: dict[str, Issue] = field(default_factory=dict)
 
@@ -107,6 +110,9 @@ class World:
         self.users_by_id[bot.account_id] = bot
         self.users_by_id[bot.name] = bot
         self.issues_by_key = {i.key: i for i in site.issues}
+        self.positions = {i.key: n for n, i in enumerate(site.issues)}
+        self.fields_list = site.all_fields()
+        self.fields_by_id = {f.id: f for f in self.fields_list}
         self.issues_by_id = {i.id: i for i in site.issues}
         self.pages_by_id = {p.id: p for p in site.pages}
 
@@ -158,14 +164,11 @@ class World:
 
     def field_defs(self) -> list[FieldDef]:
         """Custom fields including Jira Software's Flagged field."""
-        return self.site.all_fields()
+        return self.fields_list
 
     def field_def(self, field_id: str) -> FieldDef | None:
         """A custom field by id."""
-        for f in self.field_defs():
-            if f.id == field_id:
-                return f
-        return None
+        return self.fields_by_id.get(field_id)
 
     # ------------------------------------------------------------------ clock and writes
 
@@ -177,8 +180,7 @@ class World:
     def commit_issue(self, new: Issue) -> None:
         """Replace an issue by its new version (the write is stamped with the site clock)."""
         old = self.issues_by_key[new.key]
-        index = self.site.issues.index(old)
-        self.site.issues[index] = new
+        self.site.issues[self.positions[new.key]] = new
         self.issues_by_key[new.key] = new
         self.issues_by_id[new.id] = new
         if self.site.search_lag_s > 0:
@@ -209,8 +211,3 @@ class World:
 def status_category(site: Site, status: str) -> str:
     """The category key of a status (``new``, ``indeterminate`` or ``done``)."""
     return site.workflow.get(status, "new")
-
-
-def mapping_of(values: Mapping[str, Any]) -> dict[str, Any]:
-    """A plain dict copy (JSON-friendly)."""
-    return dict(values)

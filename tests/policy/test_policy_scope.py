@@ -1,0 +1,87 @@
+"""Policy scopes: parsed at load, re-checked locally, and the search the policies ask for."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from policy_factories import CONFIG, DEALS, DIRECTORY, NOW, site_tickets
+
+from worker.policy import Policies, PolicyError, load_policies_text, plan, search_spec
+from worker.policy.scope import quote
+
+pytest.importorskip("worker.sandbox.jql", reason="the sandbox's JQL engine is not available")
+
+SCOPED = """\
+version: 1
+people:
+  pm: {groups: [project-managers], users: ['ext"pm\\x']}
+  sales: {groups: [sales]}
+policies:
+  - id: scoped
+    description: test
+    mode: enforce
+    scope: project in (ACME, SALES) AND "Account" ~ "acme"
+    conditions:
+      - assignee_in: pm
+    actions:
+      - label: checked
+  - id: other
+    description: test
+    scope: project = GLOBEX
+    conditions:
+      - assignee_in: pm
+    actions:
+      - flag: true
+"""
+
+
+def _load(text: str = SCOPED) -> Policies:
+    return load_policies_text(text, filename="scoped.yaml", base_dir=CONFIG.parent)
+
+
+def test_scope_is_rechecked_locally() -> None:
+    """Tickets outside a policy's scope (a server that returned too much) are never acted on."""
+    result = plan(site_tickets(), DIRECTORY, DEALS, _load(), NOW)
+    acted = {(d.issue, d.policy) for d in result.decisions if d.actions}
+    assert acted == {("ACME-1", "scoped"), ("ACME-2", "scoped"), ("GLOBEX-7", "other")}
+    outside = next(d for d in result.decisions if d.issue == "SALES-3" and d.policy == "scoped")
+    assert outside.reason == "outside the policy's scope"
+
+
+def test_scope_syntax_error_is_a_load_error_at_the_policy_line() -> None:
+    """A scope that is not valid JQL is reported at its line when the file loads."""
+    with pytest.raises(PolicyError) as info:
+        _load(SCOPED.replace("project = GLOBEX", "project = "))
+    (problem,) = info.value.problems
+    assert (problem.line, problem.path) == (16, "policies[1].scope")
+    assert "the scope is not valid JQL" in problem.message
+
+
+def test_search_spec_ors_scopes_and_quotes_config_values() -> None:
+    """The search ORs the scopes and quotes and escapes every value taken from the file."""
+    spec = search_spec(_load())
+    assert spec.jql == (
+        '((project in (ACME, SALES) AND "Account" ~ "acme") OR (project = GLOBEX)) AND '
+        '(assignee in membersOf("project-managers") OR assignee in ("ext\\"pm\\\\x")) '
+        "AND statusCategory != Done"
+    )
+    assert spec.deals is None
+    assert not spec.comments
+
+
+def test_an_unscoped_policy_drops_the_scope_part() -> None:
+    """When one active policy has no scope, the search is bounded only by PMs and status."""
+    policies = _load()
+    unscoped = replace(policies.policies[1], scope=None, scope_query=None)
+    spec = search_spec(replace(policies, policies=(policies.policies[0], unscoped)))
+    assert spec.jql.startswith("(assignee in membersOf")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("sales", '"sales"'), ('a"b', '"a\\"b"'), ("a\\b", '"a\\\\b"'), ("", '""')],
+)
+def test_quote(value: str, expected: str) -> None:
+    """JQL string literals escape quotes and backslashes."""
+    assert quote(value) == expected

@@ -1,0 +1,222 @@
+"""One cycle end to end against the demo site: report, record, hot reload, errors, stopping."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from worker.cycle import CycleRunner, PolicySource, classify
+from worker.health import Health
+from worker.metrics import Metrics
+from worker.model import RecordedWrite
+from worker.sandbox import Sandbox
+from worker.settings import Secret, Settings
+from worker.store import Store, engine_for
+
+
+@pytest.fixture
+def store(settings: Settings) -> Store:
+    """The settings' store, opened for this test."""
+    return Store.open(settings.state)
+
+
+def _runner(settings: Settings, store: Store, **kwargs: Any) -> CycleRunner:
+    health = kwargs.pop("health", Health(interval_s=60))
+    return CycleRunner(settings, store, health=health,
+                       source=PolicySource(settings.config_path, health=health), **kwargs)
+
+
+def _bot_comments(sandbox: Sandbox) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for issue in sandbox.site()["issues"]:
+        n = sum(1 for c in issue.get("comments", []) if c.get("author") == sandbox.bot_name)
+        if n:
+            counts[issue["key"]] = n
+    return counts
+
+
+def test_a_cycle_enforces_records_and_binds_run_id(
+    demo_sandbox: Sandbox, settings: Settings, store: Store
+) -> None:
+    """The first cycle comments, records everything, and every event carries the run id."""
+    metrics = Metrics()
+    runner = _runner(settings, store, metrics=metrics)
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as events:
+        report = runner.run()
+    assert report.status == "ok"
+    assert report.exit_code == 0
+    assert report.issues_read == 23
+    assert report.counts["sales-deliverable-before-signature"] == {"act": 9, "exempt": 1}
+    assert report.outcomes == {"applied": 14}
+    assert report.actions_applied == 14
+    assert report.requests > 0
+    assert set(_bot_comments(demo_sandbox)) == {w.issue for w in report.plan.writes}  # type: ignore[union-attr]
+    cycle_events = [e for e in events if e["event"].startswith(("cycle.", "action."))]
+    assert {e["event"] for e in cycle_events} >= {"cycle.started", "cycle.read",
+                                                  "cycle.planned", "cycle.finished"}
+    assert {e.get("run_id") for e in cycle_events} == {report.run_id}
+    (recorded,) = store.history(limit=1)
+    assert recorded.cycle.run_id == report.run_id
+    assert recorded.cycle.actions_applied == 14
+    assert len(recorded.outcomes) == 14
+    assert store.table_counts()["decisions"] == 16
+    assert 'handoff_guard_actions_total{action="comment",outcome="applied",' \
+           'policy="engaged-before-signature"} 5.0' in metrics.render().decode()
+
+
+def test_the_next_cycle_writes_nothing_twice(
+    demo_sandbox: Sandbox, settings: Settings, store: Store
+) -> None:
+    """A second cycle at the same site time writes nothing: the state is on the tickets."""
+    runner = _runner(settings, store)
+    first = runner.run()
+    second = runner.run()
+    assert first.actions_applied == 14
+    assert second.outcomes == {}
+    assert all(n == 1 for n in _bot_comments(demo_sandbox).values())
+
+
+def test_journal_overlays_a_stale_search(
+    demo_sandbox: Sandbox, settings: Settings, store: Store
+) -> None:
+    """With search lagging behind our writes, the journal still prevents a double comment."""
+    site = demo_sandbox.site()
+    site["site"]["search_lag_s"] = 3600
+    with Sandbox.start(site) as lagging:
+        lag_settings = replace(settings, jira_url=lagging.url)
+        runner = _runner(lag_settings, store)
+        first = runner.run()
+        second = runner.run()
+        assert first.actions_applied == 14
+        assert second.outcomes == {}
+        assert all(n == 1 for n in _bot_comments(lagging).values())
+        journal = store.recent_writes(since=first.site_now)  # type: ignore[arg-type]
+        assert all(isinstance(w, RecordedWrite) for w in journal.values())
+        assert len(journal) == 14
+
+
+def test_hot_reload_valid_and_invalid_changes(
+    demo_sandbox: Sandbox, settings: Settings, store: Store, config_dir: Path
+) -> None:
+    """A valid edit is picked up next cycle; an invalid one is reported and the last good runs."""
+    health = Health(interval_s=60)
+    runner = _runner(settings, store, health=health)
+    policy_file = config_dir / "policies.yaml"
+    original = policy_file.read_text()
+
+    policy_file.write_text(original.replace("mode: enforce", "mode: dry-run"))
+    with capture_logs() as events:
+        dry = runner.run()
+    assert {d.mode for d in dry.plan.decisions} == {"dry-run"}  # type: ignore[union-attr]
+    assert dry.outcomes == {}
+    assert _bot_comments(demo_sandbox) == {}
+
+    policy_file.write_text(original)
+    with capture_logs() as events:
+        enforced = runner.run()
+    assert "config.reloaded" in [e["event"] for e in events]
+    assert enforced.actions_applied == 14
+
+    policy_file.write_text(original.replace("every: 15m", "every: soon"))
+    with capture_logs() as events:
+        kept = runner.run()
+    invalid = [e for e in events if e["event"] == "config.invalid"]
+    assert len(invalid) == 1
+    assert any("schedule" in p for p in invalid[0]["problems"])
+    assert kept.status == "ok"
+    assert kept.config_problems
+    assert kept.config_sha256 == enforced.config_sha256
+    assert health.status().reason == "config_invalid"
+
+    policy_file.write_text(original)
+    runner.run()
+    assert health.status().ok
+
+
+@pytest.mark.usefixtures("no_sleep")
+def test_jira_errors_fail_the_cycle_not_the_process(
+    demo_sandbox: Sandbox, settings: Settings, store: Store
+) -> None:
+    """A search that keeps failing ends the cycle as 'unreachable'; the next one recovers."""
+    health = Health(interval_s=60)
+    runner = _runner(settings, store, health=health)
+    demo_sandbox.add_faults([{"path": "search", "status": 503, "retry_after": 1}])
+    failed = runner.run()
+    assert (failed.status, failed.error_kind, failed.exit_code) == ("failed", "unreachable", 2)
+    assert health.status().reason == "jira_unreachable"
+    assert store.cycles()[0].status == "failed"
+    demo_sandbox.clear_faults()
+    assert runner.run().status == "ok"
+    assert health.status().ok
+
+
+def test_bad_credentials_are_an_auth_failure(
+    demo_sandbox: Sandbox, settings: Settings, store: Store
+) -> None:
+    """A wrong token is reported as auth_failed with exit code 2."""
+    health = Health(interval_s=60)
+    bad = replace(settings, jira_api_token=Secret("wrong-token"))
+    report = _runner(bad, store, health=health).run()
+    assert (report.error_kind, report.exit_code) == ("auth", 2)
+    assert health.status().reason == "auth_failed"
+
+
+def test_missing_policy_file_is_a_config_error(settings: Settings, store: Store) -> None:
+    """With no policy file ever loaded the cycle fails as a config error (exit 1)."""
+    report = _runner(replace(settings, config_path=Path("/nonexistent/policies.yaml")),
+                     store).run()
+    assert (report.error_kind, report.exit_code) == ("config", 1)
+
+
+class _StopAfterFirstWrite(Store):
+    """A store that asks the cycle to stop once the first write was applied."""
+
+    stopping: threading.Event
+
+    def record_write(self, write: RecordedWrite) -> None:
+        super().record_write(write)
+        if write.status == "applied":
+            self.stopping.set()
+
+
+def test_stop_finishes_the_issue_in_hand(
+    demo_sandbox: Sandbox, settings: Settings
+) -> None:
+    """A stop request between issues leaves the rest 'stopped' and records the cycle."""
+    store = _StopAfterFirstWrite(engine_for(settings.state))
+    store.stopping = threading.Event()
+    report = _runner(settings, store).run(stopping=store.stopping)
+    assert report.status == "stopped"
+    assert report.outcomes == {"applied": 1, "stopped": 13}
+    assert len(_bot_comments(demo_sandbox)) == 1
+    assert store.cycles()[0].status == "stopped"
+
+
+def test_stop_before_reading_writes_nothing(
+    demo_sandbox: Sandbox, settings: Settings, store: Store
+) -> None:
+    """A stop that arrives while reading ends the cycle before any write."""
+    stopping = threading.Event()
+    stopping.set()
+    report = _runner(settings, store).run(stopping=stopping)
+    assert (report.status, report.error_kind, report.exit_code) == ("stopped", None, 0)
+    assert _bot_comments(demo_sandbox) == {}
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (ConnectionError("refused"), "unreachable"),
+        (TimeoutError("slow"), "unreachable"),
+        (KeyError("x"), "error"),
+    ],
+)
+def test_classify(exc: BaseException, kind: str) -> None:
+    """Exceptions map to the health reason and exit code families."""
+    assert classify(exc)[0] == kind

@@ -1,0 +1,49 @@
+"""`make demo`'s script end to end: a fresh process, no network, exit 0, the story told."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+from tests.service.service_support import PYTHON, ROOT
+
+CHAPTERS = (
+    "1. The plan",
+    "2. An enforcing cycle",
+    "3. The comments, as the PMs read them in Jira",
+    "4. The site clock moves 3d",
+    "5. A cycle that reassigns",
+    "6. The next cycle has nothing left to do",
+    "Summary",
+)
+
+
+def test_demo_tells_the_whole_story_offline_and_deterministically() -> None:
+    """`python -m worker demo` exits 0 within a minute, prints every chapter, twice the same."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("JIRA_", "CONFLUENCE_", "HANDOFF_GUARD_"))}
+    # Any attempt to leave the machine would go through this dead proxy and fail.
+    env.update(HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9",
+               NO_PROXY="127.0.0.1,localhost", COLUMNS="140")
+    started = time.monotonic()
+    done = subprocess.run([PYTHON, "-m", "worker", "demo"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert elapsed < 60
+    out = done.stdout
+    positions = [out.index(chapter) for chapter in CHAPTERS]
+    assert positions == sorted(positions)
+    assert "Tom Becker (left the company)" in out
+    assert "Hello from Handoff Guard. ACME-1 looks like Sales work" in out
+    assert "The sales owner is @Sam Ortiz." in out
+    assert "ACME-1 is now assigned to Sam Ortiz" in out
+    assert "0 ticket(s) written" in out
+    assert "Demo complete." in out
+    assert "unexpected:" not in out
+    assert "Traceback" not in done.stderr
+    again = subprocess.run([PYTHON, "-m", "worker", "demo"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=60, check=True)
+    assert again.stdout == out  # the site has its own clock: the same story every time
+
