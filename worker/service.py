@@ -213,7 +213,7 @@ class Service:
         return self._shutdown()
 
     def _shutdown(self) -> int:
-        deadline = self._started_stop = time.monotonic() + STOP_BOUND_S - _STOP_MARGIN_S
+        deadline = time.monotonic() + STOP_BOUND_S - _STOP_MARGIN_S
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         finished = self._idle.wait(timeout=max(0.0, deadline - time.monotonic()))

@@ -204,3 +204,19 @@ def test_schema_rejects_unknown_keys() -> None:
     ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
+
+
+def test_unquoted_off_means_the_mode() -> None:
+    """`mode: off` (YAML reads it as false) disables the policy instead of failing."""
+    policies = load_policies_text(
+        GOOD.replace("    conditions:\n", "    mode: off\n    conditions:\n", 1), base_dir=TEMPLATES
+    )
+    assert policies.policies[0].mode == "off"
+
+
+def test_duplicate_yaml_key() -> None:
+    """A key given twice in one mapping is reported at the second occurrence."""
+    text = GOOD.replace(
+        "    description: test\n", "    description: test\n    description: again\n"
+    )
+    assert (5, "policies[0].description", "duplicate key 'description'") in _problems(text)

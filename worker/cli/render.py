@@ -130,8 +130,12 @@ def plan_table(the_plan: Plan, *, title: str = "Plan", show_no_match: bool = Tru
 
 
 def _why(decision: Decision) -> str:
-    failed = [e for e in decision.evidence if not e.result]
-    chosen = failed[:1] if decision.verdict != "act" else decision.evidence[:2]
+    if decision.verdict == "act":
+        # The last conditions are the telling ones (what kind of work, the contract);
+        # the first ones only say the ticket is a PM's and open.
+        chosen = list(decision.evidence[-2:])
+    else:
+        chosen = [e for e in decision.evidence if not e.result][:1]
     return "; ".join(e.detail for e in chosen)
 
 

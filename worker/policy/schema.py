@@ -12,7 +12,15 @@ from datetime import date
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from worker.model import DEFAULT_PROPERTY_KEY, DealSource
 from worker.policy.actions import actions
@@ -191,6 +199,12 @@ class PolicyModel(_Strict):
     continue_: bool = Field(default=False, alias="continue")
     max_actions_per_cycle: Annotated[int, Field(ge=0)] | None = None
     breaker: BreakerModel | None = None
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted `off` as false; the admin meant the mode.
+        return "off" if value is False else value
 
 
 class StepModel(_Strict):

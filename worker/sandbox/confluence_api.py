@@ -45,7 +45,7 @@ def _search(ctx: Ctx) -> tuple[list[Page], int, int, str]:
         query = parse_cql(cql)
         hits = [p for p in ctx.world.site.pages if query.matches(page_view(ctx.world, p))]
     except CqlError as exc:
-        raise bad_request(f"Could not parse cql : {cql}. {exc}") from exc
+        raise bad_request(str(exc)) from exc
     start = max(0, ctx.int_arg("start", 0))
     limit = ctx.int_arg("limit", DEFAULT_LIMIT)
     limit = max(1, min(limit, MAX_LIMIT))

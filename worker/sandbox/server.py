@@ -70,7 +70,13 @@ class Sandbox:
         world = World(as_site(site))
         server = make_server(HOST, port, SandboxApp(world), threaded=True,
                              request_handler=_QuietHandler)
-        thread = threading.Thread(target=server.serve_forever, name="sandbox", daemon=True)
+        # A short poll interval makes stop() quick; tests start and stop many sandboxes.
+        thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="sandbox",
+            daemon=True,
+        )
         thread.start()
         return cls(world, server, thread)
 
