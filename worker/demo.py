@@ -49,7 +49,7 @@ class Chapter:
 
 def _console(stream: TextIO) -> Console:
     tty = stream.isatty() if hasattr(stream, "isatty") else False
-    return Console(file=stream, width=None if tty else 120, highlight=False, soft_wrap=False)
+    return Console(file=stream, width=None if tty else 132, highlight=False, soft_wrap=False)
 
 
 def _customers(site: dict[str, Any]) -> Table:

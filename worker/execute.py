@@ -37,6 +37,7 @@ from worker.model import (
     IssueSnapshot,
     IssueWrite,
     Outcome,
+    Person,
     Plan,
     PolicyState,
     ReassignAction,
@@ -284,7 +285,12 @@ class _Writer:
         return Outcome(write.issue, "failed", _kinds(write), detail=str(exc), retryable=True)
 
     def _without_refused_fields(self, write: IssueWrite, exc: AtlassianHTTPError) -> Outcome:
-        """Resend without the fields Jira refused; assign through ``/assignee`` if needed."""
+        """Resend without the fields Jira refused; assign through ``/assignee`` if needed.
+
+        The assignment goes first, so the state we store in the same edit as the comment
+        says who really got the ticket (a wrong ``reassigned_to`` would later look like a
+        human override).
+        """
         kinds = _kinds(write)
         refused = frozenset(exc.field_errors)
         reassign = next((a for a in write.actions if isinstance(a, ReassignAction)), None)
@@ -292,6 +298,11 @@ class _Writer:
         if not refused & known:
             log.warning("action.failed", status=400, fields=sorted(refused))
             return Outcome(write.issue, "failed", kinds, detail=str(exc), http_status=400)
+        notes = [f"edit refused {', '.join(sorted(refused))} ({exc}); sent without"]
+        if reassign is not None and "assignee" in refused:
+            assigned, note = self._assign_fallback(write, reassign)
+            notes.append(note)
+            write = _with_assignee(write, reassign, assigned)
         body = self._body(write, drop_fields=refused)
         try:
             self._send(write, body)
@@ -319,34 +330,49 @@ class _Writer:
                 detail=f"fallback edit outcome unknown ({again}); reconciled next cycle",
             )
         self._record(write, "applied")
-        notes = [f"edit refused {', '.join(sorted(refused))} ({exc}); sent without"]
-        if reassign is not None and "assignee" in refused:
-            notes.append(self._assign_fallback(write, reassign))
         _log_actions("action.applied", write, fallback="; ".join(notes))
         return Outcome(write.issue, "fallback", kinds, detail="; ".join(notes), http_status=400)
 
-    def _assign_fallback(self, write: IssueWrite, action: ReassignAction) -> str:
-        try:
-            self.jira.assign(write.issue, action.to)
-        except (
+    def _assign_fallback(
+        self, write: IssueWrite, action: ReassignAction
+    ) -> tuple[Person | None, str]:
+        """Assign through the assign endpoint, then the fallback; who got it, and how."""
+        errors = (
             AtlassianHTTPError,
             OutcomeUnknownError,
             TransportFailedError,
             requests.RequestException,
-        ) as exc:
+        )
+        try:
+            self.jira.assign(write.issue, action.to)
+        except errors as exc:
             if action.fallback is None:
-                return f"assign endpoint refused {action.to.id} ({exc}); assignee left as is"
+                return None, f"assign endpoint refused {action.to.id} ({exc}); assignee left as is"
             try:
                 self.jira.assign(write.issue, action.fallback)
-            except (
-                AtlassianHTTPError,
-                OutcomeUnknownError,
-                TransportFailedError,
-                requests.RequestException,
-            ) as again:
-                return (
+            except errors as again:
+                return None, (
                     f"assign endpoint refused {action.to.id} and fallback "
                     f"{action.fallback.id} ({again}); assignee left as is"
                 )
-            return f"assign endpoint refused {action.to.id}; assigned fallback {action.fallback.id}"
-        return f"assigned {action.to.id} through the assign endpoint"
+            return action.fallback, (
+                f"assign endpoint refused {action.to.id}; assigned fallback {action.fallback.id}"
+            )
+        return action.to, f"assigned {action.to.id} through the assign endpoint"
+
+
+def _with_assignee(
+    write: IssueWrite, action: ReassignAction, assigned: Person | None
+) -> IssueWrite:
+    """The write with ``reassigned_to`` naming who really holds the ticket now."""
+    if assigned is not None and assigned.id == action.to.id:
+        return write
+    policies = {
+        pid: (
+            replace(ps, reassigned_to=assigned.id if assigned else None)
+            if pid in write.policies and ps.reassigned_to == action.to.id
+            else ps
+        )
+        for pid, ps in write.state.policies.items()
+    }
+    return replace(write, state=BotState(policies=policies))

@@ -23,6 +23,7 @@ from types import FrameType
 from zoneinfo import ZoneInfo
 
 import structlog
+from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -240,6 +241,10 @@ class Service:
             # the executor records "unknown" before each write, so the journal stays honest.
             os._exit(0)
         return 0
+
+    def job(self) -> Job | None:
+        """The scheduled cycle job while the scheduler runs (for inspection)."""
+        return self._scheduler.get_job(JOB_ID) if self._scheduler is not None else None
 
     @property
     def health_port(self) -> int | None:

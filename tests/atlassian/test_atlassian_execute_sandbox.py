@@ -264,10 +264,11 @@ def test_assignee_not_on_edit_screen_falls_back_to_assign_endpoint(kit, flavor) 
         issue = next(i for i in sb.site()["issues"] if i["key"] == outcome.issue)
         assert issue["assignee"] == "sam"
         assert len(bot_comments(sb, outcome.issue)) == 1
+        # The assignment goes first so that the state stored with the comment is true.
         assert [r["path"].rsplit("/", 1)[-1] for r in writes(result.requests)] == [
             outcome.issue,
-            outcome.issue,
             "assignee",
+            outcome.issue,
         ]
 
 
@@ -285,7 +286,9 @@ def test_unassignable_user_uses_the_ladder_fallback(kit, flavor) -> None:
         state = BotState(
             {
                 "pre-sales": PolicyState(
-                    first_flagged_at=now, steps=(StepRecord(0, now, ("comment", "reassign")),)
+                    first_flagged_at=now,
+                    steps=(StepRecord(0, now, ("comment", "reassign")),),
+                    reassigned_to=person("olga").id,
                 )
             }
         )
@@ -316,6 +319,8 @@ def test_unassignable_user_uses_the_ladder_fallback(kit, flavor) -> None:
         issue = next(i for i in sb.site()["issues"] if i["key"] == snap.key)
         assert issue["assignee"] == "dana"
         assert len(bot_comments(sb, snap.key)) == 1
+        stored = issue["properties"]["handoff-guard"]["policies"]["pre-sales"]
+        assert stored["reassigned_to"] == person("dana").id, "state names who really got it"
 
 
 def test_write_timeout_is_never_resent_blindly(kit, flavor) -> None:

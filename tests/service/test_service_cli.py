@@ -131,9 +131,9 @@ def test_explain_an_out_of_scope_and_an_unknown_ticket(cli: Cli) -> None:
     code, out, _ = cli("explain", "GLOBEX-8", "--format", "json")
     assert code == 0
     assert {d["verdict"] for d in json.loads(out)["decisions"]} == {"no-match"}
-    code, out, _ = cli("explain", "NOPE-404")
+    code, _, err = cli("explain", "NOPE-404")
     assert code == 1
-    assert "NOPE-404" in out
+    assert "NOPE-404: not found" in err
 
 
 def test_history_after_a_cycle(cli: Cli, demo_sandbox: Sandbox, tmp_path: Path) -> None:

@@ -150,3 +150,32 @@ def test_an_exception_in_a_cycle_does_not_kill_the_scheduler(settings: Settings)
     assert codes == [0]
     assert runner.reports[0].status == "ok"
     assert len(runner.calls) >= 2
+
+
+def test_a_reloaded_schedule_reschedules_the_job(settings: Settings) -> None:
+    """When an edit changes the schedule, the job and the health bound follow it."""
+    intervals = [1]
+
+    def loader(path: Path) -> Policies:
+        loaded = load_policies(path)
+        return replace(loaded, schedule=replace(loaded.schedule, interval_s=intervals[0],
+                                                cron=None, misfire_grace_s=30))
+
+    runner = _Recording(settings, Store.open(settings.state),
+                        source=PolicySource(settings.config_path, loader=loader))
+    service = Service(runner, dry_run=True, health=Health(interval_s=1))
+    thread, _codes = _serve(service)
+    assert runner.wait_for(2, timeout_s=15)
+    intervals[0] = 3600
+    with settings.config_path.open("a") as f:
+        f.write("\n# schedule changed\n")
+    assert runner.wait_for(3, timeout_s=15)
+    deadline = time.monotonic() + 5
+    while service.health.interval_s != 3600 and time.monotonic() < deadline:
+        runner.wait_for(99, timeout_s=0.05)  # the job reschedules right after its cycle
+    job = service.job()
+    service.stop()
+    thread.join(timeout=10)
+    assert service.health.interval_s == 3600
+    assert job is not None
+    assert job.trigger.interval.total_seconds() == 3600

@@ -4,6 +4,7 @@ store remembers doing to it."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from rich.table import Table
@@ -76,7 +77,7 @@ def explain_issue(runner: CycleRunner, store: Store, key: str, *, fmt: str) -> i
     if not matches:
         bad = [m for m in reading.malformed if m.key.upper() == key.upper()]
         reason = bad[0].reason if bad else "not found, or the bot account cannot browse it"
-        out.print(f"[bold]{key}[/]: {reason}", highlight=False)
+        sys.stderr.write(f"handoff-guard: error: {key}: {reason}\n")
         return EXIT_INVALID
     snapshot = matches[0]
     found = explain(snapshot, reading.directory, reading.deals, policies, reading.now)

@@ -129,11 +129,15 @@ def plan_table(the_plan: Plan, *, title: str = "Plan", show_no_match: bool = Tru
     return table
 
 
+_ROUTINE = frozenset({"assignee_in", "not", "status_category_in"})
+
+
 def _why(decision: Decision) -> str:
     if decision.verdict == "act":
-        # The last conditions are the telling ones (what kind of work, the contract);
-        # the first ones only say the ticket is a PM's and open.
-        chosen = list(decision.evidence[-2:])
+        # Who is assigned and that the ticket is open are true of every match; what kind of
+        # work it is and the contract are what a reader wants to see.
+        telling = [e for e in decision.evidence if e.condition not in _ROUTINE]
+        chosen = telling[-2:] or list(decision.evidence[-1:])
     else:
         chosen = [e for e in decision.evidence if not e.result][:1]
     return "; ".join(e.detail for e in chosen)
@@ -218,5 +222,6 @@ def history_tables(items: Sequence[CycleHistory]) -> list[Table]:
 
 
 def _evidence_words(entry: Mapping[str, Any]) -> str:
-    evidence = entry.get("evidence") or []
-    return "; ".join(str(e.get("detail", "")) for e in evidence[:3] if isinstance(e, dict))
+    evidence = [e for e in entry.get("evidence") or [] if isinstance(e, dict)]
+    telling = [e for e in evidence if e.get("condition") not in _ROUTINE]
+    return "; ".join(str(e.get("detail", "")) for e in (telling[-2:] or evidence[-1:]))
