@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 import requests
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from worker.model import (
     Deal,
@@ -89,15 +90,14 @@ class PolicySource:
     def current(self) -> Policies:
         """The policies to use now; raises :class:`PolicyError` only when none ever loaded.
 
-        The file is hashed on every call (it is small): an edit that keeps the size and lands
-        within the filesystem's timestamp resolution is still seen.
+        The file and its templates are hashed on every call (they are small): an edit that
+        keeps the size and lands within the filesystem's timestamp resolution is still seen.
         """
         try:
-            content = self.path.read_bytes()
+            digest = self._digest()
         except OSError as exc:
             problem = f"{self.path}: cannot read the policy file: {exc.strerror or exc}"
             return self._invalid(None, (problem,), exc)
-        digest = hashlib.sha256(content).hexdigest()
         if digest == self._loaded_sha and self.policies is not None:
             self._mark_valid()
             return self.policies
@@ -118,6 +118,17 @@ class PolicySource:
             log.info("config.reloaded", path=str(self.path), sha256=digest[:12],
                      policies=[p.id for p in loaded.policies])
         return loaded
+
+    def _digest(self) -> str:
+        """SHA-256 over the policy file and the comment templates next to it, so an edit to
+        either is picked up (the templates folder is ``templates/`` by convention)."""
+        sha = hashlib.sha256(self.path.read_bytes())
+        templates = self.path.parent / "templates"
+        if templates.is_dir():
+            for item in sorted(templates.iterdir()):
+                if item.is_file():
+                    sha.update(item.name.encode() + b"\0" + item.read_bytes())
+        return sha.hexdigest()
 
     def _mark_valid(self) -> None:
         self.problems = ()
@@ -356,13 +367,8 @@ def classify(exc: BaseException) -> tuple[ErrorKind, str]:
             return "auth", message
         if exc.response.status_code >= 500:
             return "unreachable", message
-    try:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        if isinstance(exc, SQLAlchemyError):
-            return "store", message
-    except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
-        pass
+    if isinstance(exc, SQLAlchemyError):
+        return "store", message
     return "error", message
 
 
@@ -390,9 +396,10 @@ def run_cycle(
         progress: dict[str, object] = {}
         try:
             policies = runner.source.current()
-            progress["config_sha256"] = runner.source.sha256
+            if runner._atlassian is not None:  # a new connection's counters start at zero
+                base_requests = runner._atlassian.requests_made
+                base_retries = runner._atlassian.retries
             atlassian = runner.atlassian()
-            base_requests, base_retries = atlassian.requests_made, atlassian.retries
             spec = search_spec(policies)
             reading = read_site(atlassian, spec, journal=runner.store, on_issue=runner.on_issue,
                                 stopping=stopping.is_set)

@@ -115,12 +115,13 @@ def _bot_comments(snapshots: Sequence[IssueSnapshot], bot_id: str) -> list[tuple
     return found
 
 
-def _plan_now(runner: CycleRunner) -> Plan:
+def _plan_now(runner: CycleRunner) -> tuple[Plan, tuple[IssueSnapshot, ...]]:
     policies = runner.source.current()
     atlassian = runner.atlassian()
     reading = read_site(atlassian, search_spec(policies), journal=runner.store)
-    return make_plan([*reading.snapshots, *reading.malformed], reading.directory, reading.deals,
-                     policies, reading.now, keep_no_match=False)
+    the_plan = make_plan([*reading.snapshots, *reading.malformed], reading.directory,
+                         reading.deals, policies, reading.now, keep_no_match=False)
+    return the_plan, reading.snapshots
 
 
 def run_demo(
@@ -175,12 +176,20 @@ def _story(out: Console, sandbox: object, runner: CycleRunner, store: Store) -> 
     out.print(_customers(site))
 
     out.print(Rule("1. The plan: what a cycle would do, before anything is written"))
-    the_plan = _plan_now(runner)
+    the_plan, snapshots = _plan_now(runner)
     out.print(plan_table(the_plan, title="Decisions (tickets no policy matches are left out)",
                          show_no_match=False))
     verdicts = Counter(d.verdict for d in the_plan.decisions)
     out.print(f"{len(the_plan.writes)} ticket(s) would be written; verdicts: "
               + ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items())))
+    decided = {d.issue for d in the_plan.decisions}
+    untouched = [s for s in snapshots if s.key not in decided]
+    out.print(
+        f"The search reads only open tickets assigned to PMs ({len(snapshots)}); "
+        f"{len(untouched)} of them match no policy and are left alone:"
+    )
+    for s in untouched:
+        out.print(f"  {s.key} {s.summary!r} ({s.issue_type}, {s.project})")
 
     out.print(Rule("2. An enforcing cycle"))
     sandbox.clear_requests()

@@ -67,6 +67,14 @@ def clear_secrets() -> None:
         _secrets.clear()
 
 
+def scrub(text: str) -> str:
+    """``text`` with every registered secret and Authorization credential masked (for the
+    state store and error lines, which do not pass through the log processors)."""
+    with _lock:
+        secrets = tuple(sorted(_secrets, key=len, reverse=True))
+    return _scrub_text(text, secrets)
+
+
 def _scrub_text(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         if secret in text:

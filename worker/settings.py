@@ -139,27 +139,27 @@ class Settings:
         return tuple(s.reveal() for s in wrapped if s is not None)
 
     def resolved_flavor(self) -> Flavor | None:
-        """The configured flavor, else what the URL and credentials say, else None (ask)."""
+        """``JIRA_FLAVOR``, else Cloud for ``*.atlassian.net``, else None: the client asks
+        ``/serverInfo`` once (credentials alone cannot tell: Data Center takes passwords too).
+        """
         if self.jira_flavor is not None:
             return self.jira_flavor
         if self.jira_url is not None:
             host = urlsplit(self.jira_url).hostname or ""
-            if host.endswith(".atlassian.net") or host.endswith(".jira.com"):
+            if host.endswith((".atlassian.net", ".jira.com")):
                 return "cloud"
-        if self.jira_personal_token is not None and self.jira_api_token is None:
-            return "datacenter"
-        if self.jira_api_token is not None and self.jira_personal_token is None:
-            return "cloud"
         return None
 
-    def resolved_confluence_url(self) -> str:
-        """``CONFLUENCE_URL``, else Jira's URL + ``/wiki`` on Cloud (the same base on DC)."""
+    def resolved_confluence_url(self) -> str | None:
+        """``CONFLUENCE_URL``, else Jira's URL + ``/wiki`` on Cloud and Jira's URL on Data
+        Center; None while the flavor is still to be detected (the client then decides)."""
         if self.confluence_url is not None:
             return self.confluence_url
         base = self.require_jira_url()
-        if self.resolved_flavor() == "datacenter":
-            return base
-        return base + "/wiki"
+        flavor = self.resolved_flavor()
+        if flavor is None:
+            return None
+        return base + "/wiki" if flavor == "cloud" else base
 
     def require_jira_url(self) -> str:
         """``JIRA_URL``, or :class:`SettingsError` when unset."""

@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from worker.logs import scrub
 from worker.model import (
     Action,
     BotState,
@@ -378,7 +379,7 @@ class Store:
                 "mode": d.mode,
                 "verdict": d.verdict,
                 "step": d.step,
-                "reason": d.reason,
+                "reason": None if d.reason is None else scrub(d.reason),
                 "actions": [action_to_json(a) for a in d.actions],
                 "evidence": [
                     {"condition": e.condition, "result": e.result, "detail": e.detail}
@@ -401,7 +402,7 @@ class Store:
                 "issue": o.issue,
                 "status": o.status,
                 "actions": list(o.actions),
-                "detail": o.detail,
+                "detail": scrub(o.detail),
                 "http_status": o.http_status,
                 "retryable": o.retryable,
             }
@@ -522,7 +523,7 @@ def _cycle_values(record: CycleRecord) -> dict[str, Any]:
         "site_now": record.site_now,
         "dry_run": record.dry_run,
         "status": record.status,
-        "error": record.error,
+        "error": None if record.error is None else scrub(record.error),
         "issues_read": record.issues_read,
         "actions_applied": record.actions_applied,
         "actions_failed": record.actions_failed,

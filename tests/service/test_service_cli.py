@@ -250,7 +250,7 @@ def test_sandbox_command_serves_until_terminated(tmp_path: Path) -> None:
         import requests
 
         site = requests.get(f"{url}/_sandbox/site", timeout=5).json()
-        assert len(site["issues"]) == 33
+        assert len(site["issues"]) == 34
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:

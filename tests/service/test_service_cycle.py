@@ -51,7 +51,7 @@ def test_a_cycle_enforces_records_and_binds_run_id(
         report = runner.run()
     assert report.status == "ok"
     assert report.exit_code == 0
-    assert report.issues_read == 23
+    assert report.issues_read == 24
     assert report.counts["sales-deliverable-before-signature"] == {"act": 9, "exempt": 1}
     assert report.outcomes == {"applied": 14}
     assert report.actions_applied == 14
@@ -139,6 +139,21 @@ def test_hot_reload_valid_and_invalid_changes(
     assert health.status().ok
 
 
+def test_a_template_edit_is_picked_up_next_cycle(
+    demo_sandbox: Sandbox, settings: Settings, store: Store, config_dir: Path
+) -> None:
+    """Editing a comment template (not the policy file) reloads the policies too."""
+    runner = _runner(settings, store)
+    runner.source.current()
+    template = config_dir / "templates" / "engaged-before-signature.j2"
+    template.write_text("Handoff Guard test wording for {{ issue.key }}.")
+    report = runner.run()
+    texts = [a.document.plain_text() for d in report.plan.decisions  # type: ignore[union-attr]
+             for a in d.actions if a.kind == "comment" and d.policy == "engaged-before-signature"]
+    assert "Handoff Guard test wording for ACME-4." in texts
+    assert runner.source.reloads == 1
+
+
 @pytest.mark.usefixtures("no_sleep")
 def test_jira_errors_fail_the_cycle_not_the_process(
     demo_sandbox: Sandbox, settings: Settings, store: Store
@@ -220,3 +235,23 @@ def test_stop_before_reading_writes_nothing(
 def test_classify(exc: BaseException, kind: str) -> None:
     """Exceptions map to the health reason and exit code families."""
     assert classify(exc)[0] == kind
+
+
+def test_flavor_is_detected_for_data_center(
+    dc_sandbox: Sandbox, config_dir: Path, tmp_path: Path
+) -> None:
+    """Without JIRA_FLAVOR, a PAT against a Data Center site is detected and a cycle runs."""
+    settings = Settings.from_env({
+        "JIRA_URL": dc_sandbox.url,
+        "JIRA_PERSONAL_TOKEN": dc_sandbox.bot_token,
+        "CONFLUENCE_URL": dc_sandbox.wiki_url,  # on Data Center, Confluence is its own server
+        "HANDOFF_GUARD_CONFIG": str(config_dir / "policies.yaml"),
+        "HANDOFF_GUARD_STATE": str(tmp_path / "dc.db"),
+    })
+    assert settings.resolved_flavor() is None
+    runner = _runner(settings, Store.open(settings.state))
+    report = runner.run(dry_run=True)
+    assert runner.atlassian().flavor == "datacenter"
+    assert report.status == "ok", report.error
+    assert report.issues_read > 0
+    assert report.outcomes.get("dry-run", 0) > 0

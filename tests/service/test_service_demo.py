@@ -36,6 +36,7 @@ def test_demo_tells_the_whole_story_offline_and_deterministically() -> None:
     positions = [out.index(chapter) for chapter in CHAPTERS]
     assert positions == sorted(positions)
     assert "Tom Becker (left the company)" in out
+    assert "HOOLI-3 'Contractor onboarding for the analytics pilot'" in out  # not a contract
     assert "Hello from Handoff Guard. ACME-1 looks like Sales work" in out
     assert "The sales owner is @Sam Ortiz." in out
     assert "ACME-1 is now assigned to Sam Ortiz" in out

@@ -82,15 +82,16 @@ def test_defaults_when_only_jira_is_set() -> None:
     ("env", "flavor", "confluence"),
     [
         (CLOUD, "cloud", "https://acme.atlassian.net/wiki"),
-        (DC, "datacenter", "https://jira.acme.internal"),
-        ({**DC, "CONFLUENCE_URL": "https://wiki.acme.internal"}, "datacenter",
+        (DC, None, None),  # detected by the client from /serverInfo
+        ({**DC, "JIRA_FLAVOR": "dc"}, "datacenter", "https://jira.acme.internal"),
+        ({**DC, "CONFLUENCE_URL": "https://wiki.acme.internal"}, None,
          "https://wiki.acme.internal"),
         ({**CLOUD, "JIRA_URL": "http://127.0.0.1:8090", "JIRA_FLAVOR": "datacenter",
           "JIRA_PERSONAL_TOKEN": "pat-123456"}, "datacenter", "http://127.0.0.1:8090"),
     ],
 )
 def test_flavor_and_confluence_url_resolve(
-    env: dict[str, str], flavor: str, confluence: str
+    env: dict[str, str], flavor: str | None, confluence: str | None
 ) -> None:
     """The flavor comes from the URL and credentials; Confluence defaults to /wiki on Cloud."""
     connection = Settings.from_env(env).connection()

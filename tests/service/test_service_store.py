@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from worker import logs
 from worker.model import (
     BotState,
     CommentAction,
@@ -129,6 +130,17 @@ def test_retention_purges_only_old_rows(store: Store) -> None:
     assert deleted == 4
     assert store.table_counts() == {"cycles": 1, "decisions": 1, "outcomes": 1, "writes": 1}
     assert [c.run_id for c in store.cycles()] == ["new"]
+
+
+def test_secrets_never_reach_the_store(store: Store) -> None:
+    """Errors and outcome details are scrubbed of registered secrets before they are stored."""
+    logs.register_secrets(["tok-9f8e7d6c"])
+    store.finish_cycle(CycleRecord("r", NOW, False, "failed", error="401 for tok-9f8e7d6c"))
+    store.record_outcomes("r", NOW, [Outcome("A-1", "failed", ("comment",),
+                                             detail="Authorization: Bearer tok-9f8e7d6c")])
+    (item,) = store.history()
+    assert item.cycle.error == "401 for ***"
+    assert "tok-9f8e7d6c" not in item.outcomes[0].detail
 
 
 def test_naive_datetimes_are_refused(store: Store) -> None:

@@ -15,6 +15,7 @@ import json
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import structlog
@@ -174,13 +175,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _with_config(settings: Settings, path: Path) -> Settings:
-    from dataclasses import replace
-
     return replace(settings, config_path=path)
 
 
 def _error(message: str) -> None:
-    sys.stderr.write(f"handoff-guard: error: {message}\n")
+    sys.stderr.write(f"handoff-guard: error: {logs.scrub(message)}\n")
 
 
 # --------------------------------------------------------------------------- commands
@@ -204,8 +203,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         _install_once_signals(stopping)
         report = runner.run(dry_run=args.dry_run, stopping=stopping)
         store.close()
-        print_summary = report.summary()
-        sys.stdout.write(json.dumps(print_summary, default=str) + "\n")
+        sys.stdout.write(json.dumps(report.summary(), default=str) + "\n")
         if report.error_kind is not None:
             _error(f"cycle failed ({report.error_kind}): {report.error}")
         return report.exit_code
