@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         policies=args.policies.resolve(),
         log_dir=out.parent / f"logs-{stamp}",
     )
-    console = Console()
+    # Piped output (CI logs, files) gets a width that fits the table instead of rich's 80.
+    console = Console(width=None if sys.stdout.isatty() else 160)
     with console.status("benchmark") as status:
 
         def progress(message: str) -> None:

@@ -121,6 +121,9 @@ def chart(results: Mapping[str, Any], path: Path) -> Path:
         (ax_req, "g_req", "b_req", "requests per cycle"),
     ):
         ax.plot(ns, [r[g_key] for r in rows], "o-", label="Handoff Guard", color="#1f77b4")
+        second_key = "g2_wall" if g_key == "g_wall" else "g2_req"
+        ax.plot(ns, [r[second_key] for r in rows], "o:", color="#1f77b4", alpha=0.6,
+                label="Handoff Guard, unchanged 2nd cycle")  # fmt: skip
         measured = [r for r in rows if not r["b_est"]]
         ax.plot([r["n"] for r in measured], [r[b_key] for r in measured], "s-",
                 label="baseline script", color="#d62728")  # fmt: skip
@@ -187,7 +190,9 @@ def performance_markdown(results: Mapping[str, Any], *, chart_link: str, json_li
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM, Python "
         f"{m['python']} ({m['platform']}). Run of {results['started_at']}, "
-        f"{results['duration_s']:.0f} s in all. Raw numbers: [{json_link}]({json_link}).",
+        f"{results['duration_s']:.0f} s in all; 1-minute load average "
+        f"{results['load_avg_1m']['start']} at the start, {results['load_avg_1m']['end']} at "
+        f"the end. Raw numbers: [{json_link}]({json_link}).",
         "",
         "Baseline: " + cfg["baseline"],
         "",

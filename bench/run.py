@@ -252,6 +252,7 @@ def run_benchmark(config: BenchConfig, *, progress: Progress | None = None) -> d
     """Run every size and return the results document (see ``bench.report`` for its use)."""
     say = progress or (lambda _message: None)
     started = time.time()
+    load_start = _load()
     source = config.policies
     if config.lift_safety:
         config = replace(
@@ -271,6 +272,8 @@ def run_benchmark(config: BenchConfig, *, progress: Progress | None = None) -> d
         "schema": 1,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "duration_s": round(time.time() - started, 1),
+        # Other work on the machine slows both sides; a loaded run is not representative.
+        "load_avg_1m": {"start": load_start, "end": _load()},
         "machine": machine(),
         "config": {
             "sizes": list(config.sizes),
@@ -282,9 +285,10 @@ def run_benchmark(config: BenchConfig, *, progress: Progress | None = None) -> d
             "baseline": (
                 "Jira(cloud=True).enhanced_jql_get_list_of_tickets(jql) with the library's "
                 "default fields (*all) and page size, then per ticket GET issue property; per "
-                "acted ticket POST comment, PUT assignee, PUT issue property (and a labels "
-                "edit where a policy labels). Directory and deals read with the worker's own "
-                "readers; decisions by the same pure worker.policy.plan."
+                "acted ticket the single-purpose call of each planned action (POST comment; "
+                "PUT assignee when the ladder reassigns; a labels edit when it labels) and PUT "
+                "issue property. Directory and deals read with the worker's own readers; "
+                "decisions by the same pure worker.policy.plan."
             ),
         },
         "sizes": sizes,
@@ -292,6 +296,10 @@ def run_benchmark(config: BenchConfig, *, progress: Progress | None = None) -> d
         "slopes": slopes(sizes),
         "targets": targets(sizes, planner),
     }
+
+
+def _load() -> float | None:
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
 def slopes(sizes: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -333,9 +341,9 @@ def targets(sizes: Sequence[dict[str, Any]], planner: Mapping[str, Any]) -> list
         f = first["formula"]
         add(
             f"requests <= ceil(N/100)+G+D+k (+constants) at N={row['n']:,}",
-            f"{first['requests']['total']} requests; bound {f['bound']} + {f['constants']} "
-            f"constants = {f['bound_with_constants']}; search pages {f['search_pages']}/"
-            f"{f['search_pages_allowed']}, writes {f['writes']} for k={f['writes_allowed']}",
+            f"{first['requests']['total']:,} requests; bound {f['bound']:,} + {f['constants']} "
+            f"constants = {f['bound_with_constants']:,}; search pages {f['search_pages']}/"
+            f"{f['search_pages_allowed']}, writes {f['writes']:,} for k={f['writes_allowed']:,}",
             bool(f["within"]) and first["requests"]["total"] <= f["bound_with_constants"],
             "constants: " + ", ".join(f"{k} x{v}" for k, v in first["requests"]["other"].items()),
         )
@@ -350,10 +358,27 @@ def targets(sizes: Sequence[dict[str, Any]], planner: Mapping[str, Any]) -> list
     req_ratio = base["requests"]["total"] / max(guard["requests"]["total"], 1)
     wall_ratio = base["wall_s"] / max(guard["wall_s"], 1e-9)
     label = f"N={ref['n']:,}" + (" (not 10,000: a quick run)" if ref["n"] != 10_000 else "")
-    add(f">= 20x fewer requests than the baseline at {label}", f"{req_ratio:.1f}x",
-        req_ratio >= 20)  # fmt: skip
+    writes_share = guard["requests"]["writes"] / max(guard["requests"]["total"], 1)
+    add(
+        f">= 20x fewer requests than the baseline at {label}",
+        f"{req_ratio:.1f}x",
+        req_ratio >= 20,
+        f"{writes_share:.0%} of Handoff Guard's requests are its one write per acted ticket, "
+        "which the baseline needs too; with ~5% of tickets acted on, ceil(N/100) + k = 0.06 N "
+        "against the baseline's N/50 + N + 2k = 1.12 N caps a first cycle near 19x",
+    )
     add(f">= 10x shorter wall time than the baseline at {label}", f"{wall_ratio:.1f}x",
         wall_ratio >= 10)  # fmt: skip
+    second = ref["guard"]["cycles"][1]["requests"]["total"]
+    if not base.get("extrapolated"):
+        steady = base["requests"]["reads"] / max(second, 1)
+        add(
+            f"steady state (nothing to do) at {label}: fewer requests than the baseline",
+            f"{steady:.0f}x ({second:,} vs {base['requests']['reads']:,})",
+            None,
+            "derived for the baseline: its reads without its writes, since it reads the same "
+            "pages and properties whatever it then does",
+        )
     big = _at(sizes, 50_000) or max(sizes, key=lambda r: r["n"])
     rss = big["guard"]["peak_rss_mb"]
     add(f"peak RSS < 200 MB at N={big['n']:,}", f"{rss:.0f} MB", rss < 200)
