@@ -137,7 +137,7 @@ def chart(results: Mapping[str, Any], path: Path) -> Path:
         ax.set_xlabel("candidate tickets N")
         ax.set_title(label)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+        ax.legend(loc="upper left", fontsize="small")
     cfg = results["config"]
     machine = results["machine"]
     fig.suptitle(
