@@ -101,11 +101,16 @@ def explain_issue(runner: CycleRunner, store: Store, key: str, *, fmt: str) -> i
     out.print(f"[bold]Sales owner[/]: {owner} - {found.sales_owner_why}", highlight=False)
     out.print()
     for d in found.decisions:
-        table = Table(
-            title=f"{d.policy} ({d.mode}): [{VERDICT_STYLE.get(d.verdict, '')}]{d.verdict}[/]"
-            + (f" - {d.reason}" if d.reason else ""),
-            title_justify="left",
+        heading = (
+            f"[bold]{d.policy}[/] ({d.mode}): [{VERDICT_STYLE.get(d.verdict, '')}]{d.verdict}[/]"
+            + (f" - {d.reason}" if d.reason else "")
         )
+        if not d.evidence:
+            # Nothing was evaluated (claimed by an earlier policy, malformed): a line, no table.
+            out.print(heading, highlight=False)
+            out.print()
+            continue
+        table = Table(title=heading, title_justify="left")
         table.add_column("Condition")
         table.add_column("Holds", no_wrap=True)
         table.add_column("Because")
