@@ -190,6 +190,7 @@ def run_size(
     guard_acted = set(result["guard"]["cycles"][0]["acted_keys"])
     result["guard_acted"] = len(guard_acted)
     result["guard_acted_deliverables"] = len(guard_acted & expected)
+    result["acted_on_exactly_the_deliverables"] = guard_acted == expected
     if "baseline" in result:
         baseline_acted = set(result["baseline"]["acted_keys"])
         result["same_tickets"] = guard_acted == baseline_acted
@@ -394,6 +395,9 @@ def targets(sizes: Sequence[dict[str, Any]], planner: Mapping[str, Any]) -> list
             None,
             "reported, not a pass/fail target",
         )
+    exact = [bool(r["acted_on_exactly_the_deliverables"]) for r in sizes]
+    add("Handoff Guard acts on exactly the generated pre-signature deliverables",
+        f"{sum(exact)}/{len(exact)} sizes", all(exact))  # fmt: skip
     same = [r.get("same_tickets") for r in sizes if "same_tickets" in r]
     add("both sides act on the same tickets", f"{sum(bool(x) for x in same)}/{len(same)} sizes",
         all(same) and bool(same))  # fmt: skip

@@ -47,6 +47,7 @@ def test_both_sides_act_on_the_same_tickets(smoke: dict[str, Any]) -> None:
     assert guard
     assert guard == set(size["baseline"]["acted_keys"])
     assert size["same_tickets"] is True
+    assert size["acted_on_exactly_the_deliverables"] is True
 
 
 def test_second_cycle_writes_nothing(smoke: dict[str, Any]) -> None:
