@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -235,7 +235,7 @@ class CycleReport:
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """Everything one cycle read before planning."""
+    """Everything one cycle read before planning (issues held in memory: CLI and demo)."""
 
     now: datetime
     directory: Directory
@@ -245,7 +245,32 @@ class Reading:
     malformed: tuple[MalformedIssue, ...]
 
 
-def read_site(
+@dataclass(slots=True)
+class IssueStream:
+    """The search results as a stream: counts what went through, keeps none of it.
+
+    The service plans straight from this, so a cycle's memory does not grow with the
+    backlog (the planner keeps only matches).
+    """
+
+    now: datetime
+    directory: Directory
+    deals: tuple[Deal, ...]
+    deal_skips: tuple[DealSkip, ...]
+    items: Iterator[IssueSnapshot | MalformedIssue]
+    issues: int = 0
+    malformed: int = 0
+
+    def __iter__(self) -> Iterator[IssueSnapshot | MalformedIssue]:
+        for item in self.items:
+            if isinstance(item, MalformedIssue):
+                self.malformed += 1
+            else:
+                self.issues += 1
+            yield item
+
+
+def stream_site(
     atlassian: Atlassian,
     spec: SearchSpec,
     *,
@@ -253,15 +278,13 @@ def read_site(
     only: Iterable[str] = (),
     on_issue: Callable[[int], None] | None = None,
     stopping: Callable[[], bool] | None = None,
-) -> Reading:
-    """Read the directory, deals and issues one plan needs (no writes).
+) -> IssueStream:
+    """Read the directory and deals now; return the issues as a stream read page by page.
 
     Issues the bot wrote to recently (per the journal) are named in ``reconcileIssues`` and
     overlaid with what we wrote, because search may still return the old property value.
     ``only`` restricts the result to those issue keys (``plan --issue``).
     """
-    from worker.execute import overlay_recent
-
     now = atlassian.jira.server_now()
     directory = atlassian.jira.directory(spec.groups)
     deals: tuple[Deal, ...] = ()
@@ -273,22 +296,66 @@ def read_site(
         journal.recent_writes(since=now - JOURNAL_WINDOW) if journal is not None else {}
     )
     reconcile = [w.issue_id for w in sorted(recent.values(), key=lambda w: w.at, reverse=True)]
-    wanted = {k.upper() for k in only}
-    snapshots: list[IssueSnapshot] = []
-    malformed: list[MalformedIssue] = []
-    for item in atlassian.jira.search(spec, reconcile_ids=reconcile[:MAX_RECONCILE]):
+    items = _issues(
+        atlassian.jira.search(spec, reconcile_ids=reconcile[:MAX_RECONCILE]),
+        recent,
+        wanted={k.upper() for k in only},
+        on_issue=on_issue,
+        stopping=stopping,
+    )
+    return IssueStream(now, directory, deals, skips, items)
+
+
+def _issues(
+    found: Iterable[IssueSnapshot | MalformedIssue],
+    recent: Mapping[str, RecordedWrite],
+    *,
+    wanted: set[str],
+    on_issue: Callable[[int], None] | None,
+    stopping: Callable[[], bool] | None,
+) -> Iterator[IssueSnapshot | MalformedIssue]:
+    from worker.execute import overlay_recent
+
+    seen = 0
+    for item in found:
         if wanted and item.key.upper() not in wanted:
             continue
+        seen += 1
+        if isinstance(item, MalformedIssue):
+            log.warning("issue.malformed", issue=item.key, reason=item.reason)
+            yield item
+        else:
+            yield overlay_recent(item, recent)
+        if stopping is not None and stopping():
+            raise CycleStoppedError(f"stop requested after reading {seen} issues")
+        if on_issue is not None:
+            on_issue(seen)
+
+
+def read_site(
+    atlassian: Atlassian,
+    spec: SearchSpec,
+    *,
+    journal: Store | None,
+    only: Iterable[str] = (),
+    on_issue: Callable[[int], None] | None = None,
+    stopping: Callable[[], bool] | None = None,
+) -> Reading:
+    """Like :func:`stream_site`, with every issue read into memory (for the CLI and demo)."""
+    stream = stream_site(
+        atlassian, spec, journal=journal, only=only, on_issue=on_issue, stopping=stopping
+    )
+    snapshots: list[IssueSnapshot] = []
+    malformed: list[MalformedIssue] = []
+    for item in stream:
         if isinstance(item, MalformedIssue):
             malformed.append(item)
-            log.warning("issue.malformed", issue=item.key, reason=item.reason)
         else:
-            snapshots.append(overlay_recent(item, recent))
-        if stopping is not None and stopping():
-            raise CycleStoppedError(f"stop requested after reading {len(snapshots)} issues")
-        if on_issue is not None:
-            on_issue(len(snapshots) + len(malformed))
-    return Reading(now, directory, deals, skips, tuple(snapshots), tuple(malformed))
+            snapshots.append(item)
+    return Reading(
+        stream.now, stream.directory, stream.deals, stream.deal_skips,
+        tuple(snapshots), tuple(malformed),
+    )
 
 
 def spec_for_issues(spec: SearchSpec, keys: Iterable[str]) -> SearchSpec:
@@ -401,24 +468,24 @@ def run_cycle(
                 base_retries = runner._atlassian.retries
             atlassian = runner.atlassian()
             spec = search_spec(policies)
-            reading = read_site(atlassian, spec, journal=runner.store, on_issue=runner.on_issue,
-                                stopping=stopping.is_set)
+            reading = stream_site(atlassian, spec, journal=runner.store,
+                                  on_issue=runner.on_issue, stopping=stopping.is_set)
             progress["reading"] = reading
-            log.info(
-                "cycle.read",
-                issues=len(reading.snapshots),
-                malformed=len(reading.malformed),
-                deals=len(reading.deals),
-                deal_skips=len(reading.deal_skips),
-                people=len(reading.directory.people),
-            )
             the_plan = plan(
-                [*reading.snapshots, *reading.malformed],
+                reading,
                 reading.directory,
                 reading.deals,
                 policies,
                 reading.now,
                 keep_no_match=False,
+            )
+            log.info(
+                "cycle.read",
+                issues=reading.issues,
+                malformed=reading.malformed,
+                deals=len(reading.deals),
+                deal_skips=len(reading.deal_skips),
+                people=len(reading.directory.people),
             )
             progress["plan"] = the_plan
             log.info(
@@ -490,7 +557,7 @@ def _report(
     atlassian: Atlassian,
     base_requests: int,
     base_retries: int,
-    reading: Reading,
+    reading: IssueStream,
     the_plan: Plan,
     results: tuple[Outcome, ...],
     stopping: threading.Event,
@@ -506,8 +573,8 @@ def _report(
         dry_run=dry_run,
         status="stopped" if stopped else "ok",
         site_now=reading.now,
-        issues_read=len(reading.snapshots),
-        malformed=len(reading.malformed),
+        issues_read=reading.issues,
+        malformed=reading.malformed,
         deals=len(reading.deals),
         deal_skips=len(reading.deal_skips),
         counts=_counts(the_plan),
@@ -553,10 +620,10 @@ def _failed_report(
         duration_s=time.monotonic() - started_mono,
         dry_run=dry_run,
         status="failed",
-        site_now=reading.now if isinstance(reading, Reading) else None,
+        site_now=reading.now if isinstance(reading, IssueStream) else None,
         error=message,
         error_kind=kind,
-        issues_read=len(reading.snapshots) if isinstance(reading, Reading) else 0,
+        issues_read=reading.issues if isinstance(reading, IssueStream) else 0,
         counts=_counts(plan_value),
         outcomes=outcomes,
         requests=requests_made,
