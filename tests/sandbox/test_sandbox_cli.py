@@ -47,3 +47,28 @@ def test_serve_reports_a_bad_site_file(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert f"{bad}:2:" in done.stderr
     assert "flavour" in done.stderr
+
+
+def test_cli_serves_a_generated_site_and_saves_it(tmp_path: Path) -> None:
+    """`python -m worker sandbox --generate N --seed S --write F` serves N tickets and saves F."""
+    saved = tmp_path / "generated.yaml"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker", "sandbox", "--generate", "120", "--seed", "3",
+         "--port", "0", "--write", str(saved)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        site = requests.get(url + "/_sandbox/site", timeout=10).json()
+        assert len(site["issues"]) == 120
+        from worker.sandbox.site import load_site
+
+        assert len(load_site(saved).to_dict()["issues"]) == 120
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -105,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--site", type=Path, default=Path("config/sandbox/demo-site.yaml"),
                          metavar="FILE")
     sandbox.add_argument("--port", type=int, default=8090, metavar="N")
+    sandbox.add_argument("--generate", type=_positive, metavar="N",
+                         help="serve a synthetic site of N candidate tickets instead of --site")
+    sandbox.add_argument("--seed", type=int, default=42, help="with --generate (default 42)")
+    sandbox.add_argument("--flavor", choices=("cloud", "datacenter"), default="cloud",
+                         help="with --generate (default cloud)")
+    sandbox.add_argument("--write", type=Path, metavar="FILE",
+                         help="with --generate: also save the site file there")
 
     sub.add_parser("demo", help="tell the story on the demo site (no network, no account)")
     return parser
@@ -341,8 +348,16 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_sandbox(args: argparse.Namespace, _settings: Settings) -> int:
     """``sandbox``: serve a simulated site until interrupted (prints its base URL first)."""
-    from worker.sandbox.cli import serve
+    from worker.sandbox.cli import serve, serve_site
 
+    if args.generate is not None:
+        from worker.sandbox.generate import generate_site, write_site
+        from worker.sandbox.site import site_from_dict
+
+        if args.write is not None:
+            write_site(args.write, args.generate, args.seed, flavor=args.flavor)
+        generated = generate_site(args.generate, seed=args.seed, flavor=args.flavor)
+        return serve_site(site_from_dict(generated, source="--generate"), port=args.port)
     if not args.site.exists():
         raise UsageError(f"{args.site}: no such site file")
     code = serve(args.site, port=args.port)

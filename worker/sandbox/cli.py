@@ -9,7 +9,7 @@ from pathlib import Path
 from types import FrameType
 
 from worker.sandbox.server import Sandbox
-from worker.sandbox.site import SiteError, load_site
+from worker.sandbox.site import Site, SiteError, load_site
 
 
 def summary(sandbox: Sandbox) -> list[str]:
@@ -36,6 +36,11 @@ def serve(site_path: Path, *, port: int) -> int:
     except (SiteError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    return serve_site(site, port=port)
+
+
+def serve_site(site: Site, *, port: int) -> int:
+    """Serve an already loaded (or generated) site until SIGINT/SIGTERM; URL first."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
