@@ -389,8 +389,8 @@ def targets(sizes: Sequence[dict[str, Any]], planner: Mapping[str, Any]) -> list
         rss < 200,
         ""
         if rss_slope is None
-        else f"grows {rss_slope:.1f} MB per 1,000 tickets: the cycle keeps every snapshot it "
-        "read until the plan is made (memory linear in N, not constant)",
+        else f"grows {rss_slope:.1f} MB per 1,000 tickets (the search is streamed into the "
+        "planner; what remains is the matches' plan and the interpreter)",
     )
     add("planner > 20,000 tickets/s on one core",
         f"{planner['tickets_per_s']:,.0f} tickets/s over {planner['tickets']:,} tickets",
