@@ -47,6 +47,17 @@ from worker.model import (
 
 log = structlog.get_logger(__name__)
 
+#: No usable answer: the request failed in transport or answered something unreadable.
+_NO_ANSWER: tuple[type[Exception], ...] = (
+    TransportFailedError,
+    UnexpectedBodyError,
+    requests.RequestException,
+)
+#: Jira said no, or nothing usable came back.
+_FAILED: tuple[type[Exception], ...] = (AtlassianHTTPError, *_NO_ANSWER)
+#: The answer to a write was lost, or nothing usable came back.
+_LOST: tuple[type[Exception], ...] = (OutcomeUnknownError, *_NO_ANSWER)
+
 
 def overlay_recent(snapshot: IssueSnapshot, recent: Mapping[str, RecordedWrite]) -> IssueSnapshot:
     """The snapshot with our journal's state where the journal knows a later step.
@@ -167,12 +178,7 @@ class _Writer:
         kinds = _kinds(write)
         try:
             body = self._body(write)  # may read the field catalogue: before we journal
-        except (
-            AtlassianHTTPError,
-            TransportFailedError,
-            UnexpectedBodyError,
-            requests.RequestException,
-        ) as exc:
+        except _FAILED as exc:
             return self._failed(write, exc)
         self._record(write, "unknown")
         try:
@@ -181,7 +187,7 @@ class _Writer:
             return self._refused(write, exc)
         except OutcomeUnknownError as exc:
             return self._unknown(write, body, exc)
-        except (TransportFailedError, UnexpectedBodyError, requests.RequestException) as exc:
+        except _NO_ANSWER as exc:
             return self._failed(write, exc)
         self._record(write, "applied")
         _log_actions("action.applied", write)
@@ -223,12 +229,7 @@ class _Writer:
             self._send(write, body)
         except AtlassianHTTPError as again:
             return self._refused(write, again)
-        except (
-            OutcomeUnknownError,
-            TransportFailedError,
-            UnexpectedBodyError,
-            requests.RequestException,
-        ) as again:
+        except _LOST as again:
             return Outcome(
                 write.issue,
                 "failed",
@@ -257,12 +258,7 @@ class _Writer:
                 landed = step_landed(
                     self.jira.issue_property(write.issue, self.property_key), write
                 )
-            except (
-                AtlassianHTTPError,
-                TransportFailedError,
-                UnexpectedBodyError,
-                requests.RequestException,
-            ):
+            except _FAILED:
                 landed = False
             if landed:
                 self._record(write, "applied")
@@ -316,12 +312,7 @@ class _Writer:
                 http_status=again.status,
                 retryable=again.status >= 500,
             )
-        except (
-            OutcomeUnknownError,
-            TransportFailedError,
-            UnexpectedBodyError,
-            requests.RequestException,
-        ) as again:
+        except _LOST as again:
             return Outcome(
                 write.issue,
                 "failed",
@@ -337,12 +328,7 @@ class _Writer:
         self, write: IssueWrite, action: ReassignAction
     ) -> tuple[Person | None, str]:
         """Assign through the assign endpoint, then the fallback; who got it, and how."""
-        errors = (
-            AtlassianHTTPError,
-            OutcomeUnknownError,
-            TransportFailedError,
-            requests.RequestException,
-        )
+        errors: tuple[type[Exception], ...] = (AtlassianHTTPError, *_LOST)
         try:
             self.jira.assign(write.issue, action.to)
         except errors as exc:
