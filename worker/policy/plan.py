@@ -90,6 +90,33 @@ class _Acc:
     matches: list[_Match] = field(default_factory=list)
     scope_counts: dict[str, int] = field(default_factory=dict)
 
+    def decide(
+        self,
+        skey: tuple[str, int, str],
+        order: int,
+        issue: str,
+        policy: Policy,
+        verdict: Verdict,
+        *,
+        reason: str | None = None,
+        evidence: tuple[Evidence, ...] = (),
+    ) -> None:
+        """Record a decision that plans no action (kept sortable by issue, then policy order)."""
+        self.decisions.append(
+            (
+                skey,
+                order,
+                Decision(
+                    issue=issue,
+                    policy=policy.id,
+                    mode=policy.mode,
+                    verdict=verdict,
+                    evidence=evidence,
+                    reason=reason,
+                ),
+            )
+        )
+
 
 def evaluate_all(
     conds: Sequence[Condition], snapshot: IssueSnapshot, ctx: TicketContext, *, full: bool
@@ -288,38 +315,17 @@ def _plan(
         skey = issue_sort_key(snap.key)
         if isinstance(snap, MalformedIssue):
             for order, policy in active:
-                acc.decisions.append(
-                    (
-                        skey,
-                        order,
-                        Decision(
-                            issue=snap.key,
-                            policy=policy.id,
-                            mode=policy.mode,
-                            verdict="skip",
-                            reason=snap.reason,
-                        ),
-                    )
-                )
+                acc.decide(skey, order, snap.key, policy, "skip", reason=snap.reason)
             continue
         tctx = TicketContext(snap, pctx)
         claimed_by: str | None = None
         for order, policy in active:
             if claimed_by is not None:
                 if keep_no_match:
-                    acc.decisions.append(
-                        (
-                            skey,
-                            order,
-                            Decision(
-                                issue=snap.key,
-                                policy=policy.id,
-                                mode=policy.mode,
-                                verdict="no-match",
-                                reason=f"already handled by policy {claimed_by}",
-                            ),
-                        )
-                    )
+                    acc.decide(
+                        skey, order, snap.key, policy, "no-match",
+                        reason=f"already handled by policy {claimed_by}",
+                    )  # fmt: skip
                 continue
             out = _evaluate(policy, order, snap, tctx, full=full, fast=not keep_no_match)
             if out.in_scope:
@@ -330,20 +336,10 @@ def _plan(
                 out.match.skey = skey
                 acc.matches.append(out.match)
             elif out.verdict != "no-match" or keep_no_match:
-                acc.decisions.append(
-                    (
-                        skey,
-                        order,
-                        Decision(
-                            issue=snap.key,
-                            policy=policy.id,
-                            mode=policy.mode,
-                            verdict=out.verdict,
-                            evidence=out.evidence,
-                            reason=out.reason,
-                        ),
-                    )
-                )
+                acc.decide(
+                    skey, order, snap.key, policy, out.verdict,
+                    reason=out.reason, evidence=out.evidence,
+                )  # fmt: skip
     breakers = _breakers(acc, policies, active)
     deferred = _budget(acc, policies, breakers)
     for m in acc.matches:
