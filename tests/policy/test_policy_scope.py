@@ -10,7 +10,7 @@ from policy_factories import CONFIG, DEALS, DIRECTORY, NOW, site_tickets
 from worker.policy import Policies, PolicyError, load_policies_text, plan, search_spec
 from worker.policy.scope import quote
 
-pytest.importorskip("worker.sandbox.jql", reason="the sandbox's JQL engine is not available")
+pytest.importorskip("worker.jql", reason="the JQL engine is not available")
 
 SCOPED = """\
 version: 1

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.sandbox.jql import (
+from worker.jql import (
     JqlContext,
     JqlError,
     parse_date,

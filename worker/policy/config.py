@@ -95,7 +95,7 @@ class Policy:
     continue_: bool = False
     max_actions_per_cycle: int | None = None
     breaker: Breaker | None = None
-    #: the parsed scope (a ``worker.sandbox.jql`` query), None without a scope
+    #: the parsed scope (a ``worker.jql`` query), None without a scope
     scope_query: Any = field(default=None, compare=False, repr=False)
     line: int = 0
 

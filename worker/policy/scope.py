@@ -1,7 +1,7 @@
 """The read side of the policies: the search a cycle runs, and the local scope re-check.
 
 The server's answer is never trusted: every policy scope (a JQL fragment) is parsed at
-load time and evaluated again locally on each snapshot with the sandbox's JQL engine.
+load time and evaluated again locally on each snapshot with our JQL engine (``worker.jql``).
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ class _AnyField(Mapping[str, str]):
 def _jql() -> Any:
     # Imported lazily: the JQL engine lives with the sandbox and is only needed for scopes.
     try:
-        return importlib.import_module("worker.sandbox.jql")
+        return importlib.import_module("worker.jql")
     except ImportError as exc:
-        raise ValueError(f"the JQL engine (worker.sandbox.jql) is not available: {exc}") from None
+        raise ValueError(f"the JQL engine (worker.jql) is not available: {exc}") from None
 
 
 def parse_scope(text: str) -> Any:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from worker.sandbox.jql import (
+from worker.jql import (
     And,
     Clause,
     Empty,

@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from worker.jql import JqlContext, JqlError, JqlQuery, parse_jql
 from worker.sandbox.context import Ctx, Reply
 from worker.sandbox.errors import (
     ADF_REQUIRED,
@@ -24,7 +25,6 @@ from worker.sandbox.errors import (
     bad_request,
     not_found_issue,
 )
-from worker.sandbox.jql import JqlContext, JqlError, JqlQuery, parse_jql
 from worker.sandbox.render import (
     adf_plain,
     adf_to_wiki,

@@ -1,5 +1,8 @@
-"""The sandbox's JQL: a tokenizer, a recursive-descent parser into an AST, and a compiler
-that turns the AST into plain Python predicates.
+"""The JQL subset we speak: a tokenizer, a recursive-descent parser into an AST, and a
+compiler that turns the AST into plain Python predicates.
+
+Two users: the sandbox answers searches with it, and the planner re-checks each policy's
+``scope`` locally with it (a server that returns too much must not make the bot act).
 
 Only the subset the worker and its tests need is supported, and everything outside it is an
 error in Jira's wording (the sandbox answers 400 with it) instead of a clause that is silently
