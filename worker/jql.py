@@ -458,7 +458,7 @@ class _Parser:
                 return "is"
             if low in ("was", "changed"):
                 raise _syntax_error(
-                    f"The operator '{low.upper()}' is not supported by the sandbox's JQL.",
+                    f"The operator '{low.upper()}' is not supported by Handoff Guard's JQL subset.",
                     tok.line, tok.column,
                 )
         if tok.kind == "not" and tok.raw.lower() == "not":

@@ -1,4 +1,4 @@
-"""The sandbox's JQL: parsing, evaluation, sorting and Jira-worded errors (pure functions)."""
+"""Our JQL subset (worker/jql.py): parsing, evaluation, sorting and Jira-worded errors."""
 
 from __future__ import annotations
 
@@ -572,8 +572,9 @@ ERROR_TABLE: list[tuple[str, str]] = [
     ("empty = x", P + "'empty' is a reserved JQL word. You must surround it in quotation "
      "marks to use it in a query. (line 1, character 1)"),
     ("status was Done",
-     P + "The operator 'WAS' is not supported by the sandbox's JQL. (line 1, character 8)"),
-    ("status changed", P + "The operator 'CHANGED' is not supported by the sandbox's JQL. "
+     P + "The operator 'WAS' is not supported by Handoff Guard's JQL subset. "
+     "(line 1, character 8)"),
+    ("status changed", P + "The operator 'CHANGED' is not supported by Handoff Guard's JQL subset. "
      "(line 1, character 8)"),
     ("project not = ACME", P + "Expecting operator but got 'not'. (line 1, character 9)"),
     ("assignee in membersOf(", P + "Expecting a function argument before the end of the query. "
