@@ -143,7 +143,7 @@ ERROR_TABLE: list[tuple[str, str]] = [
     ('title = "Deal', "The quoted string 'Deal' has not been completed. (line 1, character 9)"),
     ("label = update", "'update' is a reserved CQL word. You must surround it in quotation "
      "marks to use it in a query. (line 1, character 9)"),
-    ("status was current", "The operator 'WAS' is not supported by the sandbox's CQL. "
+    ("status was current", "The operator 'WAS' is not supported by Handoff Guard's CQL subset. "
      "(line 1, character 8)"),
     ("ancestor = 123", "the field 'ancestor' is not supported; use one of space, label, type, "
      "title, text, creator, id"),
