@@ -119,14 +119,12 @@ def _visible_text(element: etree._Element) -> str:
     """Text a reader sees: macro parameters hidden, a status lozenge shown as its title."""
     parts: list[str] = [element.text or ""] if isinstance(element.text, str) else []
     for child in element:
-        if child.tag == f"{{{AC}}}parameter":
-            pass
-        elif child.tag == f"{{{AC}}}structured-macro" and child.get(f"{{{AC}}}name") == "status":
+        if child.tag == f"{{{AC}}}structured-macro" and child.get(f"{{{AC}}}name") == "status":
             parts.extend(
                 _text(p) for p in child.iter(f"{{{AC}}}parameter")
                 if p.get(f"{{{AC}}}name") == "title"
             )
-        else:
+        elif child.tag != f"{{{AC}}}parameter":  # a parameter is hidden; its tail is not
             inner = _visible_text(child)
             parts.append(f" {inner} " if child.tag in _BLOCK_TAGS else inner)
         if isinstance(child.tail, str):

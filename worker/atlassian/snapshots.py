@@ -32,7 +32,7 @@ BASE_FIELDS: tuple[str, ...] = (
 
 
 class _MalformedError(Exception):
-    pass
+    """An issue that cannot become a snapshot; its message is the skip reason."""
 
 
 def parse_jira_time(value: object) -> datetime:
