@@ -148,6 +148,7 @@ CONFLUENCE_CALLS: dict[str, Call] = {
                      "body": {"storage": {"value": "<p>x</p>", "representation": "storage"}}}),
     "label": _send("POST", "/wiki/rest/api/content/100001/label",
                    [{"prefix": "global", "name": "checked"}]),
+    "user": _get("/wiki/rest/api/user", accountId="712020:sam"),
 }
 
 

@@ -58,6 +58,7 @@ _RULES: list[tuple[str, str, tuple[str, ...]]] = [
     (f"{W}/content", "wiki_create", ("POST",)),
     (f"{W}/content/<page_id>", "wiki_content", ("GET", "PUT")),
     (f"{W}/content/<page_id>/label", "wiki_labels", ("GET", "POST")),
+    (f"{W}/user", "wiki_user", ("GET",)),
 ]
 
 URL_MAP = Map([Rule(path, endpoint=name, methods=list(methods)) for path, name, methods in _RULES])
@@ -95,6 +96,7 @@ _BY_METHOD: dict[tuple[str, str], Callable[..., Reply]] = {
     ("wiki_content", "PUT"): confluence_api.update_content,
     ("wiki_labels", "GET"): confluence_api.get_labels,
     ("wiki_labels", "POST"): confluence_api.add_labels,
+    ("wiki_user", "GET"): confluence_api.get_user,
 }
 
 

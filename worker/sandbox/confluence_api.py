@@ -11,12 +11,14 @@ from worker.sandbox.context import Ctx, Reply
 from worker.sandbox.cql import CqlError, parse_cql
 from worker.sandbox.errors import ApiError, bad_request
 from worker.sandbox.render import (
+    confluence_person_json,
     confluence_time,
     labels_json,
     page_json,
     page_storage,
     storage_plain,
 )
+from worker.sandbox.shapes import confluence_key
 from worker.sandbox.site import Page
 from worker.sandbox.world import World
 
@@ -207,3 +209,27 @@ def add_labels(ctx: Ctx, page_id: str) -> Reply:
 def get_labels(ctx: Ctx, page_id: str) -> Reply:
     """``GET /wiki/rest/api/content/{id}/label``."""
     return 200, labels_json(_page(ctx.world, page_id), wiki_base(ctx))
+
+
+def get_user(ctx: Ctx) -> Reply:
+    """``GET /wiki/rest/api/user?key=|username=|accountId=``: one user.
+
+    ``key`` is Confluence's own user key (Data Center's 32-hex key; Cloud still resolves it
+    for users migrated from Server). Data Center has no ``accountId``.
+    """
+    world = ctx.world
+    key, username, account_id = ctx.arg("key"), ctx.arg("username"), ctx.arg("accountId")
+    if not (key or username or account_id):
+        raise bad_request("A user key, username or accountId is required.")
+    if account_id and not world.cloud:
+        raise bad_request("accountId is not supported by this Confluence.")
+    people = [*world.site.users, world.bot_user()]
+    if key:
+        user = next((u for u in people if confluence_key(u) == key), None)
+    elif username:
+        user = next((u for u in people if u.name == username), None)
+    else:
+        user = next((u for u in people if u.account_id == account_id), None)
+    if user is None:
+        raise ApiError(404, "No user found with the given identifier.")
+    return 200, confluence_person_json(world, user, wiki_base(ctx))

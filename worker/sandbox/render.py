@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any, TypeGuard
 
+from worker.sandbox.shapes import confluence_key, render_properties
 from worker.sandbox.site import Comment, FieldDef, History, Issue, Page, User
 from worker.sandbox.world import World, status_category
 
@@ -404,47 +405,37 @@ def field_list_json(world: World) -> list[dict[str, Any]]:
 
 
 def page_storage(world: World, page: Page) -> str:
-    """The page's storage body: a Page Properties (details) macro, then the raw body."""
+    """The page's storage body: ``storage`` verbatim when set, else a Page Properties
+    (details) macro in the page's shape (``worker.sandbox.shapes``), then the raw body."""
+    if page.storage is not None:
+        return page.storage
     if not page.properties:
         return page.body
-    rows = "".join(f"<tr><th><p>{html.escape(k)}</p></th><td>{_property_cell(world, v)}</td></tr>"
-                   for k, v in page.properties.items())
-    macro = ('<ac:structured-macro ac:name="details" ac:schema-version="1">'
-             f"<ac:rich-text-body><table><tbody>{rows}</tbody></table>"
-             "</ac:rich-text-body></ac:structured-macro>")
-    return macro + page.body
-
-
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def _property_cell(world: World, value: str) -> str:
-    if not value:
-        return "<p></p>"
-    if value.startswith("@") and (user := world.user(value[1:])) is not None:
-        attr = (f'ri:account-id="{html.escape(user.account_id)}"' if world.cloud
-                else f'ri:username="{html.escape(user.name)}"')
-        return f"<p><ac:link><ri:user {attr} /></ac:link></p>"
-    if _ISO_DATE.match(value):
-        return f'<p><time datetime="{value}" /></p>'
-    return f"<p>{html.escape(value)}</p>"
+    return render_properties(page.properties, page.shape, cloud=world.cloud,
+                             users=world.user) + page.body
 
 
 def confluence_user_json(world: World, ref: str | None, base: str) -> dict[str, Any] | None:
-    """A Confluence user (v1 shape)."""
+    """A Confluence user (v1 shape): ``accountId`` on Cloud, ``username`` and Confluence's own
+    ``userKey`` on Data Center."""
     user = world.user(ref)
-    if user is None:
-        return None
+    return None if user is None else confluence_person_json(world, user, base)
+
+
+def confluence_person_json(world: World, user: User, base: str) -> dict[str, Any]:
+    """A known Confluence user (v1 ``User``)."""
     out: dict[str, Any] = {"type": "known", "displayName": user.display_name,
                            "publicName": user.display_name,
                            "profilePicture": {"path": "/wiki/aa-avatar/default.png",
-                                              "width": 48, "height": 48, "isDefault": True},
-                           "_links": {"self": f"{base}/rest/api/user?accountId={user.account_id}"}}
+                                              "width": 48, "height": 48, "isDefault": True}}
     if world.cloud:
         out.update({"accountId": user.account_id, "accountType": "atlassian",
-                    "email": user.email or ""})
+                    "email": user.email or "",
+                    "_links": {"self": f"{base}/rest/api/user?accountId={user.account_id}"}})
     else:
-        out.update({"username": user.name, "userKey": user.name})
+        key = confluence_key(user)
+        out.update({"username": user.name, "userKey": key,
+                    "_links": {"self": f"{base}/rest/api/user?key={key}"}})
     return out
 
 

@@ -11,6 +11,7 @@ is frozen. ``Site.copy()`` is a cheap structural copy used on reset.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -24,10 +25,14 @@ import yaml
 FLAVORS = ("cloud", "datacenter")
 STATUS_CATEGORIES = ("new", "indeterminate", "done")
 FIELD_TYPES = ("string", "number", "option", "multi_option")
+#: how a page's ``properties`` are rendered into storage format (``worker.sandbox.shapes``)
+PAGE_SHAPES = ("tidy", "cloud-editor", "title-case", "header-row", "layout", "horizontal",
+               "template")
 FLAGGED_NAME = "Flagged"
 FLAGGED_VALUE = "Impediment"
 #: first numeric id handed out to issues, comments, projects when the file gives none
 FIRST_ID = 10000
+_HEX32 = re.compile(r"[0-9a-f]{32}")
 
 
 class SiteError(ValueError):
@@ -89,6 +94,9 @@ class User:
     display_name: str
     email: str | None = None
     active: bool = True
+    #: Confluence Data Center's own user key (32 hex digits), unrelated to Jira's user key;
+    #: None: derived from the name (every DC Confluence user has one)
+    confluence_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +212,8 @@ class Space:
 
 @dataclass(slots=True)
 class Page:
-    """A Confluence page. ``properties`` render as a Page Properties macro before ``body``."""
+    """A Confluence page. ``properties`` render as a Page Properties macro before ``body``,
+    in the page's ``shape``; ``storage`` (when set) is the whole body, served verbatim."""
 
     id: str
     space: str
@@ -217,6 +226,8 @@ class Page:
     created: datetime | None = None
     updated: datetime | None = None
     updated_by: str | None = None
+    shape: str = "tidy"
+    storage: str | None = None
 
     def copy(self) -> Page:
         """A copy whose containers can be changed without touching this one."""
@@ -456,7 +467,8 @@ class _Keys:
                         "issues", "confluence"})
     site: ClassVar = _K({"flavor", "now", "timezone", "search_lag_s", "bot"})
     bot: ClassVar = _K({"account_id", "name", "display_name", "email", "api_token"})
-    user: ClassVar = _K({"account_id", "name", "display_name", "email", "active"})
+    user: ClassVar = _K({"account_id", "name", "display_name", "email", "active",
+                         "confluence_key"})
     group: ClassVar = _K({"name", "group_id", "members"})
     field: ClassVar = _K({"id", "name", "type", "options"})
     project: ClassVar = _K({"key", "name", "lead", "id", "assignee_on_edit_screen"})
@@ -470,7 +482,7 @@ class _Keys:
     confluence: ClassVar = _K({"spaces", "pages"})
     space: ClassVar = _K({"key", "name"})
     page: ClassVar = _K({"id", "space", "title", "labels", "created_by", "properties", "body",
-                         "version", "created", "updated", "updated_by"})
+                         "version", "created", "updated", "updated_by", "shape", "storage"})
 
 
 def site_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Site:
@@ -500,8 +512,12 @@ def site_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Site:
     users = []
     for u in top.items("users"):
         u.check_keys(_Keys.user, _K({"account_id", "name", "display_name"}))
+        ckey = u.opt_str("confluence_key")
+        if ckey is not None and not _HEX32.fullmatch(ckey):
+            raise u.fail(f"confluence_key must be 32 hexadecimal digits, got {ckey!r}",
+                         key="confluence_key")
         users.append(User(u.text("account_id"), u.text("name"), u.text("display_name"),
-                          u.opt_str("email"), u.flag("active", True)))
+                          u.opt_str("email"), u.flag("active", True), ckey))
     known = {u.name for u in users} | {u.account_id for u in users} | {bot.name, bot.account_id}
 
     def check_user(r: _Reader, key: str) -> str | None:
@@ -582,6 +598,16 @@ def site_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Site:
             if pg.text("id") in page_ids:
                 raise pg.fail(f"duplicate page id {pg.text('id')!r}", key="id")
             page_ids.add(pg.text("id"))
+            shape = pg.text("shape", "tidy")
+            if shape not in PAGE_SHAPES:
+                raise pg.fail(f"shape must be one of {', '.join(PAGE_SHAPES)}, got {shape!r}",
+                              key="shape")
+            storage = pg.opt_str("storage")
+            if storage is not None:
+                for other in ("properties", "body", "shape"):
+                    if other in pg.data:
+                        raise pg.fail(f"'storage' is the whole page body: it excludes {other!r}",
+                                      key=other)
             props = {}
             for k, v in pg.mapping("properties").items():
                 if isinstance(v, dict | list):
@@ -594,7 +620,7 @@ def site_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Site:
                 version=int(pg.data.get("version", 1)),
                 created=pg.time("created") if pg.data.get("created") else None,
                 updated=pg.time("updated") if pg.data.get("updated") else None,
-                updated_by=check_user(pg, "updated_by"),
+                updated_by=check_user(pg, "updated_by"), shape=shape, storage=storage,
             ))
 
     site_stub.issues = issues
@@ -769,6 +795,8 @@ def _user_dict(u: User) -> dict[str, Any]:
         d["email"] = u.email
     if not u.active:
         d["active"] = False
+    if u.confluence_key is not None:
+        d["confluence_key"] = u.confluence_key
     return d
 
 
@@ -815,6 +843,10 @@ def _page_dict(p: Page) -> dict[str, Any]:
         d["properties"] = dict(p.properties)
     if p.body:
         d["body"] = p.body
+    if p.shape != "tidy":
+        d["shape"] = p.shape
+    if p.storage is not None:
+        d["storage"] = p.storage
     if p.version != 1:
         d["version"] = p.version
     if p.created is not None:
