@@ -7,23 +7,26 @@ bot's own recent writes (:class:`worker.model.WriteJournal`) because Jira's sear
 consistent. It is *not* the source of truth for ticket state: that lives in our issue property,
 so a fresh store on a new machine behaves correctly.
 
-The schema is versioned: ``schema_version`` holds the number of the last migration applied, and
-:meth:`Store.open` applies the missing ones in order, each in its own transaction.
+The schema is Alembic's (``worker/migrations``): :meth:`Store.open` brings any store to the
+newest revision, upgrades the hand-versioned stores made before Alembic, and refuses a database
+whose tables it did not create (:mod:`worker.migrate`). ``postgresql://`` URLs use psycopg 3.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from worker.logs import scrub
+from worker.migrate import SchemaError, migrate
 from worker.model import (
     Action,
     BotState,
@@ -63,123 +66,83 @@ class _UTCDateTime(sa.TypeDecorator[datetime]):
 
 # --------------------------------------------------------------------------- current schema
 
-SCHEMA_VERSION = 2
-
-def _schema(version: int) -> sa.MetaData:
-    """The tables as they are at ``version`` (migration 1 creates them from this)."""
-    md = sa.MetaData()
-    sa.Table("schema_version", md, sa.Column("version", sa.Integer, nullable=False))
-    sa.Table(
-        "cycles",
-        md,
-        sa.Column("run_id", sa.String(64), primary_key=True),
-        sa.Column("started_at", _UTCDateTime, nullable=False),  # wall clock
-        sa.Column("finished_at", _UTCDateTime),
-        sa.Column("site_now", _UTCDateTime),  # the Atlassian site's clock the plan used
-        sa.Column("dry_run", sa.Boolean, nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),  # running | ok | failed | stopped
-        sa.Column("error", sa.Text),
-        sa.Column("issues_read", sa.Integer, nullable=False, default=0),
-        sa.Column("actions_applied", sa.Integer, nullable=False, default=0),
-        sa.Column("actions_failed", sa.Integer, nullable=False, default=0),
-        sa.Column("requests", sa.Integer, nullable=False, default=0),
-        sa.Column("retries", sa.Integer, nullable=False, default=0),
-        sa.Column("duration_s", sa.Float),
-        sa.Column("counts", sa.JSON),  # {policy: {verdict: n}}
-        *([sa.Column("config_sha256", sa.String(64))] if version >= 2 else []),
-    )
-    sa.Table(
-        "decisions",
-        md,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("run_id", sa.String(64), nullable=False, index=True),
-        sa.Column("at", _UTCDateTime, nullable=False),  # site clock
-        sa.Column("issue", sa.String(64), nullable=False),
-        sa.Column("policy", sa.String(128), nullable=False),
-        sa.Column("mode", sa.String(16), nullable=False),
-        sa.Column("verdict", sa.String(16), nullable=False),
-        sa.Column("step", sa.Integer),
-        sa.Column("reason", sa.Text),
-        sa.Column("actions", sa.JSON, nullable=False),
-        sa.Column("evidence", sa.JSON, nullable=False),
-    )
-    sa.Table(
-        "outcomes",
-        md,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("run_id", sa.String(64), nullable=False, index=True),
-        sa.Column("at", _UTCDateTime, nullable=False),  # site clock
-        sa.Column("issue", sa.String(64), nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("actions", sa.JSON, nullable=False),
-        sa.Column("detail", sa.Text, nullable=False),
-        sa.Column("http_status", sa.Integer),
-        sa.Column("retryable", sa.Boolean, nullable=False),
-    )
-    sa.Table(
-        "writes",
-        md,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("issue", sa.String(64), nullable=False),
-        sa.Column("issue_id", sa.String(64), nullable=False),
-        sa.Column("at", _UTCDateTime, nullable=False),  # site clock
-        sa.Column("state", sa.JSON, nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
-    )
-    return md
-
-
-metadata = _schema(SCHEMA_VERSION)
-schema_version = metadata.tables["schema_version"]
-cycles = metadata.tables["cycles"]
-decisions = metadata.tables["decisions"]
-outcomes = metadata.tables["outcomes"]
-writes = metadata.tables["writes"]
-
-
-# --------------------------------------------------------------------------- migrations
-
-
-def _migration_1(conn: Connection) -> None:
-    """The first schema: cycles, decisions, outcomes and the write journal."""
-    v1 = _schema(1)
-    v1.remove(v1.tables["schema_version"])  # created before any migration runs
-    v1.create_all(conn)
-    conn.execute(sa.text("CREATE INDEX ix_writes_issue_at ON writes (issue, at)"))
-
-
-def _migration_2(conn: Connection) -> None:
-    """Which policy file decided (its SHA-256), and a lookup by issue for ``history``."""
-    conn.execute(sa.text("ALTER TABLE cycles ADD COLUMN config_sha256 VARCHAR(64)"))
-    conn.execute(sa.text("CREATE INDEX ix_decisions_issue ON decisions (issue)"))
-
-
-#: migration number -> the function that brings the schema from number-1 to number
-MIGRATIONS: Mapping[int, Callable[[Connection], None]] = {1: _migration_1, 2: _migration_2}
-
-
-def migrate(engine: Engine, *, target: int = SCHEMA_VERSION) -> int:
-    """Apply the missing migrations up to ``target``; returns the version now in place.
-
-    Raises :class:`StoreError` when the database is newer than this program.
-    """
-    with engine.begin() as conn:
-        schema_version.create(conn, checkfirst=True)
-        current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
-    version = int(current or 0)
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"the state store has schema version {version}; this Handoff Guard knows up to "
-            f"{SCHEMA_VERSION} (upgrade the program or point HANDOFF_GUARD_STATE elsewhere)"
-        )
-    while version < target:
-        step = version + 1
-        with engine.begin() as conn:
-            MIGRATIONS[step](conn)
-            conn.execute(sa.delete(schema_version))
-            conn.execute(sa.insert(schema_version).values(version=step))
-        version = step
-    return version
+# The tables as the newest revision leaves them (``worker/migrations/versions``), for queries
+# only: the migrations create and change them, never this metadata.
+metadata = sa.MetaData()
+cycles = sa.Table(
+    "cycles",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("started_at", _UTCDateTime, nullable=False),  # wall clock
+    sa.Column("finished_at", _UTCDateTime),
+    sa.Column("site_now", _UTCDateTime),  # the Atlassian site's clock the plan used
+    sa.Column("dry_run", sa.Boolean, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # running | ok | failed | stopped
+    sa.Column("error", sa.Text),
+    sa.Column("issues_read", sa.Integer, nullable=False, default=0),
+    sa.Column("actions_applied", sa.Integer, nullable=False, default=0),
+    sa.Column("actions_failed", sa.Integer, nullable=False, default=0),
+    sa.Column("requests", sa.Integer, nullable=False, default=0),
+    sa.Column("retries", sa.Integer, nullable=False, default=0),
+    sa.Column("duration_s", sa.Float),
+    sa.Column("counts", sa.JSON),  # {policy: {verdict: n}}
+    sa.Column("config_sha256", sa.String(64)),
+)
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), nullable=False, index=True),
+    sa.Column("at", _UTCDateTime, nullable=False),  # site clock
+    sa.Column("issue", sa.String(64), nullable=False),
+    sa.Column("policy", sa.String(128), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("verdict", sa.String(16), nullable=False),
+    sa.Column("step", sa.Integer),
+    sa.Column("reason", sa.Text),
+    sa.Column("actions", sa.JSON, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("recheck_at", _UTCDateTime),  # when to read the issue again even if unchanged
+)
+outcomes = sa.Table(
+    "outcomes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), nullable=False, index=True),
+    sa.Column("at", _UTCDateTime, nullable=False),  # site clock
+    sa.Column("issue", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("actions", sa.JSON, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("http_status", sa.Integer),
+    sa.Column("retryable", sa.Boolean, nullable=False),
+    sa.Column("changes", sa.JSON),  # what the write changed: previous_assignee, labels_added...
+)
+writes = sa.Table(
+    "writes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("issue", sa.String(64), nullable=False),
+    sa.Column("issue_id", sa.String(64), nullable=False),
+    sa.Column("at", _UTCDateTime, nullable=False),  # site clock
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+)
+lease = sa.Table(
+    "lease",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("fencing", sa.BigInteger, nullable=False),  # +1 at every change of holder
+    sa.Column("acquired_at", _UTCDateTime, nullable=False),
+    sa.Column("expires_at", _UTCDateTime, nullable=False),
+)
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
 
 
 # --------------------------------------------------------------------------- serialization
@@ -266,6 +229,8 @@ class OutcomeRow:
     http_status: int | None
     #: policy id -> the decision's reason / evidence, for "and why?"
     policies: Mapping[str, Sequence[Mapping[str, Any]]]
+    #: what the write changed, as recorded with the outcome (None: not recorded)
+    changes: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,17 +244,41 @@ class CycleHistory:
 # --------------------------------------------------------------------------- the store
 
 
+def database_url(target: str | Path) -> sa.URL:
+    """The SQLAlchemy URL for a filesystem path (SQLite) or a URL.
+
+    PostgreSQL URLs without a driver (``postgresql://``, ``postgres://``) get psycopg 3, the
+    driver we ship; SQLAlchemy's default for them would be psycopg2.
+    """
+    text = str(target)
+    if "://" not in text:
+        return sa.URL.create("sqlite", database=str(Path(text).expanduser()))
+    url = sa.make_url(text.replace("postgres://", "postgresql://", 1)
+                      if text.startswith("postgres://") else text)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def describe(target: str | Path) -> str:
+    """The store's location for messages: a URL's password is never shown."""
+    try:
+        return database_url(target).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):
+        return "(an unreadable HANDOFF_GUARD_STATE value)"
+
+
 def engine_for(target: str | Path) -> Engine:
     """An engine for a filesystem path (SQLite; parent folders created) or a SQLAlchemy URL."""
-    text = str(target)
-    if "://" in text:
-        return sa.create_engine(text, future=True)
-    path = Path(text).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    url = database_url(target)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return sa.create_engine(url, pool_pre_ping=True)
+    Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     # The scheduler's job thread and the main thread share the engine; SQLite's own locking
-    # serializes writers, so the same-thread guard would only get in the way.
+    # serializes writers, so the same-thread guard would only get in the way. Several processes
+    # may share the file (the lease): wait for a writer's lock rather than fail at once.
     return sa.create_engine(
-        f"sqlite:///{path}", future=True, connect_args={"check_same_thread": False}
+        url, connect_args={"check_same_thread": False, "timeout": 30}
     )
 
 
@@ -298,18 +287,32 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        #: the Alembic revision the store is at
         self.version = migrate(engine)
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for the lease and for tests)."""
+        return self._engine
 
     @classmethod
     def open(cls, target: str | Path) -> Store:
         """Open (create, migrate) the store at a path or URL; :class:`StoreError` on failure."""
+        where = describe(target)
+        engine: Engine | None = None
         try:
-            return cls(engine_for(target))
+            engine = engine_for(target)
+            return cls(engine)
+        except SchemaError as exc:
+            _dispose(engine)
+            raise StoreError(f"cannot use the state store at {where}: {exc}") from exc
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the state store at {target}: {exc.__class__.__name__}: "
-                             f"{str(exc).splitlines()[0]}") from exc
-        except OSError as exc:
-            raise StoreError(f"cannot open the state store at {target}: {exc}") from exc
+            _dispose(engine)
+            raise StoreError(f"cannot open the state store at {where}: {exc.__class__.__name__}: "
+                             f"{_first_line(exc)}") from exc
+        except (OSError, ValueError) as exc:
+            _dispose(engine)
+            raise StoreError(f"cannot open the state store at {where}: {exc}") from exc
 
     def close(self) -> None:
         """Release the database connections."""
@@ -367,9 +370,19 @@ class Store:
                 conn.execute(sa.insert(cycles).values(**values))
 
     def record_decisions(
-        self, run_id: str, at: datetime, items: Iterable[Decision]
+        self,
+        run_id: str,
+        at: datetime,
+        items: Iterable[Decision],
+        *,
+        recheck_at: Mapping[str, datetime] | None = None,
     ) -> int:
-        """Record decisions with their evidence; returns how many."""
+        """Record decisions with their evidence; returns how many.
+
+        ``recheck_at`` maps an issue key to when it must be read again even if it does not
+        change (a grace period ending, a schedule window opening); other decisions get none.
+        """
+        rechecks = recheck_at or {}
         rows = [
             {
                 "run_id": run_id,
@@ -385,6 +398,7 @@ class Store:
                     {"condition": e.condition, "result": e.result, "detail": e.detail}
                     for e in d.evidence
                 ],
+                "recheck_at": rechecks.get(d.issue),
             }
             for d in items
         ]
@@ -393,8 +407,20 @@ class Store:
                 conn.execute(sa.insert(decisions), rows)
         return len(rows)
 
-    def record_outcomes(self, run_id: str, at: datetime, items: Iterable[Outcome]) -> int:
-        """Record what the executor did; returns how many."""
+    def record_outcomes(
+        self,
+        run_id: str,
+        at: datetime,
+        items: Iterable[Outcome],
+        *,
+        changes: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> int:
+        """Record what the executor did; returns how many.
+
+        ``changes`` maps an issue key to what its write changed (JSON: ``previous_assignee``,
+        ``new_assignee``, ``labels_added``, ``comment_ids``...), kept for reports and revert.
+        """
+        changed = changes or {}
         rows = [
             {
                 "run_id": run_id,
@@ -405,6 +431,7 @@ class Store:
                 "detail": scrub(o.detail),
                 "http_status": o.http_status,
                 "retryable": o.retryable,
+                "changes": _json_value(changed.get(o.issue)),
             }
             for o in items
         ]
@@ -412,6 +439,19 @@ class Store:
             with self._engine.begin() as conn:
                 conn.execute(sa.insert(outcomes), rows)
         return len(rows)
+
+    # ------------------------------------------------------------------ meta
+
+    def get_meta(self, key: str) -> str | None:
+        """A small value kept across cycles (``installation_id``, ``read_watermark``...)."""
+        with self._engine.connect() as conn:
+            value = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+        return None if value is None else str(value)
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set (insert or replace) a meta value, atomically."""
+        with self._engine.begin() as conn:
+            conn.execute(_upsert(conn, meta, {"key": key, "value": value}, key_columns=("key",)))
 
     def purge(self, *, before: datetime) -> int:
         """Delete audit rows and journal entries older than ``before``; returns rows deleted.
@@ -479,6 +519,7 @@ class Store:
                     detail=o.detail,
                     http_status=o.http_status,
                     policies=why.get((o.run_id, o.issue), {}),
+                    changes=o.changes,
                 )
             )
         return [CycleHistory(cycle=c, outcomes=tuple(per_run.get(c.run_id, ()))) for c in recent]
@@ -502,6 +543,7 @@ class Store:
                     "step": r.step,
                     "reason": r.reason,
                     "actions": r.actions,
+                    "recheck_at": None if r.recheck_at is None else r.recheck_at.isoformat(),
                 }
                 for r in conn.execute(query)
             ]
@@ -513,6 +555,38 @@ class Store:
                 t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
                 for t in (cycles, decisions, outcomes, writes)
             }
+
+
+def _upsert(
+    conn: Connection, table: sa.Table, values: Mapping[str, Any], *, key_columns: Sequence[str]
+) -> sa.Executable:
+    """INSERT ... ON CONFLICT DO UPDATE in the connection's dialect (SQLite and PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        pg = postgresql.insert(table).values(**values)
+        return pg.on_conflict_do_update(
+            index_elements=list(key_columns),
+            set_={k: pg.excluded[k] for k in values if k not in key_columns},
+        )
+    lite = sqlite.insert(table).values(**values)
+    return lite.on_conflict_do_update(
+        index_elements=list(key_columns),
+        set_={k: lite.excluded[k] for k in values if k not in key_columns},
+    )
+
+
+def _json_value(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A plain-JSON copy (tuples become lists, datetimes are refused early, not at commit)."""
+    return None if value is None else json.loads(json.dumps(dict(value)))
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _dispose(engine: Engine | None) -> None:
+    if engine is not None:
+        engine.dispose()
 
 
 def _cycle_values(record: CycleRecord) -> dict[str, Any]:

@@ -1,7 +1,10 @@
-"""The state store: versioned schema, the write journal, the audit trail, retention."""
+"""The state store on SQLite and PostgreSQL: migrations, the journal, the audit trail, retention."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from worker import logs
+from worker.migrate import OUR_TABLES, current_revision, head
 from worker.model import (
     BotState,
     CommentAction,
@@ -23,16 +27,17 @@ from worker.model import (
     Text,
 )
 from worker.store import (
-    SCHEMA_VERSION,
     CycleRecord,
     Store,
     StoreError,
+    database_url,
     decision_to_json,
+    describe,
     engine_for,
-    migrate,
 )
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+V1_SQL = Path(__file__).parent / "fixtures" / "store-v1-sqlite.sql"
 
 
 def _state(step_at: datetime) -> BotState:
@@ -40,46 +45,200 @@ def _state(step_at: datetime) -> BotState:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    """A fresh store in a temporary folder (parents created on open)."""
-    return Store.open(tmp_path / "nested" / "state.db")
+def store(store_target: str) -> Iterator[Store]:
+    """A fresh store: a SQLite file (parents created on open), then a PostgreSQL schema."""
+    opened = Store.open(store_target)
+    yield opened
+    opened.close()
 
 
-def test_open_creates_the_current_schema(store: Store, tmp_path: Path) -> None:
-    """A new database is created at the current schema version with every table."""
-    assert store.version == SCHEMA_VERSION
-    assert (tmp_path / "nested" / "state.db").is_file()
-    assert store.table_counts() == {"cycles": 0, "decisions": 0, "outcomes": 0, "writes": 0}
-
-
-def test_an_old_database_is_migrated_on_open(tmp_path: Path) -> None:
-    """A version-1 database with data gains the version-2 column and keeps its rows."""
-    path = tmp_path / "old.db"
-    engine = engine_for(path)
-    assert migrate(engine, target=1) == 1
-    with engine.begin() as conn:
-        conn.execute(sa.text(
+def _legacy_sqlite(path: Path, version: int) -> None:
+    """A store as the hand-versioned program left it at ``version`` (1 or 2), with one cycle."""
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_SQL.read_text(encoding="utf-8"))
+        if version == 2:
+            conn.executescript(
+                "ALTER TABLE cycles ADD COLUMN config_sha256 VARCHAR(64);"
+                "CREATE INDEX ix_decisions_issue ON decisions (issue);"
+                "UPDATE schema_version SET version = 2;"
+            )
+        conn.execute(
             "INSERT INTO cycles (run_id, started_at, dry_run, status, issues_read, "
             "actions_applied, actions_failed, requests, retries) "
             "VALUES ('r0', '2026-11-01T09:00:00.000000+00:00', 0, 'ok', 3, 1, 0, 5, 0)"
-        ))
-    engine.dispose()
+        )
+        conn.execute(
+            "INSERT INTO writes (issue, issue_id, at, state, status) "
+            "VALUES ('A-1', '1', '2026-11-01T09:00:00.000000+00:00', '{}', 'applied')"
+        )
+    conn.close()
+
+
+def test_open_creates_the_current_schema(store: Store) -> None:
+    """A new database is created by the migrations, at the newest revision, with every table."""
+    assert store.version == head() == current_revision(store.engine)
+    assert store.table_counts() == {"cycles": 0, "decisions": 0, "outcomes": 0, "writes": 0}
+    tables = set(sa.inspect(store.engine).get_table_names())
+    assert OUR_TABLES | {"alembic_version"} == tables
+
+
+def test_sqlite_parent_folders_are_created(tmp_path: Path) -> None:
+    """A SQLite path's missing folders are made on open."""
+    Store.open(tmp_path / "a" / "b" / "state.db").close()
+    assert (tmp_path / "a" / "b" / "state.db").is_file()
+
+
+def test_opening_twice_changes_nothing(store_target: str) -> None:
+    """A second open of a current store applies nothing and keeps the rows."""
+    first = Store.open(store_target)
+    first.set_meta("installation_id", "i-1")
+    first.close()
+    second = Store.open(store_target)
+    assert (second.version, second.get_meta("installation_id")) == (head(), "i-1")
+    second.close()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_hand_versioned_sqlite_store_is_upgraded(tmp_path: Path, version: int) -> None:
+    """A version-1 or version-2 store keeps its rows and gains every later table and column."""
+    path = tmp_path / "old.db"
+    _legacy_sqlite(path, version)
     store = Store.open(path)
-    assert store.version == 2
+    assert store.version == head()
     (old,) = store.cycles()
     assert (old.run_id, old.issues_read, old.config_sha256) == ("r0", 3, None)
+    assert list(store.recent_writes(since=NOW - timedelta(days=30))) == ["A-1"]
     store.finish_cycle(CycleRecord("r1", NOW, False, "ok", config_sha256="abc"))
     assert store.cycles()[0].config_sha256 == "abc"
+    store.set_meta("k", "v")
+    tables = set(sa.inspect(store.engine).get_table_names())
+    assert "schema_version" not in tables
+    assert {"lease", "meta"} <= tables
+    store.close()
 
 
-def test_a_newer_database_is_refused(tmp_path: Path) -> None:
-    """A schema newer than this program is an error that says what to do."""
+def test_a_newer_hand_versioned_store_is_refused(tmp_path: Path) -> None:
+    """A hand-versioned store past version 2 is an error that says what to do."""
     path = tmp_path / "new.db"
-    Store.open(path).close()
-    with engine_for(path).begin() as conn:
-        conn.execute(sa.text("UPDATE schema_version SET version = 99"))
+    _legacy_sqlite(path, 2)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE schema_version SET version = 99")
+    conn.close()
     with pytest.raises(StoreError, match="schema version 99"):
         Store.open(path)
+
+
+def test_a_newer_revision_is_refused(store_target: str) -> None:
+    """A store stamped by a newer program (an unknown revision) is refused, untouched."""
+    Store.open(store_target).close()
+    engine = engine_for(store_target)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+    with pytest.raises(StoreError, match=r"9999_future.*does not know"):
+        Store.open(store_target)
+
+
+def test_a_foreign_cycles_table_is_refused(store_target: str) -> None:
+    """A database with our table names but no schema version is not ours: refused, untouched."""
+    engine = engine_for(store_target)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE cycles (id INTEGER PRIMARY KEY, note TEXT)"))
+        conn.execute(sa.text("INSERT INTO cycles (id, note) VALUES (1, 'someone else')"))
+    with pytest.raises(StoreError, match=r"did not create \(cycles\)"):
+        Store.open(store_target)
+    with engine.connect() as conn:
+        assert set(sa.inspect(conn).get_table_names()) == {"cycles"}
+        assert conn.execute(sa.text("SELECT note FROM cycles")).scalar() == "someone else"
+    engine.dispose()
+
+
+def test_unrelated_tables_are_left_alone(store_target: str) -> None:
+    """Other programs' tables in a shared database do not stop a fresh store from being made."""
+    engine = engine_for(store_target)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE invoices (id INTEGER PRIMARY KEY)"))
+    engine.dispose()
+    store = Store.open(store_target)
+    assert "invoices" in sa.inspect(store.engine).get_table_names()
+    store.close()
+
+
+def test_concurrent_first_opens_create_the_schema_once(store_target: str) -> None:
+    """Replicas starting together on a fresh database: both open it, neither fails."""
+    errors: list[BaseException] = []
+    opened: list[Store] = []
+
+    def open_one() -> None:
+        try:
+            opened.append(Store.open(store_target))
+        except BaseException as exc:  # the assertion below shows it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert [s.version for s in opened] == [head()] * 3
+    for s in opened:
+        s.close()
+
+
+@pytest.mark.parametrize(
+    ("target", "url"),
+    [
+        ("postgresql://u:pw@db:5432/hg", "postgresql+psycopg://u:***@db:5432/hg"),
+        ("postgres://u:pw@db/hg", "postgresql+psycopg://u:***@db/hg"),
+        ("postgresql+psycopg://u@db/hg", "postgresql+psycopg://u@db/hg"),
+        ("sqlite:////var/lib/hg/state.db", "sqlite:////var/lib/hg/state.db"),
+        ("var/state.db", "sqlite:///var/state.db"),
+    ],
+)
+def test_urls_use_psycopg_and_never_show_passwords(target: str, url: str) -> None:
+    """Plain PostgreSQL URLs get psycopg 3; a URL's password never appears in messages."""
+    assert describe(target) == url
+    assert database_url(target).password in (None, "pw")
+
+
+def test_an_unreachable_server_is_one_line_without_the_password() -> None:
+    """A store that cannot be reached fails with one line that hides the URL's password."""
+    with pytest.raises(StoreError) as caught:
+        Store.open("postgresql://u:s3cret-pw@127.0.0.1:9/hg?connect_timeout=2")
+    assert "s3cret-pw" not in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert "u:***@127.0.0.1:9/hg" in str(caught.value)
+
+
+def test_meta_values_round_trip_and_replace(store: Store) -> None:
+    """get_meta returns None for a missing key; set_meta inserts, then replaces."""
+    assert store.get_meta("read_watermark") is None
+    store.set_meta("read_watermark", "2026-11-02T09:00:00+00:00")
+    store.set_meta("deal_page_ids", '["1", "2"]')
+    store.set_meta("read_watermark", "2026-11-03T09:00:00+00:00")
+    assert store.get_meta("read_watermark") == "2026-11-03T09:00:00+00:00"
+    assert store.get_meta("deal_page_ids") == '["1", "2"]'
+
+
+def test_outcome_changes_and_recheck_times_are_kept(store: Store) -> None:
+    """What a write changed and when an issue is due again are recorded and read back."""
+    changed = {"previous_assignee": "u-1", "new_assignee": "u-2", "labels_added": ("x",),
+               "comment_ids": ["10001"]}
+    store.start_cycle(CycleRecord("r1", NOW, False, "running"))
+    store.record_decisions("r1", NOW, [Decision("A-1", "p", "enforce", "act"),
+                                       Decision("B-1", "p", "enforce", "no-match")],
+                           recheck_at={"A-1": NOW + timedelta(days=2)})
+    store.record_outcomes("r1", NOW, [Outcome("A-1", "applied", ("reassign",)),
+                                      Outcome("B-1", "failed", ("comment",))],
+                          changes={"A-1": changed})
+    store.finish_cycle(CycleRecord("r1", NOW, False, "ok"))
+    (item,) = store.history()
+    assert [o.changes for o in item.outcomes] == [
+        {**changed, "labels_added": ["x"]}, None,
+    ]
+    assert store.decisions_for("A-1")[0]["recheck_at"] == (NOW + timedelta(days=2)).isoformat()
+    assert store.decisions_for("B-1")[0]["recheck_at"] is None
 
 
 def test_journal_returns_the_latest_write_per_issue_since(store: Store) -> None:
