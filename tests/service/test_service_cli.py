@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import signal
+import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -235,6 +236,21 @@ def test_run_with_an_invalid_policy_file_exits_1(
     done = _run_once(demo_sandbox, config_dir, tmp_path)
     assert done.returncode == 1
     assert f"{bad}:" in done.stderr
+
+
+def test_run_refuses_a_store_it_did_not_create(
+    demo_sandbox: Sandbox, config_dir: Path, tmp_path: Path
+) -> None:
+    """A foreign unversioned `cycles` table: run --once exits 1 naming it, and writes nothing."""
+    state = tmp_path / "var" / "state.db"
+    state.parent.mkdir()
+    with sqlite3.connect(state) as conn:
+        conn.execute("CREATE TABLE cycles (id INTEGER PRIMARY KEY, note TEXT)")
+    conn.close()
+    done = _run_once(demo_sandbox, config_dir, tmp_path)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "tables Handoff Guard did not create (cycles)" in done.stderr
+    assert [r for r in demo_sandbox.requests() if r["method"] != "GET"] == []
 
 
 def test_sandbox_command_serves_until_terminated(tmp_path: Path) -> None:
