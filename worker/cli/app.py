@@ -113,6 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--write", type=Path, metavar="FILE",
                          help="with --generate: also save the site file there")
 
+    snapshot = sub.add_parser(
+        "snapshot", help="copy what the policies read into a site file the sandbox serves")
+    snapshot.add_argument("--out", type=Path, required=True, metavar="FILE",
+                          help="the site file to write")
+    snapshot.add_argument("--anonymize", action="store_true",
+                          help="replace people's names, emails, account ids and customer names")
+    snapshot.add_argument("--issues", type=_positive, metavar="N",
+                          help="keep the first N candidate tickets only")
+    with_config(snapshot)
+
     sub.add_parser("demo", help="tell the story on the demo site (no network, no account)")
     return parser
 
@@ -365,6 +375,31 @@ def cmd_sandbox(args: argparse.Namespace, _settings: Settings) -> int:
     return EXIT_INVALID if code == 2 else code
 
 
+def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
+    """``snapshot --out FILE``: read like a cycle (read-only) and write a site file."""
+    from worker.atlassian.clients import connect
+    from worker.snapshot import dump_site, policy_words, take_snapshot
+
+    settings.check_atlassian()
+    policies = PolicySource(settings.config_path).current()
+    # every word of the policy file stays: the policies match on them
+    protected = policy_words(settings.config_path.read_text(encoding="utf-8"))
+    atlassian = connect(settings.connection())
+    try:
+        snapshot = take_snapshot(atlassian, policies, limit=args.issues,
+                                 anonymize=args.anonymize, protected=protected)
+    finally:
+        atlassian.close()
+    dump_site(snapshot, args.out)
+    sys.stdout.write(
+        f"{args.out}: {snapshot.issues} tickets, {snapshot.users} users, {snapshot.pages} deal "
+        f"pages at {snapshot.now:%Y-%m-%d %H:%M} site time, {snapshot.requests} requests"
+        f"{', anonymized' if args.anonymize else ''}.\n"
+        f"Serve it: python -m worker sandbox --site {args.out}\n"
+    )
+    return EXIT_OK
+
+
 def cmd_demo(_args: argparse.Namespace, _settings: Settings) -> int:
     """``demo``: the story on the demo site, in-process, no network."""
     from worker.demo import run_demo
@@ -380,5 +415,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "schema": cmd_schema,
     "history": cmd_history,
     "sandbox": cmd_sandbox,
+    "snapshot": cmd_snapshot,
     "demo": cmd_demo,
 }

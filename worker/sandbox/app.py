@@ -52,6 +52,7 @@ _RULES: list[tuple[str, str, tuple[str, ...]]] = [
     (f"{J}/field", "fields", ("GET",)),
     (f"{J}/user", "user", ("GET",)),
     (f"{J}/user/search", "user_search", ("GET",)),
+    (f"{J}/users/search", "users_search", ("GET",)),
     (f"{J}/group/member", "group_member", ("GET",)),
     (f"{W}/content/search", "wiki_content_search", ("GET",)),
     (f"{W}/search", "wiki_search", ("GET",)),
@@ -74,6 +75,7 @@ _JIRA: dict[str, Callable[..., Reply]] = {
     "fields": jira_api.fields,
     "user": jira_api.get_user,
     "user_search": jira_api.search_users,
+    "users_search": jira_api.list_users,
     "group_member": jira_api.group_members,
 }
 _BY_METHOD: dict[tuple[str, str], Callable[..., Reply]] = {

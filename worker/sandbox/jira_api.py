@@ -824,12 +824,26 @@ def search_users(ctx: Ctx) -> Reply:
         raise bad_request("The query parameter 'query' is required.")
     start = max(0, ctx.int_arg("startAt", 0))
     limit = max(0, min(ctx.int_arg("maxResults", 50), 1000))
+    # Data Center reads "." as "every user" (the only way it lists them all)
+    everyone = query == "." and not ctx.world.cloud
     users = [u for u in ctx.world.site.users
-             if any(w.startswith(query) for w in (u.display_name.lower(), u.name.lower(),
+             if everyone
+             or any(w.startswith(query) for w in (u.display_name.lower(), u.name.lower(),
                                                    (u.email or "").lower()))
              or any(w.startswith(query) for w in u.display_name.lower().split())]
     return 200, [user_json(ctx.world, u, ctx.base, api=ctx.api)
                  for u in users[start:start + limit]]
+
+
+def list_users(ctx: Ctx) -> Reply:
+    """``GET /users/search`` (Cloud): every user, active or not, paged by ``startAt`` and
+    ``maxResults`` (default 50, at most 1000); Data Center has no such endpoint (404)."""
+    if not ctx.world.cloud:
+        raise ApiError(404, "null for uri: /rest/api/2/users/search")
+    start = max(0, ctx.int_arg("startAt", 0))
+    limit = max(1, min(ctx.int_arg("maxResults", 50), 1000))
+    return 200, [user_json(ctx.world, u, ctx.base, api=ctx.api)
+                 for u in ctx.world.site.users[start:start + limit]]
 
 
 def group_members(ctx: Ctx) -> Reply:
