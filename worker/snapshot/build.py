@@ -88,6 +88,7 @@ def build_site(
     issues_raw = _issues(recording, keys)
     for exchange in recording.answers("jira", "/user"):
         users.add(exchange.answer)
+    _confluence_keys(recording, users)
 
     workflow: dict[str, str] = {}
     issue_types: dict[str, None] = {}
@@ -165,6 +166,17 @@ def _bot(myself: Mapping[str, Any], flavor: Flavor) -> dict[str, Any]:
         "email": email if isinstance(email, str) and email else PLACEHOLDER_BOT_EMAIL,
         "api_token": PLACEHOLDER_TOKEN,
     }
+
+
+def _confluence_keys(recording: Recording, users: _Users) -> None:
+    """Confluence Data Center's own user keys (``ri:userkey`` links on deal pages), from the
+    Confluence user lookups the read made, onto the Jira users of the same username."""
+    for exchange in recording.answers("confluence", "/user"):
+        answer = exchange.answer if isinstance(exchange.answer, dict) else {}
+        key, username = answer.get("userKey"), answer.get("username")
+        entry = users.by_ref.get(str(username)) if isinstance(username, str) else None
+        if entry is not None and isinstance(key, str) and len(key) == 32:
+            entry.setdefault("confluence_key", key)
 
 
 def _groups(recording: Recording, users: _Users) -> list[dict[str, Any]]:
