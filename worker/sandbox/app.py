@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from worker.sandbox import confluence_api, control, jira_api
@@ -26,6 +26,7 @@ from worker.sandbox.context import Ctx, Reply
 from worker.sandbox.errors import NOT_AUTHENTICATED, ApiError
 from worker.sandbox.faults import FaultRule, default_body
 from worker.sandbox.render import http_date
+from worker.sandbox.site import User
 from worker.sandbox.world import LoggedRequest, World
 
 if TYPE_CHECKING:
@@ -33,14 +34,31 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-J = "/rest/api/<int(min=2, max=3):api>"
+J = "/rest/api/<version:api>"
 W = "/wiki/rest/api"
+
+
+class _ApiVersion(BaseConverter):
+    """``2``, ``3`` or ``latest``. Jira serves ``latest`` as version 2 (wiki markup strings,
+    not ADF) on Cloud and Data Center alike; the pycontribs ``jira`` client and
+    atlassian-python-api's default ``api_version`` both call it."""
+
+    regex = r"(?:2|3|latest)"
+
+    def to_python(self, value: str) -> int:
+        return 2 if value == "latest" else int(value)
+
+    def to_url(self, value: object) -> str:
+        return str(value)
+
 
 _RULES: list[tuple[str, str, tuple[str, ...]]] = [
     (f"{J}/search/jql", "search_jql", ("GET", "POST")),
     (f"{J}/search/approximate-count", "approximate_count", ("POST",)),
     (f"{J}/search", "search", ("GET", "POST")),
+    (f"{J}/issue", "create_issue", ("POST",)),
     (f"{J}/issue/<key>", "issue", ("GET", "PUT")),
+    (f"{J}/issue/<key>/changelog", "changelog", ("GET",)),
     (f"{J}/issue/<key>/comment", "comments", ("GET", "POST")),
     (f"{J}/issue/<key>/comment/<comment_id>", "comment", ("GET",)),
     (f"{J}/issue/<key>/assignee", "assign", ("PUT",)),
@@ -62,13 +80,16 @@ _RULES: list[tuple[str, str, tuple[str, ...]]] = [
     (f"{W}/user", "wiki_user", ("GET",)),
 ]
 
-URL_MAP = Map([Rule(path, endpoint=name, methods=list(methods)) for path, name, methods in _RULES])
+URL_MAP = Map([Rule(path, endpoint=name, methods=list(methods)) for path, name, methods in _RULES],
+              converters={"version": _ApiVersion})
 
 #: endpoints only Jira Cloud serves (Data Center answers 404)
-_CLOUD_ONLY = frozenset({"search_jql", "approximate_count"})
+_CLOUD_ONLY = frozenset({"search_jql", "approximate_count", "changelog"})
 
 _JIRA: dict[str, Callable[..., Reply]] = {
     "search_jql": jira_api.search_jql,
+    "create_issue": jira_api.create_issue,
+    "changelog": jira_api.get_changelog,
     "approximate_count": jira_api.approximate_count,
     "myself": jira_api.myself,
     "server_info": jira_api.server_info,
@@ -116,6 +137,9 @@ class SandboxApp:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse
                  ) -> Iterable[bytes]:
         request = Request(environ)
+        # Read the whole body before answering (even a fault's answer): connections are kept
+        # alive, and an unread body would be taken for the next request.
+        request.get_data(cache=True)
         if request.path.startswith("/_sandbox/"):
             response = self._control(request)
         else:
@@ -210,12 +234,13 @@ class SandboxApp:
         api = int(args.pop("api", 1))
         if not wiki and not world.cloud and (api == 3 or endpoint in _CLOUD_ONLY):
             return _not_found(request, wiki=False, status=404)
-        if not self._authenticated(request):
+        user = self._login(request)
+        if user is None:
             error = ApiError(401, NOT_AUTHENTICATED)
             response = _json(401, error.confluence_body() if wiki else error.jira_body())
             response.headers["WWW-Authenticate"] = 'Basic realm="protected-area"'
             return response
-        ctx = Ctx(request, world, request.host_url.rstrip("/"), api)
+        ctx = Ctx(request, world, request.host_url.rstrip("/"), api, user)
         try:
             status, body = self._call(endpoint, request.method, ctx, args)
         except ApiError as error:
@@ -232,20 +257,28 @@ class SandboxApp:
         handler = _JIRA.get(endpoint) or _BY_METHOD[(endpoint, method)]
         return handler(ctx, **args)
 
-    def _authenticated(self, request: Request) -> bool:
-        bot = self.world.site.bot
+    def _login(self, request: Request) -> User | None:
+        """Who the credentials belong to: the bot, or an active site-file user with an
+        ``api_token`` (Basic email:token on Cloud, Bearer token on Data Center); else None."""
+        site = self.world.site
+        accounts: list[tuple[User, str | None, str]] = [
+            (self.world.bot_user(), site.bot.email, site.bot.api_token)]
+        accounts += [(u, u.email, u.api_token) for u in site.users
+                     if u.api_token is not None and u.active]
         header = request.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
         if self.world.cloud:
             if scheme.lower() != "basic":
-                return False
+                return None
             try:
                 decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
             except (binascii.Error, UnicodeDecodeError):
-                return False
+                return None
             email, _, token = decoded.partition(":")
-            return email == bot.email and token == bot.api_token
-        return scheme.lower() == "bearer" and value.strip() == bot.api_token
+            return next((u for u, e, t in accounts if e == email and t == token), None)
+        if scheme.lower() != "bearer":
+            return None
+        return next((u for u, _, t in accounts if t == value.strip()), None)
 
 
 def _json(status: int, body: Any) -> Response:

@@ -155,8 +155,8 @@ def create_content(ctx: Ctx) -> Reply:
     storage = _storage_value(body)
     numbers = [int(p.id) for p in world.site.pages if p.id.isdigit()]
     page = Page(id=str(max(numbers, default=100000) + 1), space=str(space_key), title=title,
-                created_by=world.site.bot.name, body=storage, created=world.now,
-                updated=world.now, updated_by=world.site.bot.name)
+                created_by=ctx.actor, body=storage, created=world.now,
+                updated=world.now, updated_by=ctx.actor)
     world.site.pages.append(page)
     world.pages_by_id[page.id] = page
     return 200, page_json(world, page, wiki_base(ctx), expand=["body.storage", "version",
@@ -184,7 +184,7 @@ def update_content(ctx: Ctx, page_id: str) -> Reply:
     page.body = storage
     page.version = number
     page.updated = world.now
-    page.updated_by = world.site.bot.name
+    page.updated_by = ctx.actor
     return 200, page_json(world, page, wiki_base(ctx), expand=["body.storage", "version",
                                                                "space"])
 

@@ -10,6 +10,7 @@ from typing import Any
 from werkzeug.wrappers import Request
 
 from worker.sandbox.errors import bad_request
+from worker.sandbox.site import User
 from worker.sandbox.world import World
 
 #: a handler's answer: HTTP status and a JSON body (None: no body)
@@ -24,8 +25,15 @@ class Ctx:
     world: World
     #: scheme://host:port of the request, no trailing slash
     base: str
-    #: Jira REST version (2 or 3); 1 for Confluence
+    #: Jira REST version (2 or 3; ``latest`` is served as 2); 1 for Confluence
     api: int
+    #: who logged in: the bot, or a site-file user with an ``api_token`` (tests play humans)
+    user: User
+
+    @property
+    def actor(self) -> str:
+        """The logged-in user's name, as comments, changelog entries and pages record it."""
+        return self.user.name
 
     def body(self) -> Any:
         """The JSON body (400 in Jira's words when it is not JSON)."""

@@ -31,6 +31,7 @@ from worker.sandbox.render import (
     comment_json,
     comment_plain,
     field_list_json,
+    history_json,
     is_adf,
     issue_json,
     jira_time,
@@ -195,7 +196,8 @@ def search_jql(ctx: Ctx) -> Reply:
     page = result.issues[offset:offset + limit]
     out: dict[str, Any] = {
         "issues": [issue_json(world, i, ctx.base, api=ctx.api, fields=chosen,
-                              properties=properties, expand=expand, id_only=id_only)
+                              properties=properties, expand=expand, id_only=id_only,
+                              cloud_search=True)
                    for i in page],
     }
     end = offset + len(page)
@@ -249,6 +251,8 @@ def search_dc(ctx: Ctx) -> Reply:
         "expand": "schema,names", "startAt": start, "maxResults": limit, "total": len(hits),
         "issues": [issue_json(world, i, ctx.base, api=2, fields=chosen, properties=properties,
                               expand=expand) for i in page],
+        # Data Center always answers with this list (JQL values it ignored, and the like).
+        "warningMessages": [],
     }
     if "names" in expand:
         out["names"] = names_json(world, chosen)
@@ -503,7 +507,7 @@ class _Edit:
         if items or self.comments_added:
             self.new.updated = self.world.now
         if items:
-            self.new.changelog.append(History(self.world.new_id(), self.world.site.bot.name,
+            self.new.changelog.append(History(self.world.new_id(), self.ctx.actor,
                                               self.world.now, tuple(items)))
         self.world.commit_issue(self.new)
 
@@ -570,6 +574,87 @@ def edit_issue(ctx: Ctx, key: str) -> Reply:
     return 204, None
 
 
+def create_issue(ctx: Ctx) -> Reply:
+    """``POST /rest/api/{2,3}/issue``: a new issue from ``fields`` (and ``update``,
+    ``properties``), reported by whoever logged in unless ``reporter`` says otherwise;
+    201 with ``id``, ``key``, ``self``. Under search lag it shows in search only later."""
+    world = ctx.world
+    body = ctx.body_object()
+    fields = body.get("fields")
+    if not isinstance(fields, Mapping):
+        raise bad_request(errors={"project": "Specify a valid project ID or key",
+                                  "issuetype": "Specify an issue type"})
+    errors: dict[str, str] = {}
+    project = _project_of(world, fields.get("project"))
+    if project is None:
+        errors["project"] = "Specify a valid project ID or key"
+    issue_type = _issue_type_of(world, fields.get("issuetype"))
+    if issue_type is None:
+        errors["issuetype"] = "Specify an issue type"
+    if project is None or issue_type is None:
+        raise bad_request(errors=errors)
+    numbers = [int(i.key.rsplit("-", 1)[1]) for i in world.site.issues
+               if i.project == project and i.key.rsplit("-", 1)[1].isdigit()]
+    status = next((s for s, c in world.site.workflow.items() if c == "new"),
+                  next(iter(world.site.workflow)))
+    blank = Issue(key=f"{project}-{max(numbers, default=0) + 1}", id=world.new_id(),
+                  type=issue_type, summary="", status=status, created=world.now,
+                  updated=world.now, reporter=ctx.actor)
+    edit = _Edit(ctx, blank)
+    if "summary" not in fields:
+        edit.fail("summary", "You must specify a summary of the issue.")
+    for name, value in fields.items():
+        if name not in ("project", "issuetype"):
+            edit.set_field(str(name), value)
+    update = body.get("update") or {}
+    for name, operations in (update.items() if isinstance(update, Mapping) else ()):
+        edit.apply_update(str(name), operations)
+    if "properties" in body:
+        edit.set_properties(body["properties"])
+    if edit.errors:
+        raise bad_request(errors=edit.errors)
+    world.create_issue(edit.new)
+    return 201, {"id": edit.new.id, "key": edit.new.key,
+                 "self": f"{ctx.base}/rest/api/{ctx.api}/issue/{edit.new.id}"}
+
+
+def _project_of(world: World, value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return None
+    for p in world.site.projects:
+        if value.get("key") == p.key or str(value.get("id", "")) == p.id:
+            return p.key
+    return None
+
+
+def _issue_type_of(world: World, value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return None
+    for n, name in enumerate(world.site.issue_types):
+        if value.get("name") == name or str(value.get("id", "")) == str(10000 + n):
+            return name
+    return None
+
+
+def get_changelog(ctx: Ctx, key: str) -> Reply:
+    """``GET /rest/api/3/issue/{key}/changelog`` (Cloud): every entry, oldest first, paged
+    by ``startAt``/``maxResults`` (at most 100)."""
+    issue = visible_issue(ctx.world, key)
+    start = max(0, ctx.int_arg("startAt", 0))
+    limit = max(1, min(ctx.int_arg("maxResults", 100), 100))
+    page = issue.changelog[start:start + limit]
+    is_last = start + len(page) >= len(issue.changelog)
+    here = f"{ctx.base}/rest/api/{ctx.api}/issue/{key}/changelog"
+    out: dict[str, Any] = {
+        "self": f"{here}?maxResults={limit}&startAt={start}", "maxResults": limit,
+        "startAt": start, "total": len(issue.changelog), "isLast": is_last,
+        "values": [history_json(ctx.world, h, ctx.base, api=ctx.api) for h in page],
+    }
+    if not is_last:
+        out["nextPage"] = f"{here}?maxResults={limit}&startAt={start + limit}"
+    return 200, out
+
+
 # --------------------------------------------------------------------------- comments
 
 
@@ -619,7 +704,7 @@ def build_comment(ctx: Ctx, raw: Any) -> Comment:
         if problem is not None:
             raise bad_request(errors={"properties": problem})
         props[str(entry["key"])] = entry.get("value")
-    return Comment(id=world.new_id(), author=world.site.bot.name, created=world.now,
+    return Comment(id=world.new_id(), author=ctx.actor, created=world.now,
                    body=text, adf=adf, visibility=vis, properties=props)
 
 
@@ -775,8 +860,8 @@ def do_transition(ctx: Ctx, key: str) -> Reply:
 
 
 def myself(ctx: Ctx) -> Reply:
-    """``GET /myself``: the bot."""
-    return 200, user_json(ctx.world, ctx.world.bot_user(), ctx.base, api=ctx.api)
+    """``GET /myself``: whoever logged in (the bot, or a human a test plays)."""
+    return 200, user_json(ctx.world, ctx.user, ctx.base, api=ctx.api)
 
 
 def server_info(ctx: Ctx) -> Reply:

@@ -28,6 +28,10 @@ SYSTEM_FIELDS: dict[str, tuple[str, dict[str, Any]]] = {
     "updated": ("Updated", {"type": "datetime", "system": "updated"}),
     "comment": ("Comment", {"type": "comments-page", "system": "comment"}),
 }
+#: Cloud ``search/jql``: the comment field holds at most this many comments (oldest first)
+SEARCH_COMMENT_CAP = 100
+#: Cloud ``search/jql`` with ``expand=changelog``: at most this many entries, newest first
+SEARCH_CHANGELOG_CAP = 40
 #: fields ``*navigable`` leaves out (as Jira does for the comment list)
 NOT_NAVIGABLE = frozenset({"comment"})
 CUSTOM_TYPES: dict[str, dict[str, Any]] = {
@@ -270,20 +274,29 @@ def comment_plain(comment: Comment) -> str:
     return adf_plain(comment.adf) if comment.adf is not None else comment.body
 
 
+def history_json(world: World, h: History, base: str, *, api: int) -> dict[str, Any]:
+    """One changelog entry."""
+    return {"id": h.id, "author": user_ref_json(world, h.author, base, api=api),
+            "created": jira_time(h.created),
+            "items": [{"field": it.get("field"), "fieldtype": "jira",
+                       "from": it.get("from"), "fromString": it.get("fromString"),
+                       "to": it.get("to"), "toString": it.get("toString")}
+                      for it in h.items]}
+
+
 def changelog_json(world: World, histories: list[History], base: str, *,
-                   api: int) -> dict[str, Any]:
-    """The ``changelog`` of an issue (``expand=changelog``)."""
+                   api: int, newest_first_cap: int | None = None) -> dict[str, Any]:
+    """The ``changelog`` of an issue (``expand=changelog``).
+
+    ``newest_first_cap``: Cloud's ``search/jql`` lists the most recent entries first and
+    only so many of them, with the real ``total`` (the rest: ``/issue/{key}/changelog``).
+    """
+    shown = list(histories)
+    if newest_first_cap is not None:
+        shown = list(reversed(shown))[:newest_first_cap]
     return {
-        "startAt": 0, "maxResults": len(histories), "total": len(histories),
-        "histories": [
-            {"id": h.id, "author": user_ref_json(world, h.author, base, api=api),
-             "created": jira_time(h.created),
-             "items": [{"field": it.get("field"), "fieldtype": "jira",
-                        "from": it.get("from"), "fromString": it.get("fromString"),
-                        "to": it.get("to"), "toString": it.get("toString")}
-                       for it in h.items]}
-            for h in histories
-        ],
+        "startAt": 0, "maxResults": len(shown), "total": len(histories),
+        "histories": [history_json(world, h, base, api=api) for h in shown],
     }
 
 
@@ -319,7 +332,7 @@ def project_json(world: World, key: str, base: str, *, api: int) -> dict[str, An
 
 
 def field_value_json(world: World, issue: Issue, field_id: str, base: str, *,
-                     api: int) -> Any:
+                     api: int, comment_cap: int | None = None) -> Any:
     """The JSON value of one field of an issue."""
     if field_id == "summary":
         return issue.summary
@@ -340,9 +353,11 @@ def field_value_json(world: World, issue: Issue, field_id: str, base: str, *,
     if field_id in ("created", "updated"):
         return jira_time(getattr(issue, field_id))
     if field_id == "comment":
-        comments = [comment_json(world, issue, c, base, api=api) for c in issue.comments]
+        # Cloud search lists at most ``comment_cap`` comments, the oldest, with the real total.
+        shown = issue.comments if comment_cap is None else issue.comments[:comment_cap]
+        comments = [comment_json(world, issue, c, base, api=api) for c in shown]
         return {"comments": comments, "self": f"{base}/rest/api/{api}/issue/{issue.id}/comment",
-                "maxResults": len(comments), "total": len(comments), "startAt": 0}
+                "maxResults": len(comments), "total": len(issue.comments), "startAt": 0}
     fdef = world.field_def(field_id)
     value = issue.fields.get(field_id)
     if fdef is None or value is None:
@@ -356,8 +371,13 @@ def field_value_json(world: World, issue: Issue, field_id: str, base: str, *,
 
 def issue_json(world: World, issue: Issue, base: str, *, api: int, fields: list[str],
                properties: Iterable[str] = (), expand: Iterable[str] = (),
-               id_only: bool = False) -> dict[str, Any]:
-    """An issue as Jira returns it from search or GET issue."""
+               id_only: bool = False, cloud_search: bool = False) -> dict[str, Any]:
+    """An issue as Jira returns it from search or GET issue.
+
+    ``cloud_search``: the shape of Cloud's ``search/jql``, which caps the comment field and
+    lists the changelog newest first, capped (:data:`SEARCH_COMMENT_CAP`,
+    :data:`SEARCH_CHANGELOG_CAP`).
+    """
     expand = set(expand)
     out: dict[str, Any]
     if id_only:
@@ -366,12 +386,17 @@ def issue_json(world: World, issue: Issue, base: str, *, api: int, fields: list[
         out = {"expand": "renderedFields,names,schema,operations,editmeta,changelog",
                "id": issue.id, "self": f"{base}/rest/api/{api}/issue/{issue.id}",
                "key": issue.key,
-               "fields": {f: field_value_json(world, issue, f, base, api=api) for f in fields}}
+               "fields": {f: field_value_json(world, issue, f, base, api=api,
+                                              comment_cap=SEARCH_COMMENT_CAP if cloud_search
+                                              else None)
+                          for f in fields}}
     wanted = [p for p in properties if p]
     if wanted:
         out["properties"] = {p: issue.properties[p] for p in wanted if p in issue.properties}
     if "changelog" in expand:
-        out["changelog"] = changelog_json(world, issue.changelog, base, api=api)
+        out["changelog"] = changelog_json(
+            world, issue.changelog, base, api=api,
+            newest_first_cap=SEARCH_CHANGELOG_CAP if cloud_search else None)
     return out
 
 

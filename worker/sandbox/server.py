@@ -6,11 +6,13 @@ these helpers exercises it.
 
 from __future__ import annotations
 
+import io
+import socket
 import threading
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -19,12 +21,65 @@ from worker.sandbox.app import SandboxApp
 from worker.sandbox.site import Site, format_time, load_site, site_from_dict
 from worker.sandbox.world import World
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
 HOST = "127.0.0.1"
 CONTROL_TIMEOUT_S = 10.0
+#: how long an idle persistent connection stays open
+KEEP_ALIVE_S = 30
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """No access log on stderr (the sandbox keeps its own request log)."""
+    """No access log on stderr (the sandbox keeps its own request log).
+
+    HTTP/1.1 with persistent connections, as Jira and Confluence answer: a client that keeps
+    its connection pool (requests' Session does) reuses one connection for many requests.
+    An idle connection is closed after :data:`KEEP_ALIVE_S`, as a real server does.
+    """
+
+    protocol_version = "HTTP/1.1"
+    timeout = KEEP_ALIVE_S
+    _drained: socket.socket | None = None
+
+    def setup(self) -> None:
+        """No Nagle delay: headers and body are written separately, and waiting for the
+        client's delayed ACK between them costs tens of milliseconds per request."""
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def make_environ(self) -> WSGIEnvironment:
+        """The environ (bound to the real socket and stream); then hand werkzeug's
+        after-response drain an empty stream, so it cannot swallow the client's next request.
+
+        Werkzeug answers ``Connection: close`` and drains the socket after each response
+        because an application may leave part of a request body unread; the sandbox's app
+        reads every body before answering, so there is nothing to drain.
+        """
+        environ = super().make_environ()
+        if self._drained is None:
+            # A socket whose peer is gone: always readable, at end of file.
+            self._drained, peer = socket.socketpair()
+            peer.close()
+        self._real = (self.connection, self.rfile)
+        self.connection, self.rfile = self._drained, io.BytesIO()
+        return environ
+
+    def run_wsgi(self) -> None:
+        """One request; the real socket and stream are back in place afterwards."""
+        try:
+            super().run_wsgi()
+        finally:
+            real = getattr(self, "_real", None)
+            if real is not None:
+                self.connection, self.rfile = real
+
+    def send_header(self, keyword: str, value: str) -> None:
+        """Keep the connection open unless the client asked to close it."""
+        if keyword.lower() == "connection" and value.lower() == "close" \
+                and not self.close_connection:
+            value = "keep-alive"
+        super().send_header(keyword, value)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Say nothing per request."""
@@ -37,6 +92,12 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log(self, type: str, message: str, *args: Any) -> None:
         """Say nothing (dropped connections are deliberate)."""
+
+    def finish(self) -> None:
+        """Close the stand-in socket with the connection."""
+        super().finish()
+        if self._drained is not None:
+            self._drained.close()
 
 
 def as_site(site: Path | str | dict[str, Any] | Site) -> Site:
@@ -70,6 +131,9 @@ class Sandbox:
         world = World(as_site(site))
         server = make_server(HOST, port, SandboxApp(world), threaded=True,
                              request_handler=_QuietHandler)
+        # Persistent connections keep handler threads waiting for the next request: stop()
+        # must not wait for them (they are daemon threads and end with their connection).
+        server.block_on_close = False  # type: ignore[attr-defined]
         # A short poll interval makes stop() quick; tests start and stop many sandboxes.
         thread = threading.Thread(
             target=server.serve_forever,

@@ -97,6 +97,9 @@ class User:
     #: Confluence Data Center's own user key (32 hex digits), unrelated to Jira's user key;
     #: None: derived from the name (every DC Confluence user has one)
     confluence_key: str | None = None
+    #: lets this person log in (Basic email:token on Cloud, Bearer on Data Center), so tests
+    #: can act as the humans through the normal REST API
+    api_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,7 +471,7 @@ class _Keys:
     site: ClassVar = _K({"flavor", "now", "timezone", "search_lag_s", "bot"})
     bot: ClassVar = _K({"account_id", "name", "display_name", "email", "api_token"})
     user: ClassVar = _K({"account_id", "name", "display_name", "email", "active",
-                         "confluence_key"})
+                         "confluence_key", "api_token"})
     group: ClassVar = _K({"name", "group_id", "members"})
     field: ClassVar = _K({"id", "name", "type", "options"})
     project: ClassVar = _K({"key", "name", "lead", "id", "assignee_on_edit_screen"})
@@ -517,7 +520,8 @@ def site_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Site:
             raise u.fail(f"confluence_key must be 32 hexadecimal digits, got {ckey!r}",
                          key="confluence_key")
         users.append(User(u.text("account_id"), u.text("name"), u.text("display_name"),
-                          u.opt_str("email"), u.flag("active", True), ckey))
+                          u.opt_str("email"), u.flag("active", True), ckey,
+                          u.opt_str("api_token")))
     known = {u.name for u in users} | {u.account_id for u in users} | {bot.name, bot.account_id}
 
     def check_user(r: _Reader, key: str) -> str | None:
@@ -797,6 +801,8 @@ def _user_dict(u: User) -> dict[str, Any]:
         d["active"] = False
     if u.confluence_key is not None:
         d["confluence_key"] = u.confluence_key
+    if u.api_token is not None:
+        d["api_token"] = u.api_token
     return d
 
 

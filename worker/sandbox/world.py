@@ -78,8 +78,9 @@ class World:
     positions: dict[str, int] = field(default_factory=dict)
     fields_list: list[FieldDef] = field(default_factory=list)
     fields_by_id: dict[str, FieldDef] = field(default_factory=dict)
-    #: issue key -> the first version as loaded (what search shows before any write lands)
-    originals: dict[str, Issue] = field(default_factory=dict)
+    #: issue key -> the first version as loaded (what search shows before any write lands);
+    #: None for an issue created since (search does not show it until the lag has passed)
+    originals: dict[str, Issue | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.reset()
@@ -186,6 +187,16 @@ class World:
         if self.site.search_lag_s > 0:
             self.originals.setdefault(new.key, old)
             self.versions.setdefault(new.key, []).append((self.now, new))
+
+    def create_issue(self, issue: Issue) -> None:
+        """Add a new issue (``POST /issue``); under search lag search sees it only later."""
+        self.positions[issue.key] = len(self.site.issues)
+        self.site.issues.append(issue)
+        self.issues_by_key[issue.key] = issue
+        self.issues_by_id[issue.id] = issue
+        if self.site.search_lag_s > 0:
+            self.originals[issue.key] = None
+            self.versions[issue.key] = [(self.now, issue)]
 
     def searchable(self, issue: Issue, *, reconcile: bool) -> Issue | None:
         """The version of ``issue`` search sees now: the one current ``search_lag_s`` ago."""
