@@ -77,7 +77,24 @@ def test_good_minimal_file_loads_with_dry_run_default() -> None:
             "text_matches: {regex: 'sow('}",
             6,
             "policies[0].conditions[0].text_matches.regex",
-            "found 'sow(': regular expression does not compile: missing ), unterminated subpattern",
+            "found 'sow(': regular expression does not compile (RE2 syntax, linear time): "
+            "missing ): sow(",
+        ),
+        (
+            "assignee_in: pm",
+            "text_matches: {regex: '(?<!pre)sow'}",
+            6,
+            "policies[0].conditions[0].text_matches.regex",
+            "found '(?<!pre)sow': regular expression does not compile (RE2 syntax, linear time): "
+            "invalid perl operator: (?<!; lookbehind is not supported",
+        ),
+        (
+            "assignee_in: pm",
+            "text_matches: {regex: '(sow) again \\1'}",
+            6,
+            "policies[0].conditions[0].text_matches.regex",
+            "found '(sow) again \\\\1': regular expression does not compile (RE2 syntax, "
+            "linear time): invalid escape sequence: \\1; backreferences are not supported",
         ),
         (
             "comment: sales-deliverable",

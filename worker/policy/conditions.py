@@ -7,7 +7,6 @@ with a docstring for admins that ends in a YAML example (tests validate every ex
 
 from __future__ import annotations
 
-import re
 import typing
 from collections.abc import Hashable, Mapping
 from functools import cached_property
@@ -25,16 +24,16 @@ from pydantic import (
 from worker.model import Evidence, IssueSnapshot, Person
 from worker.policy.context import TicketContext
 from worker.policy.durations import DURATION_HINT, Duration, parse_duration
+from worker.policy.linear_regex import LinearRegex, compile_regex, keyword_regex
 from worker.policy.registry import Registry
 
 
-def _regex(value: object) -> re.Pattern[str]:
+def _regex(value: object) -> LinearRegex:
+    if isinstance(value, LinearRegex):
+        return value
     if not isinstance(value, str):
         raise ValueError("expected a regular expression (a string)")
-    try:
-        return re.compile(value, re.IGNORECASE)
-    except re.error as exc:
-        raise ValueError(f"regular expression does not compile: {exc}") from None
+    return compile_regex(value)
 
 
 def _duration(value: object) -> Duration:
@@ -42,7 +41,7 @@ def _duration(value: object) -> Duration:
 
 
 Regex = Annotated[
-    re.Pattern[str],
+    LinearRegex,
     PlainValidator(_regex),
     WithJsonSchema({"type": "string", "format": "regex"}),
 ]
@@ -145,11 +144,10 @@ def _ev(cond: Condition, result: bool, detail: str) -> Evidence:
     return Evidence(condition=cond.name, result=result, detail=detail)
 
 
-def _patterns(keywords: list[str], regex: re.Pattern[str] | None) -> tuple[re.Pattern[str], ...]:
+def _patterns(keywords: list[str], regex: LinearRegex | None) -> tuple[LinearRegex, ...]:
     out = []
-    parts = [r"\s+".join(re.escape(w) for w in k.split()) for k in keywords]
-    if parts:
-        out.append(re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE))
+    if keywords:
+        out.append(keyword_regex(keywords))
     if regex is not None:
         out.append(regex)
     return tuple(out)
@@ -533,7 +531,7 @@ class TextMatches(Condition):
         return self
 
     @cached_property
-    def patterns(self) -> tuple[re.Pattern[str], ...]:
+    def patterns(self) -> tuple[LinearRegex, ...]:
         """The keyword pattern (whole words) and the regex, compiled once."""
         return _patterns(self.keywords, self.regex)
 
@@ -545,7 +543,7 @@ class TextMatches(Condition):
     def test(self, snapshot: IssueSnapshot, ctx: TicketContext) -> bool:
         for name in self.fields:
             text = snapshot.summary if name == "summary" else snapshot.description
-            if text and any(p.search(text) for p in self.patterns):
+            if text and any(p.find(text) is not None for p in self.patterns):
                 return True
         return False
 
@@ -553,9 +551,9 @@ class TextMatches(Condition):
         for name in self.fields:
             text = snapshot.summary if name == "summary" else snapshot.description
             for pattern in self.patterns:
-                m = pattern.search(text) if text else None
-                if m is not None:
-                    return _ev(self, True, f"the {name} says “{m.group(0)}”")
+                found = pattern.find(text) if text else None
+                if found is not None:
+                    return _ev(self, True, f"the {name} says “{found}”")
         return _ev(self, False, self.miss)
 
     def describe(self) -> str:
@@ -729,7 +727,7 @@ class CommentsBy(Condition):
         return self
 
     @cached_property
-    def patterns(self) -> tuple[re.Pattern[str], ...]:
+    def patterns(self) -> tuple[LinearRegex, ...]:
         """The keyword pattern (whole words) and the regex, compiled once."""
         return _patterns(self.keywords, self.regex)
 
@@ -745,11 +743,11 @@ class CommentsBy(Condition):
             if not plan.is_member(self.people, comment.author):
                 continue
             for pattern in self.patterns:
-                m = pattern.search(comment.text)
-                if m is not None:
+                found = pattern.find(comment.text)
+                if found is not None:
                     who = comment.author.display_name if comment.author else "someone"
                     day = comment.created.astimezone(plan.tz).strftime("%Y-%m-%d")
-                    return _ev(self, True, f"{who} ({self.people}) wrote “{m.group(0)}” on {day}")
+                    return _ev(self, True, f"{who} ({self.people}) wrote “{found}” on {day}")
         return _ev(
             self,
             False,
