@@ -155,3 +155,11 @@ def site_tickets() -> list[IssueSnapshot]:
             fields={"Account": "Initech", "Contract status": "Draft"},
         ),
     ]
+
+
+def alias_bomb(levels: int = 9, *, key: str = "lol") -> str:
+    """~600 bytes of YAML that stand for 9**levels strings once aliases are expanded."""
+    lines = [f'{key}0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, levels):
+        lines.append(f"{key}{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.policy.policy_factories import alias_bomb
 from tests.service.service_support import DEMO_SITE
 from worker.cycle import CycleRunner, PolicySource
 from worker.health import Health
@@ -75,3 +76,28 @@ def test_a_catastrophic_regex_on_a_100kb_summary_does_not_hang_the_cycle(
     assert report.issues_read == 24
     acted = {w.issue for w in report.plan.writes}  # type: ignore[union-attr]
     assert "ACME-1" in acted  # its type still makes it a Sales deliverable
+
+
+def test_an_alias_bomb_hot_reloaded_is_config_invalid_and_the_last_good_config_runs(
+    demo_sandbox: Sandbox, settings: Settings
+) -> None:
+    """The bomb written over a running service's policy file: `config.invalid` with the line,
+    /healthz says config_invalid, and the cycle still enforces with the last good policies."""
+    runner = _runner(settings)
+    health = runner.health
+    assert health is not None
+    first = runner.run(dry_run=True)
+    assert first.status == "ok"
+    policies = settings.config_path
+    good_lines = policies.read_text(encoding="utf-8").count("\n")
+    policies.write_text(policies.read_text(encoding="utf-8") + alias_bomb(), encoding="utf-8")
+    report = runner.run()
+    assert report.status == "ok", report.error
+    assert report.error is None
+    assert report.config_problems == (
+        f"{policies}:{good_lines + 1}:7: YAML anchors (&l0) are not allowed in a policy file; "
+        "write the value out where it applies",
+    )
+    assert report.actions_applied == 14  # the last good policies enforced
+    status = health.status()
+    assert (status.ok, status.reason) == (False, "config_invalid")

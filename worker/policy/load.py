@@ -17,6 +17,7 @@ from typing import Any, Union
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from worker.bounded_yaml import YamlLimitError, YamlLimits, compose
 from worker.model import DealSource, Person
 from worker.policy.actions import ActionSpec, CommentSpec, actions
 from worker.policy.conditions import Composite, Condition, conditions
@@ -45,12 +46,26 @@ from worker.policy.templates import CommentTemplate, load_template
 Loc = tuple[str | int, ...]
 
 
+#: a policy file is a few KB; the bound keeps a mistaken or hostile file from costing memory
+POLICY_YAML_LIMITS = YamlLimits(
+    max_bytes=1 << 20, max_depth=64, max_alias_nodes=None, document="a policy file"
+)
+
+
 def load_policies(path: Path) -> Policies:
     """Load and validate a policy file; raises :class:`PolicyError` with every problem."""
+    limit = POLICY_YAML_LIMITS.max_bytes
     try:
+        size = path.stat().st_size
+        if size > limit:  # refused before reading a byte of it
+            msg = f"file is {size} bytes; a policy file is at most {limit} bytes"
+            raise PolicyError((Problem(str(path), 1, 1, "", msg),))
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError((Problem(str(path), 1, 1, "", f"cannot read: {exc.strerror}"),)) from None
+    except UnicodeDecodeError as exc:
+        msg = f"not UTF-8 text (byte {exc.start}: {exc.reason})"
+        raise PolicyError((Problem(str(path), 1, 1, "", msg),)) from None
     return load_policies_text(text, filename=str(path), base_dir=path.parent, source=path)
 
 
@@ -155,8 +170,10 @@ class _Loader:
 
     def load(self) -> Policies:
         try:
-            root = yaml.compose(self.text, Loader=yaml.SafeLoader)
-            raw = yaml.safe_load(self.text)
+            root, raw = compose(self.text, POLICY_YAML_LIMITS)
+        except YamlLimitError as exc:
+            over = Problem(self.filename, exc.line, exc.column, "", exc.message)
+            raise PolicyError((over,)) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

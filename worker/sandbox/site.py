@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from worker.bounded_yaml import BoundedComposer, YamlLimitError, YamlLimits
+
 FLAVORS = ("cloud", "datacenter")
 STATUS_CATEGORIES = ("new", "indeterminate", "done")
 FIELD_TYPES = ("string", "number", "option", "multi_option")
@@ -49,8 +51,16 @@ class _MarkedDict(dict[str, Any]):
     key_lines: dict[str, int]
 
 
-class _MarkingLoader(yaml.SafeLoader):
-    """SafeLoader whose mappings remember their own and their keys' lines."""
+#: generated sites of 50,000 issues are tens of MB; aliases may share values, not explode
+SITE_YAML_LIMITS = YamlLimits(
+    max_bytes=512 << 20, max_depth=64, max_alias_nodes=100_000, document="a site file"
+)
+
+
+class _MarkingLoader(BoundedComposer):
+    """SafeLoader whose mappings remember their own and their keys' lines (within limits)."""
+
+    limits = SITE_YAML_LIMITS
 
 
 def _construct_marked(loader: _MarkingLoader, node: yaml.MappingNode) -> _MarkedDict:
@@ -338,9 +348,15 @@ def format_time(value: datetime) -> str:
 
 def load_site(path: Path) -> Site:
     """Load a site file; unknown keys and bad values raise :class:`SiteError` with file:line."""
+    size = path.stat().st_size
+    if size > SITE_YAML_LIMITS.max_bytes:  # refused before reading it
+        raise SiteError(f"{path}:1: file is {size} bytes; a site file is at most "
+                        f"{SITE_YAML_LIMITS.max_bytes} bytes")
     text = path.read_text(encoding="utf-8")
     try:
         data = yaml.load(text, Loader=_MarkingLoader)
+    except YamlLimitError as exc:
+        raise SiteError(f"{path}:{exc.line}:{exc.column}: {exc.message}") from None
     except yaml.YAMLError as exc:
         raise SiteError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
