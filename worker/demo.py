@@ -177,8 +177,8 @@ def _story(out: Console, sandbox: object, runner: CycleRunner, store: Store) -> 
 
     out.print(Rule("1. The plan: what a cycle would do, before anything is written"))
     the_plan, snapshots = _plan_now(runner)
-    out.print(plan_table(the_plan, title="Decisions (tickets no policy matches are left out)",
-                         show_no_match=False))
+    out.print(plan_table(the_plan.decisions,
+                         title="Decisions (tickets no policy matches are left out)"))
     verdicts = Counter(d.verdict for d in the_plan.decisions)
     out.print(f"{len(the_plan.writes)} ticket(s) would be written; verdicts: "
               + ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items())))

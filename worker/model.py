@@ -20,7 +20,14 @@ from typing import Any, Literal, Protocol
 
 Flavor = Literal["cloud", "datacenter"]
 Mode = Literal["enforce", "dry-run", "off"]
-Verdict = Literal["act", "exempt", "no-match", "skip", "breaker"]
+#: ``act``: a ladder step is planned now; ``waiting``: matched, the next step is due later;
+#: ``handled``: matched, every step is done; ``deferred``: a step was due but the per-cycle
+#: budget pushed it to the next cycle; ``breaker``: the policy's breaker tripped.
+Verdict = Literal[
+    "act", "waiting", "handled", "deferred", "exempt", "no-match", "skip", "breaker"
+]
+#: the verdicts of a ticket the policy's conditions matched (flagged, whatever happened next)
+MATCHED_VERDICTS: frozenset[str] = frozenset({"act", "waiting", "handled", "deferred", "breaker"})
 ContractState = Literal["signed", "unsigned", "unknown"]
 
 #: The issue property our state lives in (overridable in settings).
@@ -401,6 +408,18 @@ Action = CommentAction | ReassignAction | LabelAction | FlagAction
 
 
 @dataclass(frozen=True, slots=True)
+class Subject:
+    """Who and what a decision was about, kept for ``history`` and the report: the PM it was
+    assigned to, the customer, the deal's account executive and the deal page."""
+
+    assignee: Person | None = None
+    customer: str | None = None
+    account_executive: Person | None = None
+    deal_page_id: str | None = None
+    deal_page_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The outcome of one policy on one ticket, with its evidence."""
 
@@ -413,6 +432,8 @@ class Decision:
     reason: str | None = None
     #: the ladder step these actions belong to (None when nothing is planned)
     step: int | None = None
+    #: who and what it was about (None for tickets no policy matched)
+    subject: Subject | None = None
 
 
 @dataclass(frozen=True, slots=True)

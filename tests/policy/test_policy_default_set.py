@@ -96,7 +96,8 @@ def test_acme_1_reassigned_to_sam_after_two_business_days() -> None:
 
 
 def test_reassign_step_waits_when_nobody_owns_the_deal() -> None:
-    """With no active account executive and no reporter in Sales the ticket stays at the comment."""
+    """With no active account executive and no reporter in Sales the ticket stays at the comment,
+    as a skip that says why (a row reading ``act`` would promise a write that never comes)."""
     deals = (replace(DEALS[0], account_executive=OLGA), *DEALS[1:])
     tickets = [replace(site_tickets()[0], reporter=OLGA)]
     first = plan(tickets, DIRECTORY, deals, default_policies(), NOW)
@@ -104,7 +105,7 @@ def test_reassign_step_waits_when_nobody_owns_the_deal() -> None:
         _apply(first, tickets), DIRECTORY, deals, default_policies(), NOW + timedelta(days=3)
     )
     decision = _decision(later, "ACME-1", P1)
-    assert decision.verdict == "act"
+    assert decision.verdict == "skip"
     assert decision.actions == ()
     assert later.writes == ()
     assert "no sales owner: deal has no active account executive" in (decision.reason or "")

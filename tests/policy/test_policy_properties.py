@@ -122,6 +122,33 @@ def test_replanning_the_planned_state_writes_nothing(batch: list[IssueSnapshot])
     assert plan(again, DIRECTORY, DEALS, policies, NOW).writes == ()
 
 
+@SETTINGS
+@given(ticket_lists, st.integers(0, 6), st.integers(0, 4))
+def test_rows_never_contradict_themselves(
+    batch: list[IssueSnapshot], budget: int, later_days: int
+) -> None:
+    """``act`` always plans a step; every other verdict plans none and says why."""
+    policies = _tight(default_policies(), max_matches=25, budget=budget)
+    first = plan(batch, DIRECTORY, DEALS, policies, NOW)
+    states = {w.issue: w.state for w in first.writes}
+    again = [replace(t, state=states.get(t.key, t.state)) for t in batch]
+    for result in (first, plan(again, DIRECTORY, DEALS, policies,
+                               NOW + timedelta(days=later_days))):
+        for d in result.decisions:
+            if d.verdict == "act":
+                assert d.step is not None
+                assert "nothing more to do" not in (d.reason or "")
+                assert "due" not in (d.reason or "")
+            else:
+                assert d.actions == ()
+                assert d.step is None
+                assert d.reason, d
+            if d.verdict == "handled":
+                assert "nothing more to do" in (d.reason or "")
+            if d.verdict == "deferred":
+                assert (d.reason or "").startswith("deferred: budget")
+
+
 def _tight(policies: Policies, *, max_matches: int, budget: int) -> Policies:
     breaker = Breaker(max_matches=max_matches, max_percent=100, min_scope=1)
     return replace(policies, safety=Safety(max_actions_per_cycle=budget, breaker=breaker))

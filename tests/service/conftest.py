@@ -3,14 +3,16 @@ settings and a subprocess environment pointing at the sandbox, and retries that 
 
 from __future__ import annotations
 
+import io
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.service.service_support import DEMO_SITE, POLICIES, TEMPLATES
+from tests.service.service_support import DEMO_SITE, POLICIES, TEMPLATES, subprocess_env
 from worker import logs
+from worker.__main__ import main
 from worker.atlassian import retry
 from worker.sandbox import Sandbox
 from worker.settings import Secret, Settings
@@ -64,3 +66,28 @@ def settings(demo_sandbox: Sandbox, config_dir: Path, tmp_path: Path) -> Setting
 def _forget_secrets() -> Iterator[None]:
     yield
     logs.clear_secrets()
+
+
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli(
+    demo_sandbox: Sandbox, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[Cli]:
+    """Run ``main(argv)`` in-process with the environment pointing at the demo sandbox."""
+    for key, value in subprocess_env(demo_sandbox, config_dir, tmp_path).items():
+        monkeypatch.setenv(key, value)
+
+    def run(*argv: str, **env: str) -> tuple[int, str, str]:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        capsys.readouterr()
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    yield run
+    # main() pointed logging at pytest's captured stderr; point it somewhere that stays open.
+    logs.configure(log_format="json", level="WARNING", stream=io.StringIO())

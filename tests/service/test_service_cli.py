@@ -2,48 +2,20 @@
 
 from __future__ import annotations
 
-import io
 import json
 import signal
 import sqlite3
 import subprocess
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.service.conftest import Cli
 from tests.service.service_support import DEMO_SITE, PYTHON, ROOT, subprocess_env
-from worker import logs
-from worker.__main__ import main
 from worker.sandbox import Sandbox
 
-VERDICTS = {"act", "exempt", "no-match", "skip", "breaker"}
+VERDICTS = {"act", "waiting", "handled", "deferred", "exempt", "no-match", "skip", "breaker"}
 DECISION_KEYS = {"issue", "policy", "mode", "verdict", "actions", "evidence", "reason"}
-
-Cli = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def cli(
-    demo_sandbox: Sandbox, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Iterator[Cli]:
-    """Run ``main(argv)`` in-process with the environment pointing at the demo sandbox."""
-    for key, value in subprocess_env(demo_sandbox, config_dir, tmp_path).items():
-        monkeypatch.setenv(key, value)
-
-    def run(*argv: str, **env: str) -> tuple[int, str, str]:
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        capsys.readouterr()
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    yield run
-    # main() pointed logging at pytest's captured stderr; point it somewhere that stays open.
-    logs.configure(log_format="json", level="WARNING", stream=io.StringIO())
-
 
 def test_validate_ok_and_invalid(cli: Cli, config_dir: Path) -> None:
     """validate prints a summary and exits 0; an invalid file prints file:line:col and exits 1."""

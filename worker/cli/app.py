@@ -21,6 +21,7 @@ from pathlib import Path
 import structlog
 
 from worker import __version__, logs
+from worker.cli.render import VERDICTS
 from worker.cycle import (
     EXIT_INVALID,
     EXIT_OK,
@@ -80,10 +81,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="decide and log, write nothing")
     with_config(run)
 
-    plan = sub.add_parser("plan", help="show what a cycle would do (writes nothing)")
+    plan = sub.add_parser(
+        "plan",
+        help="show what a cycle would do (writes nothing)",
+        description="Read and decide like a cycle, write nothing. The table shows what would be "
+        "written or needs a person's eye (act, exempt, skip, deferred, breaker) and one line "
+        "counting the rest; --verdict shows others. JSON lists every decision unless filtered.",
+    )
     plan.add_argument("--format", choices=("table", "json"), default="table")
     plan.add_argument("--issue", action="append", default=[], metavar="KEY",
                       help="only these tickets (repeatable)")
+    plan.add_argument("--verdict", action="append", type=_verdicts, default=[], metavar="V",
+                      help="only these verdicts (repeatable or comma-separated): "
+                      + ", ".join(VERDICTS))
+    plan.add_argument("--policy", action="append", default=[], metavar="ID",
+                      help="only this policy's decisions (repeatable)")
+    plan.add_argument("--limit", type=_positive, metavar="N", help="show at most N rows")
     with_config(plan)
 
     explain = sub.add_parser("explain", help="every policy's decision and evidence for a ticket")
@@ -125,6 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", help="tell the story on the demo site (no network, no account)")
     return parser
+
+
+def _verdicts(value: str) -> list[str]:
+    found = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [v for v in found if v not in VERDICTS]
+    if unknown or not found:
+        raise argparse.ArgumentTypeError(
+            f"unknown verdict {', '.join(unknown) or repr(value)}; expected one of "
+            + ", ".join(VERDICTS)
+        )
+    return found
 
 
 def _positive(value: str) -> int:
@@ -250,25 +274,49 @@ def _reader(settings: Settings) -> tuple[CycleRunner, Store]:
 
 
 def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
-    """``plan``: read and decide like a cycle, write nothing, show every decision."""
-    from worker.cli.render import console, plan_json, plan_table, print_json, reading_progress
+    """``plan``: read and decide like a cycle, write nothing, show the decisions that matter."""
+    from worker.cli.render import (
+        NOTEWORTHY,
+        console,
+        plan_json,
+        plan_table,
+        print_json,
+        reading_progress,
+        select_decisions,
+    )
     from worker.policy import plan as make_plan
     from worker.policy import search_spec
 
+    wanted = {v for group in args.verdict for v in group}
+    out = console()
+    if args.format == "table":
+        # Say something at once: reading a large site takes seconds before the first row.
+        out.print(f"Reading {settings.jira_url} with {settings.config_path} ...")
+        sys.stdout.flush()
     runner, store = _reader(settings)
     try:
         policies = runner.source.current()
+        known = {p.id for p in policies.policies}
+        unknown = [p for p in args.policy if p not in known]
+        if unknown:
+            raise UsageError(f"--policy {', '.join(unknown)}: no such policy in "
+                             f"{settings.config_path} (known: {', '.join(sorted(known))})")
         atlassian = runner.atlassian()
         spec = search_spec(policies)
         with reading_progress() as on_issue:
             reading = read_site(atlassian, spec, journal=store, only=args.issue,
                                 on_issue=on_issue)
+        # No-match rows are most of a large plan; build them only when someone will see them.
+        keep_no_match = "no-match" in wanted or (args.format == "json" and not wanted)
         the_plan = make_plan([*reading.snapshots, *reading.malformed], reading.directory,
-                             reading.deals, policies, reading.now, keep_no_match=True)
+                             reading.deals, policies, reading.now, keep_no_match=keep_no_match)
     finally:
         store.close()
+    active = sum(1 for p in policies.policies if p.mode != "off")
+    evaluated = (len(reading.snapshots) + len(reading.malformed)) * active
+    unlisted = {} if keep_no_match else {"no-match": evaluated - len(the_plan.decisions)}
     missing = sorted({k.upper() for k in args.issue} - {s.key.upper() for s in reading.snapshots})
-    extra = {
+    extra: dict[str, object] = {
         "issues_read": len(reading.snapshots),
         "malformed": [{"issue": m.key, "reason": m.reason} for m in reading.malformed],
         "deals": len(reading.deals),
@@ -278,13 +326,24 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     if missing:
         extra["not_in_scope"] = missing
     if args.format == "json":
-        print_json(plan_json(the_plan, **extra))
+        if wanted or args.policy or args.limit:
+            rows = select_decisions(the_plan.decisions, verdicts=wanted or VERDICTS,
+                                    policies=args.policy, limit=args.limit, unlisted=unlisted)
+            extra["not_shown"] = dict(rows.hidden)
+            extra["beyond_limit"] = rows.beyond_limit
+            print_json(plan_json(replace(the_plan, decisions=rows.shown), **extra))
+        else:
+            print_json(plan_json(the_plan, **extra))
         return EXIT_OK
-    out = console()
-    out.print(plan_table(the_plan, title=f"Plan at {the_plan.now:%Y-%m-%d %H:%M} (site time)"))
+    rows = select_decisions(the_plan.decisions, verdicts=wanted or NOTEWORTHY,
+                            policies=args.policy, limit=args.limit, unlisted=unlisted)
+    out.print(plan_table(rows.shown, title=f"Plan at {the_plan.now:%Y-%m-%d %H:%M} (site time)"))
+    hidden = rows.hidden_line()
+    if hidden:
+        out.print(f"[dim]{hidden}[/] (see them with --verdict)")
     writes = len(the_plan.writes)
     out.print(
-        f"{len(reading.snapshots)} tickets read, {len(the_plan.decisions)} decisions, "
+        f"{len(reading.snapshots)} tickets read, {evaluated} decisions, "
         f"{writes} ticket(s) would be written, {atlassian.requests_made} requests."
     )
     for policy, why in the_plan.breakers.items():

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -18,11 +19,18 @@ from worker.store import CycleHistory, decision_to_json
 
 VERDICT_STYLE = {
     "act": "bold red",
+    "waiting": "cyan",
+    "handled": "dim",
+    "deferred": "yellow",
     "exempt": "green",
     "no-match": "dim",
     "skip": "yellow",
     "breaker": "bold magenta",
 }
+#: every verdict, in the order the CLI lists them
+VERDICTS: tuple[str, ...] = tuple(VERDICT_STYLE)
+#: what ``plan`` shows by default: what would be written, or needs a person's eye
+NOTEWORTHY: frozenset[str] = frozenset({"act", "exempt", "skip", "deferred", "breaker"})
 
 
 def console(stream: TextIO | None = None) -> Console:
@@ -106,7 +114,55 @@ def _actions_words(decision: Decision) -> str:
     return ", ".join(parts) or "-"
 
 
-def plan_table(the_plan: Plan, *, title: str = "Plan", show_no_match: bool = True) -> Table:
+@dataclass(frozen=True, slots=True)
+class PlanRows:
+    """The decisions a ``plan`` view shows, and how many it leaves out, by verdict."""
+
+    shown: tuple[Decision, ...]
+    #: verdict -> decisions not shown because of their verdict or policy
+    hidden: Mapping[str, int]
+    #: decisions that passed the filters but fell beyond ``--limit``
+    beyond_limit: int = 0
+
+    def hidden_line(self) -> str | None:
+        """One line that counts what is not shown ("not shown: no-match 412, waiting 3")."""
+        parts = [f"{v} {n}" for v, n in sorted(self.hidden.items(), key=_verdict_order) if n]
+        if self.beyond_limit:
+            parts.append(f"{self.beyond_limit} more beyond --limit")
+        return "not shown: " + ", ".join(parts) if parts else None
+
+
+def _verdict_order(item: tuple[str, int]) -> int:
+    return VERDICTS.index(item[0]) if item[0] in VERDICTS else len(VERDICTS)
+
+
+def select_decisions(
+    decisions: Sequence[Decision],
+    *,
+    verdicts: Collection[str] = NOTEWORTHY,
+    policies: Collection[str] = (),
+    limit: int | None = None,
+    unlisted: Mapping[str, int] | None = None,
+) -> PlanRows:
+    """Filter decisions by verdict and policy (empty: all policies), then cap at ``limit``.
+
+    ``unlisted`` counts decisions the planner did not keep (no-match rows of a lean plan), so
+    the hidden line stays exact without materializing them.
+    """
+    hidden: Counter[str] = Counter(unlisted or {})
+    shown: list[Decision] = []
+    over = 0
+    for d in decisions:
+        if d.verdict not in verdicts or (policies and d.policy not in policies):
+            hidden[d.verdict] += 1
+        elif limit is not None and len(shown) >= limit:
+            over += 1
+        else:
+            shown.append(d)
+    return PlanRows(tuple(shown), dict(hidden), over)
+
+
+def plan_table(decisions: Iterable[Decision], *, title: str = "Plan") -> Table:
     """One row per decision: ticket, policy, mode, verdict, actions, why."""
     table = Table(title=title, show_lines=False, expand=False)
     table.add_column("Ticket", style="bold", no_wrap=True)
@@ -115,9 +171,7 @@ def plan_table(the_plan: Plan, *, title: str = "Plan", show_no_match: bool = Tru
     table.add_column("Verdict", no_wrap=True)
     table.add_column("Actions")
     table.add_column("Why")
-    for d in the_plan.decisions:
-        if d.verdict == "no-match" and not show_no_match:
-            continue
+    for d in decisions:
         table.add_row(
             d.issue,
             d.policy,

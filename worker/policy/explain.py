@@ -62,7 +62,7 @@ def explain(
     for decision in result.decisions:
         policy = next(p for p in policies.policies if p.id == decision.policy)
         state = snapshot.state.for_policy(policy.id)
-        if decision.verdict != "act":
+        if decision.verdict not in ("act", "waiting", "handled", "deferred"):
             steps.append(
                 NextStep(policy.id, f"nothing ({decision.reason or decision.verdict})", None)
             )

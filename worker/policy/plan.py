@@ -37,6 +37,7 @@ from worker.model import (
     PolicyState,
     ReassignAction,
     StepRecord,
+    Subject,
     Verdict,
 )
 from worker.policy.actions import Blocked, CommentSpec, StepContext
@@ -72,6 +73,7 @@ class _Match:
     #: the step's actions, comments not rendered yet
     pending: tuple[Action | CommentSpec, ...] = ()
     later: tuple[TicketContext, StepContext] | None = None
+    subject: Subject | None = None
 
 
 @dataclass(slots=True)
@@ -100,6 +102,7 @@ class _Acc:
         *,
         reason: str | None = None,
         evidence: tuple[Evidence, ...] = (),
+        subject: Subject | None = None,
     ) -> None:
         """Record a decision that plans no action (kept sortable by issue, then policy order)."""
         self.decisions.append(
@@ -113,9 +116,29 @@ class _Acc:
                     verdict=verdict,
                     evidence=evidence,
                     reason=reason,
+                    subject=subject,
                 ),
             )
         )
+
+
+def subject_of(ctx: TicketContext) -> Subject:
+    """Who and what a decision is about: the assignee, the customer, the account executive."""
+    deal = ctx.deal().deal
+    if deal is not None:
+        return Subject(
+            assignee=ctx.snapshot.assignee,
+            customer=deal.account,
+            account_executive=deal.account_executive,
+            deal_page_id=deal.page_id,
+            deal_page_url=deal.page_url,
+        )
+    # No deal page: the ticket's own account field still names the customer.
+    name = ctx.plan.policies.deals.account_field
+    value = ctx.snapshot.fields.get(name) if name else None
+    if isinstance(value, tuple):
+        value = value[0] if value else None
+    return Subject(assignee=ctx.snapshot.assignee, customer=value or None)
 
 
 def evaluate_all(
@@ -230,10 +253,12 @@ def _plan_step(match: _Match, ctx: TicketContext) -> None:
     state = match.snapshot.state.for_policy(policy.id)
     index = state.last_step + 1
     if index >= len(policy.steps):
+        match.verdict = "handled"
         match.reason = f"all {len(policy.steps)} step(s) done; nothing more to do"
         return
     due = step_due(policy, index, state, ctx)
     if due > ctx.now:
+        match.verdict = "waiting"
         when = due.astimezone(ctx.plan.tz)
         match.reason = (
             f"step {index + 1} ({next_step_words(policy, index, ctx)}) is due {when:%Y-%m-%d %H:%M}"
@@ -262,6 +287,8 @@ def _plan_step(match: _Match, ctx: TicketContext) -> None:
             continue
         result = spec.plan(ctx, step_ctx)
         if isinstance(result, Blocked):
+            # Matched, but the step cannot be planned: a person has to look (never "act").
+            match.verdict = "skip"
             match.reason = f"step {index + 1} not planned: {result.reason}"
             return
         if result is not None:
@@ -334,8 +361,14 @@ def _plan(
                 claimed_by = policy.id
             if out.match is not None:
                 out.match.skey = skey
+                out.match.subject = subject_of(tctx)
                 acc.matches.append(out.match)
-            elif out.verdict != "no-match" or keep_no_match:
+            elif out.verdict != "no-match":
+                acc.decide(
+                    skey, order, snap.key, policy, out.verdict,
+                    reason=out.reason, evidence=out.evidence, subject=subject_of(tctx),
+                )  # fmt: skip
+            elif keep_no_match:
                 acc.decide(
                     skey, order, snap.key, policy, out.verdict,
                     reason=out.reason, evidence=out.evidence,
@@ -359,6 +392,7 @@ def _plan(
                     evidence=m.evidence,
                     reason=m.reason,
                     step=m.step if m.planned else None,
+                    subject=m.subject,
                 ),
             )
         )
@@ -416,6 +450,7 @@ def _budget(acc: _Acc, policies: Policies, breakers: dict[str, str]) -> dict[str
         enforce = m.policy.mode == "enforce"
         if cost > left[pid] or (enforce and cost > left_global):
             m.planned = False
+            m.verdict = "deferred"
             m.reason = f"deferred: budget ({cost} action(s) wait for the next cycle)"
             deferred[pid] = deferred.get(pid, 0) + cost
             continue
