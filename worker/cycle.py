@@ -37,7 +37,7 @@ from worker.model import (
     RecordedWrite,
     SearchSpec,
 )
-from worker.policy import PolicyError, load_policies, plan, search_spec
+from worker.policy import PolicyError, load_policies, plan, promise_words, search_spec
 from worker.settings import Settings, SettingsError
 from worker.store import CycleRecord, Store
 
@@ -386,6 +386,8 @@ class CycleRunner:
         self.metrics = metrics
         self.source = source or PolicySource(settings.config_path, health=health)
         self.on_issue = on_issue
+        #: the policy source's reload count the last plan was made with
+        self.reloads_seen = 0
         self._atlassian: Atlassian | None = None
         self._lock = threading.Lock()
 
@@ -494,7 +496,13 @@ def run_cycle(
                 writes=len(the_plan.writes),
                 breakers=dict(the_plan.breakers),
                 deferred=dict(the_plan.deferred),
+                promises=dict(the_plan.promises),
             )
+            if runner.source.reloads != runner.reloads_seen:
+                # The first plan with a reloaded file says which promises outlive the edit.
+                runner.reloads_seen = runner.source.reloads
+                log.info("config.promises", **dict(the_plan.promises),
+                         messages=promise_words(the_plan.promises))
             results = _execute(the_plan, atlassian, runner.store, dry_run=dry_run,
                                stopping=stopping, property_key=policies.property_key)
             progress["results"] = tuple(results)

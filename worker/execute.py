@@ -43,6 +43,7 @@ from worker.model import (
     ReassignAction,
     RecordedWrite,
     WriteJournal,
+    write_changes,
 )
 
 log = structlog.get_logger(__name__)
@@ -191,7 +192,7 @@ class _Writer:
             return self._failed(write, exc)
         self._record(write, "applied")
         _log_actions("action.applied", write)
-        return Outcome(write.issue, "applied", kinds)
+        return Outcome(write.issue, "applied", kinds, changes=write_changes(write))
 
     def _send(self, write: IssueWrite, body: dict[str, Any]) -> None:
         self.jira.edit(write.issue, body, notify_users=self.notify_users)
@@ -217,6 +218,7 @@ class _Writer:
                     "applied",
                     _kinds(write),
                     detail="answer lost; re-read confirmed the write landed",
+                    changes=write_changes(write),
                 )
             if exc.in_flight:
                 return Outcome(
@@ -244,6 +246,7 @@ class _Writer:
             "applied",
             _kinds(write),
             detail="answer lost; re-read showed nothing, resent once",
+            changes=write_changes(write),
         )
 
     # ------------------------------------------------------------------ refusals
@@ -268,6 +271,7 @@ class _Writer:
                     "applied",
                     kinds,
                     detail=f"{exc.status} answer, but re-read shows the write landed",
+                    changes=write_changes(write),
                 )
         retryable = exc.status in (409, 429) or exc.status >= 500
         detail = "issue not found (deleted or hidden)" if exc.status == 404 else str(exc)
@@ -322,7 +326,14 @@ class _Writer:
             )
         self._record(write, "applied")
         _log_actions("action.applied", write, fallback="; ".join(notes))
-        return Outcome(write.issue, "fallback", kinds, detail="; ".join(notes), http_status=400)
+        return Outcome(
+            write.issue,
+            "fallback",
+            kinds,
+            detail="; ".join(notes),
+            http_status=400,
+            changes=write_changes(_without(write, refused)),
+        )
 
     def _assign_fallback(
         self, write: IssueWrite, action: ReassignAction
@@ -350,9 +361,16 @@ class _Writer:
 def _with_assignee(
     write: IssueWrite, action: ReassignAction, assigned: Person | None
 ) -> IssueWrite:
-    """The write with ``reassigned_to`` naming who really holds the ticket now."""
+    """The write with ``reassigned_to`` naming who really holds the ticket now, and the
+    note addressed to that person (none when nobody got it)."""
     if assigned is not None and assigned.id == action.to.id:
         return write
+    if assigned is None:  # nobody got it: no assignee, no note, nothing to undo later
+        kept = tuple(a for a in write.actions if a is not action)
+    else:
+        fixed = replace(action, to=assigned, note=action.fallback_note, fallback_note=None)
+        kept = tuple(fixed if a is action else a for a in write.actions)
+    write = replace(write, actions=kept)
     policies = {
         pid: (
             replace(ps, reassigned_to=assigned.id if assigned else None)
@@ -362,3 +380,10 @@ def _with_assignee(
         for pid, ps in write.state.policies.items()
     }
     return replace(write, state=BotState(policies=policies))
+
+
+def _without(write: IssueWrite, refused: frozenset[str]) -> IssueWrite:
+    """The write as it landed when Jira refused some fields (labels refused: none added)."""
+    if "labels" not in refused:
+        return write
+    return replace(write, actions=tuple(a for a in write.actions if a.kind != "label"))

@@ -125,11 +125,16 @@ class SearchSpec:
 
 @dataclass(frozen=True, slots=True)
 class StepRecord:
-    """One ladder step the bot applied to an issue for a policy."""
+    """One ladder step the bot applied to an issue for a policy, and what it changed there
+    (what ``revert`` needs to put the ticket back)."""
 
     step: int
     at: datetime
     actions: tuple[str, ...]  # action kinds applied, e.g. ("comment",) or ("reassign", "label")
+    #: who had the ticket before this step reassigned it (an id; None: no reassignment)
+    previous_assignee: str | None = None
+    #: labels this step added (labels already present are not listed)
+    labels_added: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +146,13 @@ class PolicyState:
     reassigned_to: str | None = None
     overridden_at: datetime | None = None
     overridden_by: str | None = None
+    #: the ladder step a comment announced, and the date it announced (a promise: the step
+    #: never runs earlier, whatever the policy file says later)
+    promised_step: int | None = None
+    promised_at: datetime | None = None
+    #: when ``revert`` undid the bot's changes, and at whose request (the bot stays out)
+    reverted_at: datetime | None = None
+    reverted_by: str | None = None
 
     @property
     def last_step(self) -> int:
@@ -167,13 +179,15 @@ class BotState:
                     k: v
                     for k, v in {
                         "first_flagged_at": _iso(ps.first_flagged_at),
-                        "steps": [
-                            {"step": s.step, "at": _iso(s.at), "actions": list(s.actions)}
-                            for s in ps.steps
-                        ],
+                        "steps": [_step_json(s) for s in ps.steps],
                         "reassigned_to": ps.reassigned_to,
                         "overridden_at": _iso(ps.overridden_at),
                         "overridden_by": ps.overridden_by,
+                        "promised": None
+                        if ps.promised_step is None or ps.promised_at is None
+                        else {"step": ps.promised_step, "at": _iso(ps.promised_at)},
+                        "reverted_at": _iso(ps.reverted_at),
+                        "reverted_by": ps.reverted_by,
                     }.items()
                     if v not in (None, [])
                 }
@@ -198,19 +212,37 @@ class BotState:
                         step=int(s["step"]),
                         at=_parse_dt(s["at"]),
                         actions=tuple(str(a) for a in s.get("actions", ())),
+                        previous_assignee=_opt_str(s.get("previous_assignee")),
+                        labels_added=tuple(str(a) for a in s.get("labels_added", ())),
                     )
                     for s in raw.get("steps", ())
                 )
+                promised = raw.get("promised")
+                if promised is not None and not isinstance(promised, dict):
+                    raise ValueError("'promised' is not an object")
                 out[str(pid)] = PolicyState(
                     first_flagged_at=_opt_dt(raw.get("first_flagged_at")),
                     steps=steps,
                     reassigned_to=_opt_str(raw.get("reassigned_to")),
                     overridden_at=_opt_dt(raw.get("overridden_at")),
                     overridden_by=_opt_str(raw.get("overridden_by")),
+                    promised_step=None if promised is None else int(promised["step"]),
+                    promised_at=None if promised is None else _parse_dt(promised["at"]),
+                    reverted_at=_opt_dt(raw.get("reverted_at")),
+                    reverted_by=_opt_str(raw.get("reverted_by")),
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"state for policy {pid!r} is malformed: {exc}") from exc
         return cls(policies=out)
+
+
+def _step_json(step: StepRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {"step": step.step, "at": _iso(step.at), "actions": list(step.actions)}
+    if step.previous_assignee is not None:
+        out["previous_assignee"] = step.previous_assignee
+    if step.labels_added:
+        out["labels_added"] = list(step.labels_added)
+    return out
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -248,6 +280,15 @@ class Comment:
 
 
 @dataclass(frozen=True, slots=True)
+class LabelAdded:
+    """Who last added a label to an issue, and when (from the changelog, when it was read)."""
+
+    label: str
+    by: Person | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class IssueSnapshot:
     """One issue as returned by one search page (fields and our property inline)."""
 
@@ -272,6 +313,14 @@ class IssueSnapshot:
     #: the latest change by someone other than the bot (created, comments, changelog)
     last_human_activity: datetime | None = None
     flagged: bool = False
+    #: the latest addition of each current label found in the changelog (empty when the
+    #: changelog was not read, or the label was set at creation)
+    labels_added: tuple[LabelAdded, ...] = ()
+
+    def label_added(self, label: str) -> LabelAdded | None:
+        """Who added ``label`` (case-insensitive) and when, if the changelog says."""
+        folded = label.casefold()
+        return next((a for a in self.labels_added if a.label.casefold() == folded), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,11 +430,19 @@ class CommentAction:
 
 @dataclass(frozen=True, slots=True)
 class ReassignAction:
-    """Assign to ``to``; when Jira refuses, fall back to ``fallback`` (None: leave as is)."""
+    """Assign to ``to``; when Jira refuses, fall back to ``fallback`` (None: leave as is).
+
+    ``note`` is the comment addressed to ``to`` that travels in the same edit (and
+    ``fallback_note`` the one for ``fallback``): whoever really gets the ticket is told why.
+    """
 
     to: Person
     target: str  # what was asked for: "sales_owner", "reporter", "user"
     fallback: Person | None = None
+    note: Document | None = None
+    fallback_note: Document | None = None
+    #: who had the ticket when the reassignment was planned (recorded for ``revert``)
+    previous: Person | None = None
     kind: Literal["reassign"] = "reassign"
 
 
@@ -464,6 +521,10 @@ class Plan:
     breakers: Mapping[str, str] = field(default_factory=dict)
     #: policy id -> number of actions dropped by the per-cycle budget
     deferred: Mapping[str, int] = field(default_factory=dict)
+    #: tickets whose due step was promised a date that differs from the file's:
+    #: "kept" (the promise is later than the file: the step waits for it) and "later"
+    #: (the file is later than the promise: the file's date applies, no new comment)
+    promises: Mapping[str, int] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- the write journal
@@ -502,6 +563,44 @@ class Outcome:
     http_status: int | None = None
     #: True when the failure is worth retrying next cycle (409, 5xx after retries)
     retryable: bool = False
+    #: what the write changed on the ticket (applied writes only; see ``write_changes``)
+    changes: Mapping[str, Any] | None = None
+
+
+def write_changes(write: IssueWrite) -> dict[str, Any]:
+    """What one applied :class:`IssueWrite` changed, as JSON for the store's
+    ``outcomes.changes``: enough for ``revert`` and the report to say what the bot did."""
+    out: dict[str, Any] = {"policies": list(write.policies)}
+    for action in write.actions:
+        if isinstance(action, ReassignAction):
+            out["previous_assignee"] = action.previous.id if action.previous else None
+            out["new_assignee"] = action.to.id
+            if action.note is not None:
+                out.setdefault("comments", []).append("note to the new owner")
+        elif isinstance(action, LabelAction):
+            if action.add:
+                out["labels_added"] = list(action.add)
+            if action.remove:
+                out["labels_removed"] = list(action.remove)
+        elif isinstance(action, CommentAction):
+            out.setdefault("comments", []).append(action.template)
+        elif isinstance(action, FlagAction):
+            out["flag"] = action.on
+    promised = {
+        pid: {"step": ps.promised_step, "at": _iso(ps.promised_at)}
+        for pid, ps in write.state.policies.items()
+        if pid in write.policies and ps.promised_step is not None
+    }
+    if promised:
+        out["promised"] = promised
+    reverted = {
+        pid: ps.reverted_by
+        for pid, ps in write.state.policies.items()
+        if pid in write.policies and ps.reverted_at is not None
+    }
+    if reverted:
+        out["reverted"] = reverted
+    return out
 
 
 class WriteJournal(Protocol):

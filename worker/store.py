@@ -419,6 +419,7 @@ class Store:
 
         ``changes`` maps an issue key to what its write changed (JSON: ``previous_assignee``,
         ``new_assignee``, ``labels_added``, ``comment_ids``...), kept for reports and revert.
+        Without an entry there, the outcome's own ``changes`` (set by the executor) is kept.
         """
         changed = changes or {}
         rows = [
@@ -431,7 +432,7 @@ class Store:
                 "detail": scrub(o.detail),
                 "http_status": o.http_status,
                 "retryable": o.retryable,
-                "changes": _json_value(changed.get(o.issue)),
+                "changes": _json_value(changed.get(o.issue, o.changes)),
             }
             for o in items
         ]

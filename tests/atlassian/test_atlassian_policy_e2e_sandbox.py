@@ -58,7 +58,15 @@ def test_default_policies_on_example_site(kit, flavor, policies) -> None:
         assert issues["ACME-1"]["assignee"] == "sam"
         assert issues["SALES-3"]["assignee"] == "dana"
         assert "sales-owned" in issues["ACME-1"]["labels"]
-        assert len(bot_comments(sb, "ACME-1")) == 1  # step 1 reassigns without commenting
+        # Step 1 reassigns and, in the same edit, tells the new owner why.
+        _pm_comment, note = bot_comments(sb, "ACME-1")
+        assert note["body"].startswith(mention)
+        assert ("[~accountid:712020:priya]" if flavor == "cloud" else "[~priya]") in note["body"]
+        words = note["body"].replace("\\", "").replace("{_}", "_")  # wiki escapes on DC
+        assert "sales-deliverable-before-signature" in words
+        assert "add the label _handoff-exception_" in words
+        [put] = [r for r in ladder.requests if r["method"] == "PUT" and "ACME-1" in r["path"]]
+        assert put["status"] == 204
 
         quiet = kit.run_policy_cycle(sb, atl, journal, policies)
         assert [r for r in quiet.requests if r["method"] == "PUT"] == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from policy_factories import DANA, DEALS, DIRECTORY, NOW, OLGA, PRIYA, SAM, defa
 
 from worker.model import (
     CommentAction,
+    Document,
     FlagAction,
     IssueSnapshot,
     LabelAction,
@@ -67,7 +69,47 @@ CASES: list[tuple[dict[str, Any], IssueSnapshot, object]] = [
 @pytest.mark.parametrize(("spec", "ticket", "expected"), CASES)
 def test_action(spec: dict[str, Any], ticket: IssueSnapshot, expected: object) -> None:
     """Each action plans the expected worker.model action (or nothing, or a block)."""
-    assert _plan(spec, ticket) == expected
+    got = _plan(spec, ticket)
+    if isinstance(got, ReassignAction):
+        # The notes and the previous assignee have their own tests below.
+        assert got.note is not None
+        assert (got.fallback_note is None) == (got.fallback is None)
+        got = replace(got, note=None, fallback_note=None, previous=None)
+    assert got == expected
+
+
+def _words(doc: Document | None) -> str:
+    assert doc is not None
+    return doc.plain_text()
+
+
+def test_reassign_note_mentions_the_new_owner_and_says_why() -> None:
+    """The note to the new owner mentions them, names who had it, the policy, the evidence
+    and the way back (the opt-out label from the policy file)."""
+    got = _plan({"reassign": {"to": "sales_owner", "fallback": DANA.id}}, snap())
+    assert isinstance(got, ReassignAction)
+    assert got.previous == PRIYA
+    assert got.note is not None
+    first = got.note.blocks[0]
+    assert isinstance(first, Paragraph)
+    assert first.inlines[0] == Mention(SAM)
+    assert Mention(PRIYA) in first.inlines
+    text = _words(got.note)
+    assert "policy p" in text
+    assert "You are the account executive on the page Deal: Acme Corp" in text
+    assert "add the label handoff-exception" in text
+    fallback = _words(got.fallback_note)
+    assert fallback.startswith("@Dana Kim, Handoff Guard assigned ACME-1 to you")
+    assert "You are the fallback owner this policy names" in fallback
+
+
+def test_reassign_note_takes_the_opt_out_label_from_the_file() -> None:
+    """A file with another opt-out label promises that label in the note."""
+    policies = replace(default_policies(), opt_out_labels=("keep-with-pm", "other"))
+    ctx = TicketContext(snap(), PlanContext(policies, DIRECTORY, DEALS, NOW))
+    got = actions.get("reassign").model_validate("sales_owner").plan(ctx, STEP)  # type: ignore[union-attr]
+    assert isinstance(got, ReassignAction)
+    assert "add the label keep-with-pm;" in _words(got.note)
 
 
 def test_comment_action_renders_and_restricts() -> None:

@@ -85,3 +85,31 @@ def test_an_unscoped_policy_drops_the_scope_part() -> None:
 def test_quote(value: str, expected: str) -> None:
     """JQL string literals escape quotes and backslashes."""
     assert quote(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("scope", "message"),
+    [
+        ("project = ACME ORDER BY created DESC", "ORDER BY has no place in a scope"),
+        ("ORDER BY key", "ORDER BY has no place in a scope"),
+    ],
+)
+def test_a_scope_that_could_not_run_is_refused(scope: str, message: str) -> None:
+    """A scope the cycle's combined search could not run fails `validate` at its line."""
+    text = SCOPED.replace('project = GLOBEX', scope)
+    with pytest.raises(PolicyError) as info:
+        _load(text)
+    (problem,) = info.value.problems
+    assert (problem.line, problem.path) == (16, "policies[1].scope")
+    assert message in problem.message
+
+
+def test_scope_groups_are_read_every_cycle() -> None:
+    """A group a scope names in membersOf() is read into the directory, so the local
+    re-check can run (it would otherwise skip every ticket)."""
+    text = SCOPED.replace("project = GLOBEX", 'reporter in membersOf("services-leadership")')
+    policies = _load(text)
+    assert policies.policies[1].scope_groups == ("services-leadership",)
+    assert "services-leadership" in search_spec(policies).groups
+    result = plan(site_tickets(), DIRECTORY, DEALS, policies, NOW)
+    assert {d.verdict for d in result.decisions if d.policy == "other"} <= {"no-match", "act"}

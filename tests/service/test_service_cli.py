@@ -76,7 +76,9 @@ def test_plan_for_named_issues_and_as_a_table(cli: Cli) -> None:
     assert code == 0
     result = json.loads(out)
     assert {d["issue"] for d in result["decisions"]} == {"UMB-2"}
-    assert {d["verdict"] for d in result["decisions"]} == {"exempt", "no-match"}
+    # UMB-2 carries the opt-out label: every policy leaves it alone, before any condition.
+    assert {d["verdict"] for d in result["decisions"]} == {"exempt"}
+    assert {d["reason"] for d in result["decisions"]} == {"opted out by label handoff-exception"}
     assert result["summary"]["not_in_scope"] == ["GLOBEX-8"]
     code, out, _ = cli("plan", "--issue", "UMB-2", "--issue", "GLOBEX-8")
     assert code == 0

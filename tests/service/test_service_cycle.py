@@ -65,9 +65,10 @@ def test_a_cycle_enforces_records_and_binds_run_id(
     assert recorded.cycle.run_id == report.run_id
     assert recorded.cycle.actions_applied == 14
     assert len(recorded.outcomes) == 14
-    # 14 acts and 2 exemptions, plus the dry-run report on a ticket the engaged policy lets through
-    assert report.counts["sales-directing-pm"] == {"act": 1}
-    assert store.table_counts()["decisions"] == 17
+    # 14 acts and 2 exemptions, plus the dry-run report on a ticket the engaged policy lets
+    # through; the opted-out ticket is exempt from the dry-run policy too (no `exempt:` needed)
+    assert report.counts["sales-directing-pm"] == {"act": 1, "exempt": 1}
+    assert store.table_counts()["decisions"] == 18
     assert 'handoff_guard_actions_total{action="comment",outcome="applied",' \
            'policy="engaged-before-signature"} 5.0' in metrics.render().decode()
 

@@ -28,6 +28,7 @@ from worker.model import (
     BotState,
     CommentAction,
     Directory,
+    Document,
     FlagAction,
     Flavor,
     IssueSnapshot,
@@ -36,6 +37,7 @@ from worker.model import (
     Person,
     ReassignAction,
     SearchSpec,
+    Visibility,
 )
 
 log = structlog.get_logger(__name__)
@@ -81,22 +83,24 @@ def edit_body(
     """
     fields: dict[str, Any] = {}
     update: dict[str, list[dict[str, Any]]] = {}
+
+    def add_comment(document: Document, visibility: Visibility | None) -> None:
+        body = to_adf(document) if flavor == "cloud" else to_wiki(document, mentions="username")
+        comment: dict[str, Any] = {"body": body}
+        if visibility is not None:
+            comment["visibility"] = {"type": visibility.type, "value": visibility.value}
+        update.setdefault("comment", []).append({"add": comment})
+
     for action in actions:
         if isinstance(action, CommentAction):
-            comment: dict[str, Any] = {
-                "body": to_adf(action.document)
-                if flavor == "cloud"
-                else to_wiki(action.document, mentions="username")
-            }
-            if action.visibility is not None:
-                comment["visibility"] = {
-                    "type": action.visibility.type,
-                    "value": action.visibility.value,
-                }
-            update.setdefault("comment", []).append({"add": comment})
+            add_comment(action.document, action.visibility)
         elif isinstance(action, ReassignAction):
             if include_assignee and "assignee" not in drop_fields:
                 fields["assignee"] = assignee_value(action.to, flavor)
+            # The note to the new owner rides in the same edit; when the assignee field is
+            # dropped, the executor has already assigned and put the right note here.
+            if action.note is not None:
+                add_comment(action.note, None)
         elif isinstance(action, LabelAction):
             if "labels" not in drop_fields:
                 ops = [{"add": label} for label in action.add]

@@ -14,7 +14,15 @@ from typing import Any
 from dateutil.parser import isoparse
 
 from worker.atlassian.markup import adf_to_text
-from worker.model import BotState, Comment, Flavor, IssueSnapshot, MalformedIssue, Person
+from worker.model import (
+    BotState,
+    Comment,
+    Flavor,
+    IssueSnapshot,
+    LabelAdded,
+    MalformedIssue,
+    Person,
+)
 
 #: The system fields every snapshot needs; extra fields are added by display name.
 BASE_FIELDS: tuple[str, ...] = (
@@ -197,6 +205,7 @@ def _build(
         state=state,
         last_human_activity=max(activity),
         flagged=bool(flagged_value),
+        labels_added=_labels_added(raw.get("changelog"), flavor, labels),
     )
 
 
@@ -240,3 +249,30 @@ def _human_history_times(raw: object, flavor: Flavor, bot_id: str) -> list[datet
             continue
         times.append(parse_jira_time(history.get("created")))
     return times
+
+
+def _labels_added(raw: object, flavor: Flavor, current: list[Any]) -> tuple[LabelAdded, ...]:
+    """Per current label, the latest changelog entry that added it (Cloud lists histories
+    newest first, Data Center oldest first: the timestamp decides, not the order)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("histories"), list):
+        return ()
+    wanted = {str(label) for label in current}
+    latest: dict[str, LabelAdded] = {}
+    for history in raw["histories"]:
+        if not isinstance(history, dict) or not isinstance(history.get("items"), list):
+            continue
+        try:
+            at = parse_jira_time(history.get("created"))
+        except _MalformedError:
+            continue
+        for item in history["items"]:
+            if not isinstance(item, dict) or item.get("field") != "labels":
+                continue
+            before = set(str(item.get("fromString") or "").split())
+            after = set(str(item.get("toString") or "").split())
+            for label in (after - before) & wanted:
+                if label not in latest or latest[label].at < at:
+                    latest[label] = LabelAdded(
+                        label, person_from_json(history.get("author"), flavor), at
+                    )
+    return tuple(latest[k] for k in sorted(latest))

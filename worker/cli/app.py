@@ -285,7 +285,7 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
         select_decisions,
     )
     from worker.policy import plan as make_plan
-    from worker.policy import search_spec
+    from worker.policy import promise_words, search_spec
 
     wanted = {v for group in args.verdict for v in group}
     out = console()
@@ -350,6 +350,8 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
         out.print(f"[bold magenta]breaker[/] {policy}: {why}")
     for policy, count in the_plan.deferred.items():
         out.print(f"[yellow]deferred[/] {policy}: {count} action(s) over the per-cycle budget")
+    for line in promise_words(the_plan.promises):
+        out.print(f"[cyan]promises[/] {line}", highlight=False)
     for key in missing:
         out.print(f"[yellow]{key}[/]: not in any policy's scope (try `explain {key}`)")
     return EXIT_OK
@@ -368,7 +370,7 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     """``validate [PATH]``: load the policy file, print problems or a summary."""
-    from worker.policy import PolicyError, load_policies, summarize
+    from worker.policy import PolicyError, load_policies, summarize, warnings
 
     path: Path = args.path or settings.config_path
     try:
@@ -382,6 +384,8 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_INVALID
     for line in summarize(policies):
         sys.stdout.write(line + "\n")
+    for line in warnings(policies):
+        sys.stderr.write(line + "\n")
     sys.stdout.write(f"{path}: OK\n")
     return EXIT_OK
 

@@ -87,6 +87,7 @@ def plan_summary(the_plan: Plan, **extra: Any) -> dict[str, Any]:
         "actions": sum(len(w.actions) for w in the_plan.writes),
         "breakers": dict(the_plan.breakers),
         "deferred": dict(the_plan.deferred),
+        "promises": dict(the_plan.promises),
         **extra,
     }
 

@@ -9,7 +9,7 @@ from worker.policy.load import load_policies, load_policies_text
 from worker.policy.plan import plan
 from worker.policy.schema import json_schema
 from worker.policy.scope import search_spec
-from worker.policy.summary import summarize
+from worker.policy.summary import promise_words, summarize, warnings
 
 __all__ = [
     "Breaker",
@@ -27,6 +27,8 @@ __all__ = [
     "load_policies",
     "load_policies_text",
     "plan",
+    "promise_words",
     "search_spec",
     "summarize",
+    "warnings",
 ]

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from worker.model import (
     Action,
     CommentAction,
+    Document,
     Evidence,
     FlagAction,
     LabelAction,
@@ -160,14 +161,19 @@ class ReassignSpec(ActionSpec):
     in Sales, else the configured fallback), ``reporter``, or a user id. ``fallback`` (a user
     id) is used when the target resolves to nobody or Jira refuses the assignment.
 
+    The same edit posts a short comment to the new owner, rendered from the template
+    ``note`` (default ``reassign-note``): why the ticket came to them, who had it, and how
+    to hand it back.
+
     ```yaml
-    reassign: {to: sales_owner, fallback: "712020:dana"}
+    reassign: {to: sales_owner, fallback: "712020:dana", note: reassign-note}
     ```
     """
 
     shorthand: ClassVar[str | None] = "to"
     to: Annotated[str, Field(min_length=1)] = "sales_owner"
     fallback: Annotated[str, Field(min_length=1)] | None = None
+    note: Annotated[str, Field(pattern=TEMPLATE_NAME)] = "reassign-note"
 
     def _target(self, ctx: TicketContext) -> tuple[Person | None, str, str]:
         if self.to == "sales_owner":
@@ -177,11 +183,11 @@ class ReassignSpec(ActionSpec):
             rep = ctx.snapshot.reporter
             if rep is None or not rep.active:
                 return None, "reporter", "the ticket has no active reporter"
-            return rep, "reporter", "the reporter"
+            return rep, "reporter", "the ticket's reporter"
         person = ctx.plan.person(self.to)
         if not person.active:
             return None, "user", f"{person.display_name} is inactive"
-        return person, "user", "a listed user"
+        return person, "user", "the person this policy names"
 
     def plan(self, ctx: TicketContext, step: StepContext) -> Action | Blocked | None:
         target, kind, why = self._target(ctx)
@@ -197,7 +203,22 @@ class ReassignSpec(ActionSpec):
             return None
         if fallback is not None and fallback.id == target.id:
             fallback = None
-        return ReassignAction(to=target, target=kind, fallback=fallback)
+        return ReassignAction(
+            to=target,
+            target=kind,
+            fallback=fallback,
+            note=self._note(ctx, step, target, why),
+            fallback_note=None
+            if fallback is None
+            else self._note(ctx, step, fallback, "the fallback owner this policy names"),
+            previous=assignee,
+        )
+
+    def _note(self, ctx: TicketContext, step: StepContext, owner: Person, why: str) -> Document:
+        from worker.policy.templates import template_vars  # the template module imports us
+
+        template = ctx.plan.policies.templates[self.note]
+        return template.render(template_vars(ctx, step, new_owner=owner, new_owner_why=why))
 
     def words(self, ctx: TicketContext | None) -> str:
         if self.to == "sales_owner":

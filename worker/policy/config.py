@@ -93,10 +93,13 @@ class Policy:
     exempt: tuple[Condition, ...]
     steps: tuple[Step, ...]
     continue_: bool = False
+    ignore_opt_out: bool = False
     max_actions_per_cycle: int | None = None
     breaker: Breaker | None = None
     #: the parsed scope (a ``worker.jql`` query), None without a scope
     scope_query: Any = field(default=None, compare=False, repr=False)
+    #: the Jira groups the scope's ``membersOf`` names (read into the directory each cycle)
+    scope_groups: tuple[str, ...] = ()
     line: int = 0
 
 
@@ -115,6 +118,13 @@ class Policies:
     holidays: frozenset[date]
     templates: Mapping[str, CommentTemplate]
     policies: tuple[Policy, ...]
+    #: labels that exempt a ticket from every policy not marked ``ignore_opt_out``
+    opt_out_labels: tuple[str, ...] = ("handoff-exception",)
+
+    @property
+    def opt_out_label(self) -> str:
+        """The label comments tell people to add (the first opt-out label)."""
+        return self.opt_out_labels[0]
 
     @property
     def tz(self) -> ZoneInfo:

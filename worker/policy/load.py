@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from worker.bounded_yaml import YamlLimitError, YamlLimits, compose
 from worker.model import DealSource, Person
-from worker.policy.actions import ActionSpec, CommentSpec, actions
+from worker.policy.actions import ActionSpec, CommentSpec, ReassignSpec, actions
 from worker.policy.conditions import Composite, Condition, conditions
 from worker.policy.config import (
     PM_SET,
@@ -33,6 +33,7 @@ from worker.policy.config import (
     Step,
 )
 from worker.policy.errors import PolicyError, Problem
+from worker.policy.schedule import cron_problem
 from worker.policy.schema import (
     COMPOSITES,
     BreakerModel,
@@ -195,6 +196,8 @@ class _Loader:
             self.validation(exc, FileModel, (), raw)
         people = top.people if top else raw.get("people")
         self.people = frozenset(people) if isinstance(people, dict) else frozenset({"pm", "sales"})
+        if top is not None and top.schedule.cron is not None:
+            self.cron(top.schedule.cron)
         if top is not None and PM_SET not in top.people:
             self.problem(
                 ("people",),
@@ -258,6 +261,24 @@ class _Loader:
             holidays=frozenset(top.calendar.holidays),
             templates={k: v for k, v in self.templates.items() if v is not None},
             policies=built,
+            opt_out_labels=tuple(top.opt_out.labels),
+        )
+
+    def cron(self, expression: str) -> None:
+        """Report a cron expression the scheduler would refuse, at the field that is wrong."""
+        found = cron_problem(expression)
+        if found is None:
+            return
+        loc: Loc = ("schedule", "cron")
+        node = self.values.get(loc)
+        if node is None:
+            self.problem(loc, found.message)
+            return
+        # The offset counts inside the expression; a quoted scalar starts one column later.
+        quote = 1 if getattr(node, "style", None) in ('"', "'") else 0
+        col = node.start_mark.column + 1 + quote + found.offset
+        self.problems.append(
+            Problem(self.filename, node.start_mark.line + 1, col, path_text(loc), found.message)
         )
 
     # ------------------------------------------------------------------ one policy
@@ -278,9 +299,10 @@ class _Loader:
         exempt = self.condition_list(raw.get("exempt"), (*loc, "exempt"))
         steps = self.steps(raw.get("actions"), (*loc, "actions"), templates_dir)
         query = None
+        scope_groups: tuple[str, ...] = ()
         if model is not None and model.scope is not None:
             try:
-                query = parse_scope(model.scope)
+                query, scope_groups = parse_scope(model.scope)
             except ValueError as exc:
                 self.problem(
                     (*loc, "scope"), f"found {model.scope!r}: the scope is not valid JQL: {exc}"
@@ -297,9 +319,11 @@ class _Loader:
             exempt=exempt,
             steps=steps,
             continue_=model.continue_,
+            ignore_opt_out=model.ignore_opt_out,
             max_actions_per_cycle=model.max_actions_per_cycle,
             breaker=_breaker(model.breaker) if model.breaker else None,
             scope_query=query,
+            scope_groups=scope_groups,
             line=node.start_mark.line + 1 if node else 0,
         )
 
@@ -409,6 +433,10 @@ class _Loader:
                 continue
             if isinstance(spec, CommentSpec) and not self.template(
                 spec.template, templates_dir, (*loc, str(key))
+            ):
+                ok = False
+            if isinstance(spec, ReassignSpec) and not self.template(
+                spec.note, templates_dir, (*loc, str(key))
             ):
                 ok = False
             specs.append(spec)

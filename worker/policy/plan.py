@@ -21,6 +21,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
 
 from worker.model import (
     Action,
@@ -74,6 +76,10 @@ class _Match:
     pending: tuple[Action | CommentSpec, ...] = ()
     later: tuple[TicketContext, StepContext] | None = None
     subject: Subject | None = None
+    #: the step and date this step's comment announces (stored as a promise)
+    promise: tuple[int, datetime] | None = None
+    #: how a stored promise compares with the file's date for the due step
+    promise_vs_file: Literal["kept", "later"] | None = None
 
 
 @dataclass(slots=True)
@@ -177,7 +183,20 @@ def _evaluate(
             return _Outcome("skip", reason=str(exc), in_scope=False)
         if not in_scope:
             return _Outcome("no-match", reason="outside the policy's scope", in_scope=False)
+    if not policy.ignore_opt_out:
+        opted = opt_out_evidence(snapshot, plan.policies.opt_out_labels, plan.tz)
+        if opted is not None:
+            return _Outcome("exempt", (opted,), opted.detail)
     state = snapshot.state.for_policy(policy.id)
+    if state.reverted_at is not None:
+        who = state.reverted_by or "a person"
+        return _Outcome(
+            "exempt",
+            reason=f"reverted: the bot's change was undone on "
+            f"{state.reverted_at.astimezone(plan.tz):%Y-%m-%d} at the request of {who}; "
+            "the bot stays out",
+            claims=True,
+        )
     if state.overridden_at is not None:
         who = state.overridden_by or "a person"
         return _Outcome(
@@ -219,6 +238,23 @@ def _evaluate(
     return _Outcome("act", evidence, match.reason, match=match, claims=claims)
 
 
+def opt_out_evidence(
+    snapshot: IssueSnapshot, labels: Sequence[str], tz: ZoneInfo
+) -> Evidence | None:
+    """The evidence that the ticket carries an opt-out label (with who added it and when,
+    when the changelog says), or None."""
+    wanted = {label.casefold() for label in labels}
+    found = next((lab for lab in snapshot.labels if lab.casefold() in wanted), None)
+    if found is None:
+        return None
+    detail = f"opted out by label {found}"
+    added = snapshot.label_added(found)
+    if added is not None:
+        who = added.by.display_name if added.by is not None else "someone"
+        detail += f" (added by {who} on {added.at.astimezone(tz):%Y-%m-%d})"
+    return Evidence("opt_out", True, detail)
+
+
 def _taken_back(snapshot: IssueSnapshot, state: PolicyState, ctx: TicketContext) -> bool:
     """A person gave the ticket back to a PM after the bot reassigned it.
 
@@ -241,11 +277,31 @@ def next_step_words(policy: Policy, index: int, ctx: TicketContext) -> str | Non
     return " and ".join(spec.words(ctx) for spec in policy.steps[index].actions)
 
 
-def step_due(policy: Policy, index: int, state: PolicyState, ctx: TicketContext) -> datetime:
-    """When ladder step ``index`` is due for a ticket with this state."""
+def file_due(policy: Policy, index: int, state: PolicyState, ctx: TicketContext) -> datetime:
+    """When ladder step ``index`` is due by the policy file alone."""
     start = state.first_flagged_at or ctx.now
     plan = ctx.plan
     return policy.steps[index].after.add_to(start, tz=plan.tz, holidays=plan.policies.holidays)
+
+
+def step_due(policy: Policy, index: int, state: PolicyState, ctx: TicketContext) -> datetime:
+    """When ladder step ``index`` is due: the file's date, never earlier than a date a
+    comment promised for that step (a later file date wins, with no new comment)."""
+    due = file_due(policy, index, state, ctx)
+    if state.promised_step == index and state.promised_at is not None:
+        return max(due, state.promised_at)
+    return due
+
+
+def _announces_date(policy: Policy, index: int, ctx: TicketContext) -> bool:
+    """Whether step ``index`` posts a comment whose template can print the next step's date."""
+    templates = ctx.plan.policies.templates
+    return any(
+        isinstance(spec, CommentSpec)
+        and spec.template in templates
+        and "next_step_at" in templates[spec.template].variables
+        for spec in policy.steps[index].actions
+    )
 
 
 def _plan_step(match: _Match, ctx: TicketContext) -> None:
@@ -257,11 +313,19 @@ def _plan_step(match: _Match, ctx: TicketContext) -> None:
         match.reason = f"all {len(policy.steps)} step(s) done; nothing more to do"
         return
     due = step_due(policy, index, state, ctx)
+    if state.promised_step == index and state.promised_at is not None:
+        by_file = file_due(policy, index, state, ctx)
+        if state.promised_at > by_file:
+            match.promise_vs_file = "kept"
+        elif state.promised_at < by_file:
+            match.promise_vs_file = "later"
     if due > ctx.now:
         match.verdict = "waiting"
         when = due.astimezone(ctx.plan.tz)
+        kept = " (the date a comment promised)" if match.promise_vs_file == "kept" else ""
         match.reason = (
-            f"step {index + 1} ({next_step_words(policy, index, ctx)}) is due {when:%Y-%m-%d %H:%M}"
+            f"step {index + 1} ({next_step_words(policy, index, ctx)}) is due "
+            f"{when:%Y-%m-%d %H:%M}{kept}"
         )
         return
     following = index + 1
@@ -271,6 +335,8 @@ def _plan_step(match: _Match, ctx: TicketContext) -> None:
         after_at = policy.steps[following].after.add_to(
             first, tz=ctx.plan.tz, holidays=ctx.plan.policies.holidays
         )
+        if _announces_date(policy, index, ctx):
+            match.promise = (following, after_at)
     step_ctx = StepContext(
         policy_id=policy.id,
         policy_description=policy.description,
@@ -290,6 +356,7 @@ def _plan_step(match: _Match, ctx: TicketContext) -> None:
             # Matched, but the step cannot be planned: a person has to look (never "act").
             match.verdict = "skip"
             match.reason = f"step {index + 1} not planned: {result.reason}"
+            match.promise = None
             return
         if result is not None:
             planned.append(result)
@@ -397,12 +464,17 @@ def _plan(
             )
         )
     acc.decisions.sort(key=lambda d: (d[0], d[1]))
+    promises: dict[str, set[str]] = {}
+    for m in acc.matches:
+        if m.promise_vs_file is not None:
+            promises.setdefault(m.promise_vs_file, set()).add(m.snapshot.key)
     return Plan(
         now=pctx.now,
         decisions=tuple(d for _, _, d in acc.decisions),
         writes=_writes(acc.matches, pctx.now),
         breakers=breakers,
         deferred=deferred,
+        promises={k: len(v) for k, v in sorted(promises.items())},
     )
 
 
@@ -478,16 +550,26 @@ def _writes(matches: list[_Match], now: datetime) -> tuple[IssueWrite, ...]:
             if m.override_by is not None:
                 states[m.policy.id] = replace(old, overridden_at=now, overridden_by=m.override_by)
                 continue
-            reassigned = next((a.to.id for a in m.actions if isinstance(a, ReassignAction)), None)
-            states[m.policy.id] = PolicyState(
+            reassign = next((a for a in m.actions if isinstance(a, ReassignAction)), None)
+            added = tuple(
+                lab for a in m.actions if isinstance(a, LabelAction) for lab in a.add
+            )
+            record = StepRecord(
+                step=m.step or 0,
+                at=now,
+                actions=tuple(a.kind for a in m.actions),
+                previous_assignee=reassign.previous.id
+                if reassign is not None and reassign.previous is not None
+                else None,
+                labels_added=added,
+            )
+            states[m.policy.id] = replace(
+                old,
                 first_flagged_at=old.first_flagged_at or now,
-                steps=(
-                    *old.steps,
-                    StepRecord(step=m.step or 0, at=now, actions=tuple(a.kind for a in m.actions)),
-                ),
-                reassigned_to=reassigned or old.reassigned_to,
-                overridden_at=old.overridden_at,
-                overridden_by=old.overridden_by,
+                steps=(*old.steps, record),
+                reassigned_to=reassign.to.id if reassign is not None else old.reassigned_to,
+                promised_step=m.promise[0] if m.promise else old.promised_step,
+                promised_at=m.promise[1] if m.promise else old.promised_at,
             )
             merged.extend(m.actions)
         writes.append(

@@ -26,6 +26,7 @@ from worker.model import DEFAULT_PROPERTY_KEY, DealSource
 from worker.policy.actions import actions
 from worker.policy.conditions import DurationField, conditions
 from worker.policy.durations import Duration, parse_duration
+from worker.policy.schedule import CRON_HINT, interval_problem
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 COMPOSITES = ("all", "any", "not")
@@ -46,15 +47,29 @@ def _timezone(value: object) -> str:
     return value
 
 
+def _every(value: object) -> Duration:
+    duration = parse_duration(value, allow_business=False)
+    problem = interval_problem(duration)
+    if problem is not None:
+        raise ValueError(problem)
+    return duration
+
+
 def _cron(value: object) -> str:
-    if not isinstance(value, str) or len(value.split()) != 5:
-        raise ValueError("expected a 5-field cron expression like '*/15 7-19 * * mon-fri'")
+    # Each field is checked by the loader with APScheduler's own parser (it knows the column).
+    if not isinstance(value, str):
+        raise ValueError(CRON_HINT)
     return value
 
 
 Interval = Annotated[
     Duration,
     PlainValidator(_interval),
+    WithJsonSchema({"type": "string", "examples": ["15m", "1h"]}),
+]
+Every = Annotated[
+    Duration,
+    PlainValidator(_every),
     WithJsonSchema({"type": "string", "examples": ["15m", "1h"]}),
 ]
 TimeZone = Annotated[str, PlainValidator(_timezone), WithJsonSchema({"type": "string"})]
@@ -74,7 +89,7 @@ class _Strict(BaseModel):
 class ScheduleModel(_Strict):
     """When cycles run: ``every`` (an interval) or ``cron``, in ``timezone``."""
 
-    every: Interval | None = None
+    every: Every | None = None
     cron: Cron | None = None
     timezone: TimeZone = "UTC"
     misfire_grace: Interval = Field(default_factory=lambda: parse_duration("5m"))
@@ -155,6 +170,18 @@ class SalesOwnerModel(_Strict):
     fallback: PersonModel | None = None
 
 
+class OptOutModel(_Strict):
+    """Labels that exempt a ticket from every policy (a policy may say ``ignore_opt_out``).
+
+    Comments promise the first label ("add the label handoff-exception and I will leave it
+    alone"), so the promise and the rule are one value.
+    """
+
+    labels: Annotated[list[Annotated[str, Field(pattern=r"^\S+$")]], Field(min_length=1)] = (
+        Field(default_factory=lambda: ["handoff-exception"])
+    )
+
+
 class CalendarModel(_Strict):
     """Days that are not business days (besides Saturday and Sunday)."""
 
@@ -180,6 +207,7 @@ class FileModel(_Strict):
     )
     deals: DealsModel = Field(default_factory=DealsModel)
     sales_owner: SalesOwnerModel = Field(default_factory=SalesOwnerModel)
+    opt_out: OptOutModel = Field(default_factory=OptOutModel)
     calendar: CalendarModel = Field(default_factory=CalendarModel)
     #: the folder of comment templates, relative to the policy file
     templates: str = "templates"
@@ -197,6 +225,8 @@ class PolicyModel(_Strict):
     exempt: list[Any] = Field(default_factory=list)
     actions: Annotated[list[Any], Field(min_length=1)]
     continue_: bool = Field(default=False, alias="continue")
+    #: act even on tickets carrying an opt-out label (``validate`` warns about it)
+    ignore_opt_out: bool = False
     max_actions_per_cycle: Annotated[int, Field(ge=0)] | None = None
     breaker: BreakerModel | None = None
 

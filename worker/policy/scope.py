@@ -17,7 +17,7 @@ from worker.policy.actions import CommentSpec, ReassignSpec
 from worker.policy.conditions import Condition
 from worker.policy.config import PM_SET, Policies
 
-_DEAL_VARIABLES = frozenset({"deal", "sales_owner", "contract_state"})
+_DEAL_VARIABLES = frozenset({"deal", "deal_page", "sales_owner", "contract_state"})
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -46,22 +46,37 @@ def _jql() -> Any:
         raise ValueError(f"the JQL engine (worker.jql) is not available: {exc}") from None
 
 
-def parse_scope(text: str) -> Any:
-    """Parse a policy scope with a permissive context; raises ``ValueError`` when invalid."""
+def parse_scope(text: str) -> tuple[Any, tuple[str, ...]]:
+    """Parse a policy scope with a permissive context: the query and the groups its
+    ``membersOf`` calls name (the cycle must read them). Raises ``ValueError`` when the scope
+    is not valid JQL or could not run as part of the cycle's one search."""
     jql = _jql()
+    groups: list[str] = []
+
+    def members_of(group: str) -> frozenset[str]:
+        groups.append(group)
+        return frozenset()
+
     ctx = jql.JqlContext(
         now=_EPOCH,
         timezone=ZoneInfo("UTC"),
         current_user="",
-        members_of=lambda group: frozenset(),
+        members_of=members_of,
         user_exists=lambda user: True,
         fields_by_name=_AnyField(),
         flavor="cloud",
     )
     try:
-        return jql.parse_jql(text, ctx)
+        query = jql.parse_jql(text, ctx)
     except jql.JqlError as exc:
         raise ValueError(str(exc)) from None
+    if query.order_by:
+        # Scopes are OR-ed into one search inside parentheses, where Jira refuses ORDER BY.
+        raise ValueError("ORDER BY has no place in a scope (scopes are combined into one "
+                         "search, whose order the bot chooses); remove it")
+    if not query.has_restriction:
+        raise ValueError("a scope must restrict something, e.g. 'project = ACME'")
+    return query, tuple(dict.fromkeys(groups))
 
 
 def scope_context(*, now: datetime, tz: ZoneInfo, groups: Mapping[str, frozenset[str]]) -> Any:
@@ -139,8 +154,11 @@ def needs_deals(policies: Policies) -> bool:
             for spec in step.actions:
                 if isinstance(spec, ReassignSpec) and spec.needs_deals():
                     return True
-                if isinstance(spec, CommentSpec):
-                    template = policies.templates.get(spec.template)
+                name = spec.template if isinstance(spec, CommentSpec) else None
+                if isinstance(spec, ReassignSpec):
+                    name = spec.note
+                if name is not None:
+                    template = policies.templates.get(name)
                     if template is not None and template.variables & _DEAL_VARIABLES:
                         return True
     return False
@@ -167,7 +185,10 @@ def search_spec(policies: Policies) -> SearchSpec:
     deals = needs_deals(policies)
     if deals:
         fields.extend(f for f in (policies.deals.status_field, policies.deals.account_field) if f)
-    groups = sorted({g for pset in policies.people.values() for g in pset.groups})
+    groups = sorted(
+        {g for pset in policies.people.values() for g in pset.groups}
+        | {g for p in active for g in p.scope_groups}
+    )
     return SearchSpec(
         jql=" AND ".join(parts),
         field_names=tuple(dict.fromkeys(fields)),

@@ -133,17 +133,40 @@ VARIABLES = (
     "issue",
     "policy",
     "deal",
+    "deal_page",
+    "deal_pages",
     "contract_state",
     "sales_owner",
     "evidence",
     "next_step",
     "next_step_at",
+    "opt_out_label",
+    "new_owner",
+    "new_owner_why",
+    "previous_assignee",
 )
+
+_SPACE = re.compile(r"\bspace\s*(?:=|in\s*\()\s*\"?([^\"\s,()]+)", re.IGNORECASE)
+_LABEL = re.compile(r"\blabel\s*(?:=|in\s*\()\s*\"?([^\"\s,()]+)", re.IGNORECASE)
+
+
+def deal_pages_where(cql: str | None) -> dict[str, str | None] | None:
+    """Where deal pages live, read from the deal CQL: ``{"space", "label"}``, or None when
+    the CQL names no single space (then a comment cannot say where to create one)."""
+    if not cql:
+        return None
+    space = _SPACE.search(cql)
+    if space is None:
+        return None
+    label = _LABEL.search(cql)
+    return {"space": space.group(1), "label": label.group(1) if label else None}
 
 
 def sample_variables() -> list[dict[str, Any]]:
-    """Contexts every template must render with: a full one and one with no deal/owner."""
+    """Contexts every template must render with: a full one, one with no deal/owner, one
+    with a later date, and one for a reassignment note whose deal page has no link."""
     at = datetime(2026, 11, 4, 9, 0)
+    owner = Person(id="sam", display_name="Sam Ortiz")
     base: dict[str, Any] = {
         "issue": {
             "key": "ACME-1",
@@ -156,6 +179,11 @@ def sample_variables() -> list[dict[str, Any]]:
         "evidence": ["type is Statement of Work", "deal Acme Corp is In negotiation"],
         "next_step": "reassign it to Sam Ortiz",
         "next_step_at": at,
+        "opt_out_label": "handoff-exception",
+        "deal_pages": {"space": "SALES", "label": "deal"},
+        "new_owner": owner,
+        "new_owner_why": "the account executive on the page Deal: Acme Corp",
+        "previous_assignee": Person(id="priya", display_name="Priya Raman"),
     }
     full = {
         **base,
@@ -165,22 +193,34 @@ def sample_variables() -> list[dict[str, Any]]:
             "source": "the page Deal: Acme Corp",
             "url": "https://example.com/x",
         },
-        "sales_owner": Person(id="sam", display_name="Sam Ortiz"),
+        "deal_page": {"title": "Deal: Acme Corp", "url": "https://example.com/x"},
+        "sales_owner": owner,
     }
     bare = {
         **base,
         "deal": None,
+        "deal_page": None,
+        "deal_pages": None,
         "sales_owner": None,
         "contract_state": "unknown",
         "next_step": None,
         "next_step_at": None,
+        "previous_assignee": None,
     }
     late = {**full, "next_step_at": at + timedelta(days=1)}
-    return [full, bare, late]
+    unlinked = {**full, "deal_page": {"title": "Deal: Acme Corp", "url": None}}
+    return [full, bare, late, unlinked]
 
 
-def template_vars(ctx: TicketContext, step: StepContext) -> dict[str, Any]:
-    """The variables a comment template sees for one ticket and step."""
+def template_vars(
+    ctx: TicketContext,
+    step: StepContext,
+    *,
+    new_owner: Person | None = None,
+    new_owner_why: str | None = None,
+) -> dict[str, Any]:
+    """The variables a comment template sees for one ticket and step (``new_owner`` and
+    ``new_owner_why`` only in the note to the person a reassignment gives the ticket to)."""
     snap = ctx.snapshot
     finding = ctx.deal()
     deal = finding.deal
@@ -192,6 +232,10 @@ def template_vars(ctx: TicketContext, step: StepContext) -> dict[str, Any]:
             "source": finding.evidence,
             "url": deal.page_url if deal else None,
         }
+    page = None
+    if deal is not None and deal.page_id is not None:
+        page = {"title": deal.page_title or deal.source, "url": deal.page_url}
+    pages = ctx.plan.policies.deals.pages
     at = step.next_step_at.astimezone(ctx.plan.tz) if step.next_step_at else None
     return {
         "issue": {
@@ -202,11 +246,17 @@ def template_vars(ctx: TicketContext, step: StepContext) -> dict[str, Any]:
         },
         "policy": {"id": step.policy_id, "description": step.policy_description},
         "deal": deal_vars,
+        "deal_page": page,
+        "deal_pages": deal_pages_where(pages.cql if pages else None),
         "contract_state": finding.state,
         "sales_owner": ctx.sales_owner().person,
         "evidence": [e.detail for e in step.evidence if e.result and e.condition not in _QUIET],
         "next_step": step.next_step,
         "next_step_at": at,
+        "opt_out_label": ctx.plan.policies.opt_out_label,
+        "new_owner": new_owner,
+        "new_owner_why": new_owner_why,
+        "previous_assignee": snap.assignee,
     }
 
 
