@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.test_service_cli import Cli, cli  # noqa: F401 - the fixture
+from tests.service.conftest import Cli
 
 BAD = [
     ('  cron: "*/15 7-19 * * mon-fry"\n', ":14:24: schedule.cron: day of week field 'mon-fry'"),
@@ -19,7 +19,7 @@ BAD = [
 
 @pytest.mark.parametrize(("line", "expected"), BAD, ids=[b[0].strip() for b in BAD])
 def test_each_bad_schedule_exits_1_with_its_line(
-    cli: Cli, config_dir: Path, line: str, expected: str  # noqa: F811
+    cli: Cli, config_dir: Path, line: str, expected: str
 ) -> None:
     """validate and run --once both refuse the file at the schedule's line (nothing runs)."""
     path = config_dir / "policies.yaml"
@@ -34,7 +34,7 @@ def test_each_bad_schedule_exits_1_with_its_line(
     assert f"{path}{expected}" in err
 
 
-def test_validate_prints_the_real_interval_and_warns(cli: Cli, config_dir: Path) -> None:  # noqa: F811
+def test_validate_prints_the_real_interval_and_warns(cli: Cli, config_dir: Path) -> None:
     """`every: 90s` is summarized as 90 seconds; `ignore_opt_out` prints a warning."""
     path = config_dir / "policies.yaml"
     text = path.read_text().replace("  every: 15m\n", "  every: 90s\n")
