@@ -107,6 +107,9 @@ class PolicySource:
             loaded = self._loader(self.path)
         except PolicyError as exc:
             return self._invalid(digest, tuple(str(p) for p in exc.problems), exc)
+        except Exception as exc:  # a loader bug must not stop enforcement: keep the last good
+            problem = f"{self.path}: cannot load: {_one_line(exc)}"
+            return self._invalid(digest, (problem,), exc)
         first = self.policies is None
         self.policies, self.sha256, self._loaded_sha = loaded, digest, digest
         self._mark_valid()
@@ -125,9 +128,11 @@ class PolicySource:
         sha = hashlib.sha256(self.path.read_bytes())
         templates = self.path.parent / "templates"
         if templates.is_dir():
-            for item in sorted(templates.iterdir()):
+            # recursive: a template may include one from a subfolder
+            for item in sorted(templates.rglob("*")):
                 if item.is_file():
-                    sha.update(item.name.encode() + b"\0" + item.read_bytes())
+                    name = item.relative_to(templates).as_posix()
+                    sha.update(name.encode() + b"\0" + item.read_bytes())
         return sha.hexdigest()
 
     def _mark_valid(self) -> None:

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from policy_factories import alias_bomb
 
-from tests.policy.policy_factories import alias_bomb
 from worker.bounded_yaml import YamlLimitError, YamlLimits, compose
 from worker.policy import PolicyError, load_policies
 from worker.sandbox import SiteError, load_site

@@ -101,3 +101,60 @@ def test_an_alias_bomb_hot_reloaded_is_config_invalid_and_the_last_good_config_r
     assert report.actions_applied == 14  # the last good policies enforced
     status = health.status()
     assert (status.ok, status.reason) == (False, "config_invalid")
+
+
+def test_a_broken_include_hot_edited_keeps_the_last_good_templates_enforcing(
+    demo_sandbox: Sandbox, settings: Settings
+) -> None:
+    """`{% include 'x.j2' %}` hot-edited into a template: `config.invalid` naming the template's
+    file:line, and the due reassignments still happen with the last good templates (before:
+    a TypeError every cycle and nothing applied)."""
+    runner = _runner(settings)
+    first = runner.run()
+    assert first.status == "ok"
+    assert first.actions_applied == 14
+    template = settings.config_path.parent / "templates" / "sales-deliverable.j2"
+    template.write_text(template.read_text(encoding="utf-8") + "{% include 'x.j2' %}\n",
+                        encoding="utf-8")
+    lines = template.read_text(encoding="utf-8").count("\n")
+    demo_sandbox.advance("3d")
+    report = runner.run()
+    assert report.error is None, report.error
+    assert report.status == "ok"
+    (problem,) = report.config_problems
+    assert f"({template}:{lines})" in problem
+    assert "TemplateNotFound: 'x.j2' not found" in problem
+    reassigned = [o for o in report.results if o.status == "applied"
+                  and "reassign" in o.actions]
+    assert reassigned, "the due reassignments were applied"
+    assert runner.health is not None
+    assert runner.health.status().reason == "config_invalid"
+    again = runner.run()  # the same broken file: still reported, still enforcing, no error
+    assert (again.status, again.error, again.config_problems) == ("ok", None, (problem,))
+
+
+def test_a_template_that_breaks_on_one_tickets_data_skips_only_that_ticket(
+    hostile_sandbox: Sandbox, config_dir: Path, tmp_path: Path
+) -> None:
+    """`{{ issue.summary * 100 }}` passes validate (a 255-character summary fits) but not on
+    ACME-1's 100 KB summary: ACME-1 is a skip with the reason, the 13 other writes land."""
+    template = config_dir / "templates" / "sales-deliverable.j2"
+    template.write_text("Summary: {{ issue.summary * 100 }}\n\n" +
+                        template.read_text(encoding="utf-8"), encoding="utf-8")
+    runner = _runner(_settings_for(hostile_sandbox, config_dir, tmp_path))
+    report = runner.run()
+    assert report.error is None, report.error
+    assert report.status == "ok"
+    assert report.plan is not None
+    (skip,) = [d for d in report.plan.decisions if d.issue == "ACME-1"
+               and d.policy == "sales-deliverable-before-signature"]
+    assert skip.verdict == "skip"
+    assert skip.reason == (
+        "step 1 not planned: the comment failed: template 'sales-deliverable' line 1: "
+        "OutputTooLargeError: an expression would build 10000100 characters (a comment is at "
+        "most 32767)"
+    )
+    assert "ACME-1" not in {o.issue for o in report.results}
+    assert report.outcomes == {"applied": 13}
+    acme = next(i for i in hostile_sandbox.site()["issues"] if i["key"] == "ACME-1")
+    assert not [c for c in acme.get("comments", []) if c["author"] == hostile_sandbox.bot_name]

@@ -47,6 +47,7 @@ from worker.policy.conditions import Condition
 from worker.policy.config import PM_SET, Policies, Policy
 from worker.policy.context import PlanContext, TicketContext
 from worker.policy.scope import scope_context, scope_matches
+from worker.policy.templates import TemplateRenderError
 
 _KEY = re.compile(r"^(.*?)-(\d+)$")
 
@@ -351,7 +352,10 @@ def _plan_step(match: _Match, ctx: TicketContext) -> None:
             # Rendering is the costly part: done only for steps that survive breaker and budget.
             planned.append(spec)
             continue
-        result = spec.plan(ctx, step_ctx)
+        try:
+            result: Action | Blocked | None = spec.plan(ctx, step_ctx)
+        except TemplateRenderError as exc:  # a reassignment's note broke on this ticket
+            result = Blocked(f"the note failed: {exc}")
         if isinstance(result, Blocked):
             # Matched, but the step cannot be planned: a person has to look (never "act").
             match.verdict = "skip"
@@ -371,10 +375,17 @@ def _render(match: _Match) -> None:
     if match.later is None:
         return
     ctx, step_ctx = match.later
-    match.actions = tuple(
-        p.render(ctx, step_ctx) if isinstance(p, CommentSpec) else p for p in match.pending
-    )
     match.later = None
+    try:
+        match.actions = tuple(
+            p.render(ctx, step_ctx) if isinstance(p, CommentSpec) else p for p in match.pending
+        )
+    except TemplateRenderError as exc:
+        # This ticket's data broke the template: skip it (no half step), plan the others.
+        match.verdict = "skip"
+        match.planned = False
+        match.actions = ()
+        match.reason = f"step {(match.step or 0) + 1} not planned: the comment failed: {exc}"
 
 
 def plan(
