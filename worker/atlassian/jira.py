@@ -271,10 +271,20 @@ class JiraGateway:
             if self.flavor == "cloud"
             else self._dc_pages(spec, wanted)
         )
+        # Offset paging shifts when a ticket enters the scope mid-read (Data Center), and a
+        # Cloud page can list a ticket twice: the first occurrence wins, the rest are counted.
+        seen: set[str] = set()
+        repeated: list[str] = []
         for issues in pages:
             for raw in issues:
                 if not isinstance(raw, dict):
                     continue
+                ident = str(raw.get("id") or raw.get("key") or "")
+                if ident:
+                    if ident in seen:
+                        repeated.append(str(raw.get("key", ident)))
+                        continue
+                    seen.add(ident)
                 yield issue_to_snapshot(
                     raw,
                     flavor=self.flavor,
@@ -283,6 +293,8 @@ class JiraGateway:
                     property_key=spec.property_key,
                     bot_id=bot_id,
                 )
+        if repeated:
+            log.warning("search.duplicates", count=len(repeated), issues=repeated[:20])
 
     def _cloud_pages(
         self, spec: SearchSpec, wanted: list[str], reconcile_ids: Sequence[str]

@@ -27,9 +27,11 @@ from zoneinfo import ZoneInfo
 from worker.model import (
     Action,
     BotState,
+    CommentAction,
     Deal,
     Decision,
     Directory,
+    Document,
     Evidence,
     IssueSnapshot,
     IssueWrite,
@@ -552,7 +554,11 @@ def _writes(matches: list[_Match], now: datetime) -> tuple[IssueWrite, ...]:
             by_issue.setdefault(m.snapshot.key, []).append(m)
     writes: list[IssueWrite] = []
     for key in sorted(by_issue, key=issue_sort_key):
-        group = sorted(by_issue[key], key=lambda m: m.order)
+        # One match per policy: a ticket listed twice must not act twice (first one wins).
+        first: dict[str, _Match] = {}
+        for m in by_issue[key]:
+            first.setdefault(m.policy.id, m)
+        group = sorted(first.values(), key=lambda m: m.order)
         snap = group[0].snapshot
         states = dict(snap.state.policies)
         merged: list[Action] = []
@@ -597,12 +603,21 @@ def _writes(matches: list[_Match], now: datetime) -> tuple[IssueWrite, ...]:
 
 
 def _merge_actions(actions: list[Action]) -> tuple[Action, ...]:
-    # One edit per issue: one assignee (the first policy's), one label change, one flag.
+    # One edit per issue: one assignee (the first policy's), one label change, one flag, and
+    # one comment whatever matched (several policies' words become paragraphs of one comment).
     out: list[Action] = []
     label_at: int | None = None
+    comment_at: int | None = None
     seen_reassign = seen_flag = False
     for action in actions:
-        if isinstance(action, ReassignAction):
+        if isinstance(action, CommentAction):
+            if comment_at is not None:
+                prev = out[comment_at]
+                assert isinstance(prev, CommentAction)
+                out[comment_at] = _one_comment(prev, action)
+                continue
+            comment_at = len(out)
+        elif isinstance(action, ReassignAction):
             if seen_reassign:
                 continue
             seen_reassign = True
@@ -622,3 +637,16 @@ def _merge_actions(actions: list[Action]) -> tuple[Action, ...]:
             seen_flag = True
         out.append(action)
     return tuple(out)
+
+
+def _one_comment(first: CommentAction, second: CommentAction) -> CommentAction:
+    """Two comments for one ticket as one: the second's blocks follow the first's.
+
+    When only one of them is restricted, the merged comment keeps the restriction: showing a
+    restricted text to everyone costs more than restricting a public one.
+    """
+    return CommentAction(
+        document=Document(blocks=first.document.blocks + second.document.blocks),
+        template=f"{first.template}+{second.template}",
+        visibility=first.visibility or second.visibility,
+    )

@@ -167,7 +167,7 @@ class SandboxApp:
                               request.query_string.decode("latin-1"), None)
         with world.lock:
             world.log.append(entry)
-            latency_ms, fault = self._faults(request)
+            latency_ms, fault, repeat = self._faults(request)
         if latency_ms:
             time.sleep(latency_ms / 1000)
         if fault is not None and fault.drop == "before":
@@ -177,25 +177,29 @@ class SandboxApp:
             entry.status, entry.fault = fault.status, "status"
             return self._fault_response(request, fault)
         with world.lock:
-            response = self._dispatch(request)
+            response = self._dispatch(request, repeat=repeat)
             entry.status = response.status_code
+            if repeat:
+                entry.fault = "repeat"
             response.headers["Date"] = http_date(world.now)
         if fault is not None and fault.drop == "after":
             entry.fault = "drop-after"
             _drop(environ)
         return response
 
-    def _faults(self, request: Request) -> tuple[int, FaultRule | None]:
-        """Fire the matching rules: latencies add up; the first status or drop rule wins."""
-        latency_ms = 0
+    def _faults(self, request: Request) -> tuple[int, FaultRule | None, int]:
+        """Fire the matching rules: latencies and page shifts add up; the first status or
+        drop rule wins."""
+        latency_ms = repeat = 0
         for rule in self.world.faults:
             if not rule.matches(request.method, request.path):
                 continue
             rule.fire()
             latency_ms += rule.latency_ms
+            repeat += rule.repeat
             if rule.status is not None or rule.drop is not None:
-                return latency_ms, rule
-        return latency_ms, None
+                return latency_ms, rule, repeat
+        return latency_ms, None, repeat
 
     def _fault_response(self, request: Request, rule: FaultRule) -> Response:
         assert rule.status is not None
@@ -220,7 +224,7 @@ class SandboxApp:
             response.headers["Date"] = http_date(self.world.now)
         return response
 
-    def _dispatch(self, request: Request) -> Response:
+    def _dispatch(self, request: Request, *, repeat: int = 0) -> Response:
         world = self.world
         wiki = request.path.startswith("/wiki/")
         adapter = URL_MAP.bind_to_environ(request.environ)
@@ -240,7 +244,7 @@ class SandboxApp:
             response = _json(401, error.confluence_body() if wiki else error.jira_body())
             response.headers["WWW-Authenticate"] = 'Basic realm="protected-area"'
             return response
-        ctx = Ctx(request, world, request.host_url.rstrip("/"), api, user)
+        ctx = Ctx(request, world, request.host_url.rstrip("/"), api, user, repeat=repeat)
         try:
             status, body = self._call(endpoint, request.method, ctx, args)
         except ApiError as error:

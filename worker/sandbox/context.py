@@ -29,6 +29,8 @@ class Ctx:
     api: int
     #: who logged in: the bot, or a site-file user with an ``api_token`` (tests play humans)
     user: User
+    #: a ``repeat`` fault: search pages start this many issues earlier than asked
+    repeat: int = 0
 
     @property
     def actor(self) -> str:

@@ -1,5 +1,6 @@
 """Fault rules: make chosen requests fail the way Atlassian's do (status with Retry-After,
-latency, a dropped connection before or after the request is applied).
+latency, a dropped connection before or after the request is applied), or answer a search
+page shifted the way real paging shifts (``repeat``).
 
 A rule matches on optional ``method`` and ``path`` (a regular expression searched in the
 request path) and fires ``times`` times (default: forever).
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _KEYS = frozenset({"method", "path", "status", "retry_after", "retry_after_as", "body",
-                   "latency_ms", "drop", "times", "headers"})
+                   "latency_ms", "drop", "times", "headers", "repeat"})
 
 
 class FaultError(ValueError):
@@ -35,6 +36,11 @@ class FaultRule:
     drop: str | None
     times: int | None
     headers: Mapping[str, str]
+    #: search pages only: the page starts this many issues earlier than asked, so the last
+    #: issues of the previous page come again (Data Center: an issue entered the scope ahead
+    #: of the offset; Cloud: a page lists an issue twice). On a first page its own first
+    #: issues are listed twice.
+    repeat: int = 0
 
     def matches(self, method: str, path: str) -> bool:
         """Does this rule apply to a request (and has it firings left)?"""
@@ -57,7 +63,8 @@ class FaultRule:
                                "retry_after_as": (None if self.retry_after_as == "seconds"
                                                   else self.retry_after_as),
                                "body": self.body, "latency_ms": self.latency_ms,
-                               "drop": self.drop, "times": self.times}
+                               "drop": self.drop, "times": self.times,
+                               "repeat": self.repeat}
         return {k: v for k, v in out.items() if v not in (None, 0) or k == "times"}
 
 
@@ -93,8 +100,13 @@ def parse_rule(raw: object) -> FaultRule:
         raise FaultError(f"drop must be 'before' or 'after', got {drop!r}")
     if status is not None and drop is not None:
         raise FaultError("a rule either answers a status or drops the connection, not both")
-    if status is None and drop is None and not latency:
-        raise FaultError("a rule needs status, latency_ms or drop")
+    repeat = raw.get("repeat", 0)
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
+        raise FaultError(f"repeat must be a whole number >= 0, got {repeat!r}")
+    if repeat and (status is not None or drop is not None):
+        raise FaultError("repeat shifts a search page: it takes no status or drop")
+    if status is None and drop is None and not latency and not repeat:
+        raise FaultError("a rule needs status, latency_ms, drop or repeat")
     if retry_after is not None and status is None:
         raise FaultError("retry_after needs a status")
     retry_after_as = raw.get("retry_after_as", "seconds")
@@ -113,7 +125,7 @@ def parse_rule(raw: object) -> FaultRule:
         method=None if method is None else method.upper(), path=pattern, status=status,
         retry_after=retry_after, retry_after_as=retry_after_as, body=raw.get("body"),
         latency_ms=int(latency), drop=drop,
-        times=times, headers={str(k): str(v) for k, v in headers.items()},
+        times=times, headers={str(k): str(v) for k, v in headers.items()}, repeat=repeat,
     )
 
 

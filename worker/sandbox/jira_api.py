@@ -151,6 +151,19 @@ def _as_list(value: Any) -> list[str]:
     return [str(value)]
 
 
+def shifted_page(issues: list[Issue], offset: int, limit: int, repeat: int
+                 ) -> tuple[list[Issue], int]:
+    """The page at ``offset`` and where the next one starts; with a ``repeat`` fault the page
+    begins with the previous page's last ``repeat`` issues (or, on a first page, its own
+    first ones) again, as offset paging does when an issue enters the scope ahead."""
+    if not repeat or limit <= 0:
+        page = issues[offset:offset + limit]
+        return page, offset + len(page)
+    again = issues[max(0, offset - repeat):offset] or issues[offset:offset + repeat]
+    fresh = issues[offset:offset + max(0, limit - len(again))]
+    return again + fresh, offset + len(fresh)
+
+
 def search_jql(ctx: Ctx) -> Reply:
     """``GET|POST /rest/api/{2,3}/search/jql`` (Cloud): cursor paging, no total."""
     world = ctx.world
@@ -193,14 +206,13 @@ def search_jql(ctx: Ctx) -> Reply:
         offset = 0
     chosen = select_fields(world, fields, default="id")
     id_only = not chosen
-    page = result.issues[offset:offset + limit]
+    page, end = shifted_page(result.issues, offset, limit, ctx.repeat)
     out: dict[str, Any] = {
         "issues": [issue_json(world, i, ctx.base, api=ctx.api, fields=chosen,
                               properties=properties, expand=expand, id_only=id_only,
                               cloud_search=True)
                    for i in page],
     }
-    end = offset + len(page)
     if end < len(result.issues) and limit > 0:
         out["nextPageToken"] = _encode_token(result.id, end)
         out["isLast"] = False
@@ -246,9 +258,11 @@ def search_dc(ctx: Ctx) -> Reply:
     limit = max(0, min(max_results, DC_MAX_SEARCH_RESULTS))
     hits = evaluate(world, jql, bounded=False)
     chosen = select_fields(world, fields, default="*navigable")
-    page = hits[start:start + limit]
+    page, _ = shifted_page(hits, start, limit, ctx.repeat)
     out: dict[str, Any] = {
-        "expand": "schema,names", "startAt": start, "maxResults": limit, "total": len(hits),
+        # a repeat fault stands for issues that entered the scope ahead: they count
+        "expand": "schema,names", "startAt": start, "maxResults": limit,
+        "total": len(hits) + ctx.repeat,
         "issues": [issue_json(world, i, ctx.base, api=2, fields=chosen, properties=properties,
                               expand=expand) for i in page],
         # Data Center always answers with this list (JQL values it ignored, and the like).
