@@ -265,6 +265,8 @@ class IssueStream:
     items: Iterator[IssueSnapshot | MalformedIssue]
     issues: int = 0
     malformed: int = 0
+    #: issue key -> why the bot's state must be read before writing to it
+    verify: dict[str, str] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[IssueSnapshot | MalformedIssue]:
         for item in self.items:
@@ -272,6 +274,8 @@ class IssueStream:
                 self.malformed += 1
             else:
                 self.issues += 1
+                if not item.state_known:
+                    self.verify[item.key] = "the search answer carried no issue properties"
             yield item
 
 
@@ -509,7 +513,10 @@ def run_cycle(
                 log.info("config.promises", **dict(the_plan.promises),
                          messages=promise_words(the_plan.promises))
             results = _execute(the_plan, atlassian, runner.store, dry_run=dry_run,
-                               stopping=stopping, property_key=policies.property_key)
+                               stopping=stopping, property_key=policies.property_key,
+                               verify=reading.verify,
+                               verify_all=_without_history(runner.store, run_id),
+                               timeout_s=runner.settings.timeout_s)
             progress["results"] = tuple(results)
             report = _report(
                 run_id, started, started_mono, dry_run, runner, atlassian,
@@ -536,6 +543,20 @@ def run_cycle(
         return report
 
 
+def _without_history(store: Store, run_id: str) -> str | None:
+    """Why every write must read the issue's state first, when the store holds no enforcing
+    cycle before this one (new, or lost): its journal cannot tell what a lagging search
+    hides. A store that cannot answer counts as one without history."""
+    try:
+        earlier = [c for c in store.cycles(limit=20) if c.run_id != run_id and not c.dry_run]
+    except Exception as exc:  # the store stumbling must not make us guess: read first
+        log.warning("store.failed", error=_one_line(exc))
+        earlier = []
+    if earlier:
+        return None
+    return "the store holds no earlier cycle (new or lost) and search may lag behind writes"
+
+
 def _execute(
     the_plan: Plan,
     atlassian: Atlassian,
@@ -544,12 +565,16 @@ def _execute(
     dry_run: bool,
     stopping: threading.Event,
     property_key: str,
+    verify: Mapping[str, str],
+    verify_all: str | None,
+    timeout_s: int,
 ) -> list[Outcome]:
-    from worker.execute import execute
+    from worker.execute import IN_FLIGHT_MARGIN, execute
 
     return execute(
         the_plan, atlassian, store, dry_run=dry_run, stopping=stopping.is_set,
-        property_key=property_key,
+        property_key=property_key, verify=verify, verify_all=verify_all,
+        in_flight=timedelta(seconds=timeout_s) + IN_FLIGHT_MARGIN,
     )
 
 

@@ -8,7 +8,15 @@ Exactly once rests on three habits:
   next cycle can overlay what it wrote on a stale search result (:func:`overlay_recent`) and
   name those issues in ``reconcileIssues``;
 * a write whose answer was lost is never resent blindly: we re-read our property first and
-  resend only when our step is not there.
+  resend only when our step is not there;
+* where the state a write builds on is not known for sure, the property is read first (one
+  GET, only for the issues about to be written): the search answer carried no ``properties``
+  object, the store holds no earlier cycle (new or lost: a lagging search may not show what
+  an earlier run wrote), or the journal's last write to the issue has no known outcome. A
+  journal row ``unknown`` younger than the write timeout plus a margin holds the issue back
+  altogether: that write may still be running on the server, so even a read proves nothing.
+  A step already there is not written again; a state that differs from what the plan read is
+  not overwritten (the next cycle plans from it); a state that cannot be read is not guessed.
 
 Failures are per issue: one bad issue never stops the others. A dry run walks the same plan
 and logs the same events (``action.planned`` instead of ``action.applied``) with no write.
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import requests
@@ -56,6 +65,8 @@ _NO_ANSWER: tuple[type[Exception], ...] = (
 )
 #: Jira said no, or nothing usable came back.
 _FAILED: tuple[type[Exception], ...] = (AtlassianHTTPError, *_NO_ANSWER)
+#: Our property could not be read, or what came back is not our state.
+_UNREADABLE: tuple[type[Exception], ...] = (*_FAILED, ValueError)
 #: The answer to a write was lost, or nothing usable came back.
 _LOST: tuple[type[Exception], ...] = (OutcomeUnknownError, *_NO_ANSWER)
 
@@ -96,6 +107,23 @@ def step_landed(stored: object, write: IssueWrite) -> bool:
     )
 
 
+#: How long after a write that got no answer it may still land: the client's timeout plus
+#: this margin (queues, retries inside Jira). Younger "unknown" journal rows hold the issue back.
+IN_FLIGHT_MARGIN = timedelta(seconds=60)
+
+
+def state_consistent(stored: BotState, write: IssueWrite) -> bool:
+    """Whether the stored state is one this write builds on: for each of the write's policies
+    the stored steps are the first steps of the new state, and no human override is stored."""
+    for pid in write.policies:
+        have, new = stored.for_policy(pid), write.state.for_policy(pid)
+        if have.overridden_at is not None and new.overridden_at is None:
+            return False
+        if [s.step for s in new.steps[: len(have.steps)]] != [s.step for s in have.steps]:
+            return False
+    return True
+
+
 def execute(
     plan: Plan,
     atlassian: Atlassian,
@@ -105,13 +133,24 @@ def execute(
     stopping: Callable[[], bool] = lambda: False,
     property_key: str = DEFAULT_PROPERTY_KEY,
     notify_users: bool = True,
+    verify: Mapping[str, str] | None = None,
+    verify_all: str | None = None,
+    in_flight: timedelta = timedelta(seconds=30) + IN_FLIGHT_MARGIN,
 ) -> list[Outcome]:
     """Apply every write of ``plan`` (or, with ``dry_run``, only log it) and say what happened.
 
     ``stopping`` is checked between issues; writes not reached come back as "stopped".
+    ``verify`` names issues whose state must be read before writing (key -> why);
+    ``verify_all`` gives a reason to read it for every write (a new or lost store).
+    ``in_flight`` is how long an unanswered write may still land (timeout plus margin).
     """
     outcomes: list[Outcome] = []
     writer = _Writer(atlassian, journal, plan, property_key=property_key, notify_users=notify_users)
+    writer.verify = dict(verify or {})
+    writer.verify_all = verify_all
+    writer.in_flight = in_flight
+    if not dry_run:
+        writer.recent = journal.recent_writes(since=plan.now - timedelta(hours=24))
     for index, write in enumerate(plan.writes):
         if stopping():
             rest = plan.writes[index:]
@@ -153,6 +192,10 @@ class _Writer:
         self.plan = plan
         self.property_key = property_key
         self.notify_users = notify_users
+        self.verify: dict[str, str] = {}
+        self.verify_all: str | None = None
+        self.in_flight = timedelta(seconds=30) + IN_FLIGHT_MARGIN
+        self.recent: Mapping[str, RecordedWrite] = {}
 
     def _body(self, write: IssueWrite, **options: Any) -> dict[str, Any]:
         return edit_body(
@@ -164,19 +207,77 @@ class _Writer:
             **options,
         )
 
-    def _record(self, write: IssueWrite, status: str) -> None:
+    def _record(self, write: IssueWrite, status: str, *, state: BotState | None = None) -> None:
         self.journal.record_write(
             RecordedWrite(
                 issue=write.issue,
                 issue_id=write.issue_id,
                 at=self.plan.now,
-                state=write.state,
+                state=state or write.state,
                 status="applied" if status == "applied" else "unknown",
             )
         )
 
+    def _why_read_first(self, write: IssueWrite) -> tuple[str | None, Outcome | None]:
+        """Why the stored state must be read before this write (None: the plan's is known),
+        or the outcome when the issue is held back."""
+        last = self.recent.get(write.issue)
+        if last is not None and last.status == "unknown":
+            age = self.plan.now - last.at
+            if age < self.in_flight:
+                until = last.at + self.in_flight
+                log.warning("write.held_back", previous_at=last.at.isoformat(),
+                            until=until.isoformat())
+                return None, Outcome(
+                    write.issue, "skipped", _kinds(write), retryable=True,
+                    detail="an earlier write to this issue got no answer and may still land "
+                    f"(sent {last.at:%Y-%m-%d %H:%M:%S}Z); held back until "
+                    f"{until:%Y-%m-%d %H:%M:%S}Z",
+                )
+            return "the last write to this issue got no answer", None
+        return self.verify.get(write.issue) or self.verify_all, None
+
+    def _read_first(self, write: IssueWrite, why: str) -> tuple[IssueWrite, Outcome | None]:
+        """Read our property (one GET) before writing; the write to send, or why not."""
+        kinds = _kinds(write)
+        try:
+            stored = BotState.from_json(self.jira.issue_property(write.issue, self.property_key))
+        except _UNREADABLE as exc:
+            log.warning("write.state_unknown", why=why, error=str(exc))
+            return write, Outcome(
+                write.issue, "skipped", kinds, retryable=True,
+                detail=f"the bot's state on the issue is unknown ({why}) and could not be "
+                f"read ({exc}); nothing written",
+            )
+        if step_landed(stored.to_json(), write):
+            self._record(write, "applied", state=stored)
+            log.info("write.already_done", why=why)
+            return write, Outcome(
+                write.issue, "skipped", kinds,
+                detail=f"already done: {why}; the issue's state shows this step",
+            )
+        if not state_consistent(stored, write):
+            self._record(write, "applied", state=stored)
+            log.warning("write.state_differs", why=why)
+            return write, Outcome(
+                write.issue, "skipped", kinds, retryable=True,
+                detail=f"{why}; the issue's state differs from what search showed: nothing "
+                "written, the next cycle plans from the state read",
+            )
+        # Other policies' entries as stored: this write changes only its own policies.
+        merged = {**stored.policies,
+                  **{p: write.state.for_policy(p) for p in write.policies}}
+        return replace(write, state=BotState(policies=dict(sorted(merged.items())))), None
+
     def apply(self, write: IssueWrite) -> Outcome:
         kinds = _kinds(write)
+        why, held = self._why_read_first(write)
+        if held is not None:
+            return held
+        if why is not None:
+            write, refused = self._read_first(write, why)
+            if refused is not None:
+                return refused
         try:
             body = self._body(write)  # may read the field catalogue: before we journal
         except _FAILED as exc:

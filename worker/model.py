@@ -316,6 +316,9 @@ class IssueSnapshot:
     #: the latest addition of each current label found in the changelog (empty when the
     #: changelog was not read, or the label was set at creation)
     labels_added: tuple[LabelAdded, ...] = ()
+    #: False when the search answer carried no ``properties`` object for this issue (some
+    #: Data Center versions): ``state`` is then a guess and must be read before any write
+    state_known: bool = True
 
     def label_added(self, label: str) -> LabelAdded | None:
         """Who added ``label`` (case-insensitive) and when, if the changelog says."""

@@ -28,5 +28,5 @@ def test_a_page_that_lists_each_ticket_twice_gives_one_comment(bench: Any, flavo
     assert report.actions_applied > 0
     [warning] = [e for e in events if e["event"] == "search.duplicates"]
     assert warning["count"] >= 1
-    repeats = [r for r in b.sandbox.requests() if r.get("fault") == "repeat"]
+    repeats = [r for r in b.sandbox.requests() if r.get("fault") == "shape"]
     assert repeats

@@ -206,6 +206,7 @@ def _build(
         last_human_activity=max(activity),
         flagged=bool(flagged_value),
         labels_added=_labels_added(raw.get("changelog"), flavor, labels),
+        state_known=isinstance(properties, dict),
     )
 
 

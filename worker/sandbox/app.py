@@ -22,7 +22,7 @@ from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from worker.sandbox import confluence_api, control, jira_api
-from worker.sandbox.context import Ctx, Reply
+from worker.sandbox.context import NO_SHAPE, Ctx, PageShape, Reply
 from worker.sandbox.errors import NOT_AUTHENTICATED, ApiError
 from worker.sandbox.faults import FaultRule, default_body
 from worker.sandbox.render import http_date
@@ -167,7 +167,7 @@ class SandboxApp:
                               request.query_string.decode("latin-1"), None)
         with world.lock:
             world.log.append(entry)
-            latency_ms, fault, repeat = self._faults(request)
+            latency_ms, fault, shape = self._faults(request)
         if latency_ms:
             time.sleep(latency_ms / 1000)
         if fault is not None and fault.drop == "before":
@@ -177,29 +177,33 @@ class SandboxApp:
             entry.status, entry.fault = fault.status, "status"
             return self._fault_response(request, fault)
         with world.lock:
-            response = self._dispatch(request, repeat=repeat)
+            response = self._dispatch(request, shape=shape)
             entry.status = response.status_code
-            if repeat:
-                entry.fault = "repeat"
+            if shape.repeat or shape.omit:
+                entry.fault = "shape"
             response.headers["Date"] = http_date(world.now)
         if fault is not None and fault.drop == "after":
             entry.fault = "drop-after"
             _drop(environ)
         return response
 
-    def _faults(self, request: Request) -> tuple[int, FaultRule | None, int]:
-        """Fire the matching rules: latencies and page shifts add up; the first status or
-        drop rule wins."""
+    def _faults(self, request: Request) -> tuple[int, FaultRule | None, PageShape]:
+        """Fire the matching rules: latencies, page shifts and omissions add up; the first
+        status or drop rule wins."""
         latency_ms = repeat = 0
+        omit: tuple[str, ...] = ()
         for rule in self.world.faults:
             if not rule.matches(request.method, request.path):
                 continue
             rule.fire()
             latency_ms += rule.latency_ms
             repeat += rule.repeat
+            omit += rule.omit
             if rule.status is not None or rule.drop is not None:
-                return latency_ms, rule, repeat
-        return latency_ms, None, repeat
+                break
+        else:
+            rule = None
+        return latency_ms, rule, PageShape(repeat=repeat, omit=frozenset(omit))
 
     def _fault_response(self, request: Request, rule: FaultRule) -> Response:
         assert rule.status is not None
@@ -224,7 +228,7 @@ class SandboxApp:
             response.headers["Date"] = http_date(self.world.now)
         return response
 
-    def _dispatch(self, request: Request, *, repeat: int = 0) -> Response:
+    def _dispatch(self, request: Request, *, shape: PageShape = NO_SHAPE) -> Response:
         world = self.world
         wiki = request.path.startswith("/wiki/")
         adapter = URL_MAP.bind_to_environ(request.environ)
@@ -244,7 +248,7 @@ class SandboxApp:
             response = _json(401, error.confluence_body() if wiki else error.jira_body())
             response.headers["WWW-Authenticate"] = 'Basic realm="protected-area"'
             return response
-        ctx = Ctx(request, world, request.host_url.rstrip("/"), api, user, repeat=repeat)
+        ctx = Ctx(request, world, request.host_url.rstrip("/"), api, user, shape=shape)
         try:
             status, body = self._call(endpoint, request.method, ctx, args)
         except ApiError as error:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from werkzeug.wrappers import Request
@@ -15,6 +15,17 @@ from worker.sandbox.world import World
 
 #: a handler's answer: HTTP status and a JSON body (None: no body)
 Reply = tuple[int, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PageShape:
+    """Search-page faults: ``repeat`` shifts pages back, ``omit`` leaves keys out of issues."""
+
+    repeat: int = 0
+    omit: frozenset[str] = frozenset()
+
+
+NO_SHAPE = PageShape()
 
 
 @dataclass(slots=True)
@@ -29,8 +40,13 @@ class Ctx:
     api: int
     #: who logged in: the bot, or a site-file user with an ``api_token`` (tests play humans)
     user: User
-    #: a ``repeat`` fault: search pages start this many issues earlier than asked
-    repeat: int = 0
+    #: search-page faults in force for this request
+    shape: PageShape = field(default_factory=lambda: NO_SHAPE)
+
+    @property
+    def repeat(self) -> int:
+        """A ``repeat`` fault: search pages start this many issues earlier than asked."""
+        return self.shape.repeat
 
     @property
     def actor(self) -> str:

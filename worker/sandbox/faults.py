@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _KEYS = frozenset({"method", "path", "status", "retry_after", "retry_after_as", "body",
-                   "latency_ms", "drop", "times", "headers", "repeat"})
+                   "latency_ms", "drop", "times", "headers", "repeat", "omit"})
 
 
 class FaultError(ValueError):
@@ -41,6 +41,9 @@ class FaultRule:
     #: of the offset; Cloud: a page lists an issue twice). On a first page its own first
     #: issues are listed twice.
     repeat: int = 0
+    #: search pages only: keys left out of every issue (``["properties"]``: some Data Center
+    #: versions answer without the ``properties`` object)
+    omit: tuple[str, ...] = ()
 
     def matches(self, method: str, path: str) -> bool:
         """Does this rule apply to a request (and has it firings left)?"""
@@ -64,7 +67,7 @@ class FaultRule:
                                                   else self.retry_after_as),
                                "body": self.body, "latency_ms": self.latency_ms,
                                "drop": self.drop, "times": self.times,
-                               "repeat": self.repeat}
+                               "repeat": self.repeat, "omit": list(self.omit)}
         return {k: v for k, v in out.items() if v not in (None, 0) or k == "times"}
 
 
@@ -105,8 +108,11 @@ def parse_rule(raw: object) -> FaultRule:
         raise FaultError(f"repeat must be a whole number >= 0, got {repeat!r}")
     if repeat and (status is not None or drop is not None):
         raise FaultError("repeat shifts a search page: it takes no status or drop")
-    if status is None and drop is None and not latency and not repeat:
-        raise FaultError("a rule needs status, latency_ms, drop or repeat")
+    omit = raw.get("omit") or []
+    if not isinstance(omit, list) or not all(isinstance(k, str) for k in omit):
+        raise FaultError(f"omit must be a list of issue keys to leave out, got {omit!r}")
+    if status is None and drop is None and not latency and not repeat and not omit:
+        raise FaultError("a rule needs status, latency_ms, drop, repeat or omit")
     if retry_after is not None and status is None:
         raise FaultError("retry_after needs a status")
     retry_after_as = raw.get("retry_after_as", "seconds")
@@ -126,6 +132,7 @@ def parse_rule(raw: object) -> FaultRule:
         retry_after=retry_after, retry_after_as=retry_after_as, body=raw.get("body"),
         latency_ms=int(latency), drop=drop,
         times=times, headers={str(k): str(v) for k, v in headers.items()}, repeat=repeat,
+        omit=tuple(omit),
     )
 
 

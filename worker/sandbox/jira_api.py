@@ -220,7 +220,15 @@ def search_jql(ctx: Ctx) -> Reply:
         out["isLast"] = True
     if "names" in expand:
         out["names"] = names_json(world, chosen)
+    _omit(ctx, out["issues"])
     return 200, out
+
+
+def _omit(ctx: Ctx, issues: list[dict[str, Any]]) -> None:
+    """An ``omit`` fault: leave keys out of each issue of a search page."""
+    for issue in issues:
+        for key in ctx.shape.omit:
+            issue.pop(key, None)
 
 
 def approximate_count(ctx: Ctx) -> Reply:
@@ -270,6 +278,7 @@ def search_dc(ctx: Ctx) -> Reply:
     }
     if "names" in expand:
         out["names"] = names_json(world, chosen)
+    _omit(ctx, out["issues"])
     return 200, out
 
 
