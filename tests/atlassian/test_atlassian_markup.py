@@ -62,10 +62,18 @@ def test_wiki_escapes_hostile_text(hostile: str) -> None:
         ("back\\slash", "back&#92;slash"),
         ("two\nlines", "two lines"),
         ("Acme Corp: phase 2.", "Acme Corp: phase 2."),
+        ("ACME-1, MY_PROJ-12 and mary_ann", "ACME-1, MY_PROJ-12 and mary_ann"),
+        ("-strike- _em_ a--b -x", "\\-strike\\- \\_em\\_ a\\-\\-b \\-x"),
+        ("see https://evil.example/x", "see https&#58;//evil.example/x"),
+        ("write to mailto:a@b.example", "write to mailto&#58;a@b.example"),
+        ("a\u2028h1. b\u2029c\u0085d\x0be\x0cf", "a h1. b c d e f"),
+        ("in\u202evisible\u200b\u200d\u2066\ufeff", "invisible"),
     ],
 )
 def test_escape_wiki_table(text: str, expected: str) -> None:
-    """Each special character gets a backslash; ordinary punctuation stays readable."""
+    """Each special character gets a backslash, but not ``-``/``_`` inside a word (issue
+    keys, usernames); line separators become spaces; invisible characters go; bare URLs are
+    not linked; ordinary punctuation stays readable."""
     assert escape_wiki(text) == expected
 
 

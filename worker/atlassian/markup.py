@@ -15,6 +15,18 @@ MentionStyle = Literal["accountid", "username"]
 
 #: Characters Jira's wiki renderer treats as markup somewhere; a backslash makes each literal.
 _WIKI_SPECIAL = frozenset("*_?-+^~{}[]|!#()\\")
+#: Marks that bind only at a word boundary (``-strike-``, ``_em_``): between two letters or
+#: digits they are plain text, and escaping them there breaks issue keys (``ACME\-1`` is no
+#: longer linked) and usernames (``mary\_ann``).
+_WORD_INNER = frozenset("-_")
+#: Line and paragraph separators a renderer may take for a new line (which could start a
+#: block: ``h1.``, ``bq.``, ``*``, ``#``): NEL, VT, FF, U+2028, U+2029, and CR/LF.
+_LINE_BREAKS = re.compile("\r\n|[\n\r\x0b\x0c\x85\u2028\u2029]")
+#: Invisible characters that change how text reads without showing: zero-width spaces and
+#: joiners, the word joiner, the BOM, and bidirectional embeddings, overrides and isolates.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+#: ``scheme://`` (and ``mailto:``) in text: Jira's renderer turns it into a link by itself.
+_BARE_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*):(?=//)|\b(mailto):")
 #: Block markers that only bite at the start of a line ("h1. Title", "bq. quote").
 _BLOCK_START = re.compile(r"^(h[1-6]|bq)\.", re.IGNORECASE)
 _SAFE_URL = re.compile(r"^(https?://|mailto:)[^\s\[\]|{}<>\"'`\\]+$", re.IGNORECASE)
@@ -47,10 +59,11 @@ def _adf_paragraph(inlines: tuple[Inline, ...]) -> dict[str, Any]:
 
 def _adf_inline(node: Inline) -> dict[str, Any] | None:
     if isinstance(node, Text):
-        if not node.text:
+        text = clean_text(node.text)
+        if not text:
             return None  # ADF rejects empty text nodes
         marks = [{"type": name} for name, on in (("strong", node.strong), ("em", node.em)) if on]
-        out: dict[str, Any] = {"type": "text", "text": node.text}
+        out: dict[str, Any] = {"type": "text", "text": text}
         if marks:
             out["marks"] = marks
         return out
@@ -69,22 +82,38 @@ def _adf_inline(node: Inline) -> dict[str, Any] | None:
     }
 
 
+def clean_text(text: str) -> str:
+    """Ticket text without invisible characters (zero-width, bidi controls): they can make a
+    comment read differently from what it says."""
+    return _INVISIBLE.sub("", text)
+
+
 def escape_wiki(text: str) -> str:
     """Make ``text`` render literally in Jira wiki markup.
 
-    Each special character gets a backslash. A backslash itself becomes an HTML entity,
-    since ``\\\\`` is a forced line break. Line breaks become spaces: a new line would let
-    ``h1.``, ``bq.``, ``*`` or ``#`` start a block.
+    Each special character gets a backslash, except ``-`` and ``_`` between two letters or
+    digits (plain text there; an escape would unlink ``ACME-1``). A backslash itself becomes
+    an HTML entity, since ``\\\\`` is a forced line break. Every kind of line break becomes
+    a space: a new line would let ``h1.``, ``bq.``, ``*`` or ``#`` start a block. Invisible
+    characters are dropped, and the colon of a bare URL becomes an entity so the renderer
+    does not make a link of it.
     """
+    flat = _LINE_BREAKS.sub(" ", clean_text(text))
     out: list[str] = []
-    for char in text.replace("\r\n", " ").replace("\n", " ").replace("\r", " "):
+    for index, char in enumerate(flat):
         if char == "\\":
             out.append("&#92;")
+        elif char in _WORD_INNER and _inside_word(flat, index):
+            out.append(char)
         elif char in _WIKI_SPECIAL:
             out.append("\\" + char)
         else:
             out.append(char)
-    return "".join(out)
+    return _BARE_URL.sub(lambda m: (m.group(1) or m.group(2)) + "&#58;", "".join(out))
+
+
+def _inside_word(text: str, index: int) -> bool:
+    return 0 < index < len(text) - 1 and text[index - 1].isalnum() and text[index + 1].isalnum()
 
 
 def to_wiki(document: Document, *, mentions: MentionStyle) -> str:
