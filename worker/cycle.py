@@ -26,6 +26,7 @@ import requests
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
+from worker.journal import GuardedJournal
 from worker.model import (
     Deal,
     DealSkip,
@@ -36,6 +37,7 @@ from worker.model import (
     Plan,
     RecordedWrite,
     SearchSpec,
+    WriteJournal,
 )
 from worker.policy import PolicyError, load_policies, plan, promise_words, search_spec
 from worker.settings import Settings, SettingsError
@@ -512,7 +514,8 @@ def run_cycle(
                 runner.reloads_seen = runner.source.reloads
                 log.info("config.promises", **dict(the_plan.promises),
                          messages=promise_words(the_plan.promises))
-            results = _execute(the_plan, atlassian, runner.store, dry_run=dry_run,
+            journal = GuardedJournal(runner.store)
+            results = _execute(the_plan, atlassian, journal, dry_run=dry_run,
                                stopping=stopping, property_key=policies.property_key,
                                verify=reading.verify,
                                verify_all=_without_history(runner.store, run_id),
@@ -522,6 +525,12 @@ def run_cycle(
                 run_id, started, started_mono, dry_run, runner, atlassian,
                 base_requests, base_retries, reading, the_plan, tuple(results), stopping,
             )
+            journal.flush()
+            if journal.failure is not None:
+                # What Jira received is in the report and recorded below; the store stumbled.
+                log.error("cycle.store_failed", error=journal.failure)
+                report = replace(report, status="failed", error=journal.failure,
+                                 error_kind="store")
         except CycleStoppedError as exc:
             log.info("cycle.stopped", detail=str(exc))
             report = replace(
@@ -560,7 +569,7 @@ def _without_history(store: Store, run_id: str) -> str | None:
 def _execute(
     the_plan: Plan,
     atlassian: Atlassian,
-    store: Store,
+    store: WriteJournal,
     *,
     dry_run: bool,
     stopping: threading.Event,
@@ -672,14 +681,41 @@ def _failed_report(
     )
 
 
+#: how long the end-of-cycle recording retries a store that stumbles
+RECORD_RETRY_S = 30.0
+RECORD_PAUSE_S = 0.5
+
+
+def _retrying(step: Callable[[], object], *, deadline: float) -> None:
+    """Run one store step, again after a pause while it fails and time is left."""
+    while True:
+        try:
+            step()
+            return
+        except Exception as exc:
+            if time.monotonic() + RECORD_PAUSE_S > deadline:
+                raise
+            log.warning("store.retry", error=_one_line(exc))
+            time.sleep(RECORD_PAUSE_S)
+
+
 def _record(runner: CycleRunner, report: CycleReport) -> None:
-    """Write the cycle, its decisions and outcomes to the store, then apply retention."""
+    """Write the cycle, its decisions and outcomes to the store, then apply retention.
+
+    Each step is retried for a while on its own (a step done is not done twice): the audit
+    trail must say what Jira received even when the store is busy for a few seconds.
+    """
+    deadline = time.monotonic() + RECORD_RETRY_S
     try:
         at = report.site_now or report.started_at
-        if report.plan is not None:
-            runner.store.record_decisions(report.run_id, at, report.plan.decisions)
-        runner.store.record_outcomes(report.run_id, at, report.results)
-        runner.store.finish_cycle(
+        the_plan = report.plan
+        if the_plan is not None:
+            _retrying(lambda: runner.store.record_decisions(report.run_id, at,
+                                                            the_plan.decisions),
+                      deadline=deadline)
+        _retrying(lambda: runner.store.record_outcomes(report.run_id, at, report.results),
+                  deadline=deadline)
+        _retrying(lambda: runner.store.finish_cycle(
             CycleRecord(
                 run_id=report.run_id,
                 started_at=report.started_at,
@@ -697,7 +733,7 @@ def _record(runner: CycleRunner, report: CycleReport) -> None:
                 counts=report.counts,
                 config_sha256=report.config_sha256,
             )
-        )
+        ), deadline=deadline)
         cutoff = report.started_at - timedelta(days=runner.settings.retention_days)
         purged = runner.store.purge(before=cutoff)
         if purged:

@@ -40,6 +40,7 @@ from worker.atlassian.transport import (
     TransportFailedError,
     UnexpectedBodyError,
 )
+from worker.journal import JournalUnavailableError
 from worker.model import (
     DEFAULT_PROPERTY_KEY,
     BotState,
@@ -270,6 +271,15 @@ class _Writer:
         return replace(write, state=BotState(policies=dict(sorted(merged.items())))), None
 
     def apply(self, write: IssueWrite) -> Outcome:
+        try:
+            return self._apply(write)
+        except JournalUnavailableError as exc:
+            log.error("action.failed", error=str(exc), retryable=True)
+            return Outcome(write.issue, "failed", _kinds(write), retryable=True,
+                           detail=f"{exc}; nothing sent (a write not journaled could be "
+                           "sent twice)")
+
+    def _apply(self, write: IssueWrite) -> Outcome:
         kinds = _kinds(write)
         why, held = self._why_read_first(write)
         if held is not None:
