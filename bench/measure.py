@@ -50,6 +50,9 @@ class RequestCounts:
     #: requests answered with a status >= 400 (the baseline's 404s for absent properties land
     #: here too; for Handoff Guard it should be zero in a clean run)
     errors: int = 0
+    #: property reads right before an edit of the same issue: Handoff Guard reads the state
+    #: first where search cannot be trusted (a new store, no properties in search); at most k
+    state_reads: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form used in the results file."""
@@ -62,6 +65,7 @@ class RequestCounts:
             "deal_pages": self.deal_pages,
             "acted": self.acted,
             "per_issue_reads": self.per_issue_reads,
+            "state_reads": self.state_reads,
             "other": dict(sorted(self.other.items())),
             "errors": self.errors,
         }
@@ -99,9 +103,10 @@ def acted_issues(
 def count_requests(log: Iterable[Mapping[str, Any]]) -> RequestCounts:
     """Split a request log into reads, writes and the terms of the request-economy formula."""
     requests = api_requests(log)
-    reads = writes = search = groups = deals = per_issue = errors = 0
+    reads = writes = search = groups = deals = per_issue = errors = state = 0
     other: Counter[str] = Counter()
-    for request in requests:
+    before_edit = _state_reads(requests)
+    for index, request in enumerate(requests):
         method = str(request["method"]).upper()
         path = str(request["path"])
         status = request.get("status")
@@ -117,6 +122,8 @@ def count_requests(log: Iterable[Mapping[str, Any]]) -> RequestCounts:
             groups += 1
         elif _CQL_SEARCH.search(path):
             deals += 1
+        elif index in before_edit:
+            state += 1
         else:
             if _ISSUE_PATH.search(path):
                 per_issue += 1
@@ -132,7 +139,27 @@ def count_requests(log: Iterable[Mapping[str, Any]]) -> RequestCounts:
         per_issue_reads=per_issue,
         other=dict(other),
         errors=errors,
+        state_reads=state,
     )
+
+
+def _state_reads(requests: list[Mapping[str, Any]]) -> frozenset[int]:
+    """Indexes of property reads whose issue's next request is an edit of that issue."""
+    found: set[int] = set()
+    waiting: dict[str, int] = {}
+    for index, request in enumerate(requests):
+        match = _ISSUE_PATH.search(str(request["path"]))
+        if match is None:
+            continue
+        key, rest = match.group("key"), match.group("rest") or ""
+        method = str(request["method"]).upper()
+        if method == "GET" and rest.startswith("/properties/"):
+            waiting[key] = index
+            continue
+        read = waiting.pop(key, None)
+        if read is not None and method == "PUT" and not rest:
+            found.add(read)
+    return frozenset(found)
 
 
 def endpoint(method: str, path: str) -> str:
@@ -168,5 +195,6 @@ def formula_check(n: int, counts: RequestCounts) -> dict[str, Any]:
         "bound_with_constants": bound + constants,
         "within": counts.search_pages <= math.ceil(n / 100)
         and counts.writes <= counts.acted
-        and counts.per_issue_reads == 0,
+        and counts.per_issue_reads == 0
+        and counts.state_reads <= counts.acted,
     }

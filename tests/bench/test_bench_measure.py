@@ -94,6 +94,20 @@ def test_per_issue_reads_are_counted() -> None:
     assert acted_issues(BASELINE_LOG) == frozenset({"ACME-1"})
 
 
+def test_state_reads_before_edits_are_counted_apart() -> None:
+    """A property read followed by an edit of the same issue is a state read (at most k: a
+    new store reads each acted ticket's state first), not a per-issue read."""
+    log = [
+        _req("GET", "/rest/api/3/issue/ACME-1/properties/handoff-guard"),
+        _req("PUT", "/rest/api/3/issue/ACME-1", 204),
+        _req("GET", "/rest/api/3/issue/ACME-2/properties/handoff-guard"),
+        _req("GET", "/rest/api/3/issue/ACME-3/properties/handoff-guard"),
+        _req("POST", "/rest/api/3/issue/ACME-3/comment", 201),
+    ]
+    counts = count_requests(log)
+    assert (counts.state_reads, counts.per_issue_reads) == (1, 2)
+
+
 @pytest.mark.parametrize(("n", "within"), [(300, True), (200, False)])
 def test_formula_check(n: int, within: bool) -> None:
     """Three search pages fit N=300 (ceil(300/100)=3) but not N=200."""
