@@ -40,6 +40,7 @@ from worker.model import (
     WriteJournal,
 )
 from worker.policy import PolicyError, load_policies, plan, promise_words, search_spec
+from worker.policy.completeness import Completeness
 from worker.settings import Settings, SettingsError
 from worker.store import CycleRecord, Store
 
@@ -289,8 +290,13 @@ def stream_site(
     only: Iterable[str] = (),
     on_issue: Callable[[int], None] | None = None,
     stopping: Callable[[], bool] | None = None,
+    policies: Policies | None = None,
 ) -> IssueStream:
     """Read the directory and deals now; return the issues as a stream read page by page.
+
+    With ``policies``, a ticket whose search answer left comments or changelog entries out
+    gets them read in full when a policy's verdict depends on them (see
+    :mod:`worker.policy.completeness`).
 
     Issues the bot wrote to recently (per the journal) are named in ``reconcileIssues`` and
     overlaid with what we wrote, because search may still return the old property value.
@@ -307,8 +313,11 @@ def stream_site(
         journal.recent_writes(since=now - JOURNAL_WINDOW) if journal is not None else {}
     )
     reconcile = [w.issue_id for w in sorted(recent.values(), key=lambda w: w.at, reverse=True)]
+    complete = (
+        Completeness(policies, directory, deals, now).needed if policies is not None else None
+    )
     items = _issues(
-        atlassian.jira.search(spec, reconcile_ids=reconcile[:MAX_RECONCILE]),
+        atlassian.jira.search(spec, reconcile_ids=reconcile[:MAX_RECONCILE], complete=complete),
         recent,
         wanted={k.upper() for k in only},
         on_issue=on_issue,
@@ -351,10 +360,12 @@ def read_site(
     only: Iterable[str] = (),
     on_issue: Callable[[int], None] | None = None,
     stopping: Callable[[], bool] | None = None,
+    policies: Policies | None = None,
 ) -> Reading:
     """Like :func:`stream_site`, with every issue read into memory (for the CLI and demo)."""
     stream = stream_site(
-        atlassian, spec, journal=journal, only=only, on_issue=on_issue, stopping=stopping
+        atlassian, spec, journal=journal, only=only, on_issue=on_issue, stopping=stopping,
+        policies=policies,
     )
     snapshots: list[IssueSnapshot] = []
     malformed: list[MalformedIssue] = []
@@ -482,7 +493,8 @@ def run_cycle(
             atlassian = runner.atlassian()
             spec = search_spec(policies)
             reading = stream_site(atlassian, spec, journal=runner.store,
-                                  on_issue=runner.on_issue, stopping=stopping.is_set)
+                                  on_issue=runner.on_issue, stopping=stopping.is_set,
+                                  policies=policies)
             progress["reading"] = reading
             the_plan = plan(
                 reading,

@@ -319,6 +319,12 @@ class IssueSnapshot:
     #: False when the search answer carried no ``properties`` object for this issue (some
     #: Data Center versions): ``state`` is then a guess and must be read before any write
     state_known: bool = True
+    #: False when the search answer held fewer comments than the issue has (Cloud lists at
+    #: most 100, the oldest): comment conditions and human activity may miss the newest
+    comments_complete: bool = True
+    #: False when the changelog in the answer was capped so that the latest human change
+    #: may be missing (Cloud lists the newest entries only)
+    changelog_complete: bool = True
 
     def label_added(self, label: str) -> LabelAdded | None:
         """Who added ``label`` (case-insensitive) and when, if the changelog says."""

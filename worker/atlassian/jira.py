@@ -8,7 +8,7 @@ and nowhere else.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -48,6 +48,8 @@ FLAGGED_OPTION = "Impediment"
 #: Cloud's /search/jql may return fewer; 100 is the most either flavor returns per page.
 SEARCH_PAGE_SIZE = 100
 GROUP_PAGE_SIZE = 50
+#: comments and changelog entries per request when an issue's are read in full
+PAGED_SIZE = 100
 #: Atlassian's limit on reconcileIssues ids per search.
 MAX_RECONCILE = 50
 
@@ -245,12 +247,18 @@ class JiraGateway:
     # ----------------------------------------------------------------- search
 
     def search(
-        self, spec: SearchSpec, *, reconcile_ids: Sequence[str] = ()
+        self,
+        spec: SearchSpec,
+        *,
+        reconcile_ids: Sequence[str] = (),
+        complete: Callable[[IssueSnapshot], frozenset[str]] | None = None,
     ) -> Iterator[IssueSnapshot | MalformedIssue]:
         """Stream snapshots page by page (one request per page of up to 100 issues).
 
         ``reconcile_ids`` (Cloud only, at most 50 used) are issues we wrote recently: Jira
-        then answers for them with read-after-write consistency.
+        then answers for them with read-after-write consistency. ``complete`` says, for a
+        snapshot whose answer left comments or changelog out, which of them ("comments",
+        "changelog") a verdict depends on: those are read in full for that issue first.
         """
         info = self.field_info()
         extra: dict[str, str] = {}
@@ -285,7 +293,7 @@ class JiraGateway:
                         repeated.append(str(raw.get("key", ident)))
                         continue
                     seen.add(ident)
-                yield issue_to_snapshot(
+                snapshot = issue_to_snapshot(
                     raw,
                     flavor=self.flavor,
                     extra_fields=extra,
@@ -293,8 +301,67 @@ class JiraGateway:
                     property_key=spec.property_key,
                     bot_id=bot_id,
                 )
+                more = (
+                    complete(snapshot)
+                    if complete is not None and isinstance(snapshot, IssueSnapshot)
+                    else frozenset()
+                )
+                if more:
+                    snapshot = issue_to_snapshot(
+                        self._completed(raw, more),
+                        flavor=self.flavor,
+                        extra_fields=extra,
+                        flagged_field_id=info.flagged_id,
+                        property_key=spec.property_key,
+                        bot_id=bot_id,
+                    )
+                yield snapshot
         if repeated:
             log.warning("search.duplicates", count=len(repeated), issues=repeated[:20])
+
+    def _completed(self, raw: Mapping[str, Any], wanted: frozenset[str]) -> dict[str, Any]:
+        """The issue's search JSON with every comment and/or changelog entry read in."""
+        key = str(raw.get("key"))
+        out = dict(raw)
+        fields = dict(out.get("fields") or {})
+        if "comments" in wanted:
+            # Search listed the oldest ones: read from where it stopped.
+            shown = fields.get("comment")
+            listed = shown.get("comments") if isinstance(shown, dict) else None
+            first = list(listed) if isinstance(listed, list) else []
+            comments = first + self._paged(f"{self.api}/issue/{key}/comment", "comments",
+                                           start=len(first))
+            fields["comment"] = {"comments": comments, "total": len(comments),
+                                 "startAt": 0, "maxResults": len(comments)}
+            log.info("issue.comments_read", issue=key, comments=len(comments))
+        if "changelog" in wanted and self.flavor == "cloud":
+            # Data Center's search carries the whole changelog; Cloud's endpoint pages it,
+            # oldest first.
+            histories = self._paged(f"{self.api}/issue/{key}/changelog", "values")
+            out["changelog"] = {"histories": histories, "total": len(histories),
+                                "startAt": 0, "maxResults": len(histories)}
+            log.info("issue.changelog_read", issue=key, entries=len(histories))
+        out["fields"] = fields
+        return out
+
+    def _paged(self, path: str, items: str, *, start: int = 0) -> list[Any]:
+        """Every item of a ``startAt``/``maxResults``/``total`` list endpoint from ``start``."""
+        found: list[Any] = []
+        while True:
+            page = _expect_dict(
+                self.transport.call(
+                    "GET", path, params={"startAt": start + len(found), "maxResults": PAGED_SIZE}
+                ),
+                path,
+            )
+            batch = page.get(items)
+            if not isinstance(batch, list) or not batch:
+                return found
+            found.extend(batch)
+            total = page.get("total")
+            done = isinstance(total, int) and start + len(found) >= total
+            if page.get("isLast") is True or done:
+                return found
 
     def _cloud_pages(
         self, spec: SearchSpec, wanted: list[str], reconcile_ids: Sequence[str]

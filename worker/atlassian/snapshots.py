@@ -8,6 +8,7 @@ description is ADF or a string.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -183,7 +184,8 @@ def _build(
     comments = _comments(fields.get("comment"), flavor)
     activity = [created]
     activity += [c.created for c in comments if c.author is None or c.author.id != bot_id]
-    activity += _human_history_times(raw.get("changelog"), flavor, bot_id)
+    history = _human_history(raw.get("changelog"), flavor, bot_id)
+    activity += history.times
 
     flagged_value = fields.get(flagged_field_id) if flagged_field_id else None
     return IssueSnapshot(
@@ -207,6 +209,8 @@ def _build(
         flagged=bool(flagged_value),
         labels_added=_labels_added(raw.get("changelog"), flavor, labels),
         state_known=isinstance(properties, dict),
+        comments_complete=_total(fields.get("comment")) <= len(comments),
+        changelog_complete=history.complete,
     )
 
 
@@ -235,21 +239,41 @@ def _comments(raw: object, flavor: Flavor) -> tuple[Comment, ...]:
     return tuple(out)
 
 
-def _human_history_times(raw: object, flavor: Flavor, bot_id: str) -> list[datetime]:
+def _total(raw: object) -> int:
+    """The ``total`` of a paged list in an answer (0 when absent)."""
+    total = raw.get("total") if isinstance(raw, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else 0
+
+
+@dataclass(frozen=True, slots=True)
+class _History:
+    #: when people (not the bot) changed the issue, among the entries in the answer
+    times: list[datetime]
+    #: whether the latest human change is surely among them
+    complete: bool
+
+
+def _human_history(raw: object, flavor: Flavor, bot_id: str) -> _History:
+    """Human change times from a changelog in either order (Data Center: oldest first and
+    whole; Cloud search: newest first and capped). A capped changelog still gives the latest
+    human change when it lists the newest entries and one of them is human."""
     if not isinstance(raw, dict):
-        return []
+        return _History([], True)
     histories = raw.get("histories")
     if not isinstance(histories, list):
-        return []
-    times: list[datetime] = []
+        return _History([], True)
+    entries: list[tuple[datetime, bool]] = []
     for history in histories:
         if not isinstance(history, dict):
             continue
         author = person_from_json(history.get("author"), flavor)
-        if author is not None and author.id == bot_id:
-            continue
-        times.append(parse_jira_time(history.get("created")))
-    return times
+        human = author is None or author.id != bot_id
+        entries.append((parse_jira_time(history.get("created")), human))
+    times = [t for t, human in entries if human]
+    if _total(raw) <= len(entries):
+        return _History(times, True)
+    newest_first = len(entries) >= 2 and entries[0][0] > entries[-1][0]
+    return _History(times, newest_first and bool(times))
 
 
 def _labels_added(raw: object, flavor: Flavor, current: list[Any]) -> tuple[LabelAdded, ...]:
@@ -277,3 +301,4 @@ def _labels_added(raw: object, flavor: Flavor, current: list[Any]) -> tuple[Labe
                         label, person_from_json(history.get("author"), flavor), at
                     )
     return tuple(latest[k] for k in sorted(latest))
+

@@ -305,7 +305,7 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
         spec = search_spec(policies)
         with reading_progress() as on_issue:
             reading = read_site(atlassian, spec, journal=store, only=args.issue,
-                                on_issue=on_issue)
+                                on_issue=on_issue, policies=policies)
         # No-match rows are most of a large plan; build them only when someone will see them.
         keep_no_match = "no-match" in wanted or (args.format == "json" and not wanted)
         the_plan = make_plan([*reading.snapshots, *reading.malformed], reading.directory,

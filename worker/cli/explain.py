@@ -71,7 +71,8 @@ def explain_issue(runner: CycleRunner, store: Store, key: str, *, fmt: str) -> i
     atlassian = runner.atlassian()
     spec = spec_for_issues(search_spec(policies), [key])
     with reading_progress("Reading the ticket") as on_issue:
-        reading = read_site(atlassian, spec, journal=store, on_issue=on_issue)
+        reading = read_site(atlassian, spec, journal=store, on_issue=on_issue,
+                              policies=policies)
     matches = [s for s in reading.snapshots if s.key.upper() == key.upper()]
     out = console()
     if not matches:

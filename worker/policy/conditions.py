@@ -695,7 +695,8 @@ class IdleFor(Condition):
         return _ev(self, ok, f"{verb} for {self.duration.words()}: last human activity {day}")
 
     def needs(self) -> frozenset[str]:
-        return frozenset({"changelog"})
+        # Human comments are activity as much as edits are.
+        return frozenset({"changelog", "comments"})
 
     def describe(self) -> str:
         return f"no human activity for {self.duration.words()}"
