@@ -64,6 +64,7 @@ EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_UNREACHABLE = 2
 EXIT_FAILED_ACTIONS = 3
+EXIT_DIFFERS = 4  # plan --against: the two policy files plan differently
 
 
 # --------------------------------------------------------------------------- hot reload
@@ -89,6 +90,8 @@ class PolicySource:
         #: problems of the file on disk when it is invalid, else ()
         self.problems: tuple[str, ...] = ()
         self.reloads = 0
+        #: the policies a reload replaced, until the cycle logs the impact of the change
+        self.replaced: Policies | None = None
 
     def current(self) -> Policies:
         """The policies to use now; raises :class:`PolicyError` only when none ever loaded.
@@ -114,6 +117,8 @@ class PolicySource:
             problem = f"{self.path}: cannot load: {_one_line(exc)}"
             return self._invalid(digest, (problem,), exc)
         first = self.policies is None
+        if not first:
+            self.replaced = self.policies
         self.policies, self.sha256, self._loaded_sha = loaded, digest, digest
         self._mark_valid()
         if first:
@@ -124,6 +129,11 @@ class PolicySource:
             log.info("config.reloaded", path=str(self.path), sha256=digest[:12],
                      policies=[p.id for p in loaded.policies])
         return loaded
+
+    def take_replaced(self) -> Policies | None:
+        """The policies the last reload replaced (once; None when nothing was replaced)."""
+        replaced, self.replaced = self.replaced, None
+        return replaced
 
     def _digest(self) -> str:
         """SHA-256 over the policy file and the comment templates next to it, so an edit to
@@ -491,6 +501,12 @@ def run_cycle(
                 base_requests = runner._atlassian.requests_made
                 base_retries = runner._atlassian.retries
             atlassian = runner.atlassian()
+            replaced = runner.source.take_replaced()
+            if replaced is not None:
+                from worker.impact import log_reload_impact
+
+                # the same summary as `plan --against`, for the file that takes effect now
+                log_reload_impact(atlassian, replaced, policies, journal=runner.store)
             spec = search_spec(policies)
             reading = stream_site(atlassian, spec, journal=runner.store,
                                   on_issue=runner.on_issue, stopping=stopping.is_set,

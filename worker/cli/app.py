@@ -6,6 +6,7 @@ Exit codes (documented in the README and ``--help``):
 * 1 invalid input or configuration (settings, policy file, arguments, state store)
 * 2 cannot reach or authenticate to Atlassian
 * 3 the cycle completed but some actions failed
+* 4 ``plan --against``: the two policy files plan differently
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import structlog
 from worker import __version__, logs
 from worker.cli.render import VERDICTS
 from worker.cycle import (
+    EXIT_DIFFERS,
     EXIT_INVALID,
     EXIT_OK,
     EXIT_UNREACHABLE,
@@ -39,7 +41,7 @@ log = structlog.get_logger(__name__)
 
 EPILOG = """\
 exit codes: 0 ok; 1 invalid input or config; 2 cannot reach or authenticate to Atlassian;
-3 cycle completed with failed actions.
+3 cycle completed with failed actions; 4 plan --against: the files differ.
 
 settings come from the environment (JIRA_URL, JIRA_USERNAME, JIRA_API_TOKEN or
 JIRA_PERSONAL_TOKEN, HANDOFF_GUARD_CONFIG, HANDOFF_GUARD_STATE, ...); see
@@ -97,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--policy", action="append", default=[], metavar="ID",
                       help="only this policy's decisions (repeatable)")
     plan.add_argument("--limit", type=_positive, metavar="N", help="show at most N rows")
+    plan.add_argument("--against", type=Path, metavar="NEW.yaml",
+                      help="plan the current file and NEW.yaml on the same read and show what "
+                           "differs per ticket (exit 4 when something does)")
     with_config(plan)
 
     explain = sub.add_parser("explain", help="every policy's decision and evidence for a ticket")
@@ -287,6 +292,8 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     from worker.policy import plan as make_plan
     from worker.policy import promise_words, search_spec
 
+    if args.against is not None:
+        return plan_against(args, settings)
     wanted = {v for group in args.verdict for v in group}
     out = console()
     if args.format == "table":
@@ -355,6 +362,48 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     for key in missing:
         out.print(f"[yellow]{key}[/]: not in any policy's scope (try `explain {key}`)")
     return EXIT_OK
+
+
+def plan_against(args: argparse.Namespace, settings: Settings) -> int:
+    """``plan --against NEW.yaml``: the current file and NEW.yaml planned on one read; the
+    difference per ticket. Exit 0 when nothing differs, 4 when something does."""
+    from worker.cli.render import print_json
+    from worker.impact import ImpactError, impact_on_site
+    from worker.policy import PolicyError, load_policies
+
+    try:
+        new = load_policies(args.against)
+    except PolicyError as exc:
+        sys.stderr.write(str(exc) + "\n")
+        _error(f"{args.against}: invalid ({len(exc.problems)} problem(s))")
+        return EXIT_INVALID
+    except OSError as exc:
+        _error(f"{args.against}: {exc.strerror or exc}")
+        return EXIT_INVALID
+    runner, store = _reader(settings)
+    try:
+        current = runner.source.current()
+        try:
+            impact = impact_on_site(runner.atlassian(), current, new, journal=store,
+                                    only=args.issue)
+        except ImpactError as exc:
+            raise UsageError(str(exc)) from exc
+    finally:
+        store.close()
+    if args.format == "json":
+        print_json({"current": str(settings.config_path), "against": str(args.against),
+                    **impact.to_json()})
+    else:
+        counts = {k: v for k, v in impact.counts().items() if v}
+        head = (f"{args.against} against {settings.config_path}, at "
+                f"{impact.now:%Y-%m-%d %H:%M} site time: {impact.tickets} tickets read; ")
+        if not impact.differs:
+            sys.stdout.write(head + "no difference.\n")
+        else:
+            sys.stdout.write(head + ", ".join(f"{v} {k}" for k, v in counts.items()) + ".\n")
+            for line in impact.lines():
+                sys.stdout.write(f"  {line}\n")
+    return EXIT_DIFFERS if impact.differs else EXIT_OK
 
 
 def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:

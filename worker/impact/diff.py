@@ -1,0 +1,387 @@
+"""The impact of a policy edit: two plans on the same read, compared ticket by ticket (pure).
+
+``plan --against NEW.yaml`` and the hot reload use it. A ticket differs when it is acted on by
+one file and not the other (``newly-acted``, ``no-longer-acted``), by other policies with
+none in common (``moved``), by the same ones with other actions or mode, or one policy more or
+fewer (``different-action``), or by the same ones with another date for the next step
+(``different-date``). "Acted on" means a policy works on it, in any mode: a step planned now
+(``act``), one due later (``waiting``), every step done (``handled``), or a due step the budget
+pushed to the next cycle (``deferred``).
+
+Promises are listed apart: a date a comment announced binds the bot whatever the new file
+says (the bot keeps its word), so an edit that would move it changes nothing on that ticket,
+and the admin should know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from worker.model import (
+    Action,
+    Deal,
+    Decision,
+    Directory,
+    IssueSnapshot,
+    MalformedIssue,
+    Mode,
+    Plan,
+    PolicyState,
+    SearchSpec,
+    Verdict,
+)
+from worker.policy.config import Policies, Policy
+from worker.policy.context import PlanContext, TicketContext
+from worker.policy.plan import issue_sort_key, next_step_words, plan, step_due
+from worker.policy.scope import parse_scope, scope_context, scope_matches
+
+Change = Literal["newly-acted", "no-longer-acted", "moved", "different-action", "different-date"]
+#: the verdicts of a ticket a policy works on: a step now, one waiting, every step done, or a
+#: due step the budget pushed to the next cycle (a breaker or a blocked step acts on nothing)
+ACTED: frozenset[str] = frozenset({"act", "waiting", "handled", "deferred"})
+CHANGES: tuple[Change, ...] = (
+    "newly-acted", "no-longer-acted", "moved", "different-action", "different-date",
+)
+
+
+class ImpactError(ValueError):
+    """Two policy files that cannot be compared on one read (the message says why)."""
+
+
+# --------------------------------------------------------------------------- one read for both
+
+
+def combined_spec(current: SearchSpec, new: SearchSpec) -> SearchSpec:
+    """One read that serves both files: either JQL, every field, group and expansion either
+    needs. Deal pages of both are read (the caller reads ``new.deals`` too when they differ).
+    """
+    if current.property_key != new.property_key:
+        raise ImpactError(
+            f"state.property_key changes from {current.property_key!r} to "
+            f"{new.property_key!r}: the new file would not see anything the bot did so far "
+            "(every ticket would start over); compare files with the same property key"
+        )
+    jql = current.jql if current.jql == new.jql else f"({current.jql}) OR ({new.jql})"
+    return SearchSpec(
+        jql=jql,
+        field_names=tuple(dict.fromkeys(current.field_names + new.field_names)),
+        comments=current.comments or new.comments,
+        changelog=current.changelog or new.changelog,
+        groups=tuple(sorted(set(current.groups) | set(new.groups))),
+        deals=current.deals or new.deals,
+        property_key=current.property_key,
+    )
+
+
+def in_read(
+    spec: SearchSpec, snapshots: Iterable[IssueSnapshot], *, directory: Directory,
+    now: datetime, policies: Policies,
+) -> list[IssueSnapshot]:
+    """The snapshots ``spec``'s own search would have returned (its JQL checked locally), so
+    each file is planned on what its own cycle reads, not on the wider combined read."""
+    query = parse_scope(spec.jql)
+    ctx = scope_context(now=now, tz=PlanContext(policies, directory, (), now).tz,
+                        groups=directory.groups)
+    out = []
+    for snap in snapshots:
+        try:
+            if scope_matches(query, snap, ctx):
+                out.append(snap)
+        except ValueError:
+            out.append(snap)  # cannot tell locally: let the policies' own checks decide
+    return out
+
+
+# --------------------------------------------------------------------------- what differs
+
+
+@dataclass(frozen=True, slots=True)
+class Acting:
+    """What one policy does to one ticket under one file."""
+
+    policy: str
+    mode: Mode
+    verdict: Verdict
+    #: the ladder step planned now (None: nothing due now)
+    step: int | None
+    #: the planned actions in words ("comment (sales-deliverable)", "reassign -> Sam Ortiz")
+    actions: tuple[str, ...]
+    #: when the next step is due, when one waits
+    due: datetime | None = None
+    #: the next step in words, when one waits
+    next_step: str | None = None
+
+    def words(self) -> str:
+        """One line: ``policy [mode] actions`` or ``policy [mode] next step due ...``."""
+        head = f"{self.policy} [{self.mode}]"
+        if self.verdict == "deferred":
+            return f"{head} step due, deferred by the budget"
+        if self.step is not None:
+            return f"{head} step {self.step + 1} now: {', '.join(self.actions) or '-'}"
+        if self.due is not None:
+            return f"{head} step due {self.due:%Y-%m-%d %H:%M}: {self.next_step or '-'}"
+        return f"{head} nothing more to do"
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (``plan --against --format json``)."""
+        return {
+            "policy": self.policy, "mode": self.mode, "verdict": self.verdict,
+            "step": None if self.step is None else self.step + 1,
+            "actions": list(self.actions),
+            "due": self.due.isoformat() if self.due is not None else None,
+            "next_step": self.next_step,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TicketChange:
+    """How one ticket's treatment differs between the two files."""
+
+    issue: str
+    change: Change
+    before: tuple[Acting, ...]
+    after: tuple[Acting, ...]
+    #: why, in words (the verdict and reason under the other file)
+    details: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (``plan --against --format json``)."""
+        return {
+            "issue": self.issue, "change": self.change,
+            "before": [a.to_json() for a in self.before],
+            "after": [a.to_json() for a in self.after],
+            "details": list(self.details),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Promise:
+    """A date a comment announced that the new file would bring forward; the bot keeps it
+    (the announced step never runs earlier than announced)."""
+
+    issue: str
+    policy: str
+    step: int
+    promised_at: datetime
+    #: the earlier date the new file would give
+    new_file_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (``plan --against --format json``)."""
+        return {
+            "issue": self.issue, "policy": self.policy, "step": self.step + 1,
+            "promised_at": self.promised_at.isoformat(),
+            "new_file_at": self.new_file_at.isoformat(),
+            "kept": True,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Impact:
+    """Everything that differs between two files on one read."""
+
+    now: datetime
+    tickets: int
+    changes: tuple[TicketChange, ...] = ()
+    promises: tuple[Promise, ...] = ()
+    #: the two plans (for callers that want more than the difference)
+    before: Plan | None = field(default=None, repr=False, compare=False)
+    after: Plan | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def differs(self) -> bool:
+        """True when any ticket or promise differs."""
+        return bool(self.changes or self.promises)
+
+    def counts(self) -> dict[str, int]:
+        """Tickets per kind of change, and the promises."""
+        out: dict[str, int] = dict.fromkeys(CHANGES, 0)
+        for change in self.changes:
+            out[change.change] += 1
+        out["promises"] = len(self.promises)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented ``plan --against --format json`` object."""
+        return {
+            "now": self.now.isoformat(),
+            "tickets_read": self.tickets,
+            "differs": self.differs,
+            "summary": self.counts(),
+            "changes": [c.to_json() for c in self.changes],
+            "promises": [p.to_json() for p in self.promises],
+        }
+
+    def lines(self) -> list[str]:
+        """The difference as text, one line per ticket (the CLI and the reload log)."""
+        out: list[str] = []
+        for change in self.changes:
+            before = "; ".join(a.words() for a in change.before) or "nothing"
+            after = "; ".join(a.words() for a in change.after) or "nothing"
+            why = f" ({'; '.join(change.details)})" if change.details else ""
+            out.append(f"{change.issue}  {change.change}: {before}  =>  {after}{why}")
+        for p in self.promises:
+            out.append(
+                f"{p.issue}  promise kept: {p.policy} step {p.step + 1} was announced for "
+                f"{p.promised_at:%Y-%m-%d %H:%M}; the new file would say "
+                f"{p.new_file_at:%Y-%m-%d %H:%M}, the bot waits for the announced date"
+            )
+        return out
+
+
+def action_words(action: Action) -> str:
+    """One planned action in words."""
+    if action.kind == "comment":
+        return f"comment ({action.template})"
+    if action.kind == "reassign":
+        return f"reassign -> {action.to.display_name}"
+    if action.kind == "label":
+        return "label " + " ".join([f"+{x}" for x in action.add] + [f"-{x}" for x in action.remove])
+    return "flag" if action.on else "unflag"
+
+
+def _acting(decision: Decision, policy: Policy, snap: IssueSnapshot,
+            pctx: PlanContext) -> Acting:
+    verdict = decision.verdict
+    if decision.step is not None:
+        return Acting(policy.id, policy.mode, verdict, decision.step,
+                      tuple(action_words(a) for a in decision.actions))
+    state = snap.state.for_policy(policy.id)
+    index = state.last_step + 1
+    if index >= len(policy.steps):
+        return Acting(policy.id, policy.mode, verdict, None, ())
+    tctx = TicketContext(snap, pctx)
+    due = step_due(policy, index, state, tctx)
+    found = promised(state)
+    if found is not None and found[0] == index:
+        due = max(due, found[1])  # an announced date binds: the step never runs earlier
+    return Acting(policy.id, policy.mode, verdict, None, (), due=due.astimezone(pctx.tz),
+                  next_step=next_step_words(policy, index, tctx))
+
+
+def _acted(the_plan: Plan, policies: Policies, snaps: Mapping[str, IssueSnapshot],
+           pctx: PlanContext) -> dict[str, dict[str, Acting]]:
+    by_id = {p.id: p for p in policies.policies}
+    out: dict[str, dict[str, Acting]] = {}
+    for d in the_plan.decisions:
+        if d.verdict in ACTED and d.issue in snaps:
+            out.setdefault(d.issue, {})[d.policy] = _acting(d, by_id[d.policy], snaps[d.issue],
+                                                              pctx)
+    return out
+
+
+def _verdicts(the_plan: Plan) -> dict[tuple[str, str], tuple[Verdict, str | None]]:
+    return {(d.issue, d.policy): (d.verdict, d.reason) for d in the_plan.decisions}
+
+
+def _why(issue: str, policy_ids: Iterable[str], verdicts: Mapping[tuple[str, str],
+         tuple[Verdict, str | None]], present: set[str], side: str) -> tuple[str, ...]:
+    out = []
+    for pid in policy_ids:
+        if pid not in present:
+            out.append(f"{pid}: not in the {side} file (or off)")
+            continue
+        verdict, reason = verdicts.get((issue, pid), ("no-match", None))
+        out.append(f"{pid} under the {side} file: {verdict}" + (f", {reason}" if reason else ""))
+    return tuple(out)
+
+
+def compare(
+    snapshots: Sequence[IssueSnapshot | MalformedIssue],
+    directory: Directory,
+    policies: tuple[Policies, Policies],
+    deals: tuple[Sequence[Deal], Sequence[Deal]],
+    now: datetime,
+    *,
+    reads: tuple[Sequence[IssueSnapshot | MalformedIssue],
+                 Sequence[IssueSnapshot | MalformedIssue]] | None = None,
+) -> Impact:
+    """Plan ``policies[0]`` (current) and ``policies[1]`` (new) on one read; what differs.
+
+    ``reads`` gives each file the part of the read its own search returns (see
+    :func:`in_read`); by default both plan on all of ``snapshots``.
+    """
+    current, new = policies
+    read_a, read_b = reads if reads is not None else (snapshots, snapshots)
+    plan_a = plan(read_a, directory, deals[0], current, now, keep_no_match=True)
+    plan_b = plan(read_b, directory, deals[1], new, now, keep_no_match=True)
+    snaps = {s.key: s for s in snapshots if isinstance(s, IssueSnapshot)}
+    pctx_a = PlanContext(current, directory, deals[0], now)
+    pctx_b = PlanContext(new, directory, deals[1], now)
+    acted_a, acted_b = _acted(plan_a, current, snaps, pctx_a), _acted(plan_b, new, snaps, pctx_b)
+    verdicts_a, verdicts_b = _verdicts(plan_a), _verdicts(plan_b)
+    ids_a = {p.id for p in current.policies if p.mode != "off"}
+    ids_b = {p.id for p in new.policies if p.mode != "off"}
+    changes: list[TicketChange] = []
+    for issue in sorted(set(acted_a) | set(acted_b), key=issue_sort_key):
+        a, b = acted_a.get(issue, {}), acted_b.get(issue, {})
+        before, after = tuple(a.values()), tuple(b.values())
+        if not a:
+            changes.append(TicketChange(issue, "newly-acted", before, after,
+                                        _why(issue, b, verdicts_a, ids_a, "current")))
+        elif not b:
+            changes.append(TicketChange(issue, "no-longer-acted", before, after,
+                                        _why(issue, a, verdicts_b, ids_b, "new")))
+        elif set(a) != set(b):
+            # no policy in common: the ticket moved; some in common: it is acted on
+            # differently (one policy more or fewer)
+            details = _why(issue, sorted(set(a) - set(b)), verdicts_b, ids_b, "new") + _why(
+                issue, sorted(set(b) - set(a)), verdicts_a, ids_a, "current")
+            kind: Change = "moved" if not set(a) & set(b) else "different-action"
+            changes.append(TicketChange(issue, kind, before, after, details))
+        else:
+            same = _same_policies(a, b)
+            if same is not None:
+                changes.append(TicketChange(issue, same, before, after))
+    promises = _promises(snaps, new, pctx_b)
+    return Impact(now=now, tickets=len(snaps), changes=tuple(changes),
+                  promises=tuple(promises), before=plan_a, after=plan_b)
+
+
+def _same_policies(a: Mapping[str, Acting], b: Mapping[str, Acting]) -> Change | None:
+    """For a ticket both files act on by the same policies: what differs, if anything."""
+    if any((x.mode, x.verdict, x.step, x.actions, x.next_step)
+           != (b[pid].mode, b[pid].verdict, b[pid].step, b[pid].actions, b[pid].next_step)
+           for pid, x in a.items()):
+        return "different-action"
+    if any(x.due != b[pid].due for pid, x in a.items()):
+        return "different-date"
+    return None
+
+
+def promised(state: PolicyState) -> tuple[int, datetime] | None:
+    """The step and date a comment announced for this policy, when the state records one.
+
+    The bot's state records promises from issue 10 on (``promised_step``/``promised_at``);
+    states written before hold none, and then nothing is listed.
+    """
+    step = getattr(state, "promised_step", None)
+    at = getattr(state, "promised_at", None)
+    if isinstance(step, int) and isinstance(at, datetime):
+        return step, at
+    return None
+
+
+def _promises(snaps: Mapping[str, IssueSnapshot], new: Policies,
+              pctx_b: PlanContext) -> list[Promise]:
+    new_by_id = {p.id: p for p in new.policies if p.mode != "off"}
+    out: list[Promise] = []
+    for key in sorted(snaps, key=issue_sort_key):
+        snap = snaps[key]
+        for pid, state in sorted(snap.state.policies.items()):
+            found = promised(state)
+            if found is None or state.last_step >= found[0]:
+                continue  # nothing announced, or the announced step already ran
+            step, at = found
+            policy = new_by_id.get(pid)
+            would: datetime | None = None
+            if policy is not None and step < len(policy.steps):
+                would = step_due(policy, step, state, TicketContext(snap, pctx_b))
+            # Earlier than announced: the bot waits for the announced date anyway. Later, or
+            # gone: the step moves or drops, which the ticket's own change already shows.
+            if would is not None and would < at:
+                out.append(Promise(key, pid, step, at, would))
+    return out
