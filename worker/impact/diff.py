@@ -29,13 +29,12 @@ from worker.model import (
     MalformedIssue,
     Mode,
     Plan,
-    PolicyState,
     SearchSpec,
     Verdict,
 )
 from worker.policy.config import Policies, Policy
 from worker.policy.context import PlanContext, TicketContext
-from worker.policy.plan import issue_sort_key, next_step_words, plan, step_due
+from worker.policy.plan import file_due, issue_sort_key, next_step_words, plan, step_due
 from worker.policy.scope import parse_scope, scope_context, scope_matches
 
 Change = Literal["newly-acted", "no-longer-acted", "moved", "different-action", "different-date"]
@@ -82,7 +81,10 @@ def in_read(
 ) -> list[IssueSnapshot]:
     """The snapshots ``spec``'s own search would have returned (its JQL checked locally), so
     each file is planned on what its own cycle reads, not on the wider combined read."""
-    query = parse_scope(spec.jql)
+    try:
+        query, _groups = parse_scope(spec.jql)
+    except ValueError:
+        return list(snapshots)  # cannot tell locally: let the policies' own checks decide
     ctx = scope_context(now=now, tz=PlanContext(policies, directory, (), now).tz,
                         groups=directory.groups)
     out = []
@@ -254,10 +256,7 @@ def _acting(decision: Decision, policy: Policy, snap: IssueSnapshot,
     if index >= len(policy.steps):
         return Acting(policy.id, policy.mode, verdict, None, ())
     tctx = TicketContext(snap, pctx)
-    due = step_due(policy, index, state, tctx)
-    found = promised(state)
-    if found is not None and found[0] == index:
-        due = max(due, found[1])  # an announced date binds: the step never runs earlier
+    due = step_due(policy, index, state, tctx)  # never earlier than a date a comment announced
     return Acting(policy.id, policy.mode, verdict, None, (), due=due.astimezone(pctx.tz),
                   next_step=next_step_words(policy, index, tctx))
 
@@ -352,19 +351,6 @@ def _same_policies(a: Mapping[str, Acting], b: Mapping[str, Acting]) -> Change |
     return None
 
 
-def promised(state: PolicyState) -> tuple[int, datetime] | None:
-    """The step and date a comment announced for this policy, when the state records one.
-
-    The bot's state records promises from issue 10 on (``promised_step``/``promised_at``);
-    states written before hold none, and then nothing is listed.
-    """
-    step = getattr(state, "promised_step", None)
-    at = getattr(state, "promised_at", None)
-    if isinstance(step, int) and isinstance(at, datetime):
-        return step, at
-    return None
-
-
 def _promises(snaps: Mapping[str, IssueSnapshot], new: Policies,
               pctx_b: PlanContext) -> list[Promise]:
     new_by_id = {p.id: p for p in new.policies if p.mode != "off"}
@@ -372,16 +358,16 @@ def _promises(snaps: Mapping[str, IssueSnapshot], new: Policies,
     for key in sorted(snaps, key=issue_sort_key):
         snap = snaps[key]
         for pid, state in sorted(snap.state.policies.items()):
-            found = promised(state)
-            if found is None or state.last_step >= found[0]:
+            step, at = state.promised_step, state.promised_at
+            if step is None or at is None or state.last_step >= step:
                 continue  # nothing announced, or the announced step already ran
-            step, at = found
             policy = new_by_id.get(pid)
-            would: datetime | None = None
-            if policy is not None and step < len(policy.steps):
-                would = step_due(policy, step, state, TicketContext(snap, pctx_b))
-            # Earlier than announced: the bot waits for the announced date anyway. Later, or
-            # gone: the step moves or drops, which the ticket's own change already shows.
-            if would is not None and would < at:
-                out.append(Promise(key, pid, step, at, would))
+            if policy is None or step >= len(policy.steps):
+                continue  # the step is gone: the ticket's own change shows it
+            would = file_due(policy, step, state, TicketContext(snap, pctx_b))
+            # Earlier than announced: the bot waits for the announced date anyway. Later:
+            # the step moves, which the ticket's own change (different-date) shows.
+            if would < at:
+                out.append(Promise(key, pid, step, at.astimezone(pctx_b.tz),
+                                   would.astimezone(pctx_b.tz)))
     return out
