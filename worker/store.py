@@ -35,8 +35,10 @@ from worker.model import (
     FlagAction,
     LabelAction,
     Outcome,
+    Person,
     ReassignAction,
     RecordedWrite,
+    Subject,
 )
 
 
@@ -103,6 +105,7 @@ decisions = sa.Table(
     sa.Column("actions", sa.JSON, nullable=False),
     sa.Column("evidence", sa.JSON, nullable=False),
     sa.Column("recheck_at", _UTCDateTime),  # when to read the issue again even if unchanged
+    sa.Column("subject", sa.JSON),  # assignee, customer, account executive, deal page
 )
 outcomes = sa.Table(
     "outcomes",
@@ -173,6 +176,23 @@ def action_to_json(action: Action) -> dict[str, Any]:
     if isinstance(action, FlagAction):
         return {"kind": "flag", "on": action.on}
     raise TypeError(f"unknown action {action!r}")  # pragma: no cover - the union is closed
+
+
+def subject_to_json(subject: Subject | None) -> dict[str, Any] | None:
+    """Who and what a decision was about, as stored in ``decisions.subject``."""
+    if subject is None:
+        return None
+
+    def person(p: Person | None) -> dict[str, str] | None:
+        return None if p is None else {"id": p.id, "name": p.display_name}
+
+    return {
+        "assignee": person(subject.assignee),
+        "customer": subject.customer,
+        "account_executive": person(subject.account_executive),
+        "deal_page_id": subject.deal_page_id,
+        "deal_page_url": subject.deal_page_url,
+    }
 
 
 def decision_to_json(decision: Decision) -> dict[str, Any]:
@@ -399,6 +419,7 @@ class Store:
                     for e in d.evidence
                 ],
                 "recheck_at": rechecks.get(d.issue),
+                "subject": subject_to_json(d.subject),
             }
             for d in items
         ]

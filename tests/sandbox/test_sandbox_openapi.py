@@ -103,6 +103,16 @@ def _send(method: str, path: str, body: Any) -> Call:
     return call
 
 
+def _upload(method: str, path: str) -> Call:
+    def call(sb: Sandbox) -> requests.Response:
+        return requests.request(method, sb.url + path,
+                                files={"file": ("chart.png", b"png", "image/png")},
+                                data={"minorEdit": "true"},
+                                headers={"X-Atlassian-Token": "no-check"},
+                                auth=(sb.bot_email, sb.bot_token), timeout=10)
+    return call
+
+
 JIRA_CALLS: dict[str, Call] = {
     "search/jql ids": _get("/rest/api/3/search/jql", jql="project = ACME"),
     "search/jql all": _get("/rest/api/3/search/jql", jql="project = ACME", fields="*all",
@@ -154,6 +164,11 @@ CONFLUENCE_CALLS: dict[str, Call] = {
     "label": _send("POST", "/wiki/rest/api/content/100001/label",
                    [{"prefix": "global", "name": "checked"}]),
     "user": _get("/wiki/rest/api/user", accountId="712020:sam"),
+    "content by title": _get("/wiki/rest/api/content", spaceKey="SALES",
+                             title="Deal: Acme Corp", expand="version"),
+    "attachments": _get("/wiki/rest/api/content/100001/child/attachment"),
+    "attach": _upload("POST", "/wiki/rest/api/content/100001/child/attachment"),
+    "attach put": _upload("PUT", "/wiki/rest/api/content/100001/child/attachment"),
 }
 
 

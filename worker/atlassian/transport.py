@@ -126,6 +126,40 @@ class Transport:
         final non-2xx answer, :class:`OutcomeUnknownError` when a non-idempotent request got no
         answer, :class:`TransportFailedError` when an idempotent one never got one.
         """
+        return self._send(method, path, params=params, body=body, idempotent=idempotent,
+                          absolute=absolute)
+
+    def upload(
+        self,
+        path: str,
+        *,
+        files: dict[str, Any],
+        form: dict[str, str],
+        headers: dict[str, str],
+        method: str = "POST",
+    ) -> Any:
+        """Send a multipart upload (never retried blindly: it is not idempotent).
+
+        ``files`` is ``{"file": (name, bytes, media type)}``; ``headers`` replace the client's
+        JSON ``Content-Type`` so that ``requests`` sets the multipart boundary. Errors as
+        :meth:`call`.
+        """
+        return self._send(method, path, files=files, form=form, headers=headers,
+                          idempotent=False)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+        idempotent: bool | None = None,
+        absolute: bool = False,
+        files: dict[str, Any] | None = None,
+        form: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         safe = method == "GET" if idempotent is None else idempotent
 
         def send() -> requests.Response:
@@ -133,11 +167,14 @@ class Transport:
             response: requests.Response = self.client.request(
                 method,
                 path,
-                # A dict: the library JSON-encodes it once (a str would be encoded twice).
-                data=body,
+                # A dict: the library JSON-encodes it once (a str would be encoded twice);
+                # with ``files`` it sends ``data`` as multipart form fields instead.
+                data=form if files is not None else body,
                 params=params,
                 absolute=absolute,
                 advanced_mode=True,
+                files=files,
+                headers=headers,
             )
             return response
 

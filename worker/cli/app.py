@@ -34,6 +34,7 @@ from worker.cycle import (
     classify,
     read_site,
 )
+from worker.history import OUTCOMES
 from worker.settings import Settings, SettingsError
 from worker.store import Store, StoreError
 
@@ -115,9 +116,49 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the policy file's JSON Schema (for editors)")
 
-    history = sub.add_parser("history", help="recent cycles and what the bot did, and why")
-    history.add_argument("--limit", type=_positive, default=10, metavar="N")
-    history.add_argument("--format", choices=("table", "json"), default="table")
+    history = sub.add_parser(
+        "history",
+        help="what the bot decided and did, and why (filters; table, JSON or CSV)",
+        description="Every recorded decision (dry-run matches included and marked) with what "
+        "was written in the same cycle. --issue tells one ticket's story. Spans like 7d "
+        "count back from the newest cycle in the store.",
+    )
+    history.add_argument("--issue", metavar="KEY", help="one ticket's full story")
+    history.add_argument("--policy", metavar="ID", help="one policy's decisions")
+    history.add_argument("--person", metavar="NAME_OR_ID",
+                         help="the assignee before or after (id, or part of the name)")
+    history.add_argument("--customer", metavar="NAME", help="part of the customer's name")
+    history.add_argument("--since", metavar="WHEN", help="a date (2026-11-02) or a span (7d, 12w)")
+    history.add_argument("--until", metavar="WHEN", help="a date (included) or a span back")
+    history.add_argument("--verdict", action="append", type=_verdicts, default=[],
+                         metavar="V", help="only these verdicts (repeatable or comma-separated)")
+    history.add_argument("--outcome", action="append", type=_outcomes, default=[],
+                         metavar="O", help="only these outcomes: " + ", ".join(OUTCOMES))
+    history.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    history.add_argument("--limit", type=_positive, metavar="N",
+                         help="the newest N rows (cycles with --cycles; default: table 50, "
+                         "JSON/CSV all)")
+    history.add_argument("--cycles", action="store_true",
+                         help="the cycles instead: duration, requests, retries, what they wrote")
+
+    report = sub.add_parser(
+        "report",
+        help="the leadership report: flagged tickets per week and what happened next",
+        description="Per week: tickets flagged by cause, customer, PM and account executive; "
+        "what happened next; the median time from the first comment to the ticket being "
+        "with Sales; dry-run policies as 'would have'; a trend; a PNG chart.",
+    )
+    report.add_argument("--since", default="12w", metavar="WHEN",
+                        help="Nw (the last N weeks, default 12w) or a date")
+    report.add_argument("--until", metavar="WHEN",
+                        help="a date (included); default: the newest cycle in the store")
+    report.add_argument("--format", choices=("md", "html", "json", "csv"), default="md")
+    report.add_argument("--out", type=Path, metavar="FILE", help="write here, not to stdout")
+    report.add_argument("--chart", type=Path, metavar="PNG",
+                        help="where the chart goes (default: next to --out, else the store)")
+    report.add_argument("--publish", action="store_true",
+                        help="also update the Confluence page of the policy file's report:")
+    with_config(report)
 
     sandbox = sub.add_parser("sandbox", help="serve a simulated Atlassian site on loopback")
     sandbox.add_argument("--site", type=Path, default=Path("config/sandbox/demo-site.yaml"),
@@ -152,6 +193,17 @@ def _verdicts(value: str) -> list[str]:
         raise argparse.ArgumentTypeError(
             f"unknown verdict {', '.join(unknown) or repr(value)}; expected one of "
             + ", ".join(VERDICTS)
+        )
+    return found
+
+
+def _outcomes(value: str) -> list[str]:
+    found = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [v for v in found if v not in OUTCOMES]
+    if unknown or not found:
+        raise argparse.ArgumentTypeError(
+            f"unknown outcome {', '.join(unknown) or repr(value)}; expected one of "
+            + ", ".join(OUTCOMES)
         )
     return found
 
@@ -448,12 +500,18 @@ def cmd_schema(_args: argparse.Namespace, _settings: Settings) -> int:
 
 
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
-    """``history``: recent cycles and what they wrote, from the state store."""
+    """``history``: recorded decisions and what was written, filtered (or ``--cycles``)."""
+    from worker.cli.history import HistoryArgumentError, show_history
     from worker.cli.render import console, history_json, history_tables, print_json
 
     store = Store.open(settings.state)
     try:
-        items = store.history(limit=args.limit)
+        if not args.cycles:
+            try:
+                return show_history(args, store, store_name=str(settings.state))
+            except HistoryArgumentError as exc:
+                raise UsageError(str(exc)) from None
+        items = store.history(limit=args.limit or 10)
     finally:
         store.close()
     if args.format == "json":
@@ -466,6 +524,16 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     for table in history_tables(items):
         out.print(table)
     return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    """``report``: the leadership report (Markdown, HTML, JSON or CSV) and its chart."""
+    from worker.cli.report import ReportUsageError, make_report
+
+    try:
+        return make_report(args, settings)
+    except ReportUsageError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_sandbox(args: argparse.Namespace, _settings: Settings) -> int:
@@ -526,6 +594,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "validate": cmd_validate,
     "schema": cmd_schema,
     "history": cmd_history,
+    "report": cmd_report,
     "sandbox": cmd_sandbox,
     "snapshot": cmd_snapshot,
     "demo": cmd_demo,

@@ -104,6 +104,17 @@ class Policy:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportConfig:
+    """The ``report:`` section: which Confluence page the service keeps up to date, when."""
+
+    space: str
+    title: str
+    schedule: str  # cron, in the file's timezone
+    weeks: int
+    attachment: str
+
+
+@dataclass(frozen=True, slots=True)
 class Policies:
     """A validated policy file."""
 
@@ -120,6 +131,8 @@ class Policies:
     policies: tuple[Policy, ...]
     #: labels that exempt a ticket from every policy not marked ``ignore_opt_out``
     opt_out_labels: tuple[str, ...] = ("handoff-exception",)
+    #: the leadership report page (None: the service publishes no report)
+    report: ReportConfig | None = None
 
     @property
     def opt_out_label(self) -> str:

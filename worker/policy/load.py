@@ -28,6 +28,7 @@ from worker.policy.config import (
     PeopleSet,
     Policies,
     Policy,
+    ReportConfig,
     Safety,
     Schedule,
     Step,
@@ -262,6 +263,7 @@ class _Loader:
             templates={k: v for k, v in self.templates.items() if v is not None},
             policies=built,
             opt_out_labels=tuple(top.opt_out.labels),
+            report=ReportConfig(**top.report.model_dump()) if top.report else None,
         )
 
     def cron(self, expression: str) -> None:

@@ -26,7 +26,7 @@ from worker.model import DEFAULT_PROPERTY_KEY, DealSource
 from worker.policy.actions import actions
 from worker.policy.conditions import DurationField, conditions
 from worker.policy.durations import Duration, parse_duration
-from worker.policy.schedule import CRON_HINT, interval_problem
+from worker.policy.schedule import CRON_HINT, cron_problem, interval_problem
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 COMPOSITES = ("all", "any", "not")
@@ -195,6 +195,29 @@ def _default_people() -> dict[str, PeopleSetModel]:
     }
 
 
+class ReportModel(_Strict):
+    """The leadership report's Confluence page: one page, found by ``space`` and ``title``
+    (created when missing), updated on ``schedule`` (cron, in the file's timezone) with the
+    last ``weeks`` weeks and the chart attached as ``attachment``."""
+
+    space: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9~_-]+$")]
+    title: Annotated[str, Field(min_length=1, max_length=255)] = "Handoff Guard weekly report"
+    schedule: Cron = "0 8 * * mon"
+    weeks: Annotated[int, Field(ge=1, le=52)] = 12
+    attachment: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+\.png$")] = (
+        "handoff-guard-report.png"
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        # The same check as the cycle schedule's: what APScheduler would refuse, and why.
+        found = cron_problem(value)
+        if found is not None:
+            raise ValueError(found.message)
+        return value
+
+
 class FileModel(_Strict):
     """The top level of ``policies.yaml``."""
 
@@ -211,6 +234,7 @@ class FileModel(_Strict):
     calendar: CalendarModel = Field(default_factory=CalendarModel)
     #: the folder of comment templates, relative to the policy file
     templates: str = "templates"
+    report: ReportModel | None = None
     policies: Annotated[list[Any], Field(min_length=1)]
 
 

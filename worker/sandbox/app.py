@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from worker.sandbox import confluence_api, control, jira_api
+from worker.sandbox import confluence_api, confluence_attachments, control, jira_api
 from worker.sandbox.context import NO_SHAPE, Ctx, PageShape, Reply
 from worker.sandbox.errors import NOT_AUTHENTICATED, ApiError
 from worker.sandbox.faults import FaultRule, default_body
@@ -74,9 +74,13 @@ _RULES: list[tuple[str, str, tuple[str, ...]]] = [
     (f"{J}/group/member", "group_member", ("GET",)),
     (f"{W}/content/search", "wiki_content_search", ("GET",)),
     (f"{W}/search", "wiki_search", ("GET",)),
-    (f"{W}/content", "wiki_create", ("POST",)),
+    (f"{W}/content", "wiki_create", ("GET", "POST")),
     (f"{W}/content/<page_id>", "wiki_content", ("GET", "PUT")),
     (f"{W}/content/<page_id>/label", "wiki_labels", ("GET", "POST")),
+    (f"{W}/content/<page_id>/child/attachment", "wiki_attachments", ("GET", "POST", "PUT")),
+    (f"{W}/content/<page_id>/child/attachment/<attachment_id>/data", "wiki_attachment_data",
+     ("POST",)),
+    ("/wiki/download/attachments/<page_id>/<filename>", "wiki_download", ("GET",)),
     (f"{W}/user", "wiki_user", ("GET",)),
 ]
 
@@ -114,7 +118,13 @@ _BY_METHOD: dict[tuple[str, str], Callable[..., Reply]] = {
     ("transitions", "POST"): jira_api.do_transition,
     ("wiki_content_search", "GET"): confluence_api.content_search,
     ("wiki_search", "GET"): confluence_api.site_search,
+    ("wiki_create", "GET"): confluence_api.list_content,
     ("wiki_create", "POST"): confluence_api.create_content,
+    ("wiki_attachments", "GET"): confluence_attachments.list_attachments,
+    ("wiki_attachments", "POST"): confluence_attachments.create_attachments,
+    ("wiki_attachments", "PUT"): confluence_attachments.put_attachments,
+    ("wiki_attachment_data", "POST"): confluence_attachments.update_attachment_data,
+    ("wiki_download", "GET"): confluence_attachments.download,
     ("wiki_content", "GET"): confluence_api.get_content,
     ("wiki_content", "PUT"): confluence_api.update_content,
     ("wiki_labels", "GET"): confluence_api.get_labels,
@@ -290,6 +300,8 @@ class SandboxApp:
 
 
 def _json(status: int, body: Any) -> Response:
+    if isinstance(body, Response):  # a download: the handler made the response itself
+        return body
     if body is None:
         return Response(status=status)
     return Response(json.dumps(body), status=status, content_type="application/json")

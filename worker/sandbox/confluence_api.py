@@ -126,6 +126,27 @@ def get_content(ctx: Ctx, page_id: str) -> Reply:
     return 200, page_json(ctx.world, page, wiki_base(ctx), expand=ctx.arg_list("expand"))
 
 
+def list_content(ctx: Ctx) -> Reply:
+    """``GET /wiki/rest/api/content?spaceKey=&title=&type=page``: pages by exact title."""
+    world = ctx.world
+    space, title = ctx.arg("spaceKey"), ctx.arg("title")
+    found = [p for p in world.site.pages
+             if ctx.arg("type", "page") == "page" and (space is None or p.space == space)
+             and (title is None or p.title == title)]
+    start = max(0, ctx.int_arg("start", 0))
+    limit = max(1, min(ctx.int_arg("limit", DEFAULT_LIMIT), MAX_LIMIT))
+    chunk = found[start:start + limit]
+    base = wiki_base(ctx)
+    links: dict[str, Any] = {"base": base, "context": "/wiki",
+                             "self": f"{base}/rest/api/content"}
+    if start + limit < len(found):
+        query = {**ctx.request.args.to_dict(), "start": str(start + limit), "limit": str(limit)}
+        links["next"] = f"/rest/api/content?{urlencode(query)}"
+    return 200, {"results": [page_json(world, p, base, expand=ctx.arg_list("expand"))
+                             for p in chunk],
+                 "start": start, "limit": limit, "size": len(chunk), "_links": links}
+
+
 def _storage_value(body: Mapping[str, Any]) -> str:
     storage = (body.get("body") or {}).get("storage") if isinstance(body.get("body"),
                                                                      Mapping) else None

@@ -57,6 +57,22 @@ class LoggedRequest:
 
 
 @dataclass(slots=True)
+class Attachment:
+    """A file attached to a Confluence page (live state: not in the site file)."""
+
+    id: str
+    page_id: str
+    title: str
+    media_type: str
+    data: bytes
+    comment: str
+    minor_edit: bool
+    created: datetime
+    updated: datetime
+    version: int = 1
+
+
+@dataclass(slots=True)
 class World:
     """The sandbox's mutable state (use only while holding ``lock``)."""
 
@@ -81,6 +97,8 @@ class World:
     #: issue key -> the first version as loaded (what search shows before any write lands);
     #: None for an issue created since (search does not show it until the lag has passed)
     originals: dict[str, Issue | None] = field(default_factory=dict)
+    #: page id -> its attachments, oldest first
+    attachments: dict[str, list[Attachment]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.reset()
@@ -95,6 +113,7 @@ class World:
         self.versions.clear()
         self.searches.clear()
         self.originals.clear()
+        self.attachments.clear()
         self.reindex()
         numbers = [int(i.id) for i in self.site.issues if i.id.isdigit()]
         numbers += [int(c.id) for i in self.site.issues for c in i.comments if c.id.isdigit()]

@@ -1,0 +1,394 @@
+"""From the store's history to the report's numbers (pure once the rows are loaded).
+
+A *flagged ticket* is one ticket and one policy whose conditions matched it (verdicts
+``act``, ``waiting``, ``handled``, ``deferred``, ``breaker``), counted once, in the week of its
+first match. Enforcing policies' tickets are "flagged"; dry-run policies' are "would have".
+
+What happened next, for each flagged ticket, from what later cycles recorded:
+
+* ``reverted``: a person had the bot's change undone (``revert``);
+* ``overridden``: a person took the ticket back after the bot reassigned it;
+* ``opted-out``: the opt-out label exempts it;
+* ``open``: still matching in the newest cycle of the period;
+* ``reassigned``: the bot handed it to Sales, and it no longer matches;
+* ``moved``: it stopped matching without the bot moving it (the PM handed it on or closed
+  it, or the deal got signed).
+
+The open backlog at the end of a week counts the tickets flagged by then that had not yet
+reached one of the closing outcomes above.
+"""
+
+from __future__ import annotations
+
+import statistics
+from bisect import bisect_right
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from worker.history import HistoryFilter, HistoryRow, load_rows
+from worker.model import MATCHED_VERDICTS
+from worker.store import Store, cycles
+
+#: what happened next, in the order the report lists it
+FATES: tuple[str, ...] = ("moved", "reassigned", "opted-out", "overridden", "reverted", "open")
+FATE_WORDS: Mapping[str, str] = {
+    "moved": "moved by the PM",
+    "reassigned": "reassigned by the bot",
+    "opted-out": "opted out",
+    "overridden": "overridden",
+    "reverted": "reverted",
+    "open": "still open",
+}
+NOBODY = "(none)"
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """One flagged ticket for one policy, start to end."""
+
+    issue: str
+    policy: str
+    mode: str  # enforce | dry-run
+    flagged_at: datetime
+    fate: str
+    #: when it stopped being open (None while it is open)
+    closed_at: datetime | None
+    customer: str | None
+    pm: str | None
+    account_executive: str | None
+    deal_page_url: str | None
+    first_comment_at: datetime | None
+    reassigned_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Week:
+    """One week of the period (Monday to Monday in the policy file's time zone)."""
+
+    start: date
+    #: enforcing policies' tickets first flagged this week, by policy
+    flagged: Mapping[str, int]
+    #: dry-run policies' tickets first matched this week ("would have"), by policy
+    would_have: Mapping[str, int]
+    #: of this week's flagged tickets, what happened next
+    fates: Mapping[str, int]
+    comments: int  # comments the bot posted this week
+    reassignments: int  # tickets the bot reassigned this week
+    backlog: int  # flagged tickets still open at the end of the week
+
+    @property
+    def flagged_total(self) -> int:
+        """All tickets flagged this week."""
+        return sum(self.flagged.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    """Flagged tickets of the period by one dimension (customer, PM, account executive)."""
+
+    name: str
+    flagged: int
+    open: int
+    link: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything the report says, as numbers (renderers only format it)."""
+
+    since: datetime
+    until: datetime
+    timezone: str
+    generated_at: datetime
+    cycles: int
+    policies: tuple[str, ...]
+    dry_run_policies: tuple[str, ...]
+    weeks: tuple[Week, ...]
+    stories: tuple[Story, ...] = field(repr=False)
+    by_customer: tuple[Breakdown, ...]
+    by_pm: tuple[Breakdown, ...]
+    by_account_executive: tuple[Breakdown, ...]
+    #: median hours from the first comment to the bot's reassignment to Sales
+    median_to_sales_h: float | None
+    to_sales_n: int
+    #: median hours from the first comment to the ticket leaving the PM another way
+    median_to_moved_h: float | None
+    to_moved_n: int
+    trend: str
+    #: why the report is empty (None when it has something to say)
+    empty_reason: str | None = None
+
+    @property
+    def flagged(self) -> int:
+        """Enforcing policies' tickets flagged in the period."""
+        return sum(w.flagged_total for w in self.weeks)
+
+    @property
+    def would_have(self) -> int:
+        """Dry-run policies' tickets first matched in the period."""
+        return sum(sum(w.would_have.values()) for w in self.weeks)
+
+    def fates(self) -> dict[str, int]:
+        """What happened next to the period's flagged tickets."""
+        total: Counter[str] = Counter()
+        for w in self.weeks:
+            total.update(w.fates)
+        return {f: total.get(f, 0) for f in FATES}
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_report(
+    store: Store,
+    *,
+    since: datetime,
+    until: datetime,
+    tz: ZoneInfo,
+    generated_at: datetime | None = None,
+    store_name: str = "the state store",
+) -> Report:
+    """Read what the report needs from ``store`` and build it."""
+    rows = load_rows(store, HistoryFilter(until=until))
+    query = (
+        sa.select(cycles.c.site_now)
+        .where(cycles.c.site_now.is_not(None), cycles.c.status.in_(("ok", "stopped")))
+        .order_by(cycles.c.site_now)
+    )
+    with store.engine.connect() as conn:
+        found: list[datetime | None] = list(conn.execute(query).scalars())
+    times = [t for t in found if t is not None]
+    return build_report(rows, times, since=since, until=until, tz=tz,
+                        generated_at=generated_at or datetime.now(UTC), store_name=store_name)
+
+
+# --------------------------------------------------------------------------- building
+
+
+def week_start(moment: datetime, tz: ZoneInfo) -> date:
+    """The Monday of ``moment``'s week in ``tz``."""
+    day = moment.astimezone(tz).date()
+    return day - timedelta(days=day.weekday())
+
+
+def period_start(until: datetime, weeks: int, tz: ZoneInfo) -> datetime:
+    """Monday 00:00 (in ``tz``) of the first of the ``weeks`` weeks that end with ``until``'s
+    week, so "the last 12 weeks" is exactly 12 rows."""
+    first = week_start(until - timedelta(microseconds=1), tz) - timedelta(weeks=weeks - 1)
+    return datetime.combine(first, time(0), tzinfo=tz)
+
+
+def _week_end(start: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(start + timedelta(days=7), time(0), tzinfo=tz)
+
+
+def stories(rows: Sequence[HistoryRow], cycle_times: Sequence[datetime]) -> list[Story]:
+    """One :class:`Story` per ticket and policy that a policy's conditions matched."""
+    by_key: dict[tuple[str, str], list[HistoryRow]] = defaultdict(list)
+    for row in rows:
+        by_key[(row.issue, row.policy)].append(row)
+    newest = cycle_times[-1] if cycle_times else None
+    out: list[Story] = []
+    for (issue, policy), items in by_key.items():
+        matched = [r for r in items if r.verdict in MATCHED_VERDICTS]
+        if not matched:
+            continue  # exempt from the start: never flagged
+        first = matched[0]
+        after = [r for r in items if r.at >= first.at]
+        last = after[-1]
+        comment_at = next((r.at for r in after if r.wrote and "comment" in r.actions), None)
+        reassigned_at = next((r.at for r in after if r.wrote and "reassign" in r.actions), None)
+        fate, closed_at = _fate(after, last, newest, cycle_times, reassigned_at)
+        latest = matched[-1]
+        out.append(Story(
+            issue=issue,
+            policy=policy,
+            mode=first.mode,
+            flagged_at=first.at,
+            fate=fate,
+            closed_at=closed_at,
+            customer=latest.customer,
+            pm=first.assignee.name if first.assignee else None,
+            account_executive=latest.account_executive.name if latest.account_executive
+            else None,
+            deal_page_url=latest.deal_page_url,
+            first_comment_at=comment_at,
+            reassigned_at=reassigned_at,
+        ))
+    out.sort(key=lambda s: (s.flagged_at, s.issue, s.policy))
+    return out
+
+
+def _exempt_kind(row: HistoryRow) -> str:
+    reason = (row.reason or "").casefold()
+    if reason.startswith("reverted"):
+        return "reverted"
+    if reason.startswith("human override"):
+        return "overridden"
+    return "opted-out"
+
+
+def _fate(
+    after: Sequence[HistoryRow],
+    last: HistoryRow,
+    newest: datetime | None,
+    cycle_times: Sequence[datetime],
+    reassigned_at: datetime | None,
+) -> tuple[str, datetime | None]:
+    reverted = next((r.at for r in after if r.changes and r.changes.get("reverted")), None)
+    if reverted is not None:
+        return "reverted", reverted
+    if last.verdict == "exempt":
+        # Exempt after a match: the first exempt row of the final stretch is when it closed.
+        closed = last.at
+        for r in reversed(after):
+            if r.verdict != "exempt":
+                break
+            closed = r.at
+        return _exempt_kind(last), closed
+    if newest is not None and last.at >= newest:
+        return "open", None
+    # Gone from the cycles: it left when the first cycle after its last sighting ran.
+    index = bisect_right(cycle_times, last.at)
+    left = cycle_times[index] if index < len(cycle_times) else last.at
+    if reassigned_at is not None:
+        return "reassigned", reassigned_at
+    return "moved", left
+
+
+def build_report(
+    rows: Sequence[HistoryRow],
+    cycle_times: Sequence[datetime],
+    *,
+    since: datetime,
+    until: datetime,
+    tz: ZoneInfo,
+    generated_at: datetime,
+    store_name: str = "the state store",
+) -> Report:
+    """The report for ``[since, until)`` from every recorded row before ``until``.
+
+    ``cycle_times`` are the site times of the store's completed cycles (any period).
+    """
+    recorded = bool(cycle_times)
+    cycle_times = [t for t in cycle_times if t < until]
+    rows = [r for r in rows if r.at < until]
+    all_stories = stories(rows, cycle_times)
+    first_week = week_start(since, tz)
+    last_week = week_start(until - timedelta(microseconds=1), tz)
+    starts: list[date] = []
+    day = first_week
+    while day <= last_week:
+        starts.append(day)
+        day += timedelta(days=7)
+    in_period = [s for s in all_stories if since <= s.flagged_at < until]
+    enforce = [s for s in in_period if s.mode != "dry-run"]
+    dry = [s for s in in_period if s.mode == "dry-run"]
+    enforce_all = [s for s in all_stories if s.mode != "dry-run"]
+    written = [r for r in rows if r.wrote and since <= r.at < until]
+    weeks: list[Week] = []
+    for start in starts:
+        end = _week_end(start, tz)
+        mine = [s for s in enforce if week_start(s.flagged_at, tz) == start]
+        weeks.append(Week(
+            start=start,
+            flagged=dict(Counter(s.policy for s in mine)),
+            would_have=dict(Counter(s.policy for s in dry if week_start(s.flagged_at, tz)
+                                    == start)),
+            fates=dict(Counter(s.fate for s in mine)),
+            comments=_count_writes(written, "comment", start, tz),
+            reassignments=_count_writes(written, "reassign", start, tz),
+            backlog=sum(1 for s in enforce_all if s.flagged_at < min(end, until)
+                        and (s.closed_at is None or s.closed_at >= min(end, until))),
+        ))
+    to_sales = [_hours(s.reassigned_at - s.first_comment_at) for s in enforce
+                if s.first_comment_at and s.reassigned_at and s.fate == "reassigned"]
+    to_moved = [_hours(s.closed_at - s.first_comment_at) for s in enforce
+                if s.first_comment_at and s.closed_at and s.fate == "moved"]
+    ran = sum(1 for t in cycle_times if since <= t < until)
+    empty = None
+    if not recorded:
+        empty = f"No cycles recorded yet in {store_name}: nothing to report."
+    elif not ran:
+        empty = "No cycle ran in this period (the store's cycles are outside it)."
+    elif not in_period:
+        empty = "No ticket was flagged in this period."
+    return Report(
+        since=since,
+        until=until,
+        timezone=tz.key,
+        generated_at=generated_at,
+        cycles=ran,
+        policies=tuple(sorted({s.policy for s in enforce})),
+        dry_run_policies=tuple(sorted({s.policy for s in dry})),
+        weeks=tuple(weeks),
+        stories=tuple(in_period),
+        by_customer=_breakdown(enforce, lambda s: s.customer, link=lambda s: s.deal_page_url),
+        by_pm=_breakdown(enforce, lambda s: s.pm),
+        by_account_executive=_breakdown(enforce, lambda s: s.account_executive),
+        median_to_sales_h=statistics.median(to_sales) if to_sales else None,
+        to_sales_n=len(to_sales),
+        median_to_moved_h=statistics.median(to_moved) if to_moved else None,
+        to_moved_n=len(to_moved),
+        trend=trend_words([w.flagged_total for w in weeks], [w.backlog for w in weeks]),
+        empty_reason=empty,
+    )
+
+
+def _count_writes(rows: Iterable[HistoryRow], kind: str, start: date, tz: ZoneInfo) -> int:
+    # One ticket's write carries every policy's actions: count tickets, not decisions.
+    seen = {(r.run_id, r.issue) for r in rows
+            if kind in r.actions and r.mode == "enforce" and week_start(r.at, tz) == start}
+    return len(seen)
+
+
+def _hours(delta: timedelta) -> float:
+    return delta.total_seconds() / 3600
+
+
+def _breakdown(
+    items: Sequence[Story],
+    key: Any,
+    *,
+    link: Any = None,
+) -> tuple[Breakdown, ...]:
+    flagged: Counter[str] = Counter()
+    still: Counter[str] = Counter()
+    links: dict[str, str] = {}
+    for s in items:
+        name = key(s) or NOBODY
+        flagged[name] += 1
+        if s.fate == "open":
+            still[name] += 1
+        url = link(s) if link is not None else None
+        if url:
+            links.setdefault(name, url)
+    ordered = sorted(flagged.items(), key=lambda kv: (-kv[1], kv[0].casefold()))
+    return tuple(Breakdown(name, n, still[name], links.get(name)) for name, n in ordered)
+
+
+def trend_words(flagged: Sequence[int], backlog: Sequence[int]) -> str:
+    """The period's direction in one sentence: the first half of the weeks against the second
+    half, and the backlog at the start against the end."""
+    if not flagged or sum(flagged) == 0:
+        return "No ticket was flagged in the period: nothing to compare."
+    if len(flagged) < 2:
+        return f"{sum(flagged)} ticket(s) flagged in one week: too short for a trend."
+    half = len(flagged) // 2
+    early = sum(flagged[:half]) / half
+    late = sum(flagged[-half:]) / half
+    if early == late:
+        words = f"flat at {late:.1f} flagged per week"
+    else:
+        change = "down" if late < early else "up"
+        pct = f" ({abs(late - early) / early:.0%})" if early else ""
+        words = f"{change}{pct}: {early:.1f} flagged per week in the first {half} week(s), " \
+                f"{late:.1f} in the last {half}"
+    return f"Trend {words}; open backlog {backlog[0]} at the end of the first week, " \
+           f"{backlog[-1]} now."
