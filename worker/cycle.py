@@ -576,6 +576,7 @@ def run_cycle(
             )
         _record(runner, report)
         _observe(runner, report)
+        _publish_report(runner, report)
         log.info("cycle.finished", **report.summary())
         return report
 
@@ -768,6 +769,25 @@ def _record(runner: CycleRunner, report: CycleReport) -> None:
             log.info("store.purged", rows=purged, before=cutoff.isoformat())
     except Exception as exc:
         log.error("store.failed", error=_one_line(exc))
+
+
+def _publish_report(runner: CycleRunner, report: CycleReport) -> None:
+    """Update the leadership report page when the ``report:`` schedule says so.
+
+    After the cycle's own work, and only for a cycle that wrote for real: a dry run writes
+    nothing anywhere. A failure is logged by the publisher and retried next cycle; it never
+    changes this cycle's outcome.
+    """
+    policies = runner.source.policies
+    atlassian = runner._atlassian
+    if (policies is None or policies.report is None or atlassian is None or report.dry_run
+            or report.error_kind is not None):
+        return
+    # matplotlib loads only in services that publish a report.
+    from worker.report.publish import publish_if_due
+
+    publish_if_due(runner.store, atlassian.confluence.transport, policies.report,
+                   tz=policies.tz, now=report.site_now or report.started_at)
 
 
 def _observe(runner: CycleRunner, report: CycleReport) -> None:

@@ -10,11 +10,11 @@ reassigns, then a cycle with nothing left to do, and a summary.
 from __future__ import annotations
 
 import sys
-import tempfile
 import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -26,9 +26,14 @@ from rich.table import Table
 from worker import logs
 from worker.cli.render import plan_table
 from worker.cycle import CycleReport, CycleRunner, read_site, spec_for_issues
+from worker.history import store_now
 from worker.model import IssueSnapshot, Plan
 from worker.policy import plan as make_plan
 from worker.policy import search_spec
+from worker.report import load_report
+from worker.report.build import period_start
+from worker.report.chart import write_chart
+from worker.report.render import markdown
 from worker.settings import Secret, Settings
 from worker.store import Store
 
@@ -129,33 +134,43 @@ def run_demo(
     stream: TextIO | None = None,
     site_path: Path = DEMO_SITE,
     policies_path: Path = DEMO_POLICIES,
+    state_dir: Path | None = None,
 ) -> int:
-    """Tell the story; returns 0 when every chapter did what the story says, else 1."""
+    """Tell the story; returns 0 when every chapter did what the story says, else 1.
+
+    The store and the report's chart stay in ``state_dir`` (default ``./var/demo``) after the
+    demo, so the ``history`` command it prints at the end finds them; each run starts afresh.
+    """
     from worker.sandbox import Sandbox
 
     out = _console(stream or sys.stdout)
     # The story is the output; the JSON logs would drown it. Warnings and errors still show.
     logs.configure(log_format="console", level="WARNING", stream=sys.stderr)
-    with tempfile.TemporaryDirectory(prefix="handoff-guard-demo-") as tmp, \
-            Sandbox.start(site_path) as sandbox:
+    folder = (state_dir or Path.cwd() / "var" / "demo").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    state = folder / "handoff-guard.db"
+    for old in folder.glob("handoff-guard.db*"):
+        old.unlink()  # a new story every time: yesterday's demo must not show in its report
+    with Sandbox.start(site_path) as sandbox:
         settings = Settings(
             jira_url=sandbox.url,
             jira_username=sandbox.bot_email,
             jira_api_token=Secret(sandbox.bot_token),
             jira_flavor="datacenter" if sandbox.flavor == "datacenter" else "cloud",
             config_path=policies_path,
-            state=str(Path(tmp) / "handoff-guard.db"),
+            state=str(state),
         )
         logs.register_secrets(settings.secrets(), usernames=[sandbox.bot_email])
         store = Store.open(settings.state)
         runner = CycleRunner(settings, store)
         try:
-            return _story(out, sandbox, runner, store)
+            return _story(out, sandbox, runner, store, folder=folder)
         finally:
             store.close()
 
 
-def _story(out: Console, sandbox: object, runner: CycleRunner, store: Store) -> int:
+def _story(out: Console, sandbox: object, runner: CycleRunner, store: Store, *,
+           folder: Path) -> int:
     from worker.sandbox import Sandbox
 
     assert isinstance(sandbox, Sandbox)
@@ -270,15 +285,49 @@ def _story(out: Console, sandbox: object, runner: CycleRunner, store: Store) -> 
     counts = store.table_counts()
     out.print(
         f"State store: {counts['cycles']} cycles, {counts['decisions']} decisions with evidence, "
-        f"{counts['outcomes']} outcomes recorded (try `python -m worker history`)."
+        f"{counts['outcomes']} outcomes recorded."
     )
+
+    out.print(Rule("The report leadership reads (`python -m worker report`)"))
+    policies = runner.source.current()
+    newest = store_now(store)
+    until = newest + timedelta(seconds=1)
+    report = load_report(store, since=period_start(until, 1, policies.tz), until=until,
+                         tz=policies.tz, generated_at=newest, store_name=str(store_path(folder)))
+    chart = write_chart(report, folder / "handoff-guard-report.png")
+    # Deal-page links carry the sandbox's random port; the published page has them.
+    out.print(markdown(report, chart=str(chart), links=False), markup=False, highlight=False,
+              soft_wrap=True, emoji=False)
+    out.print(f"Chart: {chart}", markup=False, highlight=False, soft_wrap=True)
+    if report.flagged == 0:
+        problems.append("the report should count the flagged tickets")
+    reassigned_key = reassigned[0] if reassigned else "ACME-1"
     if problems:
         for p in problems:
             out.print(f"[bold red]unexpected:[/] {p}")
         return 1
     out.print("[bold green]Demo complete.[/] Next: `make test`, or point it at your own site "
               "(see README.md).")
+    out.print(Rule("Ask the audit trail"))
+    out.print("Every decision, comment and reassignment of one ticket, with run ids and times:")
+    out.print(f"  {history_command(folder, reassigned_key)}", markup=False, highlight=False,
+              soft_wrap=True)
     return 0
+
+
+def store_path(folder: Path) -> Path:
+    """Where the demo keeps its state store."""
+    return folder / "handoff-guard.db"
+
+
+def history_command(folder: Path, key: str) -> str:
+    """The ``history`` command, exactly as it works from the current folder."""
+    python = Path(sys.executable)
+    try:
+        shown = str(python.relative_to(Path.cwd()))
+    except ValueError:
+        shown = str(python)
+    return f"HANDOFF_GUARD_STATE={store_path(folder)} {shown} -m worker history --issue {key}"
 
 
 def main() -> int:

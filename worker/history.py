@@ -67,6 +67,13 @@ class HistoryRow:
     account_executive: PersonRef | None = None
     deal_page_url: str | None = None
     changes: Mapping[str, Any] | None = None
+    #: what decided it, in words (the conditions that tell, not "assigned to a PM")
+    evidence: tuple[str, ...] = ()
+
+    @property
+    def why(self) -> str:
+        """The reason, or for a match the evidence that tells ("deal Acme is Draft...")."""
+        return self.reason or "; ".join(self.evidence[-2:]) or "-"
 
     @property
     def dry_run(self) -> bool:
@@ -236,6 +243,7 @@ def load_rows(store: Store, filt: HistoryFilter | None = None) -> list[HistoryRo
             account_executive=_person(subject.get("account_executive")),
             deal_page_url=_str(subject.get("deal_page_url")),
             changes=(out.changes if has_changes and out is not None else None),
+            evidence=_telling(d.evidence),
         )
         if filt.matches(row):
             rows.append(row)
@@ -250,6 +258,17 @@ def _carried(d: sa.Row[Any], actions: Sequence[Mapping[str, Any]]) -> bool:
     if d.verdict == "act" and actions:
         return True
     return d.verdict == "exempt" and (d.reason or "").startswith("human override")
+
+
+#: conditions true of every match: a reader learns nothing from them
+_ROUTINE = frozenset({"assignee_in", "not", "status_category_in"})
+
+
+def _telling(evidence: object) -> tuple[str, ...]:
+    if not isinstance(evidence, list):
+        return ()
+    return tuple(str(e.get("detail", "")) for e in evidence
+                 if isinstance(e, dict) and e.get("result") and e.get("condition") not in _ROUTINE)
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
@@ -301,6 +320,7 @@ def row_json(row: HistoryRow) -> dict[str, Any]:
         "customer": row.customer,
         "account_executive": person(row.account_executive),
         "reason": row.reason,
+        "evidence": list(row.evidence),
         "changes": dict(row.changes) if row.changes is not None else None,
     }
 

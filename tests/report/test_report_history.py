@@ -76,7 +76,8 @@ def test_a_tickets_story(store: Store) -> None:
         ("r3", "act", ("reassign",), "failed"),
     ]
     assert rows[2].http_status == 400
-    assert rows[2].reassigned_to is not None and rows[2].reassigned_to.name == "Sam Ortiz"
+    assert rows[2].reassigned_to is not None
+    assert rows[2].reassigned_to.name == "Sam Ortiz"
 
 
 def test_csv_has_a_header_and_one_row_per_decision(store: Store) -> None:
@@ -101,7 +102,7 @@ def test_json_has_the_documented_shape(store: Store) -> None:
     assert set(data["rows"][0]) == {
         "run_id", "at", "issue", "policy", "mode", "dry_run", "verdict", "step", "actions",
         "outcome", "outcome_detail", "http_status", "assignee", "reassigned_to", "customer",
-        "account_executive", "reason", "changes",
+        "account_executive", "reason", "evidence", "changes",
     }
     assert data["filters"]["policy"] == P1
 

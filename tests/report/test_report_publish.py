@@ -183,12 +183,14 @@ def test_confluence_down_then_the_next_cycle_publishes(
     assert store.get_meta(PUBLISHED_KEY) is None
     sandbox.clear_faults()
     done = publish_if_due(store, transport, CONFIG, tz=UTC_TZ, now=now + timedelta(minutes=15))
-    assert done is not None and done.created
+    assert done is not None
+    assert done.created
     assert publish_if_due(store, transport, CONFIG, tz=UTC_TZ,
                           now=now + timedelta(days=1)) is None
     monday = publish_if_due(store, transport, CONFIG, tz=UTC_TZ,
                             now=datetime(2026, 11, 9, 8, 5, tzinfo=UTC))
-    assert monday is not None and monday.version == 2
+    assert monday is not None
+    assert monday.version == 2
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,7 @@ def test_the_recorded_week_reads_right(store: Store) -> None:
     report = _report(store)
     assert report.flagged == 1
     assert report.would_have == 1
-    assert report.fates() == {**{f: 0 for f in FATES}, "open": 1}
+    assert report.fates() == {**dict.fromkeys(FATES, 0), "open": 1}
     assert report.weeks[-1].comments == 1
     assert report.weeks[-1].reassignments == 0  # it failed: nothing was reassigned
     assert [b.name for b in report.by_customer] == ["Acme Corp"]
@@ -75,7 +75,9 @@ def test_formats_parse(store: Store) -> None:
     write_csv(report, buffer)
     rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
     assert len(rows) == len(report.weeks) == 4  # Friday to Friday touches four weeks
-    assert rows[0]["week_of"] and "flagged" in rows[0] and "backlog" in rows[0]
+    assert rows[0]["week_of"]
+    assert "flagged" in rows[0]
+    assert "backlog" in rows[0]
     assert sum(int(r["flagged"]) for r in rows) == report.flagged
 
 

@@ -112,8 +112,9 @@ def test_explain_an_out_of_scope_and_an_unknown_ticket(cli: Cli) -> None:
 
 
 def test_history_after_a_cycle(cli: Cli, demo_sandbox: Sandbox, tmp_path: Path) -> None:
-    """history lists recorded cycles with what was written and why, as JSON and as tables."""
-    code, out, _ = cli("history", "--format", "json")
+    """history --cycles lists recorded cycles with what was written and why, as JSON and as
+    tables; plain history lists the decisions."""
+    code, out, _ = cli("history", "--cycles", "--format", "json")
     assert (code, json.loads(out)) == (0, {"cycles": []})
     done = subprocess.run(
         [PYTHON, "-m", "worker", "run", "--once"], cwd=ROOT, check=False, timeout=60,
@@ -123,7 +124,7 @@ def test_history_after_a_cycle(cli: Cli, demo_sandbox: Sandbox, tmp_path: Path) 
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout)
     assert summary["actions_applied"] == 14
-    code, out, _ = cli("history", "--format", "json", "--limit", "1")
+    code, out, _ = cli("history", "--cycles", "--format", "json", "--limit", "1")
     (cycle,) = json.loads(out)["cycles"]
     assert cycle["run_id"] == summary["run_id"]
     acme1 = next(o for o in cycle["outcomes"] if o["issue"] == "ACME-1")
@@ -132,6 +133,8 @@ def test_history_after_a_cycle(cli: Cli, demo_sandbox: Sandbox, tmp_path: Path) 
     code, out, _ = cli("history")
     assert code == 0
     assert "ACME-1" in out
+    code, out, _ = cli("history", "--cycles")
+    assert summary["run_id"] in out
 
 
 @pytest.mark.usefixtures("no_sleep")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from pathlib import Path
 
 from tests.service.service_support import PYTHON, ROOT
 
@@ -16,6 +17,8 @@ CHAPTERS = (
     "5. A cycle that reassigns",
     "6. The next cycle has nothing left to do",
     "Summary",
+    "The report leadership reads",
+    "Ask the audit trail",
 )
 
 
@@ -43,6 +46,17 @@ def test_demo_tells_the_whole_story_offline_and_deterministically() -> None:
     assert "0 ticket(s) written" in out
     assert "Demo complete." in out
     assert "unexpected:" not in out
+    assert "# Handoff Guard report" in out
+    assert "- Flagged: 14 ticket(s) by enforcing policies" in out
+    chart = Path(out.split("Chart: ", 1)[1].splitlines()[0])
+    assert chart.read_bytes()[:4] == b"\x89PNG"
+    printed = out.strip().splitlines()[-1].strip()  # the demo ends on the history command
+    assert printed.startswith("HANDOFF_GUARD_STATE=")
+    story = subprocess.run(printed, shell=True, cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=60, check=False)
+    assert story.returncode == 0, story.stderr
+    assert "The story of ACME-1" in story.stdout
+    assert "reassign -> Sam Ortiz" in story.stdout
     assert "Traceback" not in done.stderr
     again = subprocess.run([PYTHON, "-m", "worker", "demo"], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=60, check=True)

@@ -113,7 +113,7 @@ def _table(title: str, runs: Sequence[Run]) -> Table:
             f"[{VERDICT_STYLE.get(row.verdict, '')}]{row.verdict}[/]",
             did_words(row),
             _outcome(row),
-            row.reason or "-",
+            row.why,
         )
     return table
 

@@ -157,14 +157,13 @@ def load_report(
     """Read what the report needs from ``store`` and build it."""
     rows = load_rows(store, HistoryFilter(until=until))
     query = (
-        sa.select(cycles.c.site_now)
+        sa.select(cycles.c.run_id, cycles.c.site_now)
         .where(cycles.c.site_now.is_not(None), cycles.c.status.in_(("ok", "stopped")))
-        .order_by(cycles.c.site_now)
+        .order_by(cycles.c.site_now, cycles.c.started_at)
     )
     with store.engine.connect() as conn:
-        found: list[datetime | None] = list(conn.execute(query).scalars())
-    times = [t for t in found if t is not None]
-    return build_report(rows, times, since=since, until=until, tz=tz,
+        runs: list[CycleMark] = [(r.run_id, r.site_now) for r in conn.execute(query)]
+    return build_report(rows, runs, since=since, until=until, tz=tz,
                         generated_at=generated_at or datetime.now(UTC), store_name=store_name)
 
 
@@ -188,12 +187,15 @@ def _week_end(start: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(start + timedelta(days=7), time(0), tzinfo=tz)
 
 
-def stories(rows: Sequence[HistoryRow], cycle_times: Sequence[datetime]) -> list[Story]:
+#: one completed cycle: its run id and the site time it planned at (in the order they ran)
+CycleMark = tuple[str, datetime]
+
+
+def stories(rows: Sequence[HistoryRow], runs: Sequence[CycleMark]) -> list[Story]:
     """One :class:`Story` per ticket and policy that a policy's conditions matched."""
     by_key: dict[tuple[str, str], list[HistoryRow]] = defaultdict(list)
     for row in rows:
         by_key[(row.issue, row.policy)].append(row)
-    newest = cycle_times[-1] if cycle_times else None
     out: list[Story] = []
     for (issue, policy), items in by_key.items():
         matched = [r for r in items if r.verdict in MATCHED_VERDICTS]
@@ -204,7 +206,7 @@ def stories(rows: Sequence[HistoryRow], cycle_times: Sequence[datetime]) -> list
         last = after[-1]
         comment_at = next((r.at for r in after if r.wrote and "comment" in r.actions), None)
         reassigned_at = next((r.at for r in after if r.wrote and "reassign" in r.actions), None)
-        fate, closed_at = _fate(after, last, newest, cycle_times, reassigned_at)
+        fate, closed_at = _fate(after, last, runs, reassigned_at)
         latest = matched[-1]
         out.append(Story(
             issue=issue,
@@ -237,8 +239,7 @@ def _exempt_kind(row: HistoryRow) -> str:
 def _fate(
     after: Sequence[HistoryRow],
     last: HistoryRow,
-    newest: datetime | None,
-    cycle_times: Sequence[datetime],
+    runs: Sequence[CycleMark],
     reassigned_at: datetime | None,
 ) -> tuple[str, datetime | None]:
     reverted = next((r.at for r in after if r.changes and r.changes.get("reverted")), None)
@@ -252,11 +253,14 @@ def _fate(
                 break
             closed = r.at
         return _exempt_kind(last), closed
-    if newest is not None and last.at >= newest:
+    # Cycles are told apart by run id: two cycles can plan at the same site time.
+    if runs and last.run_id == runs[-1][0]:
         return "open", None
     # Gone from the cycles: it left when the first cycle after its last sighting ran.
-    index = bisect_right(cycle_times, last.at)
-    left = cycle_times[index] if index < len(cycle_times) else last.at
+    order = {run_id: i for i, (run_id, _) in enumerate(runs)}
+    index = order[last.run_id] + 1 if last.run_id in order else bisect_right(
+        [at for _, at in runs], last.at)
+    left = runs[index][1] if index < len(runs) else last.at
     if reassigned_at is not None:
         return "reassigned", reassigned_at
     return "moved", left
@@ -264,7 +268,7 @@ def _fate(
 
 def build_report(
     rows: Sequence[HistoryRow],
-    cycle_times: Sequence[datetime],
+    runs: Sequence[CycleMark],
     *,
     since: datetime,
     until: datetime,
@@ -274,12 +278,12 @@ def build_report(
 ) -> Report:
     """The report for ``[since, until)`` from every recorded row before ``until``.
 
-    ``cycle_times`` are the site times of the store's completed cycles (any period).
+    ``runs`` are the store's completed cycles (any period), in the order they ran.
     """
-    recorded = bool(cycle_times)
-    cycle_times = [t for t in cycle_times if t < until]
+    recorded = bool(runs)
+    runs = [r for r in runs if r[1] < until]
     rows = [r for r in rows if r.at < until]
-    all_stories = stories(rows, cycle_times)
+    all_stories = stories(rows, runs)
     first_week = week_start(since, tz)
     last_week = week_start(until - timedelta(microseconds=1), tz)
     starts: list[date] = []
@@ -311,7 +315,7 @@ def build_report(
                 if s.first_comment_at and s.reassigned_at and s.fate == "reassigned"]
     to_moved = [_hours(s.closed_at - s.first_comment_at) for s in enforce
                 if s.first_comment_at and s.closed_at and s.fate == "moved"]
-    ran = sum(1 for t in cycle_times if since <= t < until)
+    ran = sum(1 for _, t in runs if since <= t < until)
     empty = None
     if not recorded:
         empty = f"No cycles recorded yet in {store_name}: nothing to report."

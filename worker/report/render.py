@@ -37,8 +37,9 @@ def title(report: Report) -> str:
     """The report's heading."""
     last = report.weeks[-1].start if report.weeks else report.until.date()
     first = report.weeks[0].start if report.weeks else report.since.date()
+    weeks = len(report.weeks)
     return (f"Handoff Guard report: weeks of {first:%Y-%m-%d} to {last:%Y-%m-%d} "
-            f"({len(report.weeks)} weeks, {report.timezone})")
+            f"({weeks} week{'' if weeks == 1 else 's'}, {report.timezone})")
 
 
 def summary_lines(report: Report) -> list[str]:
@@ -62,17 +63,18 @@ def summary_lines(report: Report) -> list[str]:
     return lines
 
 
-def _breakdown_table(name: str, items: Sequence[Breakdown], *, links: bool = False) -> Table:
+def _breakdown_table(name: str, title: str, items: Sequence[Breakdown], *,
+                     links: bool = False) -> Table:
     rows: list[tuple[Cell, ...]] = []
     for b in items:
         label: Cell = (b.name, b.link) if links and b.link else b.name
         rows.append((label, b.flagged, b.open))
-    return Table(f"By {name.lower()}", (name, "Flagged", "Still open"), tuple(rows),
+    return Table(title, (name, "Flagged", "Still open"), tuple(rows),
                  None if rows else "Nothing flagged.")
 
 
-def tables(report: Report) -> list[Table]:
-    """The report's tables, in reading order."""
+def tables(report: Report, *, links: bool = True) -> list[Table]:
+    """The report's tables, in reading order (``links``: customers link to deal pages)."""
     policies = report.policies
     weekly: list[tuple[Cell, ...]] = []
     for w in report.weeks:
@@ -88,9 +90,12 @@ def tables(report: Report) -> list[Table]:
               ("Week of", "Flagged", *(FATE_WORDS[f] for f in FATES)),
               tuple((f"{w.start:%Y-%m-%d}", w.flagged_total, *(w.fates.get(f, 0) for f in FATES))
                     for w in report.weeks)),
-        _breakdown_table("Customer", report.by_customer, links=True),
-        _breakdown_table("PM", report.by_pm),
-        _breakdown_table("Account executive", report.by_account_executive),
+        _breakdown_table("Customer", "By customer" + (" (linked to its deal page)" if links
+                                                       else ""),
+                         report.by_customer, links=links),
+        _breakdown_table("PM", "By PM", report.by_pm),
+        _breakdown_table("Account executive", "By account executive",
+                         report.by_account_executive),
     ]
     if report.dry_run_policies:
         rows = []
@@ -116,13 +121,13 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def markdown(report: Report, *, chart: str | None = None) -> str:
+def markdown(report: Report, *, chart: str | None = None, links: bool = True) -> str:
     """The report as Markdown (what the terminal and the demo show)."""
     lines = [f"# {title(report)}", ""]
     lines += [f"- {line}" for line in summary_lines(report)]
     if chart:
         lines += ["", f"![flagged tickets per week and open backlog]({chart})"]
-    for table in tables(report):
+    for table in tables(report, links=links):
         lines += ["", f"## {table.title}", ""]
         if table.note and not table.rows:
             lines.append(table.note)
