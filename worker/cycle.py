@@ -26,6 +26,8 @@ import requests
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
+from worker.events import EventCounter
+from worker.execute import dry_run_matches
 from worker.journal import GuardedJournal
 from worker.model import (
     Deal,
@@ -213,6 +215,9 @@ class CycleReport:
     config_problems: tuple[str, ...] = ()
     plan: Plan | None = field(default=None, repr=False, compare=False)
     results: tuple[Outcome, ...] = field(default=(), repr=False, compare=False)
+    #: what dry-run policies would have done, one "dry-run" outcome per match (recorded so
+    #: ``history`` shows them; never written)
+    matches: tuple[Outcome, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def exit_code(self) -> int:
@@ -238,6 +243,7 @@ class CycleReport:
             "deal_skips": self.deal_skips,
             "decisions": {p: dict(v) for p, v in self.counts.items()},
             "outcomes": dict(self.outcomes),
+            "dry_run_matches": len(self.matches),
             "actions_applied": self.actions_applied,
             "actions_failed": self.actions_failed,
             "requests": self.requests,
@@ -420,6 +426,8 @@ class CycleRunner:
         self.on_issue = on_issue
         #: the policy source's reload count the last plan was made with
         self.reloads_seen = 0
+        #: turns plans into metric events (a ticket's step counted once)
+        self.events = EventCounter()
         self._atlassian: Atlassian | None = None
         self._lock = threading.Lock()
 
@@ -532,6 +540,7 @@ def run_cycle(
             log.info(
                 "cycle.planned",
                 decisions=len(the_plan.decisions),
+                verdicts=dict(Counter(d.verdict for d in the_plan.decisions)),
                 writes=len(the_plan.writes),
                 breakers=dict(the_plan.breakers),
                 deferred=dict(the_plan.deferred),
@@ -553,6 +562,7 @@ def run_cycle(
                 run_id, started, started_mono, dry_run, runner, atlassian,
                 base_requests, base_retries, reading, the_plan, tuple(results), stopping,
             )
+            report = replace(report, matches=dry_run_matches(the_plan))
             journal.flush()
             if journal.failure is not None:
                 # What Jira received is in the report and recorded below; the store stumbled.
@@ -742,7 +752,8 @@ def _record(runner: CycleRunner, report: CycleReport) -> None:
             _retrying(lambda: runner.store.record_decisions(report.run_id, at,
                                                             the_plan.decisions),
                       deadline=deadline)
-        _retrying(lambda: runner.store.record_outcomes(report.run_id, at, report.results),
+        outcomes = (*report.results, *report.matches)  # dry-run matches too, for history
+        _retrying(lambda: runner.store.record_outcomes(report.run_id, at, outcomes),
                   deadline=deadline)
         _retrying(lambda: runner.store.finish_cycle(
             CycleRecord(
@@ -799,37 +810,20 @@ def _observe(runner: CycleRunner, report: CycleReport) -> None:
     if runner.metrics is None:
         return
     runner.metrics.config_valid.set(0 if runner.source.problems else 1)
+    loaded = runner.source.policies
+    events = runner.events.count(
+        report.plan,
+        report.results,
+        policies=[p.id for p in loaded.policies if p.mode != "off"] if loaded else (),
+    )
     runner.metrics.observe_cycle(
         status=report.status,
         duration_s=report.duration_s,
         issues_read=report.issues_read,
         requests=report.requests,
         retries=report.retries,
-        decisions=report.counts,
-        actions=action_counts(report.plan, report.results),
+        decisions=events.decisions,
+        actions=events.actions,
+        matching=events.matching if report.plan is not None else None,
         finished_unix_s=time.time() if report.error_kind is None else None,
     )
-
-
-def action_counts(
-    the_plan: Plan | None, results: Iterable[Outcome]
-) -> dict[tuple[str, str, str], int]:
-    """(policy, action kind, outcome) -> count, attributing each issue's outcome to the
-    policies whose planned actions it carried; dry-run policies count as ``dry-run``."""
-    if the_plan is None:
-        return {}
-    by_issue = {o.issue: o.status for o in results}
-    counts: Counter[tuple[str, str, str]] = Counter()
-    for d in the_plan.decisions:
-        if d.verdict != "act" or not d.actions:
-            continue
-        if d.mode == "dry-run":
-            status = "dry-run"
-        else:
-            found = by_issue.get(d.issue)
-            if found is None:
-                continue  # deferred by the budget or dropped by the breaker
-            status = found
-        for action in d.actions:
-            counts[(d.policy, action.kind, status)] += 1
-    return dict(counts)

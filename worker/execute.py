@@ -86,10 +86,18 @@ def overlay_recent(snapshot: IssueSnapshot, recent: Mapping[str, RecordedWrite])
     changed = False
     for policy_id, known in record.state.policies.items():
         seen = merged.get(policy_id)
-        if seen is None or known.last_step > seen.last_step:
+        if seen is None or known.last_step > seen.last_step or _marks_more(known, seen):
             merged[policy_id] = known
             changed = True
     return replace(snapshot, state=BotState(policies=merged)) if changed else snapshot
+
+
+def _marks_more(known: PolicyState, seen: PolicyState) -> bool:
+    """A write that added no step but marked the ticket (a revert, an override) is newer
+    than a search result without the mark."""
+    return (known.reverted_at is not None and seen.reverted_at is None) or (
+        known.overridden_at is not None and seen.overridden_at is None
+    )
 
 
 def _kinds(write: IssueWrite) -> tuple[str, ...]:
@@ -104,6 +112,7 @@ def step_landed(stored: object, write: IssueWrite) -> bool:
         return False
     return all(
         state.for_policy(pid).last_step >= write.state.for_policy(pid).last_step
+        and not _marks_more(write.state.for_policy(pid), state.for_policy(pid))
         for pid in write.policies
     )
 
@@ -168,6 +177,24 @@ def execute(
             else:
                 outcomes.append(writer.apply(write))
     return outcomes
+
+
+def dry_run_matches(plan: Plan) -> tuple[Outcome, ...]:
+    """What the plan's dry-run policies would do, logged (``policy.dry_run_match``, with the
+    issue key and the policy) and returned as "dry-run" outcomes to record like any other, so
+    ``history`` shows them. Nothing is written."""
+    found: list[Outcome] = []
+    for d in plan.decisions:
+        if d.mode != "dry-run" or d.verdict != "act" or not d.actions:
+            continue
+        kinds = tuple(a.kind for a in d.actions)
+        log.info("policy.dry_run_match", issue=d.issue, policy=d.policy, step=d.step,
+                 actions=list(kinds))
+        found.append(
+            Outcome(d.issue, "dry-run", kinds,
+                    detail=f"policy {d.policy} is in dry-run mode: nothing written")
+        )
+    return tuple(found)
 
 
 def _log_actions(event: str, write: IssueWrite, **extra: Any) -> None:

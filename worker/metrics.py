@@ -24,14 +24,20 @@ class Metrics:
         )
         self.decisions = Counter(
             "handoff_guard_decisions",
-            "Policy decisions, by policy and verdict.",
+            "Decisions, each counted once when new (a ticket's step, not every cycle).",
             ["policy", "verdict"],
             registry=r,
         )
         self.actions = Counter(
             "handoff_guard_actions",
-            "Actions sent to Jira, by policy, action kind and outcome.",
+            "Actions by policy, kind and outcome (writes every time; dry-run matches once).",
             ["policy", "action", "outcome"],
+            registry=r,
+        )
+        self.matching = Gauge(
+            "handoff_guard_matching_tickets",
+            "Tickets whose conditions a policy matches now (waiting and handled included).",
+            ["policy"],
             registry=r,
         )
         self.issues_read = Counter(
@@ -71,8 +77,13 @@ class Metrics:
         decisions: Mapping[str, Mapping[str, int]],
         actions: Mapping[tuple[str, str, str], int],
         finished_unix_s: float | None,
+        matching: Mapping[str, int] | None = None,
     ) -> None:
-        """Add one cycle's numbers (``finished_unix_s`` only when it succeeded)."""
+        """Add one cycle's numbers (``finished_unix_s`` only when it succeeded).
+
+        ``decisions`` and ``actions`` are events (new this cycle, see ``worker.events``);
+        ``matching`` sets the gauge of tickets each policy matches now.
+        """
         self.cycles.labels(status=status).inc()
         self.cycle_duration.observe(duration_s)
         self.issues_read.inc(issues_read)
@@ -83,6 +94,8 @@ class Metrics:
                 self.decisions.labels(policy=policy, verdict=verdict).inc(count)
         for (policy, action, outcome), count in actions.items():
             self.actions.labels(policy=policy, action=action, outcome=outcome).inc(count)
+        for policy, count in (matching or {}).items():
+            self.matching.labels(policy=policy).set(count)
         if finished_unix_s is not None:
             self.last_success.set(finished_unix_s)
 

@@ -546,6 +546,27 @@ class Store:
             )
         return [CycleHistory(cycle=c, outcomes=tuple(per_run.get(c.run_id, ()))) for c in recent]
 
+    def changed_issues(self, run_id: str) -> list[str] | None:
+        """The tickets a run's applied writes changed (``revert --run``), in the order they
+        were written; None when the store has no such run."""
+        with self._engine.connect() as conn:
+            known = conn.execute(
+                sa.select(cycles.c.run_id).where(cycles.c.run_id == run_id)
+            ).first()
+            if known is None:
+                return None
+            rows = conn.execute(
+                sa.select(outcomes.c.issue, outcomes.c.changes)
+                .where(
+                    outcomes.c.run_id == run_id,
+                    outcomes.c.status.in_(("applied", "fallback")),
+                )
+                .order_by(outcomes.c.id)
+            ).all()
+        return list(
+            dict.fromkeys(r.issue for r in rows if r.changes and "reverted" not in r.changes)
+        )
+
     def decisions_for(self, issue: str, *, limit: int = 50) -> list[dict[str, Any]]:
         """The recorded decisions about one issue, newest first (``explain``)."""
         query = (

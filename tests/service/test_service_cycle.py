@@ -41,6 +41,9 @@ def _bot_comments(sandbox: Sandbox) -> dict[str, int]:
     return counts
 
 
+P1 = "sales-deliverable-before-signature"
+
+
 def test_a_cycle_enforces_records_and_binds_run_id(
     demo_sandbox: Sandbox, settings: Settings, store: Store
 ) -> None:
@@ -64,7 +67,15 @@ def test_a_cycle_enforces_records_and_binds_run_id(
     (recorded,) = store.history(limit=1)
     assert recorded.cycle.run_id == report.run_id
     assert recorded.cycle.actions_applied == 14
-    assert len(recorded.outcomes) == 14
+    # 14 writes, and the dry-run policy's match recorded like them so `history` shows it
+    assert len(recorded.outcomes) == 15
+    (match,) = [o for o in recorded.outcomes if o.status == "dry-run"]
+    assert "sales-directing-pm" in match.policies
+    assert report.summary()["dry_run_matches"] == 1
+    (logged,) = [e for e in events if e["event"] == "policy.dry_run_match"]
+    assert (logged["issue"], logged["policy"]) == (match.issue, "sales-directing-pm")
+    planned = next(e for e in events if e["event"] == "cycle.planned")
+    assert planned["decisions"] == sum(sum(v.values()) for v in report.counts.values())
     # 14 acts and 2 exemptions, plus the dry-run report on a ticket the engaged policy lets
     # through; the opted-out ticket is exempt from the dry-run policy too (no `exempt:` needed)
     assert report.counts["sales-directing-pm"] == {"act": 1, "exempt": 1}
@@ -76,13 +87,38 @@ def test_a_cycle_enforces_records_and_binds_run_id(
 def test_the_next_cycle_writes_nothing_twice(
     demo_sandbox: Sandbox, settings: Settings, store: Store
 ) -> None:
-    """A second cycle at the same site time writes nothing: the state is on the tickets."""
-    runner = _runner(settings, store)
+    """A second cycle at the same site time writes nothing: the state is on the tickets;
+    the counters count each ticket's step once, and the gauge says what matches now."""
+    metrics = Metrics()
+    runner = _runner(settings, store, metrics=metrics)
     first = runner.run()
+    after_first = _samples(metrics)
     second = runner.run()
     assert first.actions_applied == 14
     assert second.outcomes == {}
     assert all(n == 1 for n in _bot_comments(demo_sandbox).values())
+    after_second = _samples(metrics)
+    waiting = ("handoff_guard_decisions_total", (("policy", P1), ("verdict", "waiting")))
+    assert after_second[waiting] == 9.0  # counted once, when the tickets started waiting
+    act = ("handoff_guard_decisions_total", (("policy", P1), ("verdict", "act")))
+    assert after_first[act] == after_second[act] == 9.0
+    dry = ("handoff_guard_actions_total",
+           (("action", "comment"), ("outcome", "dry-run"), ("policy", "sales-directing-pm")))
+    assert after_first[dry] == after_second[dry] == 1.0  # the same match, one event
+    gauge = ("handoff_guard_matching_tickets", (("policy", P1),))
+    assert after_first[gauge] == after_second[gauge] == 9.0
+    second_counts = second.counts[P1]
+    assert sum(second_counts.values()) == 10  # the cycle still reports what it decided
+
+
+def _samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in text_string_to_metric_families(metrics.render().decode()):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
 
 
 def test_journal_overlays_a_stale_search(

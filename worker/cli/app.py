@@ -114,6 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("path", nargs="?", type=Path, metavar="PATH")
     with_config(validate)
 
+    revert = sub.add_parser(
+        "revert",
+        help="undo the bot's changes on tickets (assignee, labels) and say so in a comment",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    revert.add_argument("keys", nargs="*", metavar="KEY", help="tickets to put back")
+    revert.add_argument("--run", metavar="RUN_ID", help="every ticket this run changed")
+    revert.add_argument("--reason", required=True, metavar="TEXT",
+                        help="whose request this is (said in the comment), e.g. 'Lee Okafor'")
+    revert.add_argument("--dry-run", action="store_true", help="say what would be undone")
+    with_config(revert)
+
     sub.add_parser("schema", help="print the policy file's JSON Schema (for editors)")
 
     history = sub.add_parser(
@@ -491,6 +504,24 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_revert(args: argparse.Namespace, settings: Settings) -> int:
+    """``revert``: put tickets back the way they were before the bot changed them."""
+    from worker.cli.revert import RevertInputError, revert_issues
+
+    if bool(args.keys) == bool(args.run):
+        raise UsageError("revert: give ticket keys or --run RUN_ID (one of the two)")
+    if not args.reason.strip():
+        raise UsageError("revert: --reason must say whose request this is")
+    runner, store = _reader(settings)
+    try:
+        return revert_issues(runner, store, keys=args.keys, run_id=args.run,
+                             reason=args.reason.strip(), dry_run=args.dry_run)
+    except RevertInputError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        store.close()
+
+
 def cmd_schema(_args: argparse.Namespace, _settings: Settings) -> int:
     """``schema``: the policy file's JSON Schema on stdout."""
     from worker.policy import json_schema
@@ -592,6 +623,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "plan": cmd_plan,
     "explain": cmd_explain,
     "validate": cmd_validate,
+    "revert": cmd_revert,
     "schema": cmd_schema,
     "history": cmd_history,
     "report": cmd_report,

@@ -5,6 +5,7 @@ store remembers doing to it."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import Any
 
 from rich.table import Table
@@ -69,7 +70,8 @@ def explain_issue(runner: CycleRunner, store: Store, key: str, *, fmt: str) -> i
     """Read one ticket (whatever the scopes say) and explain it; exit 1 when it is not found."""
     policies = runner.source.current()
     atlassian = runner.atlassian()
-    spec = spec_for_issues(search_spec(policies), [key])
+    # The changelog says who added an opt-out label, and when (one ticket: cheap).
+    spec = replace(spec_for_issues(search_spec(policies), [key]), changelog=True)
     with reading_progress("Reading the ticket") as on_issue:
         reading = read_site(atlassian, spec, journal=store, on_issue=on_issue,
                               policies=policies)

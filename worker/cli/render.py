@@ -226,6 +226,7 @@ def history_json(items: Sequence[CycleHistory]) -> dict[str, Any]:
                         "detail": o.detail,
                         "http_status": o.http_status,
                         "why": {p: list(v) for p, v in o.policies.items()},
+                        "changes": None if o.changes is None else dict(o.changes),
                     }
                     for o in h.outcomes
                 ],

@@ -1,0 +1,138 @@
+"""``revert KEY [KEY ...]`` / ``revert --run RUN_ID``: undo what the bot changed on tickets.
+
+Reads each ticket fresh (its state, assignee and labels), plans the undo with
+:func:`worker.revert.plan_revert`, and runs it through the one writer, so a revert is exactly
+once like every other write. The revert is recorded in the state store as a run of its own
+(``revert-...``) with what it changed, so ``history`` shows it. Exit codes are those of
+``run --once``: 0 ok, 1 invalid input (unknown run, unreadable ticket), 2 cannot reach or
+authenticate to Atlassian, 3 some writes failed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+
+import structlog
+
+from worker.cycle import (
+    EXIT_FAILED_ACTIONS,
+    EXIT_INVALID,
+    EXIT_OK,
+    CycleRunner,
+    read_site,
+    spec_for_issues,
+)
+from worker.execute import execute
+from worker.journal import GuardedJournal
+from worker.model import Plan
+from worker.policy import search_spec
+from worker.revert import RevertPlan, plan_revert
+from worker.store import CycleRecord, Store
+
+log = structlog.get_logger(__name__)
+
+
+class RevertInputError(Exception):
+    """The keys or the run to revert cannot be used (exit 1)."""
+
+
+def revert_keys(store: Store, *, keys: list[str], run_id: str | None) -> list[str]:
+    """The tickets to revert: the given keys, or those a run changed (from the store)."""
+    if run_id is None:
+        return list(dict.fromkeys(k.upper() for k in keys))
+    changed = store.changed_issues(run_id)
+    if changed is None:
+        raise RevertInputError(f"no run {run_id!r} in the state store (see `history`)")
+    if not changed:
+        raise RevertInputError(f"run {run_id} changed no ticket: nothing to revert")
+    return changed
+
+
+def revert_issues(
+    runner: CycleRunner,
+    store: Store,
+    *,
+    keys: list[str],
+    run_id: str | None,
+    reason: str,
+    dry_run: bool,
+) -> int:
+    """Revert the tickets; print one line per ticket; return the exit code."""
+    started = datetime.now(UTC)
+    started_mono = time.monotonic()
+    wanted = revert_keys(store, keys=keys, run_id=run_id)
+    policies = runner.source.current()
+    atlassian = runner.atlassian()
+    base_requests = atlassian.requests_made
+    spec = spec_for_issues(search_spec(policies), wanted)
+    reading = read_site(atlassian, spec, journal=store)
+    found = {s.key.upper(): s for s in reading.snapshots}
+    malformed = {m.key.upper(): m.reason for m in reading.malformed}
+    plans: list[RevertPlan] = []
+    code = EXIT_OK
+    for key in wanted:
+        snapshot = found.get(key.upper())
+        if snapshot is None:
+            why = malformed.get(key.upper(), "not found, or the bot account cannot browse it")
+            sys.stderr.write(f"handoff-guard: error: {key}: {why}\n")
+            code = EXIT_INVALID
+            continue
+        plans.append(
+            plan_revert(snapshot, now=reading.now, reason=reason,
+                        people=reading.directory.people)
+        )
+    the_plan = Plan(
+        now=reading.now, decisions=(), writes=tuple(p.write for p in plans if p.write)
+    )
+    revert_id = f"revert-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    with structlog.contextvars.bound_contextvars(run_id=revert_id):
+        log.info("revert.started", issues=wanted, dry_run=dry_run, reason=reason)
+        store.start_cycle(CycleRecord(revert_id, started, dry_run, "running"))
+        journal = GuardedJournal(store)
+        # Search may lag behind a write made moments ago: read each ticket's state right
+        # before undoing, so a revert that already landed is never sent twice.
+        outcomes = execute(the_plan, atlassian, journal, dry_run=dry_run,
+                           property_key=policies.property_key,
+                           verify_all="a revert reads the state it undoes")
+        journal.flush()
+        store.record_outcomes(revert_id, reading.now, outcomes)
+        failed = [o for o in outcomes if o.status == "failed"]
+        applied = sum(len(o.actions) for o in outcomes if o.status in ("applied", "fallback"))
+        counts: dict[str, dict[str, int]] = {"revert": dict(Counter(o.status for o in outcomes))}
+        store.finish_cycle(
+            CycleRecord(
+                run_id=revert_id,
+                started_at=started,
+                dry_run=dry_run,
+                status="ok",
+                finished_at=datetime.now(UTC),
+                site_now=reading.now,
+                issues_read=len(reading.snapshots),
+                actions_applied=applied,
+                actions_failed=sum(len(o.actions) for o in failed),
+                requests=atlassian.requests_made - base_requests,
+                duration_s=time.monotonic() - started_mono,
+                counts=counts,
+            )
+        )
+        log.info("revert.finished", outcomes=counts["revert"], failed=len(failed))
+    by_issue = {o.issue: o for o in outcomes}
+    verb = "would revert" if dry_run else "reverted"
+    for p in plans:
+        outcome = by_issue.get(p.issue)
+        if p.write is None:
+            line = f"{p.issue}: {'; '.join(p.notes)}"
+        elif outcome is not None and outcome.status == "failed":
+            line = f"{p.issue}: revert failed ({outcome.detail}); {'; '.join(p.notes)}"
+        else:
+            line = f"{p.issue}: {verb}: " + "; ".join((*p.notes, "comment posted"
+                                                       if not dry_run else "comment planned"))
+        sys.stdout.write(line + "\n")
+    sys.stdout.write(f"run {revert_id}\n")
+    if failed:
+        return EXIT_FAILED_ACTIONS
+    return code
