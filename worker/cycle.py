@@ -215,8 +215,8 @@ class CycleReport:
     config_problems: tuple[str, ...] = ()
     plan: Plan | None = field(default=None, repr=False, compare=False)
     results: tuple[Outcome, ...] = field(default=(), repr=False, compare=False)
-    #: what dry-run policies would have done, one "dry-run" outcome per match (recorded so
-    #: ``history`` shows them; never written)
+    #: what dry-run policies would have done, one "dry-run" outcome per match (logged; their
+    #: decisions are recorded like any other, which is what ``history`` shows)
     matches: tuple[Outcome, ...] = field(default=(), repr=False, compare=False)
 
     @property
@@ -752,8 +752,7 @@ def _record(runner: CycleRunner, report: CycleReport) -> None:
             _retrying(lambda: runner.store.record_decisions(report.run_id, at,
                                                             the_plan.decisions),
                       deadline=deadline)
-        outcomes = (*report.results, *report.matches)  # dry-run matches too, for history
-        _retrying(lambda: runner.store.record_outcomes(report.run_id, at, outcomes),
+        _retrying(lambda: runner.store.record_outcomes(report.run_id, at, report.results),
                   deadline=deadline)
         _retrying(lambda: runner.store.finish_cycle(
             CycleRecord(

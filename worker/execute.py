@@ -181,8 +181,8 @@ def execute(
 
 def dry_run_matches(plan: Plan) -> tuple[Outcome, ...]:
     """What the plan's dry-run policies would do, logged (``policy.dry_run_match``, with the
-    issue key and the policy) and returned as "dry-run" outcomes to record like any other, so
-    ``history`` shows them. Nothing is written."""
+    issue key and the policy) and returned as "dry-run" outcomes for the cycle's report.
+    Nothing is written; their decisions are recorded like any other (``history`` shows them)."""
     found: list[Outcome] = []
     for d in plan.decisions:
         if d.mode != "dry-run" or d.verdict != "act" or not d.actions:

@@ -26,8 +26,8 @@ def test_revert_a_run(cli: Cli, demo_sandbox: Sandbox) -> None:
     demo_sandbox.advance("2d")
     ladder = _run_once(cli)
     run_id = str(ladder["run_id"])
-    code, out, _ = cli("history", "--format", "json", "--limit", "1")
-    changed = list(json.loads(out)["cycles"][0]["outcomes"])
+    code, out, _ = cli("history", "--format", "json")
+    changed = [r for r in json.loads(out)["rows"] if r["run_id"] == run_id and r["changes"]]
     reassigned = sorted(o["issue"] for o in changed if "reassign" in o["actions"])
     assert reassigned
     key = reassigned[0]
@@ -50,10 +50,13 @@ def test_revert_a_run(cli: Cli, demo_sandbox: Sandbox) -> None:
     puts = [r for r in demo_sandbox.requests() if r["method"] == "PUT"]
     assert len(puts) == len({o["issue"] for o in changed if o.get("changes")})
 
-    code, out, _ = cli("history", "--format", "json", "--limit", "1")
-    (revert_run,) = json.loads(out)["cycles"]
-    assert revert_run["run_id"].startswith("revert-")
-    assert {o["issue"] for o in revert_run["outcomes"]} >= {key}
+    code, out, _ = cli("history", "--format", "json", "--issue", key)
+    rows = [r for r in json.loads(out)["rows"] if r["run_id"].startswith("revert-")]
+    tried, undo = rows  # the dry run, then the revert
+    assert (tried["dry_run"], tried["outcome"], undo["dry_run"]) == (True, "dry-run", False)
+    assert undo["outcome"] == "applied"
+    assert undo["reason"].startswith("revert at the request of Lee Okafor: assignee ")
+    assert undo["changes"]["reverted"] == {"sales-deliverable-before-signature": "Lee Okafor"}
 
     demo_sandbox.advance("3d")
     demo_sandbox.clear_requests()

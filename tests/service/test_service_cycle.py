@@ -67,13 +67,16 @@ def test_a_cycle_enforces_records_and_binds_run_id(
     (recorded,) = store.history(limit=1)
     assert recorded.cycle.run_id == report.run_id
     assert recorded.cycle.actions_applied == 14
-    # 14 writes, and the dry-run policy's match recorded like them so `history` shows it
-    assert len(recorded.outcomes) == 15
-    (match,) = [o for o in recorded.outcomes if o.status == "dry-run"]
-    assert "sales-directing-pm" in match.policies
+    assert len(recorded.outcomes) == 14
+    # the dry-run policy's match: logged with its key and policy, stored as a decision,
+    # and shown by `history` as a dry-run row
     assert report.summary()["dry_run_matches"] == 1
     (logged,) = [e for e in events if e["event"] == "policy.dry_run_match"]
-    assert (logged["issue"], logged["policy"]) == (match.issue, "sales-directing-pm")
+    from worker.history import HistoryFilter, load_rows
+
+    only = HistoryFilter(policy="sales-directing-pm", verdicts=frozenset({"act"}))
+    (row,) = load_rows(store, only)
+    assert (row.issue, row.outcome, row.run_id) == (logged["issue"], "dry-run", report.run_id)
     planned = next(e for e in events if e["event"] == "cycle.planned")
     assert planned["decisions"] == sum(sum(v.values()) for v in report.counts.values())
     # 14 acts and 2 exemptions, plus the dry-run report on a ticket the engaged policy lets

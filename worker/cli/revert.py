@@ -28,7 +28,7 @@ from worker.cycle import (
 )
 from worker.execute import execute
 from worker.journal import GuardedJournal
-from worker.model import Plan
+from worker.model import Decision, Plan
 from worker.policy import search_spec
 from worker.revert import RevertPlan, plan_revert
 from worker.store import CycleRecord, Store
@@ -99,6 +99,15 @@ def revert_issues(
                            property_key=policies.property_key,
                            verify_all="a revert reads the state it undoes")
         journal.flush()
+        # One decision per reverted policy, so `history` (which reads decisions) shows it.
+        store.record_decisions(revert_id, reading.now, [
+            Decision(
+                issue=p.issue, policy=pid, mode="enforce", verdict="act",
+                actions=p.write.actions, reason=f"revert at the request of {reason}: "
+                + "; ".join(p.notes),
+            )
+            for p in plans if p.write is not None for pid in p.write.policies
+        ])
         store.record_outcomes(revert_id, reading.now, outcomes)
         failed = [o for o in outcomes if o.status == "failed"]
         applied = sum(len(o.actions) for o in outcomes if o.status in ("applied", "fallback"))
