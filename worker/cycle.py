@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from worker.events import EventCounter
 from worker.execute import dry_run_matches
 from worker.journal import GuardedJournal
+from worker.logs import register_secrets, scrub
 from worker.model import (
     Deal,
     DealSkip,
@@ -249,7 +250,7 @@ class CycleReport:
             "requests": self.requests,
             "retries": self.retries,
             "duration_s": round(self.duration_s, 3),
-            "error": self.error,
+            "error": None if self.error is None else scrub(self.error),
             "error_kind": self.error_kind,
         }
 
@@ -419,6 +420,9 @@ class CycleRunner:
         on_issue: Callable[[int], None] | None = None,
     ) -> None:
         self.settings = settings
+        # Whoever builds a runner (CLI, service, demo, tests), its credentials are masked in
+        # every output from here on, including their HTTP Basic form.
+        register_secrets(settings.secrets(), usernames=settings.usernames())
         self.store = store
         self.health = health
         self.metrics = metrics
@@ -454,12 +458,14 @@ def _new_run_id(now: datetime) -> str:
 def classify(exc: BaseException) -> tuple[ErrorKind, str]:
     """Which health reason and exit code an exception means, with a one-line message."""
     from worker.atlassian.transport import (
+        SITE_HINT_NOT_FOUND,
         AtlassianHTTPError,
         OutcomeUnknownError,
         TransportFailedError,
+        UnexpectedBodyError,
     )
 
-    message = _one_line(exc)
+    message = _one_line(exc)  # scrubbed: it reaches the summary, /healthz, the store, the log
     if isinstance(exc, PolicyError | ConfigUnavailableError | SettingsError):
         return "config", message
     if isinstance(exc, AtlassianHTTPError):
@@ -467,7 +473,12 @@ def classify(exc: BaseException) -> tuple[ErrorKind, str]:
             return "auth", message
         if exc.status >= 500 or exc.status == 429:
             return "unreachable", message
+        if exc.status == 404 and exc.path.endswith("serverInfo"):
+            # Every Jira answers serverInfo: a 404 means JIRA_URL points somewhere else.
+            return "unreachable", f"{message} ({SITE_HINT_NOT_FOUND})"
         return "error", message
+    if isinstance(exc, UnexpectedBodyError):  # HTML or a foreign JSON: not the site we expect
+        return "unreachable", message
     if isinstance(exc, TransportFailedError | OutcomeUnknownError | requests.ConnectionError
                   | requests.Timeout | ConnectionError | TimeoutError):
         return "unreachable", message
@@ -484,7 +495,7 @@ def classify(exc: BaseException) -> tuple[ErrorKind, str]:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return scrub(f"{type(exc).__name__}: {first}" if first else type(exc).__name__)
 
 
 def run_cycle(

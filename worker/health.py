@@ -18,6 +18,7 @@ import structlog
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from worker.logs import scrub, scrub_value
 from worker.metrics import CONTENT_TYPE, Metrics
 
 log = structlog.get_logger(__name__)
@@ -65,12 +66,12 @@ class Health:
     def cycle_failed(self, *, kind: str, message: str) -> None:
         """The last cycle ended in an error of ``kind`` (config, unreachable, auth, error)."""
         with self._lock:
-            self._last_error = (kind, message)
+            self._last_error = (kind, scrub(message))
 
     def config_invalid(self, problems: Iterable[str]) -> None:
         """The policy file on disk is invalid (the last good one keeps running)."""
         with self._lock:
-            self._config_problems = tuple(problems)
+            self._config_problems = tuple(scrub(p) for p in problems)
 
     def config_valid(self) -> None:
         """The policy file on disk loaded."""
@@ -111,8 +112,8 @@ def wsgi_app(health: Health, metrics: Metrics) -> Callable[..., Iterable[bytes]]
     def app(request: Request) -> Response:
         if request.path == "/healthz":
             verdict = health.status()
-            body = {"status": "ok" if verdict.ok else "unhealthy", "reason": verdict.reason,
-                    **verdict.detail}
+            body = scrub_value({"status": "ok" if verdict.ok else "unhealthy",
+                                "reason": verdict.reason, **verdict.detail})
             return Response(
                 json.dumps(body), status=200 if verdict.ok else 503,
                 content_type="application/json",

@@ -1,12 +1,17 @@
 """structlog, configured once: JSON lines for machines, colours for people, no secrets.
 
-Every event goes through :func:`redact` last-but-one, which masks
+This module holds the one scrubber. Every event goes through :func:`redact` last-but-one,
+and every other way out of the process calls :func:`scrub` (or :func:`scrub_value`) on what it
+prints: the ``run --once`` summary, ``/healthz``, metrics labels, the state store, CLI and
+settings errors. Both mask
 
 * any value whose key looks like a credential (``token``, ``password``, ``secret``,
   ``authorization``, ``api_key``...), however deeply nested;
 * any occurrence of a registered secret (the tokens from the settings, and their HTTP Basic
   form) inside any string, so a token echoed in an exception message is masked too;
-* ``Authorization: <scheme> <credentials>`` and ``Bearer``/``Basic`` credentials in strings.
+* ``Authorization: <scheme> <credentials>`` and ``Bearer``/``Basic`` credentials in strings;
+* the password (or the whole userinfo, when it has no ``user:`` part) of any URL
+  (``postgresql://u:pw@host/db``, ``https://token@site``), registered or not.
 
 The standard library's logging (atlassian-python-api, urllib3, APScheduler, werkzeug) is routed
 through the same processors. ``atlassian.rest_client`` logs whole response bodies at DEBUG
@@ -37,6 +42,9 @@ _AUTH_IN_TEXT = re.compile(
     re.IGNORECASE,
 )
 _SCHEME_CRED = re.compile(r"(?P<head>\b(?:Basic|Bearer)\s+)(?P<cred>[A-Za-z0-9+/=._~-]{8,})")
+_URL_USERINFO = re.compile(
+    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s/@'\"<>?#]+)@"
+)
 
 #: packages whose DEBUG output must never reach the log (bodies, headers)
 QUIET_LOGGERS = ("atlassian.rest_client", "atlassian", "urllib3", "requests")
@@ -75,10 +83,33 @@ def scrub(text: str) -> str:
     return _scrub_text(text, secrets)
 
 
+def scrub_value(value: object) -> object:
+    """``value`` (strings, mappings, lists, exceptions, nested) with credentials masked: keys
+    that name a credential lose their value, strings go through :func:`scrub`."""
+    with _lock:
+        secrets = tuple(sorted(_secrets, key=len, reverse=True))
+    return _scrub(value, secrets)
+
+
+def url_password(url: str) -> str | None:
+    """The password (or a user-only userinfo) in a URL, to register as a secret."""
+    m = _URL_USERINFO.search(url)
+    if m is None:
+        return None
+    user, sep, password = m.group("userinfo").partition(":")
+    return password if sep else user
+
+
+def _userinfo(m: re.Match[str]) -> str:
+    user, sep, _password = m.group("userinfo").partition(":")
+    return m.group("scheme") + (f"{user}:{MASK}@" if sep else f"{MASK}@")
+
+
 def _scrub_text(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, MASK)
+    text = _URL_USERINFO.sub(_userinfo, text)
     text = _AUTH_IN_TEXT.sub(lambda m: m.group("head") + MASK, text)
     return _SCHEME_CRED.sub(lambda m: m.group("head") + MASK, text)
 

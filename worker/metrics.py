@@ -2,6 +2,7 @@
 
 A dedicated :class:`~prometheus_client.CollectorRegistry` (not the process-global one) keeps
 two services in one test process, or one service and its tests, from sharing counters.
+Label values go through the one scrubber (:func:`worker.logs.scrub`) like every other output.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from worker.logs import scrub
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -84,18 +87,20 @@ class Metrics:
         ``decisions`` and ``actions`` are events (new this cycle, see ``worker.events``);
         ``matching`` sets the gauge of tickets each policy matches now.
         """
-        self.cycles.labels(status=status).inc()
+        self.cycles.labels(status=scrub(status)).inc()
         self.cycle_duration.observe(duration_s)
         self.issues_read.inc(issues_read)
         self.api_requests.inc(requests)
         self.api_retries.inc(retries)
         for policy, verdicts in decisions.items():
             for verdict, count in verdicts.items():
-                self.decisions.labels(policy=policy, verdict=verdict).inc(count)
+                self.decisions.labels(policy=scrub(policy), verdict=scrub(verdict)).inc(count)
         for (policy, action, outcome), count in actions.items():
-            self.actions.labels(policy=policy, action=action, outcome=outcome).inc(count)
+            self.actions.labels(
+                policy=scrub(policy), action=scrub(action), outcome=scrub(outcome)
+            ).inc(count)
         for policy, count in (matching or {}).items():
-            self.matching.labels(policy=policy).set(count)
+            self.matching.labels(policy=scrub(policy)).set(count)
         if finished_unix_s is not None:
             self.last_success.set(finished_unix_s)
 

@@ -2,9 +2,12 @@
 
 The names follow the Atlassian ecosystem's usual ones (``JIRA_URL``, ``JIRA_API_TOKEN``,
 ``JIRA_PERSONAL_TOKEN``...) so an admin can reuse what other tools already read. A missing or
-malformed value raises :class:`SettingsError` whose ``str()`` is one line naming the variable;
-the CLI prints it and exits 1. Secrets are wrapped in :class:`Secret` so that no ``repr``, log
-event or error message can show them by accident.
+malformed value raises :class:`SettingsError` whose ``str()`` is one line naming the variable
+and what it expects, never the value: a token pasted into the wrong variable must not reach a
+terminal or a log. The CLI prints it and exits 1. Secrets are wrapped in :class:`Secret` so that
+no ``repr``, log event or error message can show them by accident; a URL may not carry
+credentials (``https://user:token@site``), and the password in the state store's URL counts as
+a secret.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from worker.logs import url_password
 from worker.model import Flavor
 
 if TYPE_CHECKING:
@@ -39,6 +43,10 @@ _FLAVORS: dict[str, Flavor] = {
 
 class SettingsError(ValueError):
     """A missing or malformed setting; ``str()`` is one line that names the variable."""
+
+
+#: every settings error ends so: it names the variable, never what it holds
+_HIDDEN = "(its value is not shown: it may be a secret set in the wrong variable)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,14 +137,23 @@ class Settings:
         )
 
     def secrets(self) -> tuple[str, ...]:
-        """Every credential value, for the log redaction processor."""
+        """Every credential value, for the one scrubber (:mod:`worker.logs`): the tokens and
+        the password in the state store's URL."""
         wrapped = (
             self.jira_api_token,
             self.jira_personal_token,
             self.confluence_api_token,
             self.confluence_personal_token,
         )
-        return tuple(s.reveal() for s in wrapped if s is not None)
+        found = [s.reveal() for s in wrapped if s is not None]
+        store_password = url_password(self.state)
+        if store_password:
+            found.append(store_password)
+        return tuple(found)
+
+    def usernames(self) -> tuple[str, ...]:
+        """The accounts credentials are sent for (their HTTP Basic form is masked too)."""
+        return tuple(u for u in (self.jira_username, self.confluence_username) if u)
 
     def resolved_flavor(self) -> Flavor | None:
         """``JIRA_FLAVOR``, else Cloud for ``*.atlassian.net``, else None: the client asks
@@ -209,7 +226,14 @@ def _url(name: str, value: str | None) -> str | None:
         return None
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SettingsError(f"{name} must be an http(s) URL, got {value!r}")
+        raise SettingsError(
+            f"{name} must be an http(s) URL such as https://your-site.atlassian.net {_HIDDEN}"
+        )
+    if "@" in parts.netloc:
+        raise SettingsError(
+            f"{name} must not contain credentials (user:password@); set them in the "
+            f"*_USERNAME / *_API_TOKEN / *_PERSONAL_TOKEN variables {_HIDDEN}"
+        )
     return value.rstrip("/")
 
 
@@ -218,7 +242,7 @@ def _flavor(value: str | None) -> Flavor | None:
         return None
     flavor = _FLAVORS.get(value.lower())
     if flavor is None:
-        raise SettingsError(f"JIRA_FLAVOR must be 'cloud' or 'datacenter', got {value!r}")
+        raise SettingsError(f"JIRA_FLAVOR must be 'cloud' or 'datacenter' {_HIDDEN}")
     return flavor
 
 
@@ -236,11 +260,9 @@ def _port(value: str | None) -> int | None:
     try:
         port = int(value)
     except ValueError:
-        raise SettingsError(
-            f"HANDOFF_GUARD_HTTP_PORT must be a port number, got {value!r}"
-        ) from None
+        raise SettingsError(f"HANDOFF_GUARD_HTTP_PORT must be a port number {_HIDDEN}") from None
     if not 0 <= port <= 65535:
-        raise SettingsError(f"HANDOFF_GUARD_HTTP_PORT must be within 0-65535, got {port}")
+        raise SettingsError(f"HANDOFF_GUARD_HTTP_PORT must be within 0-65535 {_HIDDEN}")
     return port
 
 
@@ -252,7 +274,7 @@ def _log_format(value: str | None) -> LogFormat | None:
         return "json"
     if lowered == "console":
         return "console"
-    raise SettingsError(f"HANDOFF_GUARD_LOG_FORMAT must be 'json' or 'console', got {value!r}")
+    raise SettingsError(f"HANDOFF_GUARD_LOG_FORMAT must be 'json' or 'console' {_HIDDEN}")
 
 
 def _positive_int(name: str, value: str | None) -> int | None:
@@ -261,7 +283,7 @@ def _positive_int(name: str, value: str | None) -> int | None:
     try:
         number = int(value)
     except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+        raise SettingsError(f"{name} must be a whole number {_HIDDEN}") from None
     if number <= 0:
-        raise SettingsError(f"{name} must be greater than 0, got {value!r}")
+        raise SettingsError(f"{name} must be greater than 0 {_HIDDEN}")
     return number

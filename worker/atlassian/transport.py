@@ -82,8 +82,19 @@ class TransportFailedError(Exception):
     """An idempotent request got no answer even after retries."""
 
 
+#: what to check when something other than Atlassian's REST API answers (exit code 2)
+SITE_HINT_HTML = "is JIRA_URL the site's base URL? an SSO page answered"
+SITE_HINT_NOT_FOUND = "is JIRA_URL the site's base URL? it has no Jira REST API"
+
+
 class UnexpectedBodyError(Exception):
-    """A 2xx answer whose body is not the JSON we asked for (a wrong URL serving HTML)."""
+    """A 2xx answer whose body is not the JSON we asked for (a wrong URL serving HTML, an SSO
+    login page): the site as configured cannot be reached, whatever answered."""
+
+
+def _looks_like_html(response: requests.Response) -> bool:
+    kind = response.headers.get("Content-Type", "").lower()
+    return "html" in kind or response.content.lstrip()[:1] == b"<"
 
 
 def _error_details(response: requests.Response) -> tuple[tuple[str, ...], dict[str, str]]:
@@ -209,4 +220,8 @@ class Transport:
         try:
             return response.json()
         except (ValueError, json.JSONDecodeError) as exc:
+            if _looks_like_html(response):
+                raise UnexpectedBodyError(
+                    f"{method} {path}: answer is an HTML page, not JSON ({SITE_HINT_HTML})"
+                ) from exc
             raise UnexpectedBodyError(f"{method} {path}: answer is not JSON") from exc

@@ -255,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_format=settings.log_format,
         level=level,
         secrets=settings.secrets(),
-        usernames=[u for u in (settings.jira_username, settings.confluence_username) if u],
+        usernames=settings.usernames(),
     )
     command: Callable[[argparse.Namespace, Settings], int] = COMMANDS[args.command]
     try:
@@ -314,7 +314,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         _install_once_signals(stopping)
         report = runner.run(dry_run=args.dry_run, stopping=stopping)
         store.close()
-        sys.stdout.write(json.dumps(report.summary(), default=str) + "\n")
+        sys.stdout.write(json.dumps(logs.scrub_value(report.summary()), default=str) + "\n")
         if report.error_kind is not None:
             _error(f"cycle failed ({report.error_kind}): {report.error}")
         return report.exit_code
@@ -490,7 +490,7 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     try:
         policies = load_policies(path)
     except PolicyError as exc:
-        sys.stderr.write(str(exc) + "\n")
+        sys.stderr.write(logs.scrub(str(exc)) + "\n")
         sys.stderr.write(f"{path}: invalid ({len(exc.problems)} problem(s))\n")
         return EXIT_INVALID
     except OSError as exc:

@@ -24,7 +24,7 @@ from werkzeug.wrappers import Request, Response
 from worker.sandbox import confluence_api, confluence_attachments, control, jira_api
 from worker.sandbox.context import NO_SHAPE, Ctx, PageShape, Reply
 from worker.sandbox.errors import NOT_AUTHENTICATED, ApiError
-from worker.sandbox.faults import FaultRule, default_body
+from worker.sandbox.faults import FaultRule, default_body, echoed_credentials
 from worker.sandbox.render import http_date
 from worker.sandbox.site import User
 from worker.sandbox.world import LoggedRequest, World
@@ -218,6 +218,8 @@ class SandboxApp:
     def _fault_response(self, request: Request, rule: FaultRule) -> Response:
         assert rule.status is not None
         body = rule.body if rule.body is not None else default_body(rule.status)
+        if rule.echo_auth:
+            body = echoed_credentials(rule.status, request.headers.get("Authorization", ""))
         if isinstance(body, str):
             response = Response(body, status=rule.status, content_type="text/plain")
         else:

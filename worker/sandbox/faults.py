@@ -4,17 +4,24 @@ page shifted the way real paging shifts (``repeat``).
 
 A rule matches on optional ``method`` and ``path`` (a regular expression searched in the
 request path) and fires ``times`` times (default: forever).
+
+``echo_auth: true`` makes a status answer echo the request's credentials back, as misconfigured
+proxies and debugging gateways do: the ``Authorization`` header verbatim, its decoded
+``user:token`` form, and the header again as JSON. Nothing the worker prints may show them.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 _KEYS = frozenset({"method", "path", "status", "retry_after", "retry_after_as", "body",
-                   "latency_ms", "drop", "times", "headers", "repeat", "omit"})
+                   "latency_ms", "drop", "times", "headers", "repeat", "omit",
+                   "echo_auth"})
 
 
 class FaultError(ValueError):
@@ -44,6 +51,8 @@ class FaultRule:
     #: search pages only: keys left out of every issue (``["properties"]``: some Data Center
     #: versions answer without the ``properties`` object)
     omit: tuple[str, ...] = ()
+    #: the answer's body echoes the request's Authorization header (see the module doc)
+    echo_auth: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         """Does this rule apply to a request (and has it firings left)?"""
@@ -67,7 +76,8 @@ class FaultRule:
                                                   else self.retry_after_as),
                                "body": self.body, "latency_ms": self.latency_ms,
                                "drop": self.drop, "times": self.times,
-                               "repeat": self.repeat, "omit": list(self.omit)}
+                               "repeat": self.repeat, "omit": list(self.omit),
+                               "echo_auth": self.echo_auth or None}
         return {k: v for k, v in out.items() if v not in (None, 0) or k == "times"}
 
 
@@ -127,12 +137,17 @@ def parse_rule(raw: object) -> FaultRule:
     headers = raw.get("headers") or {}
     if not isinstance(headers, Mapping):
         raise FaultError("headers must be an object")
+    echo_auth = raw.get("echo_auth", False)
+    if not isinstance(echo_auth, bool):
+        raise FaultError("echo_auth must be true or false")
+    if echo_auth and status is None:
+        raise FaultError("echo_auth needs a status")
     return FaultRule(
         method=None if method is None else method.upper(), path=pattern, status=status,
         retry_after=retry_after, retry_after_as=retry_after_as, body=raw.get("body"),
         latency_ms=int(latency), drop=drop,
         times=times, headers={str(k): str(v) for k, v in headers.items()}, repeat=repeat,
-        omit=tuple(omit),
+        omit=tuple(omit), echo_auth=echo_auth,
     )
 
 
@@ -147,3 +162,25 @@ def default_body(status: int) -> dict[str, Any]:
     }
     return {"errorMessages": [messages.get(status, f"Simulated failure ({status}).")],
             "errors": {}}
+
+
+def echoed_credentials(status: int, authorization: str) -> dict[str, Any]:
+    """An error body that repeats the request's credentials (``echo_auth``)."""
+    decoded = ""
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8", "replace")
+        except (ValueError, binascii.Error):
+            decoded = value
+    else:
+        decoded = value
+    return {
+        "errorMessages": [
+            f"Request rejected by the gateway. Authorization: {authorization}",
+            f"credentials {decoded} are not allowed from this network",
+        ],
+        "errors": {},
+        "request": {"headers": {"Authorization": authorization}},
+        "status": status,
+    }

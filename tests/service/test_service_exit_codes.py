@@ -1,0 +1,70 @@
+"""Exit code 2 when what answers at JIRA_URL is not Jira (issue 15 item 9): an SSO login page
+served with 200, or a server without ``serverInfo``; with a hint, never "invalid config" (1)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.service.service_support import subprocess_env
+from worker import logs
+from worker.__main__ import main
+from worker.sandbox import Sandbox
+
+Cli = Callable[..., tuple[int, str, str]]
+
+SSO_PAGE = ("<!DOCTYPE html><html><head><title>Sign in - Example Corp SSO</title></head>"
+            "<body><form action=\"/idp/login\">...</form></body></html>")
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+@pytest.fixture
+def cli(
+    demo_sandbox: Sandbox, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[Cli]:
+    """``main(argv)`` in-process, the environment pointing at the demo sandbox."""
+    for key, value in subprocess_env(demo_sandbox, config_dir, tmp_path).items():
+        monkeypatch.setenv(key, value)
+
+    def run(*argv: str, **env: str) -> tuple[int, str, str]:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        capsys.readouterr()
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    yield run
+    logs.configure(log_format="json", level="WARNING", stream=io.StringIO())
+
+
+@pytest.mark.parametrize(
+    ("fault", "hint"),
+    [
+        ({"path": "/serverInfo", "status": 200, "body": SSO_PAGE, "headers": HTML},
+         "answer is an HTML page, not JSON (is JIRA_URL the site's base URL? an SSO page "
+         "answered)"),
+        ({"path": "/", "status": 200, "body": SSO_PAGE, "headers": HTML},
+         "(is JIRA_URL the site's base URL? an SSO page answered)"),
+        ({"path": "/serverInfo", "status": 404, "body": SSO_PAGE, "headers": HTML},
+         "-> 404: NOT FOUND (is JIRA_URL the site's base URL? it has no Jira REST API)"),
+    ],
+    ids=["sso-page-at-serverinfo", "sso-page-everywhere", "no-serverinfo"],
+)
+@pytest.mark.parametrize("flavor", ["cloud", ""], ids=["flavor-set", "flavor-detected"])
+@pytest.mark.parametrize("command", [("run", "--once"), ("plan",)], ids=["run-once", "plan"])
+def test_not_jira_at_jira_url_exits_2_with_a_hint(
+    cli: Cli, demo_sandbox: Sandbox, fault: dict[str, object], hint: str, flavor: str,
+    command: tuple[str, ...],
+) -> None:
+    """Whether the flavor is set or detected, `run --once` and `plan` exit 2 (cannot reach the
+    site) and say what to check; before, they exited 1 ("invalid configuration")."""
+    demo_sandbox.add_faults([fault])
+    code, _out, err = cli(*command, JIRA_FLAVOR=flavor)
+    assert code == 2, err
+    assert hint in err
+    assert "Sign in" not in err  # the page itself is not echoed
