@@ -90,7 +90,7 @@ def plan_site(sb: Sandbox, policies: Policies) -> Planned:
     """Read ``sb`` as ``plan`` does (fresh connection) and plan ``policies`` on it."""
     atl = connect(connection_for(sb))
     try:
-        reading = read_site(atl, search_spec(policies), journal=None)
+        reading = read_site(atl, search_spec(policies), journal=None, policies=policies)
         the_plan = plan([*reading.snapshots, *reading.malformed], reading.directory,
                         reading.deals, policies, reading.now, keep_no_match=True)
         requests = atl.requests_made

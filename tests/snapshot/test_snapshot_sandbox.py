@@ -197,3 +197,39 @@ def test_the_same_person_gets_the_same_pseudonym_everywhere(
     assert linked <= ids
     loaded = yaml.safe_load((tmp_path / "anon.yaml").read_text(encoding="utf-8"))
     assert loaded == site
+
+
+def _long_thread(demo_data: dict[str, Any], flavor: str) -> dict[str, Any]:
+    """The demo site plus a ticket with 130 comments whose newest is Sales chasing: the
+    search shows only the oldest 100 on Cloud, so the verdict needs the rest."""
+    data = with_flavor(demo_data, flavor)
+    comments = [{"author": "ravi", "created": f"2026-10-{20 + n // 20:02d}T{8 + n % 10:02d}:"
+                 f"{n % 60:02d}:00Z", "body": f"Notes from the workshop, part {n}."}
+                for n in range(129)]
+    comments.append({"author": "sam", "created": "2026-10-30T16:00:00Z",
+                     "body": "Marco, any update? I need an update by EOD."})
+    data["issues"].append({
+        "key": "ACME-90", "type": "Task", "summary": "Workshop notes for the data migration",
+        "status": "In Progress", "assignee": "marco", "reporter": "sam",
+        "created": "2026-10-19T08:00:00Z", "updated": "2026-10-30T16:00:00Z",
+        "fields": {"customfield_10050": "Acme Corp"}, "comments": comments,
+    })
+    return data
+
+
+def test_comments_beyond_the_search_cap_are_kept(
+    demo_data: dict[str, Any], policies: Policies, serve: Callable[[dict[str, Any]], Sandbox],
+    open_atlassian: Callable[[Sandbox], Atlassian], tmp_path: Path,
+) -> None:
+    """Comments the cycle read apart (past search's cap) are in the copy: the same verdict."""
+    for flavor in ("cloud", "datacenter"):
+        source = serve(_long_thread(demo_data, flavor))
+        expected = plan_site(source, policies)
+        chased = [d for d in expected.decisions
+                  if d["issue"] == "ACME-90" and d["policy"] == "sales-directing-pm"]
+        assert chased and chased[0]["verdict"] == "act"
+        snap = _snapshot(open_atlassian(source), policies, tmp_path / f"{flavor}.yaml")
+        (issue,) = [i for i in snap.site["issues"] if i["key"] == "ACME-90"]
+        assert len(issue["comments"]) == 130
+        assert plan_site(serve(tmp_path / f"{flavor}.yaml"), policies).decisions == (
+            expected.decisions)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import structlog
@@ -38,7 +39,11 @@ def impact_on_site(
     """
     spec_a, spec_b = search_spec(current), search_spec(new)
     spec = combined_spec(spec_a, spec_b)
-    reading = read_site(atlassian, spec, journal=journal, only=only)
+    # Comments or changelog entries search left out are read where either file's verdict
+    # depends on them: the completeness check sees both files' policies.
+    either = replace(new, policies=(*current.policies, *new.policies),
+                     people={**current.people, **new.people})
+    reading = read_site(atlassian, spec, journal=journal, only=only, policies=either)
     deals_a = deals_b = reading.deals
     if spec_a.deals is not None and spec_b.deals is not None and spec_a.deals != spec_b.deals:
         found, _skips = atlassian.confluence.deals(spec_b.deals)

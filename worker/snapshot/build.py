@@ -9,6 +9,7 @@ the server's clock. No token is ever written: the bot gets a placeholder the san
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -93,9 +94,10 @@ def build_site(
     workflow: dict[str, str] = {}
     issue_types: dict[str, None] = {}
     projects: dict[str, dict[str, Any]] = {}
+    more = _completions(recording)
     issues = [
-        _issue(raw, flavor=flavor, users=users, fields=fields, spec=spec, workflow=workflow,
-               issue_types=issue_types, projects=projects)
+        _issue(_completed(raw, more), flavor=flavor, users=users, fields=fields, spec=spec,
+               workflow=workflow, issue_types=issue_types, projects=projects)
         for raw in issues_raw
     ]
     spaces: dict[str, str] = {}
@@ -329,6 +331,53 @@ def _issue(
     if changelog:
         out["changelog"] = changelog
     return out
+
+
+_PER_ISSUE = re.compile(r"/issue/([^/]+)/(comment|changelog)$")
+
+
+def _completions(recording: Recording) -> dict[tuple[str, str], list[Any]]:
+    """Comments and changelog entries the read fetched per issue, beyond what search showed
+    (search caps them: Cloud lists 100 comments and 40 changelog entries)."""
+    out: dict[tuple[str, str], list[Any]] = {}
+    for exchange in recording.exchanges:
+        match = _PER_ISSUE.search(exchange.path.split("?", 1)[0].rstrip("/"))
+        if match is None or exchange.service != "jira" or not isinstance(exchange.answer, dict):
+            continue
+        items = exchange.answer.get("comments" if match.group(2) == "comment" else "values")
+        if isinstance(items, list):
+            out.setdefault((match.group(1), match.group(2)), []).extend(items)
+    return out
+
+
+def _completed(raw: Mapping[str, Any], more: Mapping[tuple[str, str], list[Any]]
+               ) -> Mapping[str, Any]:
+    """The search JSON of one issue with the comments and changelog read apart added, so the
+    copy holds everything the cycle saw (each item once, by id)."""
+    key = str(raw.get("key"))
+    comments, histories = more.get((key, "comment")), more.get((key, "changelog"))
+    if not comments and not histories:
+        return raw
+    out = dict(raw)
+    if comments:
+        fields = dict(out.get("fields") or {})
+        shown = fields.get("comment")
+        listed = shown.get("comments") if isinstance(shown, dict) else shown
+        fields["comment"] = {"comments": _by_id([*(listed or []), *comments])}
+        out["fields"] = fields
+    if histories:
+        shown = out.get("changelog")
+        listed = shown.get("histories") if isinstance(shown, dict) else None
+        out["changelog"] = {"histories": _by_id([*(listed or []), *histories])}
+    return out
+
+
+def _by_id(items: list[Any]) -> list[Any]:
+    seen: dict[str, Any] = {}
+    for item in items:
+        if isinstance(item, dict):
+            seen.setdefault(str(item.get("id", len(seen))), item)
+    return list(seen.values())
 
 
 def _project(raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def take_snapshot(
     before = atlassian.requests_made
     try:
         spec = search_spec(policies)
-        stream = stream_site(atlassian, spec, journal=None)
+        stream = stream_site(atlassian, spec, journal=None, policies=policies)
         keys = [item.key for item in islice(stream, limit)]
         deals = stream.deals
         # The bot and the field catalogue are read once per process: a connection that read
