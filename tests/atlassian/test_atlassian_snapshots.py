@@ -350,3 +350,51 @@ def test_step_landed(stored: object, expected: bool) -> None:
     """A re-read shows our write landed when every policy's step is there."""
     write = IssueWrite("ACME-1", "10001", ACTIONS, STATE, ("pre-sales",), T0)
     assert step_landed(stored, write) is expected
+
+
+def _labels_history(author: str, at: str, before: str, after: str) -> dict[str, Any]:
+    return {"author": user(author), "created": at,
+            "items": [{"field": "labels", "fromString": before, "toString": after}]}
+
+
+@pytest.mark.parametrize(
+    ("histories", "labels", "expected"),
+    [
+        ([], ["sow", "handoff-exception"], {}),
+        (  # Cloud: newest first; the latest addition wins
+            [_labels_history("712020:marco", "2026-11-01T09:00:00.000+0000",
+                             "sow", "sow handoff-exception"),
+             _labels_history("712020:marco", "2026-10-31T09:00:00.000+0000",
+                             "sow handoff-exception", "sow"),
+             _labels_history("712020:priya", "2026-10-30T09:00:00.000+0000",
+                             "sow", "sow handoff-exception")],
+            ["sow", "handoff-exception"],
+            {"handoff-exception": ("712020:Marco", datetime(2026, 11, 1, 9, tzinfo=UTC))},
+        ),
+        (  # Data Center: oldest first; the same answer
+            [_labels_history("712020:priya", "2026-10-30T09:00:00.000+0000",
+                             "sow", "sow handoff-exception"),
+             _labels_history("712020:marco", "2026-10-31T09:00:00.000+0000",
+                             "sow handoff-exception", "sow"),
+             _labels_history("712020:marco", "2026-11-01T09:00:00.000+0000",
+                             "sow", "sow handoff-exception")],
+            ["sow", "handoff-exception"],
+            {"handoff-exception": ("712020:Marco", datetime(2026, 11, 1, 9, tzinfo=UTC))},
+        ),
+        (  # a label added and then removed is not a current label
+            [_labels_history("712020:priya", "2026-10-30T09:00:00.000+0000",
+                             "sow", "sow handoff-exception")],
+            ["sow"],
+            {},
+        ),
+    ],
+)
+def test_who_added_each_label(
+    histories: list[dict[str, Any]], labels: list[str], expected: dict[str, Any]
+) -> None:
+    """The changelog says who last added each current label, whatever its order."""
+    raw = raw_issue(changelog={"histories": histories}, fields={"labels": labels})
+    snap = build(raw)
+    assert isinstance(snap, IssueSnapshot)
+    got = {a.label: (a.by.display_name if a.by else None, a.at) for a in snap.labels_added}
+    assert got == expected

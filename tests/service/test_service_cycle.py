@@ -297,3 +297,26 @@ def test_flavor_is_detected_for_data_center(
     assert report.status == "ok", report.error
     assert report.issues_read > 0
     assert report.outcomes.get("dry-run", 0) > 0
+
+
+def test_a_reload_that_shortens_the_grace_period_keeps_the_promises(
+    demo_sandbox: Sandbox, settings: Settings, store: Store, config_dir: Path
+) -> None:
+    """After `after:` is shortened, the first cycle with the reloaded file says how many
+    promises it keeps (config.promises), and reassigns nothing before the promised date."""
+    runner = _runner(settings, store)
+    first = runner.run()
+    assert first.actions_applied == 14
+    path = config_dir / "policies.yaml"
+    path.write_text(path.read_text().replace("after: 2 business days", "after: 1 business day"))
+    demo_sandbox.advance("1d")
+    with capture_logs() as events:
+        tuesday = runner.run()
+    (said,) = [e for e in events if e["event"] == "config.promises"]
+    assert said["kept"] == 9
+    assert said["messages"][0].startswith("9 ticket(s) were promised a later date than this "
+                                          "file gives them; their promises are kept")
+    assert tuesday.outcomes == {}
+    with capture_logs() as events:
+        runner.run()
+    assert not [e for e in events if e["event"] == "config.promises"]  # said once per reload
