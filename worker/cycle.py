@@ -28,6 +28,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from worker.events import EventCounter
 from worker.execute import dry_run_matches
+
+# The codes live in worker.exits (light, for the CLI); re-exported here for older importers.
+from worker.exits import EXIT_DIFFERS as EXIT_DIFFERS
+from worker.exits import EXIT_FAILED_ACTIONS as EXIT_FAILED_ACTIONS
+from worker.exits import EXIT_INVALID as EXIT_INVALID
+from worker.exits import EXIT_OK as EXIT_OK
+from worker.exits import EXIT_UNREACHABLE as EXIT_UNREACHABLE
 from worker.journal import GuardedJournal
 from worker.logs import register_secrets, scrub
 from worker.model import (
@@ -63,11 +70,6 @@ JOURNAL_WINDOW = timedelta(hours=24)
 #: Jira's ``reconcileIssues`` takes at most 50 ids
 MAX_RECONCILE = 50
 
-EXIT_OK = 0
-EXIT_INVALID = 1
-EXIT_UNREACHABLE = 2
-EXIT_FAILED_ACTIONS = 3
-EXIT_DIFFERS = 4  # plan --against: the two policy files plan differently
 
 
 # --------------------------------------------------------------------------- hot reload

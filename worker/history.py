@@ -22,9 +22,6 @@ import sqlalchemy as sa
 
 from worker.store import Store, cycles, decisions, outcomes
 
-#: the outcome filter's values: the executor's statuses, and ``none`` (nothing was written)
-OUTCOMES: tuple[str, ...] = ("applied", "fallback", "failed", "skipped", "stopped", "dry-run",
-                             "none")
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([hdw])\s*$")
 _UNIT = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 

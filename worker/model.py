@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 Flavor = Literal["cloud", "datacenter"]
 Mode = Literal["enforce", "dry-run", "off"]
@@ -26,6 +26,8 @@ Mode = Literal["enforce", "dry-run", "off"]
 Verdict = Literal[
     "act", "waiting", "handled", "deferred", "exempt", "no-match", "skip", "breaker"
 ]
+#: every verdict, in the order the CLI lists them
+VERDICTS: tuple[str, ...] = get_args(Verdict)
 #: the verdicts of a ticket the policy's conditions matched (flagged, whatever happened next)
 MATCHED_VERDICTS: frozenset[str] = frozenset({"act", "waiting", "handled", "deferred", "breaker"})
 ContractState = Literal["signed", "unsigned", "unknown"]
@@ -559,6 +561,8 @@ class RecordedWrite:
 # --------------------------------------------------------------------------- outcomes
 
 OutcomeStatus = Literal["applied", "dry-run", "fallback", "failed", "skipped", "stopped"]
+#: what ``history --outcome`` filters on: the executor's statuses, and ``none`` (no write)
+OUTCOMES: tuple[str, ...] = (*get_args(OutcomeStatus), "none")
 
 
 @dataclass(frozen=True, slots=True)

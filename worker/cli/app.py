@@ -18,25 +18,21 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
 from worker import __version__, logs
-from worker.cli.render import VERDICTS
-from worker.cycle import (
-    EXIT_DIFFERS,
-    EXIT_INVALID,
-    EXIT_OK,
-    EXIT_UNREACHABLE,
-    ConfigUnavailableError,
-    CycleRunner,
-    PolicySource,
-    classify,
-    read_site,
-)
-from worker.history import OUTCOMES
+from worker.exits import EXIT_DIFFERS, EXIT_INVALID, EXIT_OK, EXIT_UNREACHABLE
+from worker.model import OUTCOMES, VERDICTS
 from worker.settings import Settings, SettingsError
-from worker.store import Store, StoreError
+
+if TYPE_CHECKING:
+    from worker.cycle import CycleRunner
+    from worker.store import Store
+
+# The cycle, the store and rich are imported by the commands that use them, not here: a
+# command's first line (``plan`` says what it reads) then shows within a fraction of a second.
 
 log = structlog.get_logger(__name__)
 
@@ -260,10 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: Callable[[argparse.Namespace, Settings], int] = COMMANDS[args.command]
     try:
         return command(args, settings)
-    except SettingsError as exc:
-        _error(str(exc))
-        return EXIT_INVALID
-    except (StoreError, UsageError, ConfigUnavailableError) as exc:
+    except (SettingsError, UsageError) as exc:
         _error(str(exc))
         return EXIT_INVALID
     except KeyboardInterrupt:
@@ -272,17 +265,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return EXIT_OK
     except Exception as exc:
-        kind, message = classify(exc)
-        if kind == "config":
-            _error(str(exc))
-            return EXIT_INVALID
-        if kind in ("unreachable", "auth"):
-            what = "cannot authenticate to" if kind == "auth" else "cannot reach"
-            _error(f"{what} Atlassian: {message}")
-            return EXIT_UNREACHABLE
-        log.exception("cli.failed", command=args.command, error=message)
-        _error(message)
+        return _failed(args.command, exc)
+
+
+def _failed(command: str, exc: Exception) -> int:
+    """The exit code and one line for an exception a command let through."""
+    from worker.cycle import ConfigUnavailableError, classify
+    from worker.store import StoreError
+
+    if isinstance(exc, StoreError | ConfigUnavailableError):
+        _error(str(exc))
         return EXIT_INVALID
+    kind, message = classify(exc)
+    if kind == "config":
+        _error(str(exc))
+        return EXIT_INVALID
+    if kind in ("unreachable", "auth"):
+        what = "cannot authenticate to" if kind == "auth" else "cannot reach"
+        _error(f"{what} Atlassian: {message}")
+        return EXIT_UNREACHABLE
+    log.exception("cli.failed", command=command, error=message)
+    _error(message)
+    return EXIT_INVALID
 
 
 def _with_config(settings: Settings, path: Path) -> Settings:
@@ -298,9 +302,11 @@ def _error(message: str) -> None:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """``run``: the service (scheduler, health, signals) or one cycle with ``--once``."""
+    from worker.cycle import CycleRunner, PolicySource
     from worker.health import Health
     from worker.metrics import Metrics
     from worker.service import Service
+    from worker.store import Store
 
     settings.check_atlassian()
     store = Store.open(settings.state)
@@ -338,6 +344,9 @@ def _install_once_signals(stopping: threading.Event) -> None:
 
 
 def _reader(settings: Settings) -> tuple[CycleRunner, Store]:
+    from worker.cycle import CycleRunner
+    from worker.store import Store
+
     settings.check_atlassian()
     store = Store.open(settings.state)
     return CycleRunner(settings, store), store
@@ -345,6 +354,10 @@ def _reader(settings: Settings) -> tuple[CycleRunner, Store]:
 
 def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     """``plan``: read and decide like a cycle, write nothing, show the decisions that matter."""
+    if args.format == "table" and args.against is None:
+        # Say something at once: reading a large site takes seconds before the first row.
+        sys.stdout.write(f"Reading {settings.jira_url} with {settings.config_path} ...\n")
+        sys.stdout.flush()
     from worker.cli.render import (
         NOTEWORTHY,
         console,
@@ -354,6 +367,7 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
         reading_progress,
         select_decisions,
     )
+    from worker.cycle import read_site
     from worker.policy import plan as make_plan
     from worker.policy import promise_words, search_spec
 
@@ -361,10 +375,6 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
         return plan_against(args, settings)
     wanted = {v for group in args.verdict for v in group}
     out = console()
-    if args.format == "table":
-        # Say something at once: reading a large site takes seconds before the first row.
-        out.print(f"Reading {settings.jira_url} with {settings.config_path} ...")
-        sys.stdout.flush()
     runner, store = _reader(settings)
     try:
         policies = runner.source.current()
@@ -534,6 +544,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     """``history``: recorded decisions and what was written, filtered (or ``--cycles``)."""
     from worker.cli.history import HistoryArgumentError, show_history
     from worker.cli.render import console, history_json, history_tables, print_json
+    from worker.store import Store
 
     store = Store.open(settings.state)
     try:
@@ -589,6 +600,7 @@ def cmd_sandbox(args: argparse.Namespace, _settings: Settings) -> int:
 def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
     """``snapshot --out FILE``: read like a cycle (read-only) and write a site file."""
     from worker.atlassian.clients import connect
+    from worker.cycle import PolicySource
     from worker.snapshot import dump_site, policy_words, take_snapshot
 
     settings.check_atlassian()

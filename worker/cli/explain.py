@@ -11,7 +11,8 @@ from typing import Any
 from rich.table import Table
 
 from worker.cli.render import VERDICT_STYLE, console, print_json, reading_progress
-from worker.cycle import EXIT_INVALID, EXIT_OK, CycleRunner, read_site, spec_for_issues
+from worker.cycle import CycleRunner, read_site, spec_for_issues
+from worker.exits import EXIT_INVALID, EXIT_OK
 from worker.model import PolicyState
 from worker.policy import Explanation, explain, search_spec
 from worker.store import Store, decision_to_json

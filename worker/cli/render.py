@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from worker.model import Decision, Plan
+from worker.model import VERDICTS, Decision, Plan
 from worker.store import CycleHistory, decision_to_json
 
 VERDICT_STYLE = {
@@ -27,8 +27,6 @@ VERDICT_STYLE = {
     "skip": "yellow",
     "breaker": "bold magenta",
 }
-#: every verdict, in the order the CLI lists them
-VERDICTS: tuple[str, ...] = tuple(VERDICT_STYLE)
 #: what ``plan`` shows by default: what would be written, or needs a person's eye
 NOTEWORTHY: frozenset[str] = frozenset({"act", "exempt", "skip", "deferred", "breaker"})
 

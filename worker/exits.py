@@ -1,0 +1,14 @@
+"""The process exit codes, in one light module (the CLI imports it before anything heavy).
+
+0 ok; 1 invalid input or configuration (settings, policy file, arguments, state store);
+2 cannot reach or authenticate to Atlassian; 3 the cycle completed with failed actions;
+4 ``plan --against``: the two policy files plan differently.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_UNREACHABLE = 2
+EXIT_FAILED_ACTIONS = 3
+EXIT_DIFFERS = 4  # plan --against: the two policy files plan differently
