@@ -113,3 +113,16 @@ def test_scope_groups_are_read_every_cycle() -> None:
     assert "services-leadership" in search_spec(policies).groups
     result = plan(site_tickets(), DIRECTORY, DEALS, policies, NOW)
     assert {d.verdict for d in result.decisions if d.policy == "other"} <= {"no-match", "act"}
+
+
+def test_scope_fields_are_read_every_cycle() -> None:
+    """A custom field a scope names is read by the search (once, whatever its case), so the
+    local re-check sees its value instead of finding every ticket out of scope."""
+    text = SCOPED.replace("project = GLOBEX", "Region = EMEA AND NOT region = APAC")
+    policies = _load(text)
+    assert search_spec(policies).field_names[:2] == ("Account", "Region")
+    for region, outside in (("EMEA", False), ("APAC", True)):
+        tickets = [replace(t, fields={**t.fields, "Region": region}) for t in site_tickets()]
+        result = plan(tickets, DIRECTORY, DEALS, policies, NOW)
+        reasons = {d.reason for d in result.decisions if d.policy == "other"}
+        assert ("outside the policy's scope" in reasons) == outside

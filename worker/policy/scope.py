@@ -49,7 +49,9 @@ def _jql() -> Any:
 def parse_scope(text: str) -> tuple[Any, tuple[str, ...]]:
     """Parse a policy scope with a permissive context: the query and the groups its
     ``membersOf`` calls name (the cycle must read them). Raises ``ValueError`` when the scope
-    is not valid JQL or could not run as part of the cycle's one search."""
+    is not valid JQL or could not run as part of the cycle's one search.
+
+    The custom fields it names are :func:`scope_fields` (the cycle must read them too)."""
     jql = _jql()
     groups: list[str] = []
 
@@ -77,6 +79,30 @@ def parse_scope(text: str) -> tuple[Any, tuple[str, ...]]:
     if not query.has_restriction:
         raise ValueError("a scope must restrict something, e.g. 'project = ACME'")
     return query, tuple(dict.fromkeys(groups))
+
+
+def scope_fields(query: Any) -> tuple[str, ...]:
+    """The custom fields a parsed scope names, as written ("Region"): the search must read
+    them, or the local re-check would find them empty and put every ticket out of scope."""
+    jql = _jql()
+    found: list[str] = []
+
+    def walk_node(node: Any) -> None:
+        if isinstance(node, jql.Clause):
+            low = node.field.strip().lower()
+            if low not in jql._SYSTEM_FIELDS and not jql._CF_RE.match(low):
+                found.append(node.field.strip())
+        elif isinstance(node, jql.And | jql.Or):
+            for child in node.children:
+                walk_node(child)
+        elif isinstance(node, jql.Not):
+            walk_node(node.child)
+
+    if query.where is not None:
+        walk_node(query.where)
+    # JQL field names are case-insensitive: keep the first spelling of each.
+    return tuple({name.casefold(): name for name in reversed(found)}[k] for k in
+                 dict.fromkeys(name.casefold() for name in found))
 
 
 def scope_context(*, now: datetime, tz: ZoneInfo, groups: Mapping[str, frozenset[str]]) -> Any:
@@ -179,6 +205,8 @@ def search_spec(policies: Policies) -> SearchSpec:
     fields: list[str] = []
     needs: set[str] = set()
     for policy in active:
+        if policy.scope_query is not None:
+            fields.extend(scope_fields(policy.scope_query))
         for cond in walk(policy.conditions + policy.exempt):
             fields.extend(cond.fields_read())
             needs |= cond.needs()
