@@ -141,7 +141,7 @@ def run_baseline(site: Site) -> dict[str, Any]:
     info = worker_side.jira.field_info()
     extra = {info.by_name[n]: n for n in spec.field_names if n in info.by_name}
     directory = worker_side.jira.directory(spec.groups)
-    deals = worker_side.confluence.deals(spec.deals)[0] if spec.deals is not None else ()
+    deals = worker_side.confluence.deals(spec.deals).deals if spec.deals is not None else ()
 
     issues = jira.enhanced_jql_get_list_of_tickets(spec.jql)
     snapshots: list[IssueSnapshot] = []
@@ -225,7 +225,7 @@ def run_planner(site: Site, *, repeat: int = 3, min_time_s: float = 0.5) -> dict
     while runs < repeat or total_s < min_time_s:
         started = time.perf_counter()
         the_plan = plan(
-            snapshots, reading.directory, reading.deals, policies, reading.now,
+            snapshots, reading.directory, reading.deal_read, policies, reading.now,
             keep_no_match=False,
         )  # fmt: skip
         elapsed = time.perf_counter() - started

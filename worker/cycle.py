@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import requests
 import structlog
@@ -39,6 +39,7 @@ from worker.journal import GuardedJournal
 from worker.logs import register_secrets, scrub
 from worker.model import (
     Deal,
+    DealRead,
     DealSkip,
     Directory,
     IssueSnapshot,
@@ -266,10 +267,19 @@ class Reading:
 
     now: datetime
     directory: Directory
-    deals: tuple[Deal, ...]
-    deal_skips: tuple[DealSkip, ...]
+    deal_read: DealRead
     snapshots: tuple[IssueSnapshot, ...]
     malformed: tuple[MalformedIssue, ...]
+
+    @property
+    def deals(self) -> tuple[Deal, ...]:
+        """The deals read (what the planner gets is ``deal_read``: it also says why not)."""
+        return self.deal_read.deals
+
+    @property
+    def deal_skips(self) -> tuple[DealSkip, ...]:
+        """Deal pages that could not be used, with the reasons."""
+        return self.deal_read.skips
 
 
 @dataclass(slots=True)
@@ -282,13 +292,22 @@ class IssueStream:
 
     now: datetime
     directory: Directory
-    deals: tuple[Deal, ...]
-    deal_skips: tuple[DealSkip, ...]
+    deal_read: DealRead
     items: Iterator[IssueSnapshot | MalformedIssue]
     issues: int = 0
     malformed: int = 0
     #: issue key -> why the bot's state must be read before writing to it
     verify: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def deals(self) -> tuple[Deal, ...]:
+        """The deals read."""
+        return self.deal_read.deals
+
+    @property
+    def deal_skips(self) -> tuple[DealSkip, ...]:
+        """Deal pages that could not be used, with the reasons."""
+        return self.deal_read.skips
 
     def __iter__(self) -> Iterator[IssueSnapshot | MalformedIssue]:
         for item in self.items:
@@ -310,6 +329,7 @@ def stream_site(
     on_issue: Callable[[int], None] | None = None,
     stopping: Callable[[], bool] | None = None,
     policies: Policies | None = None,
+    deal_pages: DealPageCount | None = None,
 ) -> IssueStream:
     """Read the directory and deals now; return the issues as a stream read page by page.
 
@@ -319,21 +339,24 @@ def stream_site(
 
     Issues the bot wrote to recently (per the journal) are named in ``reconcileIssues`` and
     overlaid with what we wrote, because search may still return the old property value.
-    ``only`` restricts the result to those issue keys (``plan --issue``).
+    ``only`` restricts the result to those issue keys (``plan --issue``). ``deal_pages``
+    remembers how many deal pages the last successful read found (a read finding far fewer
+    is a failed read).
     """
     now = atlassian.jira.server_now()
     directory = atlassian.jira.directory(spec.groups)
-    deals: tuple[Deal, ...] = ()
-    skips: tuple[DealSkip, ...] = ()
+    deal_read = DealRead()
     if spec.deals is not None:
-        found, skipped = atlassian.confluence.deals(spec.deals)
-        deals, skips = tuple(found), tuple(skipped)
+        last = deal_pages.last() if deal_pages is not None else None
+        deal_read = atlassian.confluence.deals(spec.deals, directory=directory, last_pages=last)
+        if deal_pages is not None and deal_read.failed is None:
+            deal_pages.remember(deal_read.pages)
     recent: Mapping[str, RecordedWrite] = (
         journal.recent_writes(since=now - JOURNAL_WINDOW) if journal is not None else {}
     )
     reconcile = [w.issue_id for w in sorted(recent.values(), key=lambda w: w.at, reverse=True)]
     complete = (
-        Completeness(policies, directory, deals, now).needed if policies is not None else None
+        Completeness(policies, directory, deal_read, now).needed if policies is not None else None
     )
     items = _issues(
         atlassian.jira.search(spec, reconcile_ids=reconcile[:MAX_RECONCILE], complete=complete),
@@ -342,7 +365,7 @@ def stream_site(
         on_issue=on_issue,
         stopping=stopping,
     )
-    return IssueStream(now, directory, deals, skips, items)
+    return IssueStream(now, directory, deal_read, items)
 
 
 def _issues(
@@ -380,11 +403,13 @@ def read_site(
     on_issue: Callable[[int], None] | None = None,
     stopping: Callable[[], bool] | None = None,
     policies: Policies | None = None,
+    deal_pages: DealPageCount | None = None,
 ) -> Reading:
     """Like :func:`stream_site`, with every issue read into memory (for the CLI and demo)."""
     stream = stream_site(
         atlassian, spec, journal=journal, only=only, on_issue=on_issue, stopping=stopping,
         policies=policies,
+        deal_pages=deal_pages,
     )
     snapshots: list[IssueSnapshot] = []
     malformed: list[MalformedIssue] = []
@@ -394,8 +419,7 @@ def read_site(
         else:
             snapshots.append(item)
     return Reading(
-        stream.now, stream.directory, stream.deals, stream.deal_skips,
-        tuple(snapshots), tuple(malformed),
+        stream.now, stream.directory, stream.deal_read, tuple(snapshots), tuple(malformed)
     )
 
 
@@ -403,6 +427,49 @@ def spec_for_issues(spec: SearchSpec, keys: Iterable[str]) -> SearchSpec:
     """The same read, bounded to named issues whatever the policies' scopes say."""
     quoted = ", ".join(f'"{k}"' for k in keys)
     return replace(spec, jql=f"key in ({quoted})")
+
+
+class DealPageCount(Protocol):
+    """Where the number of deal pages of the last successful read is kept."""
+
+    def last(self) -> int | None:
+        """The count of the last successful read (None: never read)."""
+
+    def remember(self, pages: int) -> None:
+        """Record a successful read's count."""
+
+
+@dataclass(slots=True)
+class StoredDealPageCount:
+    """The count kept in the store's ``meta`` table, so a restart remembers it."""
+
+    store: Store
+    key: str = "deal_pages_last"
+
+    def last(self) -> int | None:
+        """The count of the last successful read (None: never read, or unreadable)."""
+        value = self.store.get_meta(self.key)
+        return int(value) if value is not None and value.isdigit() else None
+
+    def remember(self, pages: int) -> None:
+        """Record a successful read's count."""
+        self.store.set_meta(self.key, str(pages))
+
+
+def report_deal_problems(read: DealRead, policies: Policies, metrics: Metrics | None) -> None:
+    """Log each deal page the bot cannot trust this cycle once (``deal.unreadable``,
+    ``deal.conflicting``, ``deal.read_failed``) and count them in the metrics."""
+    from worker.policy.deal_index import DealIndex
+
+    problems = DealIndex(read, policies.deals.signed_values).problems()
+    for p in problems:
+        log.warning(f"deal.{p.kind}", page_id=p.page_id, title=p.title, url=p.url,
+                    reason=p.reason)
+    if metrics is not None:
+        for p in problems:
+            metrics.deal_problems.labels(kind=p.kind).inc()
+        if read.failed is not None:
+            metrics.deal_problems.labels(kind="read_failed").inc()
 
 
 # --------------------------------------------------------------------------- the cycle
@@ -434,6 +501,8 @@ class CycleRunner:
         self.reloads_seen = 0
         #: turns plans into metric events (a ticket's step counted once)
         self.events = EventCounter()
+        #: deal pages the last successful read found (a much smaller read is a failed one)
+        self.deal_pages: DealPageCount = StoredDealPageCount(store)
         self._atlassian: Atlassian | None = None
         self._lock = threading.Lock()
 
@@ -531,12 +600,13 @@ def run_cycle(
             spec = search_spec(policies)
             reading = stream_site(atlassian, spec, journal=runner.store,
                                   on_issue=runner.on_issue, stopping=stopping.is_set,
-                                  policies=policies)
+                                  policies=policies, deal_pages=runner.deal_pages)
             progress["reading"] = reading
+            report_deal_problems(reading.deal_read, policies, runner.metrics)
             the_plan = plan(
                 reading,
                 reading.directory,
-                reading.deals,
+                reading.deal_read,
                 policies,
                 reading.now,
                 keep_no_match=False,

@@ -125,7 +125,7 @@ def _plan_now(runner: CycleRunner) -> tuple[Plan, tuple[IssueSnapshot, ...]]:
     atlassian = runner.atlassian()
     reading = read_site(atlassian, search_spec(policies), journal=runner.store)
     the_plan = make_plan([*reading.snapshots, *reading.malformed], reading.directory,
-                         reading.deals, policies, reading.now, keep_no_match=False)
+                         reading.deal_read, policies, reading.now, keep_no_match=False)
     return the_plan, reading.snapshots
 
 

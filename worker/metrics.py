@@ -43,6 +43,13 @@ class Metrics:
             ["policy"],
             registry=r,
         )
+        self.deal_problems = Counter(
+            "handoff_guard_deal_problems",
+            "Deal pages the bot could not trust, per cycle: unreadable, conflicting, "
+            "or a failed read of all deal pages (read_failed).",
+            ["kind"],
+            registry=r,
+        )
         self.issues_read = Counter(
             "handoff_guard_issues_read", "Issues read from Jira search.", registry=r
         )

@@ -30,7 +30,8 @@ Verdict = Literal[
 VERDICTS: tuple[str, ...] = get_args(Verdict)
 #: the verdicts of a ticket the policy's conditions matched (flagged, whatever happened next)
 MATCHED_VERDICTS: frozenset[str] = frozenset({"act", "waiting", "handled", "deferred", "breaker"})
-ContractState = Literal["signed", "unsigned", "unknown"]
+#: ``unreadable``/``conflicting``: deal pages name the customer but cannot be trusted
+ContractState = Literal["signed", "unsigned", "unknown", "unreadable", "conflicting"]
 
 #: The issue property our state lives in (overridable in settings).
 DEFAULT_PROPERTY_KEY = "handoff-guard"
@@ -73,6 +74,12 @@ class DealSource:
     status_property: str = "Contract status"
     signed_on_property: str = "Signed on"
     executive_property: str = "Account executive"
+    #: the ``id`` parameter of the details macro to read when a page has several
+    details_id: str | None = None
+    #: a read finding fewer than this share of the last successful read's pages failed
+    min_pages_share: float = 0.5
+    #: how ``10/11/2026`` reads: day first, month first, or not at all (None)
+    date_order: Literal["dmy", "mdy"] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,10 @@ class Deal:
     page_id: str | None = None
     page_title: str | None = None
     page_url: str | None = None
+    #: why the contract status cannot be read (the customer is then *unreadable*)
+    unreadable: str | None = None
+    #: values that could not be read, in words ("the Signed on date could not be read: …")
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +109,25 @@ class DealSkip:
     page_id: str
     title: str
     reason: str
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DealRead:
+    """One cycle's read of the deal pages."""
+
+    deals: tuple[Deal, ...] = ()
+    skips: tuple[DealSkip, ...] = ()
+    #: why this read cannot be trusted as a whole (a 2xx that is not a CQL answer, far
+    #: fewer pages than last time, a ``next`` link off the site); None when it can
+    failed: str | None = None
+    #: deal pages the CQL returned
+    pages: int = 0
+
+
+def status_key(value: str) -> str:
+    """A contract status as compared: case and every space ignored ("SIGNED", "Signed ")."""
+    return "".join(value.split()).casefold()  # str.split() also splits on NBSP
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,7 +199,7 @@ def run_policy_cycle(
     now = atl.jira.server_now()
     recent = journal.recent_writes(since=now - timedelta(hours=1))
     directory = atl.jira.directory(spec.groups)
-    deals = atl.confluence.deals(spec.deals, directory=directory)[0] if spec.deals else []
+    deals = atl.confluence.deals(spec.deals, directory=directory) if spec.deals else []
     snapshots: list[IssueSnapshot] = []
     malformed: list[MalformedIssue] = []
     reconcile = [w.issue_id for w in recent.values()][:50]

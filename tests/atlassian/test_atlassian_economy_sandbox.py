@@ -1,8 +1,11 @@
 """The request economy, asserted as a formula on the sandbox's request log.
 
-Per cycle: ``1 + ceil(N/100) + G + D + k`` requests, where the 1 is ``/serverInfo`` (the
+Per cycle: ``1 + ceil(N/100) + G + D + U + k`` requests, where the 1 is ``/serverInfo`` (the
 cycle's clock), N the candidates the scope returns, G the group-member pages, D the deal
-search pages and k the acted-on issues (no write outcome was unknown here, so no re-reads).
+search pages, U the distinct Confluence user keys the deal pages mention (Data Center stores
+mentions as Confluence's own user key: one ``/wiki/rest/api/user?key=`` each per cycle; 0 on
+Cloud, whose account ids the directory already knows) and k the acted-on issues (no write
+outcome was unknown here, so no re-reads).
 Per-process constants, counted once on the first cycle: ``/myself`` and ``/field`` (2).
 Flavor detection (one more ``/serverInfo``) happens in ``connect`` before the first cycle.
 """
@@ -38,6 +41,7 @@ def test_request_economy(kit, flavor, n) -> None:
     site = kit.sitegen.make_site(n, flavor=flavor)
     g = group_pages(site, spec.groups)
     d = 1  # three deal pages fit in one CQL page
+    u = 0 if flavor == "cloud" else 2  # Sam and Dana are the example's account executives
     with kit.open_site(site) as (sb, atl):
         journal = kit.journal()
 
@@ -46,7 +50,7 @@ def test_request_economy(kit, flavor, n) -> None:
         assert len(first.snapshots) == n
         assert k == math.ceil(n / 5)
         assert {o.status for o in first.outcomes} == {"applied"}
-        formula = 1 + math.ceil(n / 100) + g + d + k
+        formula = 1 + math.ceil(n / 100) + g + d + u + k
         assert len(first.requests) == formula + 2, Counter(
             (r["method"], r["path"]) for r in first.requests
         )
@@ -58,9 +62,9 @@ def test_request_economy(kit, flavor, n) -> None:
         second = kit.run_cycle(sb, atl, journal, spec=spec, with_deals=True)
         n2 = len(second.snapshots)  # acted-on issues were reassigned to Sales: out of scope
         assert n2 == n - k
-        assert len(second.requests) == 1 + math.ceil(n2 / 100) + g + d
+        assert len(second.requests) == 1 + math.ceil(n2 / 100) + g + d + u
         assert [r for r in second.requests if r["method"] == "PUT"] == []
         print(
             f"economy {flavor} N={n}: cycle1={len(first.requests)} (formula {formula} + 2 "
-            f"constants; k={k}, G={g}, D={d}) cycle2={len(second.requests)} (N2={n2})"
+            f"constants; k={k}, G={g}, D={d}, U={u}) cycle2={len(second.requests)} (N2={n2})"
         )

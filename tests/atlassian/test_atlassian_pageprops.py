@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from worker.atlassian.confluence import CellValue, UserRef, deal_from_page, page_properties
+from worker.atlassian.confluence import deal_from_page
+from worker.atlassian.pageprops import CellValue, UserRef, page_properties
 from worker.model import Deal, DealSkip, DealSource, Person
 
 
@@ -140,16 +141,19 @@ def test_deal_from_acme_page() -> None:
     [
         (None, "page has no storage-format body"),
         ("<p>No table here</p>", "no Page Properties table on the page"),
-        (details(row("Jira project", "ACME")), "Page Properties have no 'Account' value"),
-        (details(row("Account", "")), "Page Properties have no 'Account' value"),
         (
-            details(row("Account", "Acme") + row("Signed on", "last Tuesday")),
-            "'Signed on': date 'last Tuesday' is not an ISO date",
+            details(row("Contract status", "Signed")),
+            "Page Properties have no 'Account' or 'Jira project' value",
+        ),
+        (
+            details(row("Account", "") + row("Jira project", "<p><ac:placeholder>KEY"
+                                                              "</ac:placeholder></p>")),
+            "Page Properties have no 'Account' or 'Jira project' value",
         ),
     ],
 )
 def test_unusable_pages_are_skips(storage: Any, reason: str) -> None:
-    """A page that cannot give a deal is a skip with a reason, never an exception."""
+    """A page that names no customer is a skip with a reason, never an exception."""
     result = deal_from_page(page(storage), DealSource(), resolve=resolve, base_url="http://x")
     assert isinstance(result, DealSkip)
     assert result.reason == reason

@@ -76,7 +76,7 @@ def test_page_properties_macro_rendering_cloud(sandbox: Sandbox) -> None:
 
 def test_page_properties_escape_text_and_use_usernames_on_dc(small: Sandbox,
                                                              dc_sandbox: Sandbox) -> None:
-    """Text is escaped; Data Center links users by ri:username; the raw body follows."""
+    """Text is escaped; Data Center links users by Confluence's user key; the body follows."""
     storage = _get(small, "/rest/api/content/100001",
                    expand="body.storage").json()["body"]["storage"]["value"]
     assert "Acme &amp; Co &lt;x&gt;" in storage
@@ -85,7 +85,8 @@ def test_page_properties_escape_text_and_use_usernames_on_dc(small: Sandbox,
                       params={"expand": "body.storage"},
                       headers={"Authorization": f"Bearer {dc_sandbox.bot_token}"},
                       timeout=10).json()
-    assert 'ri:username="sam"' in dc["body"]["storage"]["value"]
+    assert 'ri:userkey="' in dc["body"]["storage"]["value"]
+    assert 'ri:username="sam"' not in dc["body"]["storage"]["value"]
 
 
 def test_create_update_and_label_a_page(sandbox: Sandbox) -> None:

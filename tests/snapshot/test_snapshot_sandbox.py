@@ -190,11 +190,15 @@ def test_the_same_person_gets_the_same_pseudonym_everywhere(
     refs = {i[k] for i in site["issues"] for k in ("assignee", "reporter") if k in i}
     refs |= {c["author"] for i in site["issues"] for c in i.get("comments", []) if c["author"]}
     assert refs <= ids | {site["site"]["bot"]["name"], site["site"]["bot"]["account_id"]}
-    attr = "ri:account-id" if source.flavor == "cloud" else "ri:username"
+    # Data Center stores a mention as Confluence's own user key (ri:userkey), which the
+    # snapshot keeps on the user it belongs to (confluence_key).
+    attr = "ri:account-id" if source.flavor == "cloud" else "ri:userkey"
     linked = {m for p in site["confluence"]["pages"]
               for m in re.findall(rf'{attr}="([^"]+)"', p.get("storage", ""))}
     assert linked
-    assert linked <= ids
+    keys = ids if source.flavor == "cloud" else {
+        u["confluence_key"] for u in site["users"] if u.get("confluence_key")}
+    assert linked <= keys
     loaded = yaml.safe_load((tmp_path / "anon.yaml").read_text(encoding="utf-8"))
     assert loaded == site
 

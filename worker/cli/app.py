@@ -391,7 +391,8 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
         # No-match rows are most of a large plan; build them only when someone will see them.
         keep_no_match = "no-match" in wanted or (args.format == "json" and not wanted)
         the_plan = make_plan([*reading.snapshots, *reading.malformed], reading.directory,
-                             reading.deals, policies, reading.now, keep_no_match=keep_no_match)
+                             reading.deal_read, policies, reading.now,
+                             keep_no_match=keep_no_match)
     finally:
         store.close()
     active = sum(1 for p in policies.policies if p.mode != "off")

@@ -84,7 +84,7 @@ def explain_issue(runner: CycleRunner, store: Store, key: str, *, fmt: str) -> i
         sys.stderr.write(f"handoff-guard: error: {key}: {reason}\n")
         return EXIT_INVALID
     snapshot = matches[0]
-    found = explain(snapshot, reading.directory, reading.deals, policies, reading.now)
+    found = explain(snapshot, reading.directory, reading.deal_read, policies, reading.now)
     history = store.decisions_for(snapshot.key, limit=20)
     if fmt == "json":
         print_json(explanation_json(found, history=history))

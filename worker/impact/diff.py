@@ -23,6 +23,7 @@ from typing import Any, Literal
 from worker.model import (
     Action,
     Deal,
+    DealRead,
     Decision,
     Directory,
     IssueSnapshot,
@@ -292,7 +293,7 @@ def compare(
     snapshots: Sequence[IssueSnapshot | MalformedIssue],
     directory: Directory,
     policies: tuple[Policies, Policies],
-    deals: tuple[Sequence[Deal], Sequence[Deal]],
+    deals: tuple[DealRead | Sequence[Deal], DealRead | Sequence[Deal]],
     now: datetime,
     *,
     reads: tuple[Sequence[IssueSnapshot | MalformedIssue],

@@ -44,10 +44,9 @@ def impact_on_site(
     either = replace(new, policies=(*current.policies, *new.policies),
                      people={**current.people, **new.people})
     reading = read_site(atlassian, spec, journal=journal, only=only, policies=either)
-    deals_a = deals_b = reading.deals
+    deals_a = deals_b = reading.deal_read
     if spec_a.deals is not None and spec_b.deals is not None and spec_a.deals != spec_b.deals:
-        found, _skips = atlassian.confluence.deals(spec_b.deals)
-        deals_b = tuple(found)
+        deals_b = atlassian.confluence.deals(spec_b.deals, directory=reading.directory)
     snapshots = list(reading.snapshots)
     malformed: list[IssueSnapshot | MalformedIssue] = list(reading.malformed)
     read_a = in_read(spec_a, snapshots, directory=reading.directory, now=reading.now,

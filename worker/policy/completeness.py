@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from worker.model import Deal, Directory, IssueSnapshot
+from worker.model import Deal, DealRead, Directory, IssueSnapshot
 from worker.policy.conditions import AllOf, AnyOf, Condition, Not
 from worker.policy.config import Policies, Policy
 from worker.policy.context import PlanContext, TicketContext
@@ -37,7 +37,8 @@ def missing(snapshot: IssueSnapshot) -> frozenset[str]:
 class Completeness:
     """Decides, per ticket, which missing parts must be read before planning."""
 
-    def __init__(self, policies: Policies, directory: Directory, deals: Sequence[Deal],
+    def __init__(self, policies: Policies, directory: Directory,
+                 deals: DealRead | Sequence[Deal],
                  now: datetime) -> None:
         self._pctx = PlanContext(policies, directory, deals, now)
         self._active = [p for p in policies.policies if p.mode != "off"]

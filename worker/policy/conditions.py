@@ -633,9 +633,12 @@ def _field_values(fields: Mapping[str, str | tuple[str, ...] | None], name: str)
 
 @conditions.register("contract")
 class Contract(Condition):
-    """The ticket's contract state: ``signed``, ``unsigned``, ``unknown`` (no deal found)
-    or ``not_signed`` (unsigned or unknown). The status comes from the ticket's field
-    first, then from the deal page found by project key or account.
+    """The ticket's contract state: ``signed``, ``unsigned``, ``unknown`` (no deal page at
+    all) or ``not_signed`` (unsigned or unknown). The status comes from the ticket's field
+    first, then from the deal page found by project key or account. When deal pages name the
+    customer but cannot be trusted (the status cannot be read, two pages disagree, or the
+    read of deal pages failed this cycle), a policy using this condition gives the ticket
+    ``skip`` with the reason and the page: the bot never acts on a guess.
 
     ```yaml
     contract: not_signed

@@ -102,6 +102,12 @@ class Policy:
     scope_groups: tuple[str, ...] = ()
     line: int = 0
 
+    @property
+    def needs_deals(self) -> bool:
+        """True when a condition or exemption reads the contract status (the policy then
+        skips tickets whose deal pages cannot be trusted)."""
+        return any("deals" in c.needs() for c in self.conditions + self.exempt)
+
 
 @dataclass(frozen=True, slots=True)
 class ReportConfig:

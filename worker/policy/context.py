@@ -12,20 +12,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from worker.model import ContractState, Deal, Directory, Evidence, IssueSnapshot, Person
+from worker.model import Deal, DealRead, Directory, Evidence, IssueSnapshot, Person
 from worker.policy.config import SALES_SET, Policies
+from worker.policy.deal_index import DealFinding, DealIndex
 
-
-@dataclass(frozen=True, slots=True)
-class DealFinding:
-    """A ticket's deal and contract state, and how they were found, in plain words."""
-
-    deal: Deal | None
-    status: str | None
-    state: ContractState
-    evidence: str
-    #: how the deal page was matched ("project ACME", "account Acme Corp") or None
-    found_by: str | None
+__all__ = ["DealFinding", "PlanContext", "SalesOwner", "TicketContext"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,28 +31,30 @@ class PlanContext:
     """Per-plan lookups, computed once: people sets and the deal index."""
 
     __slots__ = (
-        "_by_account",
-        "_by_project",
         "_findings",
         "_groups",
         "_users",
+        "deal_index",
         "directory",
         "memo",
         "now",
         "policies",
         "scope_ctx",
-        "signed",
         "tz",
     )
 
     def __init__(
-        self, policies: Policies, directory: Directory, deals: Sequence[Deal], now: datetime
+        self,
+        policies: Policies,
+        directory: Directory,
+        deals: DealRead | Sequence[Deal],
+        now: datetime,
     ) -> None:
         self.policies = policies
         self.directory = directory
         self.now = now
         self.tz: ZoneInfo = policies.tz
-        self.signed = frozenset(v.casefold() for v in policies.deals.signed_values)
+        self.deal_index = DealIndex(deals, policies.deals.signed_values)
         self._groups: dict[str, frozenset[str]] = {}
         self._users: dict[str, frozenset[str]] = {}
         for name, pset in policies.people.items():
@@ -75,14 +68,6 @@ class PlanContext:
         #: the JQL context for local scope checks (built on first use)
         self.scope_ctx: Any = None
         self._findings: dict[tuple[str, str | None, str | None], DealFinding] = {}
-        self._by_project: dict[str, Deal] = {}
-        self._by_account: dict[str, Deal] = {}
-        # Sorted so that two pages claiming the same project resolve the same way every time.
-        for deal in sorted(deals, key=lambda d: (d.page_id or "", d.account)):
-            if deal.jira_project:
-                self._by_project.setdefault(deal.jira_project.casefold(), deal)
-            if deal.account:
-                self._by_account.setdefault(deal.account.casefold(), deal)
 
     def is_member(self, set_name: str, person: Person | None) -> bool:
         """True when ``person`` is an active member of the named people set."""
@@ -111,37 +96,22 @@ class PlanContext:
 
     def _find(self, project: str, account: str | None, field_status: str | None) -> DealFinding:
         cfg = self.policies.deals
-        deal: Deal | None = None
-        found_by: str | None = None
+        pages: DealFinding | None = None
         if cfg.pages is not None:
-            deal = self._by_project.get(project.casefold())
-            found_by = f"project {project}" if deal else None
-            if deal is None and account:
-                deal = self._by_account.get(account.casefold())
-                found_by = f"account {account}" if deal else None
+            pages = self.deal_index.find(project, account)
         if field_status:
             return DealFinding(
-                deal,
+                pages.deal if pages is not None else None,
                 field_status,
-                self._state(field_status),
+                self.deal_index.state(field_status),
                 f"contract status {field_status}, from the ticket's field {cfg.status_field}",
-                found_by,
+                pages.found_by if pages is not None else None,
             )
-        if deal is not None:
-            status = deal.contract_status or None
-            if status:
-                evidence = f"deal {deal.account} is {status}, from {deal.source}"
-            else:
-                evidence = f"deal {deal.account} has no contract status, from {deal.source}"
-            return DealFinding(deal, status, self._state(status), evidence, found_by)
+        if pages is not None:
+            return pages
         where = f"project {project}"
         where += f" or account {account}" if account else " (the ticket has no account)"
         return DealFinding(None, None, "unknown", f"no deal found for {where}", None)
-
-    def _state(self, status: str | None) -> ContractState:
-        if not status:
-            return "unknown"
-        return "signed" if status.casefold() in self.signed else "unsigned"
 
     def sales_owner(self, snapshot: IssueSnapshot, finding: DealFinding) -> SalesOwner:
         """Account executive (if active), else a reporter in Sales, else the fallback."""
@@ -151,9 +121,10 @@ class PlanContext:
         if deal is not None and ae is not None and ae.active:
             return SalesOwner(ae, f"the account executive on {deal.source}")
         if finding.deal is None:
-            reasons.append("no deal found")
+            reasons.append("no deal found" if finding.state == "unknown" else finding.evidence)
         elif ae is None:
-            reasons.append("deal has no account executive")
+            missing = [n for n in finding.deal.notes if "account executive" in n]
+            reasons.append(missing[0] if missing else "deal has no account executive")
         else:
             reasons.append(f"deal has no active account executive ({ae.display_name} is inactive)")
         if self.has_set(SALES_SET) and self.is_member(SALES_SET, snapshot.reporter):

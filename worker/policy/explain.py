@@ -9,6 +9,7 @@ from datetime import datetime
 from worker.model import (
     ContractState,
     Deal,
+    DealRead,
     Decision,
     Directory,
     IssueSnapshot,
@@ -48,7 +49,7 @@ class Explanation:
 def explain(
     snapshot: IssueSnapshot,
     directory: Directory,
-    deals: Sequence[Deal],
+    deals: DealRead | Sequence[Deal],
     policies: Policies,
     now: datetime,
 ) -> Explanation:

@@ -253,7 +253,9 @@ class _Loader:
             deals=DealsConfig(
                 status_field=top.deals.status_field,
                 account_field=top.deals.account_field,
-                pages=DealSource(**pages.model_dump()) if pages else None,
+                pages=DealSource(**pages.model_dump(), date_order=top.deals.date_order)
+                if pages
+                else None,
                 signed_values=tuple(top.deals.signed_values),
             ),
             sales_owner_fallback=Person(id=fallback.id, display_name=fallback.display_name)

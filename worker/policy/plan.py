@@ -29,6 +29,7 @@ from worker.model import (
     BotState,
     CommentAction,
     Deal,
+    DealRead,
     Decision,
     Directory,
     Document,
@@ -222,6 +223,9 @@ def _evaluate(
             "after the bot reassigned it; the bot stays out from now on",
         )
         return _Outcome("exempt", reason=match.reason, match=match, claims=True)
+    doubt = _untrusted_deal(policy, snapshot, ctx)
+    if doubt is not None:
+        return doubt
     if fast and not all(c.test(snapshot, ctx) for c in policy.conditions):
         # The decision will be dropped: no need for words about why it did not match.
         return _Outcome("no-match")
@@ -256,6 +260,24 @@ def opt_out_evidence(
         who = added.by.display_name if added.by is not None else "someone"
         detail += f" (added by {who} on {added.at.astimezone(tz):%Y-%m-%d})"
     return Evidence("opt_out", True, detail)
+
+
+def _untrusted_deal(policy: Policy, snapshot: IssueSnapshot, ctx: TicketContext) -> _Outcome | None:
+    """``skip`` when the policy depends on the contract and the ticket's deal pages cannot be
+    trusted (unreadable, conflicting, or the read failed) while everything else matches.
+
+    Never a guess: the bot does nothing and says why, naming the page.
+    """
+    if not policy.needs_deals:
+        return None
+    finding = ctx.deal()
+    if finding.state not in ("unreadable", "conflicting"):
+        return None
+    for cond in policy.conditions:
+        if "deals" not in cond.needs() and not cond.test(snapshot, ctx):
+            return None  # no match whatever the contract says: the normal path explains it
+    evidence = Evidence("contract", False, finding.evidence)
+    return _Outcome("skip", (evidence,), f"contract {finding.state}: {finding.evidence}")
 
 
 def _taken_back(snapshot: IssueSnapshot, state: PolicyState, ctx: TicketContext) -> bool:
@@ -393,7 +415,7 @@ def _render(match: _Match) -> None:
 def plan(
     snapshots: Iterable[IssueSnapshot | MalformedIssue],
     directory: Directory,
-    deals: Sequence[Deal],
+    deals: DealRead | Sequence[Deal],
     policies: Policies,
     now: datetime,
     *,

@@ -144,6 +144,11 @@ class DealPagesModel(_Strict):
     status_property: str = _DEALS.status_property
     signed_on_property: str = _DEALS.signed_on_property
     executive_property: str = _DEALS.executive_property
+    #: the ``id`` parameter of the details macro to read when a page has several
+    details_id: str | None = None
+    #: a read that finds fewer than this share of the last successful read's deal pages
+    #: is a failed read (contract-dependent policies skip that cycle)
+    min_pages_share: Annotated[float, Field(ge=0, le=1)] = _DEALS.min_pages_share
 
 
 class DealsModel(_Strict):
@@ -155,6 +160,9 @@ class DealsModel(_Strict):
     signed_values: Annotated[list[str], Field(min_length=1)] = Field(
         default_factory=lambda: ["Signed"]
     )
+    #: how a typed ``10/11/2026`` reads: ``dmy`` (10 November) or ``mdy`` (October 11);
+    #: unset, such a date is not read (unambiguous ones like ``25/10/2026`` still are)
+    date_order: Literal["dmy", "mdy"] | None = None
 
 
 class PersonModel(_Strict):

@@ -14,9 +14,13 @@ delivery work (tasks, stories, bugs) and post-signature pricing adjustments, cha
 and escalations (Sales as a resource, which is healthy). So the default policies act on the
 deliverables and on nothing else.
 
+Deal pages rotate through every page ``shape`` (``worker.sandbox.shapes``: the Cloud editor,
+migrated Server pages, the header row, layouts, horizontal tables, half-filled templates), so
+the worker reads them the way real sites write them.
+
 Determinism: everything derives from ``random.Random(seed)``; the same ``(n, seed, flavor)``
-gives the same dict, key for key. The output uses only keys that appear in the site-file
-contract (``../shared/fixtures/site-example.yaml``), so the sandbox loads it unchanged.
+gives the same dict, key for key. The output uses the keys of the site-file contract
+(``../shared/fixtures/site-example.yaml``) plus the page ``shape`` extension.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from worker.sandbox.site import PAGE_SHAPES
 
 #: The share of issues that are pre-signature Sales deliverables assigned to a PM.
 DELIVERABLE_SHARE = 0.05
@@ -436,6 +442,7 @@ def _deal_page(index: int, customer: _Customer) -> dict[str, Any]:
         "space": "SALES",
         "title": f"Deal: {customer.account}",
         "labels": ["deal"],
+        "shape": PAGE_SHAPES[index % len(PAGE_SHAPES)],
         "created_by": customer.executive,
         "properties": {
             "Account": customer.account,

@@ -83,12 +83,8 @@ def _placeholder_for(key: str) -> str:
 
 
 def _mention(user: User, *, cloud: bool) -> str:
-    if cloud:
-        attr = f'ri:account-id="{html.escape(user.account_id)}"'
-    elif user.confluence_key is not None:
-        attr = f'ri:userkey="{user.confluence_key}"'
-    else:
-        attr = f'ri:username="{html.escape(user.name)}"'
+    attr = (f'ri:account-id="{html.escape(user.account_id)}"' if cloud
+            else f'ri:userkey="{confluence_key(user)}"')
     return f"<ac:link><ri:user {attr} /></ac:link>"
 
 
