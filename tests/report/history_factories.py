@@ -37,9 +37,12 @@ def _cycle(store: Store, run_id: str, at: datetime, *, dry_run: bool = False) ->
                                    finished_at=at, site_now=at))
 
 
-def recorded(tmp_path: Path) -> Store:
-    """r1 comments on ACME-1 (and a dry-run match on INI-2); r2 waits; r3 reassigns ACME-1."""
-    store = Store.open(tmp_path / "history.db")
+def recorded(target: Path | str) -> Store:
+    """r1 comments on ACME-1 (and a dry-run match on INI-2); r2 waits; r3 reassigns ACME-1.
+
+    ``target``: a folder (a SQLite file goes in it) or a database URL.
+    """
+    store = Store.open(target / "history.db" if isinstance(target, Path) else target)
     at1, at2, at3 = T0, T0 + timedelta(days=1), T0 + timedelta(days=3)
     _cycle(store, "r1", at1)
     store.record_decisions("r1", at1, [

@@ -25,10 +25,13 @@ from worker.store import Store
 UTC_TZ = ZoneInfo("UTC")
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Three recorded cycles in the week of ``T0``."""
-    opened = recorded(tmp_path)
+    target: Path | str = tmp_path
+    if request.param == "postgresql":
+        target = request.getfixturevalue("postgres_url")
+    opened = recorded(target)
     yield opened
     opened.close()
 
