@@ -35,7 +35,7 @@ from worker.exits import EXIT_FAILED_ACTIONS as EXIT_FAILED_ACTIONS
 from worker.exits import EXIT_INVALID as EXIT_INVALID
 from worker.exits import EXIT_OK as EXIT_OK
 from worker.exits import EXIT_UNREACHABLE as EXIT_UNREACHABLE
-from worker.journal import GuardedJournal
+from worker.journal import GuardedJournal, abandoned_outcomes
 from worker.logs import register_secrets, scrub
 from worker.model import (
     Deal,
@@ -505,6 +505,31 @@ class CycleRunner:
         self.deal_pages: DealPageCount = StoredDealPageCount(store)
         self._atlassian: Atlassian | None = None
         self._lock = threading.Lock()
+        #: the cycle in hand while it writes: its run id, start and journal
+        self.in_hand: tuple[str, datetime, GuardedJournal] | None = None
+
+    def abandon(self) -> None:
+        """The service gives up on the cycle in hand (stuck in a network call at shutdown):
+        record what its journal says it did, a write without an answer as "unknown"."""
+        in_hand = self.in_hand
+        if in_hand is None:
+            return
+        run_id, started, journal = in_hand
+        outcomes = abandoned_outcomes(journal)
+        unknown = sum(1 for o in outcomes if o.status == "unknown")
+        log.warning("cycle.abandoned", writes_unknown=unknown,
+                    writes_applied=len(outcomes) - unknown)
+        try:
+            at = max((w.at for w in journal.written.values()), default=started)
+            self.store.record_outcomes(run_id, at, outcomes)
+            self.store.finish_cycle(CycleRecord(
+                run_id=run_id, started_at=started, finished_at=datetime.now(UTC),
+                site_now=at, dry_run=False, status="stopped",
+                error=f"abandoned at shutdown with {unknown} write(s) in flight (unknown)",
+                actions_applied=len(outcomes) - unknown,
+            ))
+        except Exception as exc:  # exiting anyway: the journal keeps the "unknown" rows
+            log.error("store.failed", error=_one_line(exc))
 
     def atlassian(self) -> Atlassian:
         """The connection, made once per process (and again after a failed attempt)."""
@@ -635,11 +660,14 @@ def run_cycle(
                 log.info("config.promises", **dict(the_plan.promises),
                          messages=promise_words(the_plan.promises))
             journal = GuardedJournal(runner.store)
+            if not dry_run:
+                runner.in_hand = (run_id, started, journal)
             results = _execute(the_plan, atlassian, journal, dry_run=dry_run,
                                stopping=stopping, property_key=policies.property_key,
                                verify=reading.verify,
                                verify_all=_without_history(runner.store, run_id),
                                timeout_s=runner.settings.timeout_s)
+            runner.in_hand = None
             progress["results"] = tuple(results)
             report = _report(
                 run_id, started, started_mono, dry_run, runner, atlassian,

@@ -24,7 +24,7 @@ from datetime import datetime
 
 import structlog
 
-from worker.model import RecordedWrite, WriteJournal
+from worker.model import Outcome, RecordedWrite, WriteJournal
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +50,8 @@ class GuardedJournal:
         self._pending: list[RecordedWrite] = []
         #: the last store error, when one outlived its retries (None: the store kept up)
         self.failure: str | None = None
+        #: per issue, the latest write journaled through this guard (this cycle's writes)
+        self.written: dict[str, RecordedWrite] = {}
 
     def recent_writes(self, *, since: datetime) -> Mapping[str, RecordedWrite]:
         """The journal's latest write per issue (see :class:`WriteJournal`)."""
@@ -57,6 +59,7 @@ class GuardedJournal:
 
     def record_write(self, write: RecordedWrite) -> None:
         """Record one write, retrying; pending "applied" rows go first."""
+        self.written[write.issue] = write
         if self._pending:
             self.flush(retry=False)
         try:
@@ -102,3 +105,22 @@ class GuardedJournal:
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def abandoned_outcomes(guard: GuardedJournal) -> list[Outcome]:
+    """What a cycle stopped mid-write did, from its journal: writes answered are "applied",
+    a write sent without an answer yet is "unknown" (never "done" nor "not done")."""
+    return [
+        Outcome(
+            w.issue,
+            "applied" if w.status == "applied" else "unknown",
+            (),
+            detail=(
+                "applied before the service stopped"
+                if w.status == "applied"
+                else "sent; the service stopped before Jira answered: it may have landed "
+                "(the next cycle reads the issue's state before writing again)"
+            ),
+        )
+        for w in guard.written.values()
+    ]

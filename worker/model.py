@@ -590,7 +590,10 @@ class RecordedWrite:
 
 # --------------------------------------------------------------------------- outcomes
 
-OutcomeStatus = Literal["applied", "dry-run", "fallback", "failed", "skipped", "stopped"]
+#: "unknown": sent, and the service stopped before an answer came (it may still land)
+OutcomeStatus = Literal[
+    "applied", "dry-run", "fallback", "failed", "skipped", "stopped", "unknown"
+]
 #: what ``history --outcome`` filters on: the executor's statuses, and ``none`` (no write)
 OUTCOMES: tuple[str, ...] = (*get_args(OutcomeStatus), "none")
 

@@ -235,6 +235,8 @@ class Service:
             last_run_id=t.last.run_id if t.last else None,
             last_status=t.last.status if t.last else None,
         )
+        if not finished:
+            self.runner.abandon()
         self.runner.store.close()
         if not finished:
             # The worker thread is stuck in a network call; exiting now is the lesser evil:
