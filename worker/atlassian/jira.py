@@ -405,6 +405,11 @@ class JiraGateway:
                 self.transport.call("POST", f"{self.api}/search", body=body, idempotent=True),
                 "search",
             )
+            warnings = page.get("warningMessages")
+            if isinstance(warnings, list) and warnings and start == 0:
+                # Data Center names JQL values it ignored here: the scope may be wider or
+                # narrower than the admin meant.
+                log.warning("search.warnings", messages=[str(w) for w in warnings][:10])
             issues = page.get("issues") or []
             yield issues
             start += len(issues)

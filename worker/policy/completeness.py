@@ -74,10 +74,20 @@ class Completeness:
         if matched is False:
             return frozenset()
         exempt = _any(policy.exempt, snapshot, ctx, gaps)
-        if matched is True and exempt is not None:
-            return frozenset()
-        return frozenset().union(*(_reads(c) & gaps for c in (*policy.conditions,
-                                                             *policy.exempt)))
+        if exempt is True or (matched is True and exempt is False):
+            return frozenset()  # no-match or exempt either way: nothing to act on
+        return frozenset().union(*(undecided(c, snapshot, ctx, gaps)
+                                   for c in (*policy.conditions, *policy.exempt)))
+
+
+def undecided(cond: Condition, snapshot: IssueSnapshot, ctx: TicketContext,
+              gaps: frozenset[str]) -> frozenset[str]:
+    """The missing parts that the undecided leaves of ``cond`` read."""
+    if truth(cond, snapshot, ctx, gaps) is not None:
+        return frozenset()
+    if isinstance(cond, AllOf | AnyOf | Not):
+        return frozenset().union(*(undecided(c, snapshot, ctx, gaps) for c in cond.items))
+    return _reads(cond) & gaps
 
 
 def _reads(cond: Condition) -> frozenset[str]:
