@@ -54,8 +54,17 @@ class GuardedJournal:
         self.written: dict[str, RecordedWrite] = {}
 
     def recent_writes(self, *, since: datetime) -> Mapping[str, RecordedWrite]:
-        """The journal's latest write per issue (see :class:`WriteJournal`)."""
-        return self._journal.recent_writes(since=since)
+        """The journal's latest write per issue (see :class:`WriteJournal`), retried like a
+        write; a store that stays down raises (the executor then writes nothing)."""
+        deadline = time.monotonic() + self._retry_for_s
+        while True:
+            try:
+                return self._journal.recent_writes(since=since)
+            except Exception as exc:
+                if time.monotonic() + self._pause_s > deadline:
+                    raise
+                log.warning("store.retry", error=_first_line(exc))
+                self._sleep(self._pause_s)
 
     def record_write(self, write: RecordedWrite) -> None:
         """Record one write, retrying; pending "applied" rows go first."""
