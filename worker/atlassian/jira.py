@@ -85,13 +85,15 @@ def edit_body(
     """
     fields: dict[str, Any] = {}
     update: dict[str, list[dict[str, Any]]] = {}
+    # One comment per audience: what the same readers see goes out as a single comment
+    # (a policy's words and the note to the new owner), whatever matched.
+    comments: dict[tuple[str, str] | None, Document] = {}
 
     def add_comment(document: Document, visibility: Visibility | None) -> None:
-        body = to_adf(document) if flavor == "cloud" else to_wiki(document, mentions="username")
-        comment: dict[str, Any] = {"body": body}
-        if visibility is not None:
-            comment["visibility"] = {"type": visibility.type, "value": visibility.value}
-        update.setdefault("comment", []).append({"add": comment})
+        audience = None if visibility is None else (visibility.type, visibility.value)
+        before = comments.get(audience)
+        comments[audience] = (document if before is None
+                              else Document(blocks=before.blocks + document.blocks))
 
     for action in actions:
         if isinstance(action, CommentAction):
@@ -115,6 +117,13 @@ def edit_body(
             and flagged_field_id not in drop_fields
         ):
             fields[flagged_field_id] = [{"value": FLAGGED_OPTION}] if action.on else None
+    for audience, document in comments.items():
+        rendered = (to_adf(document) if flavor == "cloud"
+                    else to_wiki(document, mentions="username"))
+        comment: dict[str, Any] = {"body": rendered}
+        if audience is not None:
+            comment["visibility"] = {"type": audience[0], "value": audience[1]}
+        update.setdefault("comment", []).append({"add": comment})
     body: dict[str, Any] = {"properties": [{"key": property_key, "value": state.to_json()}]}
     if fields:
         body["fields"] = fields
