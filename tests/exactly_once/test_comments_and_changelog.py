@@ -8,6 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from tests.exactly_once.conftest import POLICIES, example_site
 from tests.humans import Human, with_logins
 from worker.cycle import CycleRunner
@@ -78,3 +80,26 @@ def test_idle_for_counts_human_comments_even_beyond_the_first_100(bench: Any,
     assert "stale" not in labels["GLOBEX-7"]
     assert "stale" not in labels["ACME-2"]
     assert "stale" in labels["ACME-1"]  # nobody commented there: idle
+
+
+def test_idle_for_reads_the_changelog_when_the_bots_entries_fill_the_cap(bench: Any) -> None:
+    """Cloud's search lists the 40 newest changelog entries; when they are all the bot's,
+    the human edit before them is read from ``/issue/{key}/changelog``: not idle."""
+    b = bench(with_logins(example_site("cloud")))
+    marco = Human.named(b.sandbox, "marco")
+    b.sandbox.advance("10d")
+    marco.edit("GLOBEX-7", fields={"summary": "Plan kickoff workshop (moved)"})
+    bot = requests.Session()
+    bot.auth = (b.sandbox.bot_email, b.sandbox.bot_token)
+    for n in range(41):
+        r = bot.put(f"{b.sandbox.url}/rest/api/2/issue/GLOBEX-7", timeout=10,
+                    json={"update": {"labels": [{"add": f"tick-{n}"}]}})
+        assert r.status_code == 204
+    b.sandbox.advance("1d")
+    runner_settings = replace(b.settings(), config_path=_policy_dir(b.tmp, IDLE))
+    b.sandbox.clear_requests()
+    b.cycle(CycleRunner(runner_settings, Store.open(runner_settings.state)))
+    labels = {i["key"]: i.get("labels", []) for i in b.sandbox.site()["issues"]}
+    assert "stale" not in labels["GLOBEX-7"]
+    reads = [r["path"] for r in b.sandbox.requests() if r["path"].endswith("/changelog")]
+    assert reads == ["/rest/api/3/issue/GLOBEX-7/changelog"]
