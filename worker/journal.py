@@ -72,7 +72,9 @@ class GuardedJournal:
         if self._pending:
             self.flush(retry=False)
         try:
-            self._retrying(write)
+            # Once the store has outlived one retry window this cycle, later writes try
+            # once: a store that is down must not cost the window again for every ticket.
+            self._retrying(write, window_s=0.0 if self.failure is not None else None)
         except Exception as exc:
             self.failure = f"the write journal is unavailable: {_first_line(exc)}"
             log.error("store.failed", error=_first_line(exc), issue=write.issue,
@@ -98,8 +100,8 @@ class GuardedJournal:
             log.error("store.failed", error=self.failure, unrecorded=[w.issue for w in still])
         return len(still)
 
-    def _retrying(self, write: RecordedWrite) -> None:
-        deadline = time.monotonic() + self._retry_for_s
+    def _retrying(self, write: RecordedWrite, *, window_s: float | None = None) -> None:
+        deadline = time.monotonic() + (self._retry_for_s if window_s is None else window_s)
         while True:
             try:
                 self._journal.record_write(write)
