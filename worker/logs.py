@@ -83,12 +83,13 @@ def scrub(text: str) -> str:
     return _scrub_text(text, secrets)
 
 
-def scrub_value(value: object) -> object:
-    """``value`` (strings, mappings, lists, exceptions, nested) with credentials masked: keys
-    that name a credential lose their value, strings go through :func:`scrub`."""
+def scrub_value(value: object, *, keys: bool = True) -> object:
+    """``value`` (strings, mappings, lists, exceptions, nested) with credentials masked:
+    strings go through :func:`scrub`; with ``keys``, a key that names a credential loses its
+    value too (off for documents whose keys are ours, like ``plan --format json``)."""
     with _lock:
         secrets = tuple(sorted(_secrets, key=len, reverse=True))
-    return _scrub(value, secrets)
+    return _scrub(value, secrets, keys=keys)
 
 
 def url_password(url: str) -> str | None:
@@ -114,19 +115,20 @@ def _scrub_text(text: str, secrets: tuple[str, ...]) -> str:
     return _SCHEME_CRED.sub(lambda m: m.group("head") + MASK, text)
 
 
-def _scrub(value: object, secrets: tuple[str, ...], depth: int = 0) -> object:
-    if depth > 8:  # cycles or absurd nesting: stop walking, keep the event
+def _scrub(value: object, secrets: tuple[str, ...], depth: int = 0, *, keys: bool = True
+           ) -> object:
+    if depth > 16:  # cycles or absurd nesting: stop walking, keep the event
         return value
     if isinstance(value, str):
         return _scrub_text(value, secrets)
     if isinstance(value, Mapping):
         return {
-            k: (MASK if isinstance(k, str) and _SECRET_KEY.search(k) else
-                _scrub(v, secrets, depth + 1))
+            k: (MASK if keys and isinstance(k, str) and _SECRET_KEY.search(k) else
+                _scrub(v, secrets, depth + 1, keys=keys))
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
-        return type(value)(_scrub(v, secrets, depth + 1) for v in value)
+        return type(value)(_scrub(v, secrets, depth + 1, keys=keys) for v in value)
     if isinstance(value, BaseException):
         return _scrub_text(repr(value), secrets)
     return value

@@ -185,3 +185,17 @@ def test_a_store_url_password_is_a_secret_everywhere(
 def test_scrub_masks_url_passwords_and_echoed_headers(text: str, expected: str) -> None:
     """The one scrubber masks URL userinfo and Authorization values, registered or not."""
     assert logs.scrub(text) == expected
+
+
+def test_cli_json_documents_go_through_the_scrubber() -> None:
+    """`plan`/`history --format json` print through print_json: a reason quoting a secret is
+    masked; our own keys stay (a key named like a credential is not ours to hide here)."""
+    from worker.cli.render import print_json
+
+    logs.register_secrets([TOKEN])
+    out = io.StringIO()
+    print_json({"decisions": [{"reason": f"read failed: echo {TOKEN}", "token_count": 3}]},
+               stream=out)
+    assert json.loads(out.getvalue()) == {
+        "decisions": [{"reason": "read failed: echo ***", "token_count": 3}]
+    }

@@ -450,7 +450,7 @@ def plan_against(args: argparse.Namespace, settings: Settings) -> int:
     try:
         new = load_policies(args.against)
     except PolicyError as exc:
-        sys.stderr.write(str(exc) + "\n")
+        sys.stderr.write(logs.scrub(str(exc)) + "\n")
         _error(f"{args.against}: invalid ({len(exc.problems)} problem(s))")
         return EXIT_INVALID
     except OSError as exc:
@@ -562,7 +562,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     out = console()
     if not items:
-        out.print(f"No cycles recorded yet in {settings.state}.")
+        out.print(f"No cycles recorded yet in {logs.scrub(settings.state)}.")
         return EXIT_OK
     for table in history_tables(items):
         out.print(table)

@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.table import Table
 
+from worker import logs
 from worker.cli.render import VERDICT_STYLE, console, print_json, reading_progress
 from worker.cycle import CycleRunner, read_site, spec_for_issues
 from worker.exits import EXIT_INVALID, EXIT_OK
@@ -81,7 +82,7 @@ def explain_issue(runner: CycleRunner, store: Store, key: str, *, fmt: str) -> i
     if not matches:
         bad = [m for m in reading.malformed if m.key.upper() == key.upper()]
         reason = bad[0].reason if bad else "not found, or the bot account cannot browse it"
-        sys.stderr.write(f"handoff-guard: error: {key}: {reason}\n")
+        sys.stderr.write(logs.scrub(f"handoff-guard: error: {key}: {reason}") + "\n")
         return EXIT_INVALID
     snapshot = matches[0]
     found = explain(snapshot, reading.directory, reading.deal_read, policies, reading.now)

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from worker import logs
 from worker.model import VERDICTS, Decision, Plan
 from worker.store import CycleHistory, decision_to_json
 
@@ -66,6 +67,8 @@ def reading_progress(label: str = "Reading issues") -> Iterator[Callable[[int], 
 def print_json(value: object, *, stream: TextIO | None = None) -> None:
     """One JSON document on stdout (sorted keys off: the shape documents itself)."""
     out = stream or sys.stdout
+    # the one scrubber: an error detail or reason in the document may quote a credential
+    value = logs.scrub_value(value, keys=False)
     out.write(json.dumps(value, indent=2, ensure_ascii=False, default=str))
     out.write("\n")
 
