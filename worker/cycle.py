@@ -144,14 +144,15 @@ class PolicySource:
     def _digest(self) -> str:
         """SHA-256 over the policy file and the comment templates next to it, so an edit to
         either is picked up (the templates folder is ``templates/`` by convention)."""
-        sha = hashlib.sha256(self.path.read_bytes())
+        sha = hashlib.sha256()
+        _hash_file(sha, self.path)  # streamed: a huge file is refused by the loader, unread
         templates = self.path.parent / "templates"
         if templates.is_dir():
             # recursive: a template may include one from a subfolder
             for item in sorted(templates.rglob("*")):
                 if item.is_file():
-                    name = item.relative_to(templates).as_posix()
-                    sha.update(name.encode() + b"\0" + item.read_bytes())
+                    sha.update(item.relative_to(templates).as_posix().encode() + b"\0")
+                    _hash_file(sha, item)
         return sha.hexdigest()
 
     def _mark_valid(self) -> None:
@@ -177,6 +178,12 @@ class PolicySource:
                 raise exc
             raise ConfigUnavailableError(problems[0]) from exc
         return self.policies
+
+
+def _hash_file(sha: hashlib._Hash, path: Path) -> None:
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 16), b""):
+            sha.update(block)
 
 
 class ConfigUnavailableError(Exception):

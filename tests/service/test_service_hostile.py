@@ -158,3 +158,16 @@ def test_a_template_that_breaks_on_one_tickets_data_skips_only_that_ticket(
     assert report.outcomes == {"applied": 13}
     acme = next(i for i in hostile_sandbox.site()["issues"] if i["key"] == "ACME-1")
     assert not [c for c in acme.get("comments", []) if c["author"] == hostile_sandbox.bot_name]
+
+
+def test_a_policy_file_grown_past_the_bound_is_config_invalid(settings: Settings) -> None:
+    """A 2 MB policy file written over a running service: refused by its size (hashed in
+    blocks, never parsed), the last good policies keep running."""
+    source = PolicySource(settings.config_path)
+    good = source.current()
+    settings.config_path.write_text(settings.config_path.read_text(encoding="utf-8")
+                                    + "#" * (2 << 20) + "\n", encoding="utf-8")
+    assert source.current() is good
+    (problem,) = source.problems
+    assert problem.startswith(f"{settings.config_path}:1:1: file is ")
+    assert "a policy file is at most 1048576 bytes" in problem
