@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -440,7 +440,9 @@ class _Writer:
         if reassign is not None and "assignee" in refused:
             assigned, note = self._assign_fallback(write, reassign)
             notes.append(note)
-            write = _with_assignee(write, reassign, assigned)
+            write = _with_assignee(write, reassign, assigned, now=self.plan.now)
+        if "labels" in refused:
+            write = _without_labels(write, now=self.plan.now)
         body = self._body(write, drop_fields=refused)
         try:
             self._send(write, body)
@@ -470,7 +472,7 @@ class _Writer:
             kinds,
             detail="; ".join(notes),
             http_status=400,
-            changes=write_changes(_without(write, refused)),
+            changes=write_changes(write),
         )
 
     def _assign_fallback(
@@ -497,7 +499,7 @@ class _Writer:
 
 
 def _with_assignee(
-    write: IssueWrite, action: ReassignAction, assigned: Person | None
+    write: IssueWrite, action: ReassignAction, assigned: Person | None, *, now: datetime
 ) -> IssueWrite:
     """The write with ``reassigned_to`` naming who really holds the ticket now, and the
     note addressed to that person (none when nobody got it)."""
@@ -509,6 +511,8 @@ def _with_assignee(
         fixed = replace(action, to=assigned, note=action.fallback_note, fallback_note=None)
         kept = tuple(fixed if a is action else a for a in write.actions)
     write = replace(write, actions=kept)
+    if assigned is None:
+        write = replace(write, state=_new_steps(write, now, previous_assignee=None))
     policies = {
         pid: (
             replace(ps, reassigned_to=assigned.id if assigned else None)
@@ -520,8 +524,19 @@ def _with_assignee(
     return replace(write, state=BotState(policies=policies))
 
 
-def _without(write: IssueWrite, refused: frozenset[str]) -> IssueWrite:
-    """The write as it landed when Jira refused some fields (labels refused: none added)."""
-    if "labels" not in refused:
-        return write
-    return replace(write, actions=tuple(a for a in write.actions if a.kind != "label"))
+def _without_labels(write: IssueWrite, *, now: datetime) -> IssueWrite:
+    """The write as it lands when Jira refused the labels: no label added, and the state
+    records none (``revert`` must never remove a label the bot did not add)."""
+    actions = tuple(a for a in write.actions if a.kind != "label")
+    return replace(write, actions=actions, state=_new_steps(write, now, labels_added=()))
+
+
+def _new_steps(write: IssueWrite, now: datetime, **changes: Any) -> BotState:
+    """The write's state with ``changes`` applied to the steps this write adds (recorded at
+    ``now``, the plan's time; an override adds none, and older steps stay as they were)."""
+    policies = dict(write.state.policies)
+    for pid in write.policies:
+        ps = policies.get(pid)
+        if ps is not None and ps.steps and ps.steps[-1].at == now:
+            policies[pid] = replace(ps, steps=(*ps.steps[:-1], replace(ps.steps[-1], **changes)))
+    return BotState(policies=policies)

@@ -178,3 +178,59 @@ def test_revert_puts_back_assignee_and_labels(kit: Any, flavor: str, policies: A
         assert again.write is None
         assert again.notes[0].startswith("nothing to undo: sales-deliverable-before-signature "
                                          "was reverted on")
+
+
+def test_a_reassignment_nobody_got_records_nothing_to_undo(kit: Any, flavor: str) -> None:
+    """Jira refuses the new owner and there is no fallback: the comment and labels land, and
+    the state records no reassignment, so revert will not claim one."""
+    from worker.model import (
+        CommentAction,
+        Document,
+        IssueWrite,
+        LabelAction,
+        Paragraph,
+        Person,
+        PolicyState,
+        ReassignAction,
+        StepRecord,
+        Text,
+    )
+
+    with kit.open_site(kit.sitegen.make_site(1, flavor=flavor)) as (sb, atl):
+        now = atl.jira.server_now()
+        [snap] = [s for s in atl.jira.search(kit.spec) if isinstance(s, IssueSnapshot)]
+        olga = Person("712020:olga" if flavor == "cloud" else "olga", "Olga Petrova")
+        assert snap.assignee is not None
+        state = BotState({"pre-sales": PolicyState(
+            first_flagged_at=now,
+            steps=(StepRecord(0, now, ("comment", "reassign", "label"),
+                              previous_assignee=snap.assignee.id, labels_added=("pre-sales",)),),
+            reassigned_to=olga.id,
+        )})
+        note = Document((Paragraph((Text("yours now"),)),))
+        write = IssueWrite(snap.key, snap.id, (
+            CommentAction(Document((Paragraph((Text("handing over"),)),)), template="t"),
+            ReassignAction(to=olga, target="sales_owner", note=note, previous=snap.assignee),
+            LabelAction(add=("pre-sales",)),
+        ), state, ("pre-sales",), snap.updated)
+        [outcome] = execute(Plan(now=now, decisions=(), writes=(write,)), atl, kit.journal(),
+                            dry_run=False)
+        assert outcome.status == "fallback"
+        issue = _issue(sb, snap.key)
+        assert issue["assignee"] == snap.assignee.id.split(":")[-1]
+        assert "pre-sales" in issue["labels"]
+        assert len(_bot_comments(sb, snap.key)) == 1  # no note to someone who did not get it
+        stored = BotState.from_json(issue["properties"]["handoff-guard"]).for_policy("pre-sales")
+        assert stored.reassigned_to is None
+        assert stored.steps[-1].previous_assignee is None
+        assert stored.steps[-1].labels_added == ("pre-sales",)
+        assert outcome.changes is not None
+        assert "new_assignee" not in outcome.changes
+        found = plan_revert(_read_any(atl, kit, snap.key), now=now, reason="Lee", people={})
+        assert found.notes == ("label pre-sales removed",)
+
+
+def _read_any(atl: Any, kit: Any, key: str) -> IssueSnapshot:
+    spec = spec_for_issues(kit.spec, [key])
+    (found,) = [s for s in atl.jira.search(spec) if isinstance(s, IssueSnapshot)]
+    return found
