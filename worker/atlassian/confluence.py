@@ -27,7 +27,13 @@ from worker.atlassian.pageprops import (
     page_properties,
     read_date,
 )
-from worker.atlassian.transport import AtlassianHTTPError, Transport, TransportFailedError
+from worker.atlassian.transport import (
+    AtlassianHTTPError,
+    Transport,
+    TransportFailedError,
+    default_port,
+    same_site,
+)
 from worker.atlassian.transport import UnexpectedBodyError as UnexpectedBodyError
 from worker.model import (
     Deal,
@@ -158,22 +164,6 @@ def _page_url(page: Mapping[str, Any], base_url: str) -> str | None:
     links = page.get("_links")
     webui = links.get("webui") if isinstance(links, dict) else None
     return base_url.rstrip("/") + webui if isinstance(webui, str) else None
-
-
-def same_site(url: str, site_url: str) -> bool:
-    """True when ``url`` has the scheme, host and port of ``site_url``."""
-    a, b = urlsplit(url), urlsplit(site_url)
-    return (a.scheme.lower(), (a.hostname or "").lower(), _port(a.scheme, a.port)) == (
-        b.scheme.lower(),
-        (b.hostname or "").lower(),
-        _port(b.scheme, b.port),
-    )
-
-
-def _port(scheme: str, port: int | None) -> int | None:
-    if port is not None:
-        return port
-    return {"http": 80, "https": 443}.get(scheme.lower())
 
 
 def next_url(next_link: str, base: str | None, client_url: str) -> str:
@@ -333,7 +323,7 @@ class ConfluenceGateway:
                           port=where.port, site=urlsplit(site).hostname)
                 raise DealReadFailedError(
                     f"Confluence's _links.next points off the site ({where.scheme}://"
-                    f"{where.hostname}:{_port(where.scheme, where.port)}); paging stopped "
+                    f"{where.hostname}:{default_port(where.scheme, where.port)}); paging stopped "
                     "and no credentials were sent there"
                 )
             path, params, absolute = url, None, True

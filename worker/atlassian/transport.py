@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import structlog
@@ -92,6 +93,28 @@ class UnexpectedBodyError(Exception):
     login page): the site as configured cannot be reached, whatever answered."""
 
 
+class OffSiteURLError(Exception):
+    """An absolute URL (taken from a response) that is not on the configured site: never
+    requested, because every request carries the bot's credentials."""
+
+
+def default_port(scheme: str, port: int | None) -> int | None:
+    """The port a URL really uses (80/443 when it names none)."""
+    if port is not None:
+        return port
+    return {"http": 80, "https": 443}.get(scheme.lower())
+
+
+def same_site(url: str, site_url: str) -> bool:
+    """True when ``url`` has the scheme, host and port of ``site_url``."""
+    a, b = urlsplit(url), urlsplit(site_url)
+    return (a.scheme.lower(), (a.hostname or "").lower(), default_port(a.scheme, a.port)) == (
+        b.scheme.lower(),
+        (b.hostname or "").lower(),
+        default_port(b.scheme, b.port),
+    )
+
+
 def _looks_like_html(response: requests.Response) -> bool:
     kind = response.headers.get("Content-Type", "").lower()
     return "html" in kind or response.content.lstrip()[:1] == b"<"
@@ -172,6 +195,13 @@ class Transport:
         headers: dict[str, str] | None = None,
     ) -> Any:
         safe = method == "GET" if idempotent is None else idempotent
+        if absolute and not same_site(path, self.client.url):
+            where = urlsplit(path)
+            log.error(f"{self.service}.link_refused", host=where.hostname, port=where.port)
+            raise OffSiteURLError(
+                f"{method}: refused a URL off the configured site ({where.scheme}://"
+                f"{where.hostname}:{default_port(where.scheme, where.port)})"
+            )
 
         def send() -> requests.Response:
             self.counters.requests += 1
