@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +125,10 @@ def test_bad_values_are_refused_with_a_reason(change: Any, message: str) -> None
 
 
 def test_fifty_thousand_issues_load_and_reset_fast() -> None:
-    """A generated site of 50,000 issues loads and copies (reset) in a few seconds."""
+    """A generated site of 50,000 issues loads and copies (reset) into independent objects.
+
+    How fast is the benchmark's business (``make bench``), not a wall-clock assertion here.
+    """
     data = yaml.safe_load(SMALL_SITE.read_text(encoding="utf-8"))
     data["issues"] = [
         {"key": f"ACME-{n}", "type": "Task", "summary": f"Issue {n}", "status": "To Do",
@@ -135,10 +137,8 @@ def test_fifty_thousand_issues_load_and_reset_fast() -> None:
          "comments": [{"author": "bob", "created": "2026-10-02T10:00:00Z", "body": "hi"}]}
         for n in range(1, 50_001)
     ]
-    started = time.monotonic()
     site = site_from_dict(data)
     copied = site.copy()
-    assert time.monotonic() - started < 10
     assert len(copied.issues) == 50_000
     assert copied.issues[0] is not site.issues[0]
 
