@@ -97,11 +97,14 @@ def run_guard(
         runner = CycleRunner(_settings(site, state), Store.open(state))
         for number in range(1, cycles + 1):
             started = time.perf_counter()
+            cpu_started = time.process_time()
             report = runner.run(dry_run=False, stopping=threading.Event())
             wall_s = time.perf_counter() - started
             result = {
                 "cycle": number,
                 "wall_s": wall_s,
+                # every thread of the worker process (the search prefetch included)
+                "cpu_s": time.process_time() - cpu_started,
                 "peak_rss_mb": peak_rss_mb(),
                 "status": report.status,
                 "error": report.error,

@@ -143,6 +143,8 @@ class SearchSpec:
     field_names: tuple[str, ...] = ()
     #: fetch comments inline (only when a policy reads them)
     comments: bool = False
+    #: fetch the description (only when a condition or a scope reads it: it can be long)
+    description: bool = True
     #: fetch the changelog inline (only when a policy needs last human activity)
     changelog: bool = False
     #: Jira groups to read into the :class:`Directory`

@@ -224,3 +224,40 @@ def test_confluence_retries_log_one_event_each(kit, flavor, waits) -> None:
         [event] = [e for e in logs if e["event"] == "confluence.retry"]
         assert (event["status"], event["attempt"], event["method"]) == (503, 1, "GET")
         assert event["wait_s"] == pytest.approx(waits[0], abs=0.001)
+
+
+def test_search_leaves_the_description_out_when_no_policy_reads_it(kit, flavor) -> None:
+    """With ``description=False`` the page carries no description (fewer bytes to decode);
+    everything else a snapshot holds is unchanged."""
+    site = kit.sitegen.example_site()
+    site["site"]["flavor"] = flavor
+    with kit.open_site(site) as (_sb, atl):
+        full = {s.key: s for s in atl.jira.search(kit.spec) if isinstance(s, IssueSnapshot)}
+        lean_spec = dataclasses.replace(kit.spec, description=False)
+        lean = {s.key: s for s in atl.jira.search(lean_spec) if isinstance(s, IssueSnapshot)}
+        assert any(s.description for s in full.values())
+        assert all(s.description == "" for s in lean.values())
+        assert {k: dataclasses.replace(s, description="") for k, s in full.items()} == lean
+
+
+def test_search_prefetch_keeps_page_order_under_latency(kit, flavor) -> None:
+    """250 candidates over three pages, each answered late: same issues, same order, three
+    requests (the next page is fetched while the current one is parsed)."""
+    site = kit.sitegen.make_site(250, flavor=flavor)
+    with kit.open_site(site) as (sb, atl):
+        atl.jira.field_info()
+        atl.bot  # noqa: B018
+        quick = [r.key for r in atl.jira.search(kit.spec)]
+        sb.add_faults([{"latency_ms": 30}])
+        sb.clear_requests()
+        slow = [r.key for r in atl.jira.search(kit.spec)]
+        assert slow == quick
+        assert len(slow) == 250
+        assert len(sb.requests()) == 3
+
+
+def test_sessions_keep_connections_and_read_proxy_settings_once(kit, flavor) -> None:
+    """The clients' sessions do not consult the environment per request (trust_env off)."""
+    with kit.open_site(kit.sitegen.make_site(1, flavor=flavor)) as (_sb, atl):
+        for client in (atl.jira.transport.client, atl.confluence.transport.client):
+            assert client._session.trust_env is False

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from worker.atlassian.jira import edit_body
-from worker.atlassian.snapshots import issue_to_snapshot, normalize_field
+from worker.atlassian.snapshots import issue_to_snapshot, normalize_field, parse_jira_time
 from worker.execute import overlay_recent, step_landed
 from worker.model import (
     BotState,
@@ -398,3 +398,35 @@ def test_who_added_each_label(
     assert isinstance(snap, IssueSnapshot)
     got = {a.label: (a.by.display_name if a.by else None, a.at) for a in snap.labels_added}
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-02T10:00:00.000+0100", datetime(2026, 11, 2, 9, 0, tzinfo=UTC)),
+        ("2026-11-02T10:00:00.000+0000", datetime(2026, 11, 2, 10, 0, tzinfo=UTC)),
+        ("2026-11-02T10:00:00.000-0530", datetime(2026, 11, 2, 15, 30, tzinfo=UTC)),
+        ("2026-11-02T10:00:00+01:00", datetime(2026, 11, 2, 9, 0, tzinfo=UTC)),
+        ("2026-11-02T10:00:00Z", datetime(2026, 11, 2, 10, 0, tzinfo=UTC)),
+        ("2026-11-02T10:00:00.5+0000", datetime(2026, 11, 2, 10, 0, 0, 500000, tzinfo=UTC)),
+        ("2026-11-02T10:00:00.123456+0000",
+         datetime(2026, 11, 2, 10, 0, 0, 123456, tzinfo=UTC)),
+        ("2026-11-02T10:00:00", datetime(2026, 11, 2, 10, 0, tzinfo=UTC)),  # no offset: UTC
+    ],
+)
+def test_jira_timestamps_in_every_form_jira_sends(text: str, expected: datetime) -> None:
+    """Jira's offsets without a colon, with one, ``Z``, any fraction: one aware UTC instant."""
+    parsed = parse_jira_time(text)
+    assert parsed == expected
+    assert parsed.tzinfo is UTC
+
+
+@pytest.mark.parametrize("bad", ["", "yesterday", "2026-13-01T00:00:00+0000", None, 17])
+def test_a_bad_timestamp_makes_the_issue_malformed(bad: object) -> None:
+    """An unreadable ``updated`` is a skip with the reason, not an exception."""
+    issue = raw_issue()
+    issue["fields"]["updated"] = bad
+    result = issue_to_snapshot(issue, flavor="cloud", extra_fields={}, flagged_field_id=None,
+                               property_key="handoff-guard", bot_id=BOT)
+    assert isinstance(result, MalformedIssue)
+    assert "timestamp" in result.reason

@@ -126,3 +126,54 @@ def test_scope_fields_are_read_every_cycle() -> None:
         result = plan(tickets, DIRECTORY, DEALS, policies, NOW)
         reasons = {d.reason for d in result.decisions if d.policy == "other"}
         assert ("outside the policy's scope" in reasons) == outside
+
+
+def _with_texts(scope: str, condition: str) -> Policies:
+    text = f"""\
+version: 1
+people:
+  pm: {{groups: [project-managers]}}
+policies:
+  - id: p
+    description: test
+    mode: enforce
+    scope: {scope}
+    conditions:
+      - {condition}
+    actions:
+      - label: checked
+"""
+    return load_policies_text(text, filename="texts.yaml", base_dir=CONFIG.parent)
+
+
+@pytest.mark.parametrize(
+    ("scope", "condition", "description", "comments"),
+    [
+        ("project = ACME", "assignee_in: pm", False, False),
+        ("project = ACME", "text_matches: {keywords: [sow]}", False, False),
+        ("project = ACME", "text_matches: {fields: [description], keywords: [sow]}", True, False),
+        ("project = ACME", "text_matches: {fields: [summary, description], regex: x}", True, False),
+        ('description ~ "sow"', "assignee_in: pm", True, False),
+        ('text ~ "sow"', "assignee_in: pm", True, True),
+        ('comment ~ "sow"', "assignee_in: pm", False, True),
+        ('project = ACME AND NOT (Description ~ "x")', "assignee_in: pm", True, False),
+        ("project = ACME", "any: [{text_matches: {fields: [description], keywords: [x]}}]",
+         True, False),
+    ],
+)
+def test_search_asks_for_long_texts_only_when_something_reads_them(
+    scope: str, condition: str, description: bool, comments: bool
+) -> None:
+    """The description and the comments are fetched only when a condition or a scope reads
+    them (they are most of a search page's bytes)."""
+    spec = search_spec(_with_texts(scope, condition))
+    assert (spec.description, spec.comments) == (description, comments)
+
+
+def test_shipped_policies_skip_the_description() -> None:
+    """The shipped policies read summaries and comments, never the description."""
+    from worker.policy import load_policies
+
+    spec = search_spec(load_policies(CONFIG))
+    assert spec.comments
+    assert not spec.description

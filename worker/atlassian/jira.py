@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from worker.atlassian.markup import to_adf, to_wiki
+from worker.atlassian.prefetch import prefetched
 from worker.atlassian.snapshots import (
     BASE_FIELDS,
     issue_to_snapshot,
@@ -277,7 +278,8 @@ class JiraGateway:
                 log.warning("jira.field_unknown", field=name)
                 continue
             extra[fid] = name
-        wanted = list(BASE_FIELDS) + list(extra)
+        wanted = [f for f in BASE_FIELDS if spec.description or f != "description"]
+        wanted += list(extra)
         if info.flagged_id is not None:
             wanted.append(info.flagged_id)
         if spec.comments:
@@ -292,7 +294,7 @@ class JiraGateway:
         # Cloud page can list a ticket twice: the first occurrence wins, the rest are counted.
         seen: set[str] = set()
         repeated: list[str] = []
-        for issues in pages:
+        for issues in prefetched(pages):
             for raw in issues:
                 if not isinstance(raw, dict):
                     continue

@@ -161,12 +161,15 @@ def adf_to_text(node: object) -> str:
     return "".join(parts).strip()
 
 
+_ADF_INLINE_ATTRS = frozenset({"mention", "emoji", "status", "date"})
 _ADF_BLOCKS = frozenset(
     {"paragraph", "heading", "listItem", "blockquote", "codeBlock", "rule", "tableRow", "panel"}
 )
 
 
 def _adf_walk(node: object, parts: list[str]) -> None:
+    # The hot path of reading comments (thousands of bodies per page of issues): attributes
+    # are looked at only for the few node kinds that carry text in them.
     if isinstance(node, list):
         for child in node:
             _adf_walk(child, parts)
@@ -174,16 +177,23 @@ def _adf_walk(node: object, parts: list[str]) -> None:
     if not isinstance(node, dict):
         return
     kind = node.get("type")
-    raw_attrs = node.get("attrs")
-    attrs: dict[str, Any] = raw_attrs if isinstance(raw_attrs, dict) else {}
-    if kind == "text" and isinstance(node.get("text"), str):
-        parts.append(node["text"])
-    elif kind == "mention":
-        parts.append(str(attrs.get("text") or "@" + str(attrs.get("id", ""))))
+    if kind == "text":
+        text = node.get("text")
+        if isinstance(text, str):
+            parts.append(text)
     elif kind == "hardBreak":
         parts.append("\n")
-    elif kind in {"emoji", "status", "date"}:
-        parts.append(str(attrs.get("text") or attrs.get("shortName") or attrs.get("timestamp", "")))
-    _adf_walk(node.get("content"), parts)
+    elif kind in _ADF_INLINE_ATTRS:
+        raw_attrs = node.get("attrs")
+        attrs: dict[str, Any] = raw_attrs if isinstance(raw_attrs, dict) else {}
+        if kind == "mention":
+            parts.append(str(attrs.get("text") or "@" + str(attrs.get("id", ""))))
+        else:
+            parts.append(
+                str(attrs.get("text") or attrs.get("shortName") or attrs.get("timestamp", ""))
+            )
+    content = node.get("content")
+    if content is not None:
+        _adf_walk(content, parts)
     if kind in _ADF_BLOCKS and parts and not parts[-1].endswith("\n"):
         parts.append("\n")

@@ -6,11 +6,11 @@ above it (which statuses are errors, what a body must look like) is decided here
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import requests
 import structlog
 from atlassian.rest_client import AtlassianRestAPI
@@ -248,8 +248,10 @@ class Transport:
         if response.status_code == 204 or not response.content:
             return None
         try:
-            return response.json()
-        except (ValueError, json.JSONDecodeError) as exc:
+            # orjson decodes a 600 kB search page in two thirds of json's time; it reads the
+            # bytes as UTF-8, which is what Atlassian sends (and the library assumes).
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
             if _looks_like_html(response):
                 raise UnexpectedBodyError(
                     f"{method} {path}: answer is an HTML page, not JSON ({SITE_HINT_HTML})"

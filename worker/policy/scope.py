@@ -190,6 +190,33 @@ def needs_deals(policies: Policies) -> bool:
     return False
 
 
+#: JQL fields whose local re-check reads the description or the comments
+_SCOPE_TEXT_FIELDS = {"description": ("description",), "text": ("description", "comments"),
+                      "comment": ("comments",)}
+
+
+def scope_text_needs(scope: str) -> frozenset[str]:
+    """Which long texts ("description", "comments") a scope's local re-check reads.
+
+    Every unquoted word is looked at, not only field positions: reading a text that turns
+    out unused costs bytes; not reading one that is used would make the scope never match.
+    """
+    try:
+        tokens = _jql().tokenize(scope)
+    except ValueError:
+        return frozenset()  # an invalid scope never loads; nothing to read for it
+    out: set[str] = set()
+    for tok in tokens:
+        if tok.kind == "word":
+            out.update(_SCOPE_TEXT_FIELDS.get(tok.text.lower(), ()))
+    return frozenset(out)
+
+
+def _reads_description(cond: Condition) -> bool:
+    fields = getattr(cond, "fields", None)
+    return cond.name == "text_matches" and isinstance(fields, list) and "description" in fields
+
+
 def search_spec(policies: Policies) -> SearchSpec:
     """What a cycle must read for these policies: the bounded JQL, fields, groups, deals."""
     active = [p for p in policies.policies if p.mode != "off"]
@@ -207,9 +234,13 @@ def search_spec(policies: Policies) -> SearchSpec:
     for policy in active:
         if policy.scope_query is not None:
             fields.extend(scope_fields(policy.scope_query))
+        if policy.scope:
+            needs |= scope_text_needs(policy.scope)
         for cond in walk(policy.conditions + policy.exempt):
             fields.extend(cond.fields_read())
             needs |= cond.needs()
+            if _reads_description(cond):
+                needs.add("description")
     deals = needs_deals(policies)
     if deals:
         fields.extend(f for f in (policies.deals.status_field, policies.deals.account_field) if f)
@@ -221,6 +252,7 @@ def search_spec(policies: Policies) -> SearchSpec:
         jql=" AND ".join(parts),
         field_names=tuple(dict.fromkeys(fields)),
         comments="comments" in needs,
+        description="description" in needs,
         changelog="changelog" in needs,
         groups=tuple(groups),
         deals=policies.deals.pages if deals else None,
