@@ -35,6 +35,15 @@ from worker.exits import EXIT_FAILED_ACTIONS as EXIT_FAILED_ACTIONS
 from worker.exits import EXIT_INVALID as EXIT_INVALID
 from worker.exits import EXIT_OK as EXIT_OK
 from worker.exits import EXIT_UNREACHABLE as EXIT_UNREACHABLE
+from worker.incremental import (
+    IncrementalSettings,
+    ReadPlan,
+    ReadState,
+    deal_prints,
+    decide,
+    people_of,
+    restrictions,
+)
 from worker.journal import GuardedJournal, abandoned_outcomes
 from worker.logs import register_secrets, scrub
 from worker.model import (
@@ -52,6 +61,8 @@ from worker.model import (
 )
 from worker.policy import PolicyError, load_policies, plan, promise_words, search_spec
 from worker.policy.completeness import Completeness
+from worker.policy.config import PM_SET
+from worker.policy.scope import scope_time_dependent
 from worker.settings import Settings, SettingsError
 from worker.store import CycleRecord, Store
 
@@ -222,6 +233,9 @@ class CycleReport:
     requests: int = 0
     retries: int = 0
     config_sha256: str | None = None
+    #: False: an incremental read (only what can have changed); True: everything was read
+    read_full: bool | None = None
+    read_reason: str | None = None
     #: problems of the policy file on disk when it is invalid (the last good one ran)
     config_problems: tuple[str, ...] = ()
     plan: Plan | None = field(default=None, repr=False, compare=False)
@@ -248,6 +262,9 @@ class CycleReport:
             "status": self.status,
             "dry_run": self.dry_run,
             "site_now": self.site_now.isoformat() if self.site_now else None,
+            "read": None if self.read_full is None else ("full" if self.read_full
+                                                          else "incremental"),
+            "read_reason": self.read_reason,
             "issues_read": self.issues_read,
             "malformed": self.malformed,
             "deals": self.deals,
@@ -305,6 +322,10 @@ class IssueStream:
     malformed: int = 0
     #: issue key -> why the bot's state must be read before writing to it
     verify: dict[str, str] = field(default_factory=dict)
+    #: how this cycle chose what to read (None: a plain full read, outside the service)
+    read: ReadPlan | None = None
+    #: the keys an incremental read returned (None for a full read)
+    keys: frozenset[str] | None = None
 
     @property
     def deals(self) -> tuple[Deal, ...]:
@@ -327,6 +348,34 @@ class IssueStream:
             yield item
 
 
+@dataclass(frozen=True, slots=True)
+class IncrementalRead:
+    """What a cycle needs to read only what changed (see :mod:`worker.incremental`)."""
+
+    state: ReadState
+    settings: IncrementalSettings
+    #: the policy file, its templates and the search, as one digest
+    config: str
+    #: a scope that reads the clock: every cycle is a full read
+    time_dependent_scope: bool
+    pm_groups: tuple[str, ...]
+    #: the ticket field that names the customer (deal lookup by account)
+    account_field: str | None
+
+    def decide(self, *, now: datetime, directory: Directory, deals: Iterable[Deal]) -> ReadPlan:
+        """Full or incremental for this cycle, and why."""
+        return decide(
+            self.state,
+            now=now,
+            config=self.config,
+            settings=self.settings,
+            time_dependent_scope=self.time_dependent_scope,
+            people=people_of(directory),
+            pm_groups=self.pm_groups,
+            deals=deal_prints(deals),
+        )
+
+
 def stream_site(
     atlassian: Atlassian,
     spec: SearchSpec,
@@ -337,6 +386,7 @@ def stream_site(
     stopping: Callable[[], bool] | None = None,
     policies: Policies | None = None,
     deal_pages: DealPageCount | None = None,
+    incremental: IncrementalRead | None = None,
 ) -> IssueStream:
     """Read the directory and deals now; return the issues as a stream read page by page.
 
@@ -348,7 +398,8 @@ def stream_site(
     overlaid with what we wrote, because search may still return the old property value.
     ``only`` restricts the result to those issue keys (``plan --issue``). ``deal_pages``
     remembers how many deal pages the last successful read found (a read finding far fewer
-    is a failed read).
+    is a failed read). With
+    ``incremental``, only the tickets that can have changed are read when that is safe.
     """
     now = atlassian.jira.server_now()
     directory = atlassian.jira.directory(spec.groups)
@@ -362,17 +413,61 @@ def stream_site(
         journal.recent_writes(since=now - JOURNAL_WINDOW) if journal is not None else {}
     )
     reconcile = [w.issue_id for w in sorted(recent.values(), key=lambda w: w.at, reverse=True)]
+    reconcile = reconcile[:MAX_RECONCILE]
     complete = (
         Completeness(policies, directory, deal_read, now).needed if policies is not None else None
     )
+    read: ReadPlan | None = None
+    keys: frozenset[str] | None = None
+    issues: Iterable[IssueSnapshot | MalformedIssue] | None = None
+    if incremental is not None:
+        from worker.atlassian.transport import AtlassianHTTPError
+
+        read = incremental.decide(now=now, directory=directory, deals=deal_read.deals)
+        if not read.full:
+            try:
+                changed = _read_changed(atlassian, spec, read, reconcile, incremental,
+                                        complete=complete)
+            except AtlassianHTTPError as exc:
+                if exc.status != 400:
+                    raise
+                # A deal names a project that does not exist, a key was deleted, a field
+                # refuses ``~``: Jira refuses the whole query. Read everything instead.
+                read = replace(read, full=True, reason=f"the narrowed search was refused: {exc}")
+            else:
+                issues, keys = changed, frozenset(item.key for item in changed)
+        log.info("read.planned", full=read.full, reason=read.reason, due=len(read.due),
+                 since=read.since.isoformat() if read.since else None,
+                 deal_projects=len(read.changes.projects), new_pms=len(read.changes.new_pms))
+    if issues is None:
+        issues = atlassian.jira.search(spec, reconcile_ids=reconcile, complete=complete)
     items = _issues(
-        atlassian.jira.search(spec, reconcile_ids=reconcile[:MAX_RECONCILE], complete=complete),
+        issues,
         recent,
         wanted={k.upper() for k in only},
         on_issue=on_issue,
         stopping=stopping,
     )
-    return IssueStream(now, directory, deal_read, items)
+    return IssueStream(now, directory, deal_read, items, read=read, keys=keys)
+
+
+def _read_changed(
+    atlassian: Atlassian,
+    spec: SearchSpec,
+    read: ReadPlan,
+    reconcile: list[str],
+    incremental: IncrementalRead,
+    *,
+    complete: Callable[[IssueSnapshot], frozenset[str]] | None,
+) -> list[IssueSnapshot | MalformedIssue]:
+    """The tickets an incremental read names, each once (a few pages: held in memory)."""
+    tz = atlassian.jira.time_zone()
+    seen: dict[str, IssueSnapshot | MalformedIssue] = {}
+    for clause in restrictions(read, tz=tz, account_field=incremental.account_field):
+        narrowed = replace(spec, jql=f"({spec.jql}) AND {clause}")
+        for item in atlassian.jira.search(narrowed, reconcile_ids=reconcile, complete=complete):
+            seen.setdefault(item.key, item)
+    return list(seen.values())
 
 
 def _issues(
@@ -548,6 +643,25 @@ class CycleRunner:
                      bot=self._atlassian.bot.display_name)
         return self._atlassian
 
+    def incremental(self, policies: Policies, spec: SearchSpec) -> IncrementalRead:
+        """What this cycle needs to read only what changed (state from the store)."""
+        return IncrementalRead(
+            state=ReadState.load(self.store),
+            settings=IncrementalSettings(
+                margin=timedelta(seconds=self.settings.read_margin_s),
+                full_sweep=timedelta(seconds=self.settings.full_sweep_s),
+                journal_window=JOURNAL_WINDOW,
+                enabled=self.settings.incremental,
+            ),
+            config=config_digest(self.source.sha256, spec),
+            time_dependent_scope=any(
+                p.mode != "off" and p.scope is not None and scope_time_dependent(p.scope)
+                for p in policies.policies
+            ),
+            pm_groups=tuple(policies.people[PM_SET].groups),
+            account_field=policies.deals.account_field,
+        )
+
     def run(self, *, dry_run: bool = False, stopping: threading.Event | None = None) -> CycleReport:
         """One cycle; never raises (see the module docstring)."""
         with self._lock:  # the scheduler never overlaps cycles; this guards manual calls too
@@ -630,11 +744,14 @@ def run_cycle(
                 # the same summary as `plan --against`, for the file that takes effect now
                 log_reload_impact(atlassian, replaced, policies, journal=runner.store)
             spec = search_spec(policies)
+            incremental = runner.incremental(policies, spec)
             reading = stream_site(atlassian, spec, journal=runner.store,
                                   on_issue=runner.on_issue, stopping=stopping.is_set,
-                                  policies=policies, deal_pages=runner.deal_pages)
+                                  policies=policies, deal_pages=runner.deal_pages,
+                                  incremental=incremental)
             progress["reading"] = reading
             report_deal_problems(reading.deal_read, policies, runner.metrics)
+            partial = reading.read is not None and not reading.read.full
             the_plan = plan(
                 reading,
                 reading.directory,
@@ -642,6 +759,9 @@ def run_cycle(
                 policies,
                 reading.now,
                 keep_no_match=False,
+                # An incremental read sees part of each scope: the breaker's percentage
+                # is taken against the scope as the last full read counted it.
+                scope_sizes=incremental.state.scope_sizes if partial else None,
             )
             log.info(
                 "cycle.read",
@@ -687,6 +807,8 @@ def run_cycle(
                 log.error("cycle.store_failed", error=journal.failure)
                 report = replace(report, status="failed", error=journal.failure,
                                  error_kind="store")
+            if report.status == "ok":
+                _advance(runner, incremental, reading, the_plan)
         except CycleStoppedError as exc:
             log.info("cycle.stopped", detail=str(exc))
             report = replace(
@@ -744,6 +866,44 @@ def _execute(
     )
 
 
+def config_digest(policy_sha: str | None, spec: SearchSpec) -> str:
+    """The policy file (with its templates) and the search it asks for, as one digest: when
+    it changes, the next cycle reads everything."""
+    return hashlib.sha256(f"{policy_sha}\0{spec!r}".encode()).hexdigest()
+
+
+def _advance(
+    runner: CycleRunner, incremental: IncrementalRead, reading: IssueStream, the_plan: Plan
+) -> None:
+    """After a successful cycle: move the watermark and keep what the next one compares."""
+    read = reading.read
+    old = incremental.state
+    full = read is None or read.full
+    if full:
+        rechecks = dict(the_plan.rechecks)
+    else:
+        assert read is not None
+        # What was read (or due and not found any more) is decided afresh by this plan.
+        fresh = (reading.keys or frozenset()) | frozenset(read.due)
+        rechecks = {k: t for k, t in old.rechecks.items() if k not in fresh}
+        rechecks.update(the_plan.rechecks)
+    state = ReadState(
+        watermark=reading.now,
+        last_full_sweep=reading.now if full else old.last_full_sweep,
+        config=incremental.config,
+        people=people_of(reading.directory),
+        # A deal read that failed is not a new baseline: the next cycle compares with the last
+        # good one (and reads the customers whose pages really changed).
+        deals=deal_prints(reading.deals) if reading.deal_read.failed is None else old.deals,
+        rechecks=rechecks,
+        scope_sizes=dict(the_plan.scope_sizes) if full else old.scope_sizes,
+    )
+    try:
+        state.save(runner.store)
+    except Exception as exc:  # the next cycle then reads more, never less
+        log.error("store.failed", error=_one_line(exc))
+
+
 def _counts(the_plan: Plan | None) -> dict[str, dict[str, int]]:
     counts: dict[str, Counter[str]] = {}
     if the_plan is not None:
@@ -777,6 +937,8 @@ def _report(
         dry_run=dry_run,
         status="stopped" if stopped else "ok",
         site_now=reading.now,
+        read_full=None if reading.read is None else reading.read.full,
+        read_reason=None if reading.read is None else reading.read.reason,
         issues_read=reading.issues,
         malformed=reading.malformed,
         deals=len(reading.deals),
@@ -867,9 +1029,9 @@ def _record(runner: CycleRunner, report: CycleReport) -> None:
         at = report.site_now or report.started_at
         the_plan = report.plan
         if the_plan is not None:
-            _retrying(lambda: runner.store.record_decisions(report.run_id, at,
-                                                            the_plan.decisions),
-                      deadline=deadline)
+            _retrying(lambda: runner.store.record_decisions(
+                report.run_id, at, the_plan.decisions, recheck_at=the_plan.rechecks
+            ), deadline=deadline)
         _retrying(lambda: runner.store.record_outcomes(report.run_id, at, report.results),
                   deadline=deadline)
         _retrying(lambda: runner.store.finish_cycle(

@@ -31,6 +31,10 @@ DEFAULT_CONFIG_PATH = Path("config/policies.yaml")
 DEFAULT_STATE_PATH = Path("var/handoff-guard.db")
 DEFAULT_TIMEOUT_S = 30
 DEFAULT_RETENTION_DAYS = 90
+#: how far before the last cycle's start an incremental read looks (above any search lag)
+DEFAULT_READ_MARGIN_S = 600
+#: the longest time between two full reads
+DEFAULT_FULL_SWEEP_S = 24 * 3600
 
 _FLAVORS: dict[str, Flavor] = {
     "cloud": "cloud",
@@ -90,6 +94,10 @@ class Settings:
     #: whole seconds: atlassian-python-api casts its timeout to int
     timeout_s: int = DEFAULT_TIMEOUT_S
     retention_days: int = DEFAULT_RETENTION_DAYS
+    #: read only what changed since the last cycle (``HANDOFF_GUARD_INCREMENTAL=false``: all)
+    incremental: bool = True
+    read_margin_s: int = DEFAULT_READ_MARGIN_S
+    full_sweep_s: int = DEFAULT_FULL_SWEEP_S
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -134,6 +142,15 @@ class Settings:
                 "HANDOFF_GUARD_RETENTION_DAYS", get("HANDOFF_GUARD_RETENTION_DAYS")
             )
             or DEFAULT_RETENTION_DAYS,
+            incremental=_bool("HANDOFF_GUARD_INCREMENTAL", get("HANDOFF_GUARD_INCREMENTAL"), True),
+            read_margin_s=_positive_int(
+                "HANDOFF_GUARD_READ_MARGIN_S", get("HANDOFF_GUARD_READ_MARGIN_S")
+            )
+            or DEFAULT_READ_MARGIN_S,
+            full_sweep_s=_positive_int(
+                "HANDOFF_GUARD_FULL_SWEEP_S", get("HANDOFF_GUARD_FULL_SWEEP_S")
+            )
+            or DEFAULT_FULL_SWEEP_S,
         )
 
     def secrets(self) -> tuple[str, ...]:
@@ -287,3 +304,18 @@ def _positive_int(name: str, value: str | None) -> int | None:
     if number <= 0:
         raise SettingsError(f"{name} must be greater than 0 {_HIDDEN}")
     return number
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _bool(name: str, value: str | None, default: bool) -> bool:
+    if value is None:
+        return default
+    folded = value.casefold()
+    if folded in _TRUE:
+        return True
+    if folded in _FALSE:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {value!r}")

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
@@ -133,6 +134,16 @@ def edit_body(
     return body
 
 
+def _zone(name: object) -> ZoneInfo:
+    """A user's ``timeZone``; UTC when absent or unknown (Jira's own default)."""
+    if isinstance(name, str) and name:
+        try:
+            return ZoneInfo(name)
+        except (ValueError, ZoneInfoNotFoundError):
+            log.warning("jira.time_zone_unknown", time_zone=name)
+    return ZoneInfo("UTC")
+
+
 def assignee_value(person: Person, flavor: Flavor) -> dict[str, str]:
     """The JSON that names an assignee: ``accountId`` on Cloud, ``name`` on Data Center."""
     return {"accountId": person.id} if flavor == "cloud" else {"name": person.id}
@@ -148,6 +159,7 @@ class JiraGateway:
     _fields: FieldInfo | None = field(default=None, init=False, repr=False)
     _fields_read_at: float = field(default=0.0, init=False, repr=False)
     _myself: Person | None = field(default=None, init=False, repr=False)
+    _time_zone: ZoneInfo | None = field(default=None, init=False, repr=False)
     _users: dict[str, Person | None] = field(default_factory=dict, init=False, repr=False)
 
     @property
@@ -170,7 +182,14 @@ class JiraGateway:
             if person is None:
                 raise UnexpectedBodyError("myself: no user identity in the answer")
             self._myself = person
+            self._time_zone = _zone(raw.get("timeZone") if isinstance(raw, dict) else None)
         return self._myself
+
+    def time_zone(self) -> ZoneInfo:
+        """The bot's time zone (``/myself``): JQL date literals are read in it."""
+        self.myself()
+        assert self._time_zone is not None
+        return self._time_zone
 
     def field_info(self) -> FieldInfo:
         """Field names -> ids, cached for ``field_ttl_s`` (admins rarely rename fields)."""

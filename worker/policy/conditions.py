@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Hashable, Mapping
+from datetime import datetime
 from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -135,6 +136,13 @@ class Condition(BaseModel):
     def children(self) -> tuple[Condition, ...]:
         """Nested conditions (for ``all``/``any``/``not``)."""
         return ()
+
+    def changes_at(self, snapshot: IssueSnapshot, ctx: TicketContext) -> datetime | None:
+        """The earliest moment this condition's result on ``snapshot`` can change with time
+        alone (nothing else about the ticket, the people or the deals changing); None when
+        time alone never changes it. Incremental cycles read the ticket again then.
+        """
+        return None
 
 
 conditions: Registry[Condition] = Registry("condition")
@@ -701,6 +709,14 @@ class IdleFor(Condition):
         # Human comments are activity as much as edits are.
         return frozenset({"changelog", "comments"})
 
+    def changes_at(self, snapshot: IssueSnapshot, ctx: TicketContext) -> datetime | None:
+        # Not idle yet: it becomes idle when the duration has passed. Idle: only new
+        # activity ends that, and activity changes the ticket.
+        last = snapshot.last_human_activity or snapshot.created
+        plan = ctx.plan
+        due = self.duration.add_to(last, tz=plan.tz, holidays=plan.policies.holidays)
+        return due if due > ctx.now else None
+
     def describe(self) -> str:
         return f"no human activity for {self.duration.words()}"
 
@@ -763,6 +779,18 @@ class CommentsBy(Condition):
 
     def needs(self) -> frozenset[str]:
         return frozenset({"comments"})
+
+    def changes_at(self, snapshot: IssueSnapshot, ctx: TicketContext) -> datetime | None:
+        # Comments only age: the result can only turn false, when the last comment inside
+        # the window leaves it. Any comment inside counts (cheaper than matching them all,
+        # and a recheck too many is only a read).
+        plan = ctx.plan
+        latest: datetime | None = None
+        for comment in snapshot.comments:
+            ends = self.within.add_to(comment.created, tz=plan.tz, holidays=plan.policies.holidays)
+            if ends >= ctx.now and (latest is None or ends > latest):
+                latest = ends
+        return latest
 
     def describe(self) -> str:
         return f"a comment by {self.people} in the last {self.within.words()} gives orders"

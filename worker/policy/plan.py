@@ -18,7 +18,7 @@ whole, never split.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
@@ -49,7 +49,7 @@ from worker.policy.actions import Blocked, CommentSpec, StepContext
 from worker.policy.conditions import Condition
 from worker.policy.config import PM_SET, Policies, Policy
 from worker.policy.context import PlanContext, TicketContext
-from worker.policy.scope import scope_context, scope_matches
+from worker.policy.scope import scope_context, scope_matches, walk
 from worker.policy.templates import TemplateRenderError
 
 _KEY = re.compile(r"^(.*?)-(\d+)$")
@@ -84,6 +84,8 @@ class _Match:
     promise: tuple[int, datetime] | None = None
     #: how a stored promise compares with the file's date for the due step
     promise_vs_file: Literal["kept", "later"] | None = None
+    #: when the next ladder step falls due (only while it is in the future)
+    due_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -101,6 +103,15 @@ class _Acc:
     decisions: list[tuple[tuple[str, int, str], int, Decision]] = field(default_factory=list)
     matches: list[_Match] = field(default_factory=list)
     scope_counts: dict[str, int] = field(default_factory=dict)
+    #: issue key -> earliest moment time alone can change what the ticket gets
+    rechecks: dict[str, datetime] = field(default_factory=dict)
+
+    def recheck(self, issue: str, at: datetime | None) -> None:
+        """Keep the earliest recheck time per issue."""
+        if at is not None:
+            known = self.rechecks.get(issue)
+            if known is None or at < known:
+                self.rechecks[issue] = at
 
     def decide(
         self,
@@ -346,6 +357,7 @@ def _plan_step(match: _Match, ctx: TicketContext) -> None:
             match.promise_vs_file = "later"
     if due > ctx.now:
         match.verdict = "waiting"
+        match.due_at = due
         when = due.astimezone(ctx.plan.tz)
         kept = " (the date a comment promised)" if match.promise_vs_file == "kept" else ""
         match.reason = (
@@ -420,13 +432,20 @@ def plan(
     now: datetime,
     *,
     keep_no_match: bool = True,
+    scope_sizes: Mapping[str, int] | None = None,
 ) -> Plan:
-    """Decide, for every ticket and active policy, what to do now. Pure and deterministic."""
+    """Decide, for every ticket and active policy, what to do now. Pure and deterministic.
+
+    ``scope_sizes`` (policy id -> tickets in scope) is given when ``snapshots`` are only part
+    of the scope (an incremental read): the breaker's percentage is taken against the larger
+    of it and what was counted here.
+    """
     return _plan(
         snapshots,
         PlanContext(policies, directory, deals, now),
         keep_no_match=keep_no_match,
         full=False,
+        scope_sizes=scope_sizes or {},
     )
 
 
@@ -436,10 +455,13 @@ def _plan(
     *,
     keep_no_match: bool,
     full: bool,
+    scope_sizes: Mapping[str, int] | None = None,
 ) -> Plan:
     policies = pctx.policies
     active = [(i, p) for i, p in enumerate(policies.policies) if p.mode != "off"]
     acc = _Acc(scope_counts={p.id: 0 for _, p in active})
+    # Only enforcing policies write; their time-based conditions decide the rechecks.
+    timed = {p.id: _timed(p) for _, p in active if p.mode == "enforce"}
     for snap in snapshots:
         skey = issue_sort_key(snap.key)
         if isinstance(snap, MalformedIssue):
@@ -459,6 +481,8 @@ def _plan(
             out = _evaluate(policy, order, snap, tctx, full=full, fast=not keep_no_match)
             if out.in_scope:
                 acc.scope_counts[policy.id] += 1
+                for cond in timed.get(policy.id, ()):
+                    acc.recheck(snap.key, cond.changes_at(snap, tctx))
             if out.claims:
                 claimed_by = policy.id
             if out.match is not None:
@@ -475,8 +499,20 @@ def _plan(
                     skey, order, snap.key, policy, out.verdict,
                     reason=out.reason, evidence=out.evidence,
                 )  # fmt: skip
+    counted = dict(acc.scope_counts)
+    for pid, known in (scope_sizes or {}).items():
+        if pid in acc.scope_counts:
+            acc.scope_counts[pid] = max(acc.scope_counts[pid], known)
     breakers = _breakers(acc, policies, active)
     deferred = _budget(acc, policies, breakers)
+    for m in acc.matches:
+        if m.policy.mode != "enforce":
+            continue
+        acc.recheck(m.snapshot.key, m.due_at)
+        held = m.verdict in ("breaker", "deferred")
+        if m.planned or m.override_by is not None or held:
+            # Written this cycle (or held back): the next cycle looks again, landed or not.
+            acc.recheck(m.snapshot.key, pctx.now)
     for m in acc.matches:
         if m.planned:
             _render(m)
@@ -510,7 +546,17 @@ def _plan(
         breakers=breakers,
         deferred=deferred,
         promises={k: len(v) for k, v in sorted(promises.items())},
+        rechecks=acc.rechecks,
+        scope_sizes=counted,
     )
+
+
+def _timed(policy: Policy) -> tuple[Condition, ...]:
+    """The policy's conditions (nested ones too) whose result can change with time alone."""
+    return tuple(
+        c for c in walk(policy.conditions + policy.exempt)
+        if type(c).changes_at is not Condition.changes_at
+    )  # fmt: skip
 
 
 def _breakers(acc: _Acc, policies: Policies, active: list[tuple[int, Policy]]) -> dict[str, str]:

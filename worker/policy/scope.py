@@ -7,6 +7,7 @@ load time and evaluated again locally on each snapshot with our JQL engine (``wo
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -210,6 +211,31 @@ def scope_text_needs(scope: str) -> frozenset[str]:
         if tok.kind == "word":
             out.update(_SCOPE_TEXT_FIELDS.get(tok.text.lower(), ()))
     return frozenset(out)
+
+
+#: JQL words that make a scope's result move with the clock alone
+_CLOCK_WORDS = frozenset({
+    "now", "startofday", "endofday", "startofweek", "endofweek", "startofmonth", "endofmonth",
+    "startofyear", "endofyear", "currentlogin", "lastlogin",
+    "created", "createddate", "updated", "updateddate", "due", "duedate", "resolved",
+    "resolutiondate", "lastviewed",
+})
+_RELATIVE_DATE = re.compile(r"^[-+]?\d+[wdhm](\s*\d+[wdhm])*$", re.IGNORECASE)
+
+
+def scope_time_dependent(scope: str) -> bool:
+    """True when a scope's result can change with the clock alone (a relative date, a date
+    field, a date function): incremental reads cannot know when, so every cycle reads all."""
+    try:
+        tokens = _jql().tokenize(scope)
+    except ValueError:
+        return True
+    for tok in tokens:
+        if tok.kind in ("word", "string") and (
+            tok.text.lower() in _CLOCK_WORDS or _RELATIVE_DATE.match(tok.text.strip())
+        ):
+            return True
+    return False
 
 
 def _reads_description(cond: Condition) -> bool:

@@ -1,0 +1,193 @@
+"""Helpers for the incremental-read tests: a policy file with short ladders, workers with
+their own stores, and site-file edits that play the people who change tickets."""
+
+from __future__ import annotations
+
+import copy
+import socket
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from worker.cycle import CycleReport, CycleRunner
+from worker.model import CommentAction, IssueWrite
+from worker.sandbox import Sandbox
+from worker.settings import Secret, Settings
+from worker.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICIES = ROOT / "config" / "policies.yaml"
+
+#: a policy whose verdict changes with time alone (idle_for), on top of the shipped ones
+IDLE_POLICY: dict[str, Any] = {
+    "id": "idle-before-signature",
+    "description": "A PM's ticket for an unsigned customer has been idle for six hours.",
+    "mode": "enforce",
+    "continue": True,
+    "conditions": [
+        {"assignee_in": "pm"},
+        {"not": {"status_category_in": ["done"]}},
+        {"contract": "unsigned"},
+        {"idle_for": "6h"},
+    ],
+    "exempt": [{"labels_any": ["handoff-exception"]}],
+    "actions": [{"label": {"add": ["idle-pre-signature"]}}],
+}
+
+CHASING = "Any update? I need an update by EOD."
+NEUTRAL = "Notes from the workshop are attached to the project page."
+DELIVERABLE_WORDS = ("Draft SOW for phase 2", "Contract redlines", "Kickoff workshop notes")
+STATUSES = ("To Do", "In Progress", "Done")
+LABELS = ("sow", "handoff-exception", "reporting")
+#: mostly below the journal window (24 h), so that incremental cycles carry time forward;
+#: "3d" forces the full read that follows a long gap
+CLOCK_MOVES = ("20m", "3h", "3h", "11h", "23h", "3d")
+#: the ladder's later steps: short, so that steps come due between cycles
+LADDER_STEP = "5h"
+#: the incremental worker's full sweep: long, so that rechecks (not sweeps) carry the ladder
+FULL_SWEEP_S = 30 * 24 * 3600
+CONTRACT_STATES = ("Signed", "In negotiation", "Draft")
+
+
+def policy_file(tmp: Path) -> Path:
+    """The shipped policies, every one enforcing, safety limits lifted, plus IDLE_POLICY."""
+    data: dict[str, Any] = yaml.safe_load(POLICIES.read_text(encoding="utf-8"))
+    data["templates"] = str((POLICIES.parent / data.get("templates", "templates")).resolve())
+    data["safety"] = {
+        "max_actions_per_cycle": 1_000_000,
+        "breaker": {"max_matches": 1_000_000, "max_percent": 100, "min_scope": 1_000_000},
+    }
+    for policy in data["policies"]:
+        policy["mode"] = "enforce"  # the dry-run Sales-chasing policy writes too: comments_by
+        for step in policy["actions"]:
+            if "after" in step:
+                step["after"] = LADDER_STEP  # due within a few steps, not days
+        policy.pop("breaker", None)
+        policy.pop("max_actions_per_cycle", None)
+    data["policies"].append(IDLE_POLICY)
+    path = tmp / "policies.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _now(site: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(site["site"]["now"]).replace("Z", "+00:00"))
+
+
+def write_fingerprint(write: IssueWrite) -> tuple[object, ...]:
+    """Everything a write sends: issue, actions (comment words included), our new state."""
+    actions = tuple(
+        (a.kind, a.document.plain_text()) if isinstance(a, CommentAction) else repr(a)
+        for a in write.actions
+    )
+    return (write.issue, actions, write.state.to_json())
+
+
+class Worker:
+    """One worker with its own store, pointed at a fresh sandbox each step."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        name: str,
+        policies: Path,
+        *,
+        incremental: bool,
+        full_sweep_s: int = FULL_SWEEP_S,
+    ) -> None:
+        self.state = str(tmp / f"{name}.db")
+        self.store = Store.open(self.state)
+        self.policies = policies
+        self.incremental = incremental
+        self.full_sweep_s = full_sweep_s
+
+    def cycle(self, sandbox: Sandbox, *, expect_ok: bool = True) -> CycleReport:
+        """One enforcing cycle against ``sandbox``."""
+        settings = Settings(
+            jira_url=sandbox.url,
+            jira_username=sandbox.bot_email,
+            jira_api_token=Secret(sandbox.bot_token),
+            jira_flavor="cloud",
+            config_path=self.policies,
+            state=self.state,
+            incremental=self.incremental,
+            full_sweep_s=self.full_sweep_s,
+        )
+        runner = CycleRunner(settings, self.store)
+        try:
+            report = runner.run(dry_run=False, stopping=threading.Event())
+        finally:
+            if runner._atlassian is not None:
+                runner._atlassian.close()
+        if expect_ok:
+            assert report.status == "ok", report.error
+        return report
+
+
+class Pair:
+    """An incremental worker and a full-read worker on two copies of one site document."""
+
+    def __init__(self, tmp: Path, site: dict[str, Any], **incremental: Any) -> None:
+        self.site = site
+        self.policies = policy_file(tmp)
+        self.ports = (free_port(), free_port())
+        self.incremental = Worker(tmp, "incremental", self.policies, incremental=True,
+                                  **incremental)
+        self.full = Worker(tmp, "full", self.policies, incremental=False)
+        self.requests: list[dict[str, Any]] = []
+
+    def cycle(self) -> tuple[CycleReport, CycleReport]:
+        """Both cycles; they must plan the same writes. The site then holds what they wrote."""
+        with Sandbox.start(copy.deepcopy(self.site), port=self.ports[0]) as a, Sandbox.start(
+            copy.deepcopy(self.site), port=self.ports[1]
+        ) as b:
+            inc = self.incremental.cycle(a)
+            self.requests = a.requests()
+            full = self.full.cycle(b)
+            assert inc.plan is not None
+            assert full.plan is not None
+            assert [write_fingerprint(w) for w in inc.plan.writes] == [
+                write_fingerprint(w) for w in full.plan.writes
+            ]
+            self.site = a.site()
+        return inc, full
+
+    def close(self) -> None:
+        """Close both stores."""
+        self.incremental.store.close()
+        self.full.store.close()
+
+
+
+
+def now_of(site: dict[str, Any]) -> datetime:
+    """The site clock of a site document."""
+    return _now(site)
+
+
+def iso(at: datetime) -> str:
+    """A site-file timestamp."""
+    return _iso(at)
+
+
+def advance(site: dict[str, Any], delta: timedelta) -> None:
+    """Move a site document's clock."""
+    site["site"]["now"] = _iso(_now(site) + delta)
+
+
+def free_port() -> int:
+    """A free loopback port (sandboxes restarted on it keep their URLs)."""
+    return _free_port()

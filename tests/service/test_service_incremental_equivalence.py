@@ -1,0 +1,237 @@
+"""Incremental cycles plan exactly the writes a full read plans (a stateful property test).
+
+Each step changes the site the way people do: a human edits a ticket (labels, summary,
+assignee, status), a Sales person comments, a ticket is created, a deal page changes or
+disappears, someone joins or leaves a group, or the clock moves. Then two workers run one
+enforcing cycle each, on two copies of the same site: one reads incrementally (its store
+persists across steps), the other reads everything every time. They must plan the same
+writes; both apply them, so the two copies stay the same for the next step.
+
+Sites are edited as site-file documents (``GET /_sandbox/site``) and served again by fresh
+sandboxes: the same route a site file takes, so every field the worker reads is the
+sandbox's real rendering over HTTP.
+
+``HG_EQUIVALENCE_EXAMPLES`` / ``HG_EQUIVALENCE_STEPS`` raise the number of examples and steps
+(CI keeps the defaults; the benchmark note cites a longer run).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule  # noqa: E402
+
+from tests.service.incremental_support import (  # noqa: E402
+    CHASING,
+    CLOCK_MOVES,
+    CONTRACT_STATES,
+    DELIVERABLE_WORDS,
+    LABELS,
+    NEUTRAL,
+    STATUSES,
+    Worker,
+    free_port,
+    iso,
+    now_of,
+    policy_file,
+    write_fingerprint,
+)
+from worker.atlassian import retry  # noqa: E402
+from worker.sandbox import Sandbox  # noqa: E402
+from worker.sandbox.generate import generate_site  # noqa: E402
+
+EXAMPLES = int(os.environ.get("HG_EQUIVALENCE_EXAMPLES", "6"))
+STEPS = int(os.environ.get("HG_EQUIVALENCE_STEPS", "8"))
+
+
+class IncrementalEquivalence(RuleBasedStateMachine):
+    """Random human changes; after each, incremental and full workers plan the same writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp: Path = Path()
+        self.site: dict[str, Any] = {}
+        self.steps = 0
+
+    @initialize(seed=st.integers(min_value=0, max_value=10_000))
+    def start(self, seed: int) -> None:
+        """A generated site of 40 tickets (both workers' first cycle is a full read)."""
+        import tempfile
+
+        TOTALS["examples"] += 1
+
+        self.tmp = Path(tempfile.mkdtemp(prefix="hg-equivalence-"))
+        policies = policy_file(self.tmp)
+        self.site = generate_site(40, seed=seed)
+        self.site["site"]["search_lag_s"] = 0
+        self.ports = (free_port(), free_port())
+        self.incremental = Worker(self.tmp, "incremental", policies, incremental=True)
+        self.full = Worker(self.tmp, "full", policies, incremental=False)
+
+    # ------------------------------------------------------------------ people's changes
+
+    def _issues(self) -> list[dict[str, Any]]:
+        return list(self.site["issues"])
+
+    def _members(self, group: str) -> list[str]:
+        return next(g["members"] for g in self.site["groups"] if g["name"] == group)
+
+    def _touch(self, issue: dict[str, Any]) -> None:
+        issue["updated"] = iso(now_of(self.site))
+
+    @rule(data=st.data(), kind=st.sampled_from(("labels", "summary", "assignee", "status")))
+    def human_edit(self, data: st.DataObject, kind: str) -> None:
+        """A person edits one ticket."""
+        issue = data.draw(st.sampled_from(self._issues()))
+        if kind == "labels":
+            label = data.draw(st.sampled_from(LABELS))
+            labels = list(issue.get("labels") or [])
+            issue["labels"] = [x for x in labels if x != label] if label in labels else [
+                *labels, label]
+        elif kind == "summary":
+            issue["summary"] = data.draw(st.sampled_from(DELIVERABLE_WORDS))
+        elif kind == "assignee":
+            people = self._members("project-managers") + self._members("sales")
+            issue["assignee"] = data.draw(st.sampled_from(people))
+        else:
+            issue["status"] = data.draw(st.sampled_from(STATUSES))
+        self._touch(issue)
+
+    @rule(data=st.data(), chasing=st.booleans())
+    def sales_comment(self, data: st.DataObject, chasing: bool) -> None:
+        """Someone in Sales comments on a ticket (chasing status, or not)."""
+        issue = data.draw(st.sampled_from(self._issues()))
+        author = data.draw(st.sampled_from(self._members("sales")))
+        issue.setdefault("comments", []).append(
+            {"author": author, "created": iso(now_of(self.site)), "body": CHASING if chasing
+             else NEUTRAL}
+        )
+        self._touch(issue)
+
+    @rule(data=st.data(), deliverable=st.booleans())
+    def new_ticket(self, data: st.DataObject, deliverable: bool) -> None:
+        """A ticket is created in a customer's project, assigned to a PM."""
+        projects = [p["key"] for p in self.site["projects"] if p["key"] != "SALES"]
+        project = data.draw(st.sampled_from(projects))
+        numbers = [int(i["key"].split("-")[1]) for i in self._issues()
+                   if i["key"].startswith(project + "-")]
+        at = iso(now_of(self.site))
+        self.site["issues"].append({
+            "key": f"{project}-{max(numbers, default=0) + 1}",
+            "type": "Statement of Work" if deliverable else "Task",
+            "summary": "New SOW draft" if deliverable else "Plan the next workshop",
+            "status": "To Do",
+            "assignee": data.draw(st.sampled_from(self._members("project-managers"))),
+            "reporter": data.draw(st.sampled_from(self._members("sales"))),
+            "created": at,
+            "updated": at,
+        })
+
+    @rule(data=st.data(), kind=st.sampled_from(("status", "executive", "unlabel", "delete",
+                                               "project")))
+    def deal_change(self, data: st.DataObject, kind: str) -> None:
+        """A deal page changes: contract status, account executive, label, page, project."""
+        pages = [p for p in self.site["confluence"]["pages"] if "properties" in p]
+        if not pages:
+            return
+        page = data.draw(st.sampled_from(pages))
+        props = page["properties"]
+        if kind == "status":
+            props["Contract status"] = data.draw(st.sampled_from(CONTRACT_STATES))
+        elif kind == "executive":
+            props["Account executive"] = "@" + data.draw(st.sampled_from(self._members("sales")))
+        elif kind == "unlabel":
+            page["labels"] = [x for x in page.get("labels", []) if x != "deal"]
+        elif kind == "delete":
+            self.site["confluence"]["pages"].remove(page)
+        else:
+            projects = [p["key"] for p in self.site["projects"]]
+            props["Jira project"] = data.draw(st.sampled_from(projects))
+
+    @rule(data=st.data(), group=st.sampled_from(("project-managers", "sales")), join=st.booleans())
+    def membership(self, data: st.DataObject, group: str, join: bool) -> None:
+        """Someone joins or leaves the PM or Sales group."""
+        members = self._members(group)
+        if join:
+            everyone = [u["name"] for u in self.site["users"] if u.get("active", True)]
+            candidates = [u for u in everyone if u not in members]
+            if candidates:
+                members.append(data.draw(st.sampled_from(candidates)))
+        elif len(members) > 1:
+            members.remove(data.draw(st.sampled_from(members)))
+
+    @rule(move=st.sampled_from(CLOCK_MOVES))
+    def clock(self, move: str) -> None:
+        """Time passes."""
+        units = {"m": "minutes", "h": "hours", "d": "days"}
+        delta = timedelta(**{units[move[-1]]: int(move[:-1])})
+        self.site["site"]["now"] = iso(now_of(self.site) + delta)
+
+    # ------------------------------------------------------------------ the property
+
+    @invariant()
+    def same_writes(self) -> None:
+        """After every change, both workers plan the same writes."""
+        if self.site:
+            self.compare()
+
+    def compare(self) -> None:
+        # The same ports every step: deal page URLs (which comments may quote) stay the same,
+        # as they do on a real site.
+        with Sandbox.start(copy.deepcopy(self.site), port=self.ports[0]) as a, Sandbox.start(
+            copy.deepcopy(self.site), port=self.ports[1]
+        ) as b:
+            inc = self.incremental.cycle(a)
+            full = self.full.cycle(b)
+            assert inc.plan is not None
+            assert full.plan is not None
+            mine = [write_fingerprint(w) for w in inc.plan.writes]
+            theirs = [write_fingerprint(w) for w in full.plan.writes]
+            assert mine == theirs, (inc.summary(), full.summary())
+            assert inc.site_now == full.site_now
+            self.site = a.site()
+        self.steps += 1
+        TOTALS["incremental cycles" if inc.read_full is False else "full cycles"] += 1
+
+    def teardown(self) -> None:
+        for worker in (getattr(self, "incremental", None), getattr(self, "full", None)):
+            if worker is not None:
+                worker.store.close()
+
+
+#: what the run covered, over all examples (printed at the end; see the module docstring)
+TOTALS: Counter[str] = Counter()
+
+
+@pytest.fixture(autouse=True)
+def _no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retry, "sleep", lambda _s: None)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _coverage() -> Iterator[None]:
+    """The run must have compared incremental cycles, not only full ones."""
+    yield
+    print(f"\nincremental equivalence: {dict(TOTALS)}")
+    if TOTALS["examples"]:
+        assert TOTALS["incremental cycles"] > 0, dict(TOTALS)
+
+
+IncrementalEquivalence.TestCase.settings = settings(
+    max_examples=EXAMPLES,
+    stateful_step_count=STEPS,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+TestIncrementalEquivalence = pytest.mark.timeout(1800)(IncrementalEquivalence.TestCase)
