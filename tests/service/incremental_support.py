@@ -87,10 +87,17 @@ def _now(site: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(str(site["site"]["now"]).replace("Z", "+00:00"))
 
 
-def write_fingerprint(write: IssueWrite) -> tuple[object, ...]:
-    """Everything a write sends: issue, actions (comment words included), our new state."""
+def write_fingerprint(write: IssueWrite, site_url: str = "") -> tuple[object, ...]:
+    """Everything a write sends: issue, actions (comment words included), our new state.
+
+    The site's own URL (links to deal pages) is folded, since the two copies of a site are
+    served on two ports.
+    """
+    def fold(text: str) -> str:
+        return text.replace(site_url, "<site>") if site_url else text
+
     actions = tuple(
-        (a.kind, a.document.plain_text()) if isinstance(a, CommentAction) else repr(a)
+        (a.kind, fold(a.document.plain_text())) if isinstance(a, CommentAction) else fold(repr(a))
         for a in write.actions
     )
     return (write.issue, actions, write.state.to_json())
@@ -159,8 +166,8 @@ class Pair:
             full = self.full.cycle(b)
             assert inc.plan is not None
             assert full.plan is not None
-            assert [write_fingerprint(w) for w in inc.plan.writes] == [
-                write_fingerprint(w) for w in full.plan.writes
+            assert [write_fingerprint(w, a.url) for w in inc.plan.writes] == [
+                write_fingerprint(w, b.url) for w in full.plan.writes
             ]
             self.site = a.site()
         return inc, full

@@ -51,7 +51,7 @@ from worker.atlassian import retry  # noqa: E402
 from worker.sandbox import Sandbox  # noqa: E402
 from worker.sandbox.generate import generate_site  # noqa: E402
 
-EXAMPLES = int(os.environ.get("HG_EQUIVALENCE_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("HG_EQUIVALENCE_EXAMPLES", "4"))
 STEPS = int(os.environ.get("HG_EQUIVALENCE_STEPS", "8"))
 
 
@@ -196,8 +196,8 @@ class IncrementalEquivalence(RuleBasedStateMachine):
             full = self.full.cycle(b)
             assert inc.plan is not None
             assert full.plan is not None
-            mine = [write_fingerprint(w) for w in inc.plan.writes]
-            theirs = [write_fingerprint(w) for w in full.plan.writes]
+            mine = [write_fingerprint(w, a.url) for w in inc.plan.writes]
+            theirs = [write_fingerprint(w, b.url) for w in full.plan.writes]
             assert mine == theirs, (inc.summary(), full.summary())
             assert inc.site_now == full.site_now
             self.site = a.site()
