@@ -2,9 +2,10 @@
 
 Run by the parent as ``python -m bench.child {guard,baseline,planner} --url ... --policies ...``.
 It speaks JSON lines on stdout: after each guard cycle a ``{"kind": "cycle", ...}`` line, then
-it waits for one line on stdin (the parent reads and clears the sandbox's request log in
-between, so each cycle's requests are counted apart); at the end one ``{"kind": "result"}``
-line, or ``{"kind": "error"}`` with the exception. Logs go to stderr as JSON.
+it waits for one command line on stdin (the parent reads and clears the sandbox's request log,
+and plays the people who change the site, in between): ``next`` runs the next cycle as the
+service would, ``full`` runs one that reads everything, ``stop`` ends; at the end one
+``{"kind": "result"}`` line, or ``{"kind": "error"}`` with the exception. Logs go to stderr as JSON.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ def _emit(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def _wait_for_parent(result: dict[str, Any]) -> None:
+def _wait_for_parent(result: dict[str, Any]) -> str:
     _emit({"kind": "cycle", **result})
-    sys.stdin.readline()
+    return sys.stdin.readline().strip() or "stop"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--email", required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--policies", required=True, type=Path)
-    parser.add_argument("--cycles", type=int, default=2)
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     site = Site(url=args.url, email=args.email, token=args.token, policies=args.policies)
     try:
         if args.scenario == "guard":
-            cycles = run_guard(site, cycles=args.cycles, between=_wait_for_parent)
+            cycles = run_guard(site, between=_wait_for_parent)
             _emit({"kind": "result", "cycles": cycles})
         elif args.scenario == "baseline":
             _emit({"kind": "result", **run_baseline(site)})

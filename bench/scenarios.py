@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +82,11 @@ def _settings(site: Site, state: str) -> Any:
 
 
 def run_guard(
-    site: Site, *, cycles: int, between: Callable[[dict[str, Any]], None]
+    site: Site, *, between: Callable[[dict[str, Any]], str], max_cycles: int = 20
 ) -> list[dict[str, Any]]:
-    """Run ``cycles`` enforcing cycles back to back; ``between`` gets each cycle's result
-    before the next starts (the parent reads the request log there)."""
+    """Enforcing cycles, one store, one process, as the service runs them. ``between`` gets
+    each cycle's result and answers what comes next: ``next`` (the service's next cycle),
+    ``full`` (one that reads everything, as a full sweep does) or ``stop``."""
     import worker.atlassian.clients
     import worker.execute  # noqa: F401  (imported lazily by the cycle; not part of its cost)
     from worker.cycle import CycleRunner
@@ -94,8 +95,11 @@ def run_guard(
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-guard-") as tmp:
         state = str(Path(tmp) / "state.db")
-        runner = CycleRunner(_settings(site, state), Store.open(state))
-        for number in range(1, cycles + 1):
+        settings = _settings(site, state)
+        runner = CycleRunner(settings, Store.open(state))
+        command = "next"
+        for number in range(1, max_cycles + 1):
+            runner.settings = replace(settings, incremental=command != "full")
             started = time.perf_counter()
             cpu_started = time.process_time()
             report = runner.run(dry_run=False, stopping=threading.Event())
@@ -109,13 +113,17 @@ def run_guard(
                 "status": report.status,
                 "error": report.error,
                 "issues_read": report.issues_read,
+                "read": "full" if report.read_full else "incremental",
+                "read_reason": report.read_reason,
                 "writes_planned": len(report.plan.writes) if report.plan is not None else 0,
                 "outcomes": dict(report.outcomes),
                 "requests_reported": report.requests,
                 "retries": report.retries,
             }
             results.append(result)
-            between(result)
+            command = between(result)
+            if command == "stop":
+                break
     return results
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bench.report import chart, performance_markdown, write_json
-from bench.run import DEFAULT_POLICIES, BenchConfig, extrapolate, run_benchmark
+from bench.run import DEFAULT_POLICIES, GUARD_SCRIPT, BenchConfig, cycle, extrapolate, run_benchmark
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +30,8 @@ def test_results_file_shape(smoke: dict[str, Any], tmp_path: Path) -> None:
     assert set(loaded["machine"]) >= {"cpu", "cores", "memory_gb", "python"}
     (size,) = loaded["sizes"]
     assert size["n"] == 50
-    first, second = size["guard"]["cycles"]
-    for part in (first, second, size["baseline"]):
+    assert [c["label"] for c in size["guard"]["cycles"]] == [s[0] for s in GUARD_SCRIPT]
+    for part in (*size["guard"]["cycles"], size["baseline"]):
         assert part["wall_s"] > 0
         assert part["peak_rss_mb"] > 0
         assert set(part["requests"]) >= {"total", "reads", "writes"}
@@ -50,12 +50,28 @@ def test_both_sides_act_on_the_same_tickets(smoke: dict[str, Any]) -> None:
     assert size["acted_on_exactly_the_deliverables"] is True
 
 
-def test_second_cycle_writes_nothing(smoke: dict[str, Any]) -> None:
-    """The second, unchanged cycle makes zero write requests; the first wrote once per issue."""
+def test_unchanged_cycle_writes_nothing(smoke: dict[str, Any]) -> None:
+    """The unchanged cycle makes zero write requests and reads no ticket; the first wrote
+    once per issue."""
     (size,) = smoke["sizes"]
-    first, second = size["guard"]["cycles"]
-    assert second["requests"]["writes"] == 0
+    first, unchanged = cycle(size, "first"), cycle(size, "unchanged")
+    assert unchanged["requests"]["writes"] == 0
+    assert (unchanged["read"], unchanged["issues_read"]) == ("incremental", 0)
     assert first["requests"]["writes"] == first["requests"]["acted"] == size["guard_acted"]
+
+
+def test_churn_is_read_incrementally_and_the_sweep_reads_all(smoke: dict[str, Any]) -> None:
+    """People changed tickets and signed a deal before the churn cycles: those read what
+    changed (more than nothing, less than everything); the full read reads all 50."""
+    (size,) = smoke["sizes"]
+    for label in ("churn 0.1%", "churn 1%"):
+        c = cycle(size, label)
+        assert c["churn"]["tickets"] >= 1
+        assert c["read"] == "incremental"
+        assert 1 <= c["issues_read"] < 50
+    full = cycle(size, "full read")
+    assert (full["read"], full["issues_read"], full["requests"]["writes"]) == ("full", 50, 0)
+    assert full["cpu_s"] > 0
 
 
 def test_guard_reads_no_issue_one_by_one(smoke: dict[str, Any]) -> None:
