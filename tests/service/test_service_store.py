@@ -88,6 +88,21 @@ def test_sqlite_parent_folders_are_created(tmp_path: Path) -> None:
     assert (tmp_path / "a" / "b" / "state.db").is_file()
 
 
+def test_sqlite_commits_in_wal_without_an_fsync_each(tmp_path: Path) -> None:
+    """A SQLite store runs in WAL mode with synchronous=NORMAL (a journal commit is an append,
+    not an fsync), on every connection, and the file stays in WAL for other processes."""
+    target = tmp_path / "var" / "state.db"
+    store = Store.open(str(target))
+    try:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    finally:
+        store.close()
+    with sqlite3.connect(target) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
 def test_opening_twice_changes_nothing(store_target: str) -> None:
     """A second open of a current store applies nothing and keeps the rows."""
     first = Store.open(store_target)
