@@ -1103,6 +1103,9 @@ def _observe(runner: CycleRunner, report: CycleReport) -> None:
         retries=report.retries,
         decisions=events.decisions,
         actions=events.actions,
-        matching=events.matching if report.plan is not None else None,
+        # An incremental cycle sees only what changed: the gauge is set by full reads.
+        matching=events.matching
+        if report.plan is not None and report.read_full is not False
+        else None,
         finished_unix_s=time.time() if report.error_kind is None else None,
     )
