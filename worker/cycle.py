@@ -808,7 +808,7 @@ def run_cycle(
                 report = replace(report, status="failed", error=journal.failure,
                                  error_kind="store")
             if report.status == "ok":
-                _advance(runner, incremental, reading, the_plan)
+                _advance(runner, incremental, reading, the_plan, report.results)
         except CycleStoppedError as exc:
             log.info("cycle.stopped", detail=str(exc))
             report = replace(
@@ -872,10 +872,22 @@ def config_digest(policy_sha: str | None, spec: SearchSpec) -> str:
     return hashlib.sha256(f"{policy_sha}\0{spec!r}".encode()).hexdigest()
 
 
+#: outcomes after which the ticket changed on the site (its `updated` moved: read next cycle)
+_LANDED = frozenset({"applied", "fallback"})
+
+
 def _advance(
-    runner: CycleRunner, incremental: IncrementalRead, reading: IssueStream, the_plan: Plan
+    runner: CycleRunner,
+    incremental: IncrementalRead,
+    reading: IssueStream,
+    the_plan: Plan,
+    results: Iterable[Outcome],
 ) -> None:
-    """After a successful cycle: move the watermark and keep what the next one compares."""
+    """After a successful cycle: move the watermark and keep what the next one compares.
+
+    A planned write that did not land (dry run, failed, held back, stopped) is read again
+    next cycle by key: nothing on the ticket changed to bring it back otherwise.
+    """
     read = reading.read
     old = incremental.state
     full = read is None or read.full
@@ -887,6 +899,9 @@ def _advance(
         fresh = (reading.keys or frozenset()) | frozenset(read.due)
         rechecks = {k: t for k, t in old.rechecks.items() if k not in fresh}
         rechecks.update(the_plan.rechecks)
+    for outcome in results:
+        if outcome.status not in _LANDED:
+            rechecks[outcome.issue] = reading.now
     state = ReadState(
         watermark=reading.now,
         last_full_sweep=reading.now if full else old.last_full_sweep,

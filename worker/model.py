@@ -569,8 +569,9 @@ class Plan:
     #: (the file is later than the promise: the file's date applies, no new comment)
     promises: Mapping[str, int] = field(default_factory=dict)
     #: issue key -> the earliest moment its writes can change with time alone (a ladder step
-    #: coming due, a time window closing; now for a write not applied yet). Keys without an
-    #: entry keep their verdict until the ticket, the people sets or the deals change.
+    #: coming due, a time window closing; now for a step held back by the breaker or the
+    #: budget). Keys without an entry keep their verdict until the ticket, the people sets or
+    #: the deals change.
     rechecks: Mapping[str, datetime] = field(default_factory=dict)
     #: policy id -> tickets in its scope among those planned (the breaker's denominator)
     scope_sizes: Mapping[str, int] = field(default_factory=dict)

@@ -366,3 +366,23 @@ def test_unreadable_state_means_a_full_read(pair: Pair) -> None:
     assert ReadState.load(pair.incremental.store) == ReadState()
     inc, _ = pair.cycle()
     assert inc.read_full is True
+
+
+def test_a_write_that_did_not_land_is_read_again_by_key(pair: Pair) -> None:
+    """A planned write Jira refused changed nothing on the ticket (its `updated` did not move):
+    the next cycle still reads it, by key, and writes it."""
+    signed = _deal(pair.site, signed=True)["properties"]["Jira project"]
+    ticket = _open_tickets(pair.site, signed)[0]
+    _draft_contract(pair.site, ticket)
+    advance(pair.site, timedelta(minutes=15))
+    with Sandbox.start(pair.site, port=pair.ports[0]) as sandbox:
+        sandbox.add_faults([{"method": "PUT", "path": f"/issue/{ticket['key']}$",
+                             "status": 409}])  # fmt: skip
+        refused = pair.incremental.cycle(sandbox)
+        assert refused.outcomes == {"failed": 1}
+        pair.site = sandbox.site()
+    assert ReadState.load(pair.incremental.store).rechecks[ticket["key"]] <= now_of(pair.site)
+    advance(pair.site, timedelta(hours=1))  # long after the edit: updated >= misses it
+    inc, _ = pair.cycle()
+    assert inc.read_full is False
+    assert "comment" in _writes(inc)[ticket["key"]]

@@ -509,9 +509,9 @@ def _plan(
         if m.policy.mode != "enforce":
             continue
         acc.recheck(m.snapshot.key, m.due_at)
-        held = m.verdict in ("breaker", "deferred")
-        if m.planned or m.override_by is not None or held:
-            # Written this cycle (or held back): the next cycle looks again, landed or not.
+        if m.verdict in ("breaker", "deferred"):
+            # Held back: the next cycle looks again. (A write that lands changes the ticket's
+            # `updated`; one that does not land is rechecked by the cycle from its outcome.)
             acc.recheck(m.snapshot.key, pctx.now)
     for m in acc.matches:
         if m.planned:
