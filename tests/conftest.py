@@ -145,3 +145,14 @@ def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "nested" / "state.db")
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(autouse=True)
+def pacer_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The write pacer computes its waits but never sleeps in tests (its own tests use a
+    fake clock and a recorder)."""
+    from worker.atlassian import pacing
+
+    waited: list[float] = []
+    monkeypatch.setattr(pacing, "sleep", waited.append)
+    return waited

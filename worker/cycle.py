@@ -793,7 +793,8 @@ def run_cycle(
                                stopping=stopping, property_key=policies.property_key,
                                verify=reading.verify,
                                verify_all=_without_history(runner.store, run_id),
-                               timeout_s=runner.settings.timeout_s)
+                               timeout_s=runner.settings.timeout_s,
+                               concurrency=runner.settings.writes_in_flight)
             runner.in_hand = None
             progress["results"] = tuple(results)
             report = _report(
@@ -856,6 +857,7 @@ def _execute(
     verify: Mapping[str, str],
     verify_all: str | None,
     timeout_s: int,
+    concurrency: int = 1,
 ) -> list[Outcome]:
     from worker.execute import IN_FLIGHT_MARGIN, execute
 
@@ -863,6 +865,7 @@ def _execute(
         the_plan, atlassian, store, dry_run=dry_run, stopping=stopping.is_set,
         property_key=property_key, verify=verify, verify_all=verify_all,
         in_flight=timedelta(seconds=timeout_s) + IN_FLIGHT_MARGIN,
+        concurrency=concurrency,
     )
 
 

@@ -24,7 +24,10 @@ and logs the same events (``action.planned`` instead of ``action.applied``) with
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextvars
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -146,6 +149,7 @@ def execute(
     verify: Mapping[str, str] | None = None,
     verify_all: str | None = None,
     in_flight: timedelta = timedelta(seconds=30) + IN_FLIGHT_MARGIN,
+    concurrency: int = 1,
 ) -> list[Outcome]:
     """Apply every write of ``plan`` (or, with ``dry_run``, only log it) and say what happened.
 
@@ -153,6 +157,9 @@ def execute(
     ``verify`` names issues whose state must be read before writing (key -> why);
     ``verify_all`` gives a reason to read it for every write (a new or lost store).
     ``in_flight`` is how long an unanswered write may still land (timeout plus margin).
+    ``concurrency`` issues are written at once (each issue whole, by one writer; the pace
+    is the connection's :class:`~worker.atlassian.pacing.WritePacer`); ``stopping`` is then
+    checked before each issue starts, and the issues already in flight finish.
     """
     outcomes: list[Outcome] = []
     writer = _Writer(atlassian, journal, plan, property_key=property_key, notify_users=notify_users)
@@ -161,6 +168,9 @@ def execute(
     writer.in_flight = in_flight
     if not dry_run:
         writer.recent = journal.recent_writes(since=plan.now - timedelta(hours=24))
+    if not dry_run and concurrency > 1 and len(plan.writes) > 1:
+        atlassian.jira.field_info()  # warm the catalogue once, not in every writer
+        return _concurrently(plan.writes, writer, stopping=stopping, concurrency=concurrency)
     for index, write in enumerate(plan.writes):
         if stopping():
             rest = plan.writes[index:]
@@ -197,6 +207,45 @@ def dry_run_matches(plan: Plan) -> tuple[Outcome, ...]:
     return tuple(found)
 
 
+def _concurrently(
+    writes: Sequence[IssueWrite],
+    writer: _Writer,
+    *,
+    stopping: Callable[[], bool],
+    concurrency: int,
+) -> list[Outcome]:
+    """Up to ``concurrency`` issues in flight; outcomes in plan order."""
+    results: list[Outcome | None] = [None] * len(writes)
+
+    def one(write: IssueWrite) -> Outcome:
+        with structlog.contextvars.bound_contextvars(issue=write.issue):
+            return writer.apply(write)
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="writer") as pool:
+        running: dict[Future[Outcome], int] = {}
+        index = 0
+        while index < len(writes) or running:
+            while index < len(writes) and len(running) < concurrency:
+                if stopping():
+                    log.info("execute.stopped", remaining=len(writes) - index,
+                             in_flight=len(running))  # fmt: skip
+                    for rest in range(index, len(writes)):
+                        w = writes[rest]
+                        results[rest] = Outcome(w.issue, "stopped", _kinds(w),
+                                                detail="stop requested before this issue")
+                    index = len(writes)
+                    break
+                # Each writer runs in a copy of this context: the cycle's run_id stays bound.
+                future = pool.submit(contextvars.copy_context().run, one, writes[index])
+                running[future] = index
+                index += 1
+            if running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    results[running.pop(future)] = future.result()
+    return [r for r in results if r is not None]
+
+
 def _log_actions(event: str, write: IssueWrite, **extra: Any) -> None:
     for action in write.actions:
         log.info(event, kind=action.kind, policies=list(write.policies), **extra)
@@ -224,6 +273,7 @@ class _Writer:
         self.verify_all: str | None = None
         self.in_flight = timedelta(seconds=30) + IN_FLIGHT_MARGIN
         self.recent: Mapping[str, RecordedWrite] = {}
+        self._journal_lock = threading.Lock()
 
     def _body(self, write: IssueWrite, **options: Any) -> dict[str, Any]:
         return edit_body(
@@ -236,6 +286,12 @@ class _Writer:
         )
 
     def _record(self, write: IssueWrite, status: str, *, state: BotState | None = None) -> None:
+        with self._journal_lock:  # writers in flight share the journal (and its buffer)
+            self._record_unlocked(write, status, state=state)
+
+    def _record_unlocked(
+        self, write: IssueWrite, status: str, *, state: BotState | None = None
+    ) -> None:
         self.journal.record_write(
             RecordedWrite(
                 issue=write.issue,

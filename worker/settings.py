@@ -35,6 +35,9 @@ DEFAULT_RETENTION_DAYS = 90
 DEFAULT_READ_MARGIN_S = 600
 #: the longest time between two full reads
 DEFAULT_FULL_SWEEP_S = 24 * 3600
+#: Jira edits in flight at once, and per second at most (below Jira Cloud's tenant rate)
+DEFAULT_WRITES_IN_FLIGHT = 4
+DEFAULT_WRITE_RATE = 25
 
 _FLAVORS: dict[str, Flavor] = {
     "cloud": "cloud",
@@ -98,6 +101,9 @@ class Settings:
     incremental: bool = True
     read_margin_s: int = DEFAULT_READ_MARGIN_S
     full_sweep_s: int = DEFAULT_FULL_SWEEP_S
+    writes_in_flight: int = DEFAULT_WRITES_IN_FLIGHT
+    #: edits per second
+    write_rate: int = DEFAULT_WRITE_RATE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -151,6 +157,12 @@ class Settings:
                 "HANDOFF_GUARD_FULL_SWEEP_S", get("HANDOFF_GUARD_FULL_SWEEP_S")
             )
             or DEFAULT_FULL_SWEEP_S,
+            writes_in_flight=_positive_int(
+                "HANDOFF_GUARD_WRITES_IN_FLIGHT", get("HANDOFF_GUARD_WRITES_IN_FLIGHT")
+            )
+            or DEFAULT_WRITES_IN_FLIGHT,
+            write_rate=_positive_int("HANDOFF_GUARD_WRITE_RATE", get("HANDOFF_GUARD_WRITE_RATE"))
+            or DEFAULT_WRITE_RATE,
         )
 
     def secrets(self) -> tuple[str, ...]:
@@ -236,6 +248,7 @@ class Settings:
             confluence_api_token=_reveal(self.confluence_api_token),
             confluence_personal_token=_reveal(self.confluence_personal_token),
             timeout_s=self.timeout_s,
+            write_rate_per_s=float(self.write_rate),
         )
 
 def _url(name: str, value: str | None) -> str | None:

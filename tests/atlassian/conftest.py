@@ -166,8 +166,10 @@ def run_cycle(
     stopping: Callable[[], bool] = lambda: False,
     spec: SearchSpec = SPEC,
     with_deals: bool = False,
+    concurrency: int = 1,
 ) -> CycleResult:
-    """One cycle as the service runs it: clock, directory, search (reconciled), plan, execute."""
+    """One cycle as the service runs it: clock, directory, search (reconciled), plan, execute
+    (``concurrency`` issues written at once)."""
     sb.clear_requests()
     now = atl.jira.server_now()
     recent = journal.recent_writes(since=now - timedelta(hours=1))
@@ -184,7 +186,8 @@ def run_cycle(
             snapshots.append(overlay_recent(item, recent))
     sales_owner = directory.people[sorted(directory.groups["sales"])[-1]]
     plan = hand_plan(snapshots, directory, now, sales_owner=sales_owner)
-    outcomes = execute(plan, atl, journal, dry_run=dry_run, stopping=stopping)
+    outcomes = execute(plan, atl, journal, dry_run=dry_run, stopping=stopping,
+                       concurrency=concurrency)
     return CycleResult(now, snapshots, malformed, plan, outcomes, sb.requests())
 
 

@@ -157,6 +157,30 @@ def test_refusals_are_retried_exactly_once(kit, flavor, waits, rules) -> None:
         assert_exactly_once(sb)
 
 
+def test_writers_in_flight_write_each_issue_exactly_once(
+    kit, flavor, waits, pacer_waits
+) -> None:
+    """Four writers in flight through a 429 storm: every issue gets one comment, outcomes
+    come in plan order, the journal has every write, and the 429 held every writer for its
+    Retry-After (the pacer's waits), not only the refused one."""
+    with kit.open_site(kit.sitegen.make_site(60, flavor=flavor)) as (sb, atl):
+        sb.add_faults([
+            {"method": "PUT", "path": "/issue/", "status": 429, "retry_after": 2, "times": 2},
+            {"latency_ms": 10},
+        ])  # fmt: skip
+        journal = kit.journal()
+        result = kit.run_cycle(sb, atl, journal, concurrency=4)
+        planned = [w.issue for w in result.plan.writes]
+        assert len(planned) > 4
+        assert [o.issue for o in result.outcomes] == planned
+        assert {o.status for o in result.outcomes} == {"applied"}
+        assert_exactly_once(sb)
+        applied = {w.issue for w in journal.writes if w.status == "applied"}
+        assert applied == set(planned)
+        assert len(waits) == 2  # the refused requests' own retries
+        assert max(pacer_waits) >= 1.9  # others were held for the Retry-After too
+
+
 @pytest.mark.parametrize(
     ("drop", "resent"), [("after", False), ("before", True)], ids=["drop-after", "drop-before"]
 )

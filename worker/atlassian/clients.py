@@ -18,6 +18,7 @@ from atlassian.rest_client import AtlassianRestAPI
 
 from worker.atlassian.confluence import ConfluenceGateway
 from worker.atlassian.jira import JiraGateway
+from worker.atlassian.pacing import DEFAULT_WRITE_RATE_PER_S, WritePacer
 from worker.atlassian.transport import Counters, RequestCounts, Transport, UnexpectedBodyError
 from worker.model import Flavor, Person
 
@@ -40,6 +41,8 @@ class Connection:
     confluence_api_token: str | None = field(default=None, repr=False)
     confluence_personal_token: str | None = field(default=None, repr=False)
     timeout_s: int = 30
+    #: Jira edits per second at most, over every writer in flight
+    write_rate_per_s: float = DEFAULT_WRITE_RATE_PER_S
 
 
 def _auth(
@@ -174,7 +177,8 @@ def connect(conn: Connection) -> Atlassian:
         **confluence_auth,
         **_common(conn.timeout_s, confluence_url),
     )
-    jira = JiraGateway(Transport(jira_client, "jira", counters), flavor)
+    pacer = WritePacer(rate_per_s=conn.write_rate_per_s)
+    jira = JiraGateway(Transport(jira_client, "jira", counters, pacer=pacer), flavor)
     confluence = ConfluenceGateway(
         Transport(confluence_client, "confluence", counters), flavor=flavor, jira=jira
     )

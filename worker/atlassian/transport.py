@@ -6,6 +6,7 @@ above it (which statuses are errors, what a body must look like) is decided here
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ import structlog
 from atlassian.rest_client import AtlassianRestAPI
 
 from worker.atlassian import retry
+from worker.atlassian.pacing import WritePacer
 
 log = structlog.get_logger(__name__)
 
@@ -33,10 +35,18 @@ class RequestCounts:
 
 @dataclass(slots=True)
 class Counters:
-    """Mutable per-process counters shared by every transport of one connection."""
+    """Mutable per-process counters shared by every transport of one connection (and by the
+    writers in flight: increments take a lock)."""
 
     requests: int = 0
     retries: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, *, requests: int = 0, retries: int = 0) -> None:
+        """Add to the counters (safe from several threads)."""
+        with self._lock:
+            self.requests += requests
+            self.retries += retries
 
     def snapshot(self) -> RequestCounts:
         """The counts now, as an immutable value."""
@@ -143,6 +153,8 @@ class Transport:
     service: str  # "jira" | "confluence": names the retry log event
     counters: Counters = field(default_factory=Counters)
     policy: retry.RetryPolicy = retry.DEFAULT_POLICY
+    #: paces writes (requests that are not idempotent) and holds them after a 429
+    pacer: WritePacer | None = None
 
     def call(
         self,
@@ -203,8 +215,12 @@ class Transport:
                 f"{where.hostname}:{default_port(where.scheme, where.port)})"
             )
 
+        pacer = None if safe else self.pacer
+
         def send() -> requests.Response:
-            self.counters.requests += 1
+            if pacer is not None:
+                pacer.acquire()
+            self.counters.count(requests=1)
             response: requests.Response = self.client.request(
                 method,
                 path,
@@ -217,10 +233,15 @@ class Transport:
                 files=files,
                 headers=headers,
             )
+            if pacer is not None and response.status_code in retry.REFUSED_STATUSES:
+                pacer.refused(
+                    retry_after_s=retry.parse_retry_after(response.headers.get("Retry-After")),
+                    reason=response.headers.get("RateLimit-Reason"),
+                )
             return response
 
         def counted_retry() -> None:
-            self.counters.retries += 1
+            self.counters.count(retries=1)
 
         try:
             response = retry.call_with_retry(
