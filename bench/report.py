@@ -156,18 +156,18 @@ def chart(results: Mapping[str, Any], path: Path) -> Path:
         ax.plot(ns, [r[g_key] for r in rows], "o-", label="Handoff Guard, first (full) cycle",
                 color="#1f77b4")  # fmt: skip
         metric = "wall_s" if g_key == "g_wall" else "requests"
-        for label, style, colour in (
+        for name, style, colour in (
             ("full read", "o--", "#1f77b4"),
             ("churn 1%", "^-", "#2ca02c"),
             ("churn 0.1%", "v-", "#98df8a"),
             ("unchanged", "o:", "#17becf"),
         ):
-            values = [cycle(size, label)[metric] for size in results["sizes"]]
+            values = [cycle(size, name)[metric] for size in results["sizes"]]
             if metric == "requests":
                 values = [v["total"] for v in values]
             ax.plot(ns, values, style, color=colour,
-                    label=f"Handoff Guard, {label} cycle"
-                    + (" (incremental)" if label != "full read" else " (nothing to write)"))
+                    label=f"Handoff Guard, {name} cycle"
+                    + (" (incremental)" if name != "full read" else " (nothing to write)"))
         measured = [r for r in rows if not r["b_est"]]
         ax.plot([r["n"] for r in measured], [r[b_key] for r in measured], "s-",
                 label="baseline script", color="#d62728")  # fmt: skip
@@ -216,7 +216,8 @@ def performance_markdown(results: Mapping[str, Any], *, chart_link: str, json_li
         "log; peak RSS is the worker process's. `make bench QUICK=1` runs N = 1,000 only.",
         "",
         "| N | acted k | Handoff Guard requests (writes) | bound + constants | wall s "
-        "| 2nd cycle requests (writes) | 2nd wall s | peak RSS MB | baseline requests "
+        "| unchanged cycle requests (writes) | unchanged wall s | peak RSS MB "
+        "| baseline requests "
         "| baseline wall s | fewer requests | faster |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
