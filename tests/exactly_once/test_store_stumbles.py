@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,10 @@ def _runner(b: Any, path: Path) -> CycleRunner:
     engine = sa.create_engine(f"sqlite:///{path}",
                               connect_args={"check_same_thread": False,
                                             "timeout": BUSY_TIMEOUT_S})
-    return CycleRunner(b.settings(state=str(path)), Store(engine))
+    # One writer at a time: the lock must land between two issues' journal rows (with four
+    # in flight, all three issues are journaled before it can).
+    settings = replace(b.settings(state=str(path)), writes_in_flight=1)
+    return CycleRunner(settings, Store(engine))
 
 
 def _recorded(path: Path) -> tuple[int, int, str]:
