@@ -26,7 +26,9 @@ def test_a_write_abandoned_at_shutdown_is_recorded_as_unknown(config_dir: Path,
     recorded as stopped with that write "unknown" and the earlier ones "applied"."""
     with Sandbox.start(DEMO_SITE) as sandbox:
         sandbox.add_faults([{"method": "PUT", "path": "/issue/", "latency_ms": 300}])
-        env = subprocess_env(sandbox, config_dir, tmp_path, HANDOFF_GUARD_HTTP_PORT="0")
+        # One writer: exactly one write is in hand when the signal comes.
+        env = subprocess_env(sandbox, config_dir, tmp_path, HANDOFF_GUARD_HTTP_PORT="0",
+                             HANDOFF_GUARD_WRITES_IN_FLIGHT="1")
         proc = subprocess.Popen([PYTHON, "-m", "worker", "run"], cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         lines: queue.Queue[dict[str, Any]] = queue.Queue()
