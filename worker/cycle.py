@@ -236,6 +236,9 @@ class CycleReport:
     #: False: an incremental read (only what can have changed); True: everything was read
     read_full: bool | None = None
     read_reason: str | None = None
+    #: the tickets an incremental read looked at: what the search answered and the keys it
+    #: looked up (None for a full read)
+    read_keys: frozenset[str] | None = field(default=None, repr=False, compare=False)
     #: problems of the policy file on disk when it is invalid (the last good one ran)
     config_problems: tuple[str, ...] = ()
     plan: Plan | None = field(default=None, repr=False, compare=False)
@@ -629,6 +632,7 @@ class CycleRunner:
                 site_now=at, dry_run=False, status="stopped",
                 error=f"abandoned at shutdown with {unknown} write(s) in flight (unknown)",
                 actions_applied=len(outcomes) - unknown,
+                read_full=False, read_keys=frozenset(),  # its decisions were not recorded
             ))
         except Exception as exc:  # exiting anyway: the journal keeps the "unknown" rows
             log.error("store.failed", error=_one_line(exc))
@@ -957,6 +961,7 @@ def _report(
         site_now=reading.now,
         read_full=None if reading.read is None else reading.read.full,
         read_reason=None if reading.read is None else reading.read.reason,
+        read_keys=_read_keys(reading),
         issues_read=reading.issues,
         malformed=reading.malformed,
         deals=len(reading.deals),
@@ -972,6 +977,15 @@ def _report(
         plan=the_plan,
         results=results,
     )
+
+
+def _read_keys(reading: IssueStream) -> frozenset[str] | None:
+    """What an incremental read looked at: the keys it returned, and the keys due for a
+    recheck (looked up by key inside the scope: one not returned has left it)."""
+    read = reading.read
+    if read is None or read.full:
+        return None
+    return (reading.keys or frozenset()) | frozenset(read.due)
 
 
 def _failed_report(
@@ -1005,6 +1019,9 @@ def _failed_report(
         dry_run=dry_run,
         status="failed",
         site_now=reading.now if isinstance(reading, IssueStream) else None,
+        read_full=reading.read.full if isinstance(reading, IssueStream) and reading.read
+        else None,
+        read_keys=_read_keys(reading) if isinstance(reading, IssueStream) else None,
         error=message,
         error_kind=kind,
         issues_read=reading.issues if isinstance(reading, IssueStream) else 0,
@@ -1046,6 +1063,7 @@ def _record(runner: CycleRunner, report: CycleReport) -> None:
     try:
         at = report.site_now or report.started_at
         the_plan = report.plan
+        full_read = the_plan is not None and report.read_full is not False
         if the_plan is not None:
             _retrying(lambda: runner.store.record_decisions(
                 report.run_id, at, the_plan.decisions, recheck_at=the_plan.rechecks
@@ -1069,6 +1087,10 @@ def _record(runner: CycleRunner, report: CycleReport) -> None:
                 duration_s=report.duration_s,
                 counts=report.counts,
                 config_sha256=report.config_sha256,
+                # A cycle that recorded no plan (stopped while reading) read nothing usable.
+                read_full=full_read,
+                read_keys=None if full_read else frozenset(
+                    () if the_plan is None else report.read_keys or ()),
             )
         ), deadline=deadline)
         cutoff = report.started_at - timedelta(days=runner.settings.retention_days)

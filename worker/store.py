@@ -89,6 +89,10 @@ cycles = sa.Table(
     sa.Column("duration_s", sa.Float),
     sa.Column("counts", sa.JSON),  # {policy: {verdict: n}}
     sa.Column("config_sha256", sa.String(64)),
+    # what the cycle read: everything (true; null for cycles before incremental reads, all
+    # full), or part of the scope (false), then ``read_keys`` are the tickets it looked at
+    sa.Column("read_full", sa.Boolean),
+    sa.Column("read_keys", sa.JSON),
 )
 decisions = sa.Table(
     "decisions",
@@ -234,6 +238,12 @@ class CycleRecord:
     #: policy id -> verdict -> number of decisions
     counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     config_sha256: str | None = None
+    #: True: every ticket in scope was read; False: only ``read_keys`` were (an incremental
+    #: read, or a cycle stopped before it planned); None: recorded before this was kept (a
+    #: full read: cycles before incremental reads all were)
+    read_full: bool | None = None
+    #: the tickets a partial read looked at (None with a full read)
+    read_keys: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -667,6 +677,8 @@ def _cycle_values(record: CycleRecord) -> dict[str, Any]:
         "duration_s": record.duration_s,
         "counts": json.loads(json.dumps({k: dict(v) for k, v in record.counts.items()})),
         "config_sha256": record.config_sha256,
+        "read_full": record.read_full,
+        "read_keys": None if record.read_keys is None else sorted(record.read_keys),
     }
 
 
@@ -687,4 +699,6 @@ def _cycle_record(row: sa.Row[Any]) -> CycleRecord:
         duration_s=row.duration_s,
         counts=row.counts or {},
         config_sha256=row.config_sha256,
+        read_full=row.read_full,
+        read_keys=None if row.read_keys is None else frozenset(row.read_keys),
     )

@@ -1,10 +1,13 @@
-"""A small recorded history, written through the real store: three cycles on two tickets."""
+"""A small recorded history, written through the real store: three cycles on two tickets;
+and the shipped policies for tests that run real cycles."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tests.service.service_support import POLICIES, TEMPLATES
 from worker.model import (
     CommentAction,
     Decision,
@@ -66,3 +69,16 @@ def recorded(target: Path | str) -> Store:
         Outcome("ACME-1", "failed", ("reassign",), detail="PUT -> 400", http_status=400)
     ])
     return store
+
+
+def shipped_policies(tmp: Path) -> Path:
+    """The shipped policy file and templates in ``tmp/config``, breaker and budget raised so
+    that a generated site's matches are all acted on; returns the policy file."""
+    config = tmp / "config"
+    config.mkdir()
+    text = POLICIES.read_text(encoding="utf-8")
+    text = text.replace("max_matches: 25", "max_matches: 500").replace(
+        "max_actions_per_cycle: 50", "max_actions_per_cycle: 500")
+    (config / "policies.yaml").write_text(text, encoding="utf-8")
+    shutil.copytree(TEMPLATES, config / "templates")
+    return config / "policies.yaml"

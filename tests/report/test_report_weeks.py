@@ -4,7 +4,6 @@ up to what the store holds, and each scripted ticket ends in the fate the report
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.humans import Human, with_logins
-from tests.service.service_support import POLICIES, TEMPLATES
+from tests.report.history_factories import shipped_policies
 from worker.cycle import CycleRunner
 from worker.model import MATCHED_VERDICTS
 from worker.report import Report, load_report
@@ -45,18 +44,12 @@ def eight_weeks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     for issue in site["issues"]:
         if issue["key"] in keys:
             issue["assignee"] = seller  # not a PM's yet: handed over week by week below
-    config = tmp / "config"
-    config.mkdir()
-    text = POLICIES.read_text(encoding="utf-8")
-    text = text.replace("max_matches: 25", "max_matches: 500").replace(
-        "max_actions_per_cycle: 50", "max_actions_per_cycle: 500")
-    (config / "policies.yaml").write_text(text, encoding="utf-8")
-    shutil.copytree(TEMPLATES, config / "templates")
+    policies = shipped_policies(tmp)
     with_logins(site)
     with Sandbox.start(site) as sandbox:
         settings = Settings(jira_url=sandbox.url, jira_username=sandbox.bot_email,
                             jira_api_token=Secret(sandbox.bot_token), jira_flavor="cloud",
-                            config_path=config / "policies.yaml",
+                            config_path=policies,
                             state=str(tmp / "state.db"))
         store = Store.open(settings.state)
         runner = CycleRunner(settings, store)

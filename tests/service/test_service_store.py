@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from worker import logs
-from worker.migrate import OUR_TABLES, current_revision, head
+from worker.migrate import OUR_TABLES, current_revision, head, migrate
 from worker.model import (
     BotState,
     CommentAction,
@@ -333,3 +333,31 @@ def test_decision_json_has_the_documented_shape() -> None:
         "evidence": [{"condition": "c", "result": True, "detail": "d"}],
         "reason": None,
     }
+
+
+def test_a_store_at_revision_0004_gains_what_each_cycle_read(store_target: str) -> None:
+    """Upgrading from 0004 keeps the cycles; theirs read as "not recorded" (null: they were
+    all full reads), and new cycles keep whether they read everything and which keys."""
+    engine = engine_for(store_target)
+    assert migrate(engine, target="0004_decision_subject") == "0004_decision_subject"
+    with engine.begin() as conn:
+        assert "read_full" not in {c["name"] for c in sa.inspect(conn).get_columns("cycles")}
+        conn.execute(sa.text(
+            "INSERT INTO cycles (run_id, started_at, site_now, dry_run, status, issues_read, "
+            "actions_applied, actions_failed, requests, retries) VALUES ('old', "
+            "'2026-11-01T09:00:00.000000+00:00', '2026-11-01T09:00:00.000000+00:00', "
+            "false, 'ok', 3, 0, 0, 5, 0)"
+        ))
+    engine.dispose()
+    store = Store.open(store_target)
+    assert store.version == head() == "0005_cycle_reads"
+    (old,) = store.cycles()
+    assert (old.run_id, old.issues_read, old.read_full, old.read_keys) == ("old", 3, None, None)
+    store.finish_cycle(CycleRecord("inc", NOW, False, "ok", site_now=NOW, read_full=False,
+                                   read_keys=frozenset({"A-2", "A-1"})))
+    store.finish_cycle(CycleRecord("full", NOW + timedelta(hours=1), False, "ok",
+                                   read_full=True))
+    full, inc, _ = store.cycles()
+    assert (inc.read_full, inc.read_keys) == (False, frozenset({"A-1", "A-2"}))
+    assert (full.read_full, full.read_keys) == (True, None)
+    store.close()

@@ -126,6 +126,9 @@ def revert_issues(
                 requests=atlassian.requests_made - base_requests,
                 duration_s=time.monotonic() - started_mono,
                 counts=counts,
+                # A revert decides nothing about whether the other tickets match.
+                read_full=False,
+                read_keys=frozenset(),
             )
         )
         log.info("revert.finished", outcomes=counts["revert"], failed=len(failed))

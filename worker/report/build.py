@@ -9,10 +9,18 @@ What happened next, for each flagged ticket, from what later cycles recorded:
 * ``reverted``: a person had the bot's change undone (``revert``);
 * ``overridden``: a person took the ticket back after the bot reassigned it;
 * ``opted-out``: the opt-out label exempts it;
-* ``open``: still matching in the newest cycle of the period;
-* ``reassigned``: the bot handed it to Sales, and it no longer matches;
+* ``reassigned``: the bot handed it to Sales (its own write says so);
 * ``moved``: it stopped matching without the bot moving it (the PM handed it on or closed
-  it, or the deal got signed).
+  it, or the deal got signed);
+* ``open``: nothing since its last match says it stopped matching.
+
+"Stopped matching" needs evidence: a later cycle that *read the ticket* and recorded no match
+for the policy. A full read reads every ticket in scope; an incremental read (the default
+between full sweeps, :mod:`worker.incremental`) reads only the tickets that can have changed,
+so a ticket missing from it says nothing, unless it was one of the keys that read looked at
+(``cycles.read_keys``): then it was read and no longer matched. A ticket that left the search's
+scope is not returned by an incremental read either, so such a move is seen at the next full
+read: its time is then that full read's, up to ``full_sweep`` late.
 
 The open backlog at the end of a week counts the tickets flagged by then that had not yet
 reached one of the closing outcomes above.
@@ -157,12 +165,13 @@ def load_report(
     """Read what the report needs from ``store`` and build it."""
     rows = load_rows(store, HistoryFilter(until=until))
     query = (
-        sa.select(cycles.c.run_id, cycles.c.site_now)
-        .where(cycles.c.site_now.is_not(None), cycles.c.status.in_(("ok", "stopped")))
+        sa.select(cycles.c.run_id, cycles.c.site_now, cycles.c.status, cycles.c.read_full,
+                  cycles.c.read_keys)
+        .where(cycles.c.site_now.is_not(None))
         .order_by(cycles.c.site_now, cycles.c.started_at)
     )
     with store.engine.connect() as conn:
-        runs: list[CycleMark] = [(r.run_id, r.site_now) for r in conn.execute(query)]
+        runs = [_mark(r) for r in conn.execute(query)]
     return build_report(rows, runs, since=since, until=until, tz=tz,
                         generated_at=generated_at or datetime.now(UTC), store_name=store_name)
 
@@ -187,8 +196,32 @@ def _week_end(start: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(start + timedelta(days=7), time(0), tzinfo=tz)
 
 
-#: one completed cycle: its run id and the site time it planned at (in the order they ran)
-CycleMark = tuple[str, datetime]
+@dataclass(frozen=True, slots=True)
+class CycleMark:
+    """One cycle as the report needs it: when it planned (site clock) and what it read."""
+
+    run_id: str
+    at: datetime
+    #: True: every ticket in scope was read; False: only ``read_keys`` were
+    read_full: bool = True
+    read_keys: frozenset[str] = frozenset()
+    #: it ended ``ok`` or ``stopped`` (counted in the report's cycles)
+    completed: bool = True
+
+    def covers(self, issue: str) -> bool:
+        """Did this cycle read ``issue``, so that its decisions say whether it matched?"""
+        return self.read_full or issue in self.read_keys
+
+
+def _mark(row: sa.Row[Any]) -> CycleMark:
+    completed = row.status in ("ok", "stopped")
+    full = bool(row.read_full)
+    if row.read_full is None:
+        # Recorded before revision 0005, when every cycle read everything: a cycle that did
+        # not end ``ok`` may have stopped before it planned, and a revert plans nothing.
+        full = row.status == "ok" and not str(row.run_id).startswith("revert-")
+    return CycleMark(run_id=row.run_id, at=row.site_now, read_full=full,
+                     read_keys=frozenset(row.read_keys or ()), completed=completed)
 
 
 def stories(rows: Sequence[HistoryRow], runs: Sequence[CycleMark]) -> list[Story]:
@@ -196,6 +229,7 @@ def stories(rows: Sequence[HistoryRow], runs: Sequence[CycleMark]) -> list[Story
     by_key: dict[tuple[str, str], list[HistoryRow]] = defaultdict(list)
     for row in rows:
         by_key[(row.issue, row.policy)].append(row)
+    cycles_in = _Cycles(runs)
     out: list[Story] = []
     for (issue, policy), items in by_key.items():
         matched = [r for r in items if r.verdict in MATCHED_VERDICTS]
@@ -206,7 +240,7 @@ def stories(rows: Sequence[HistoryRow], runs: Sequence[CycleMark]) -> list[Story
         last = after[-1]
         comment_at = next((r.at for r in after if r.wrote and "comment" in r.actions), None)
         reassigned_at = next((r.at for r in after if r.wrote and "reassign" in r.actions), None)
-        fate, closed_at = _fate(after, last, runs, reassigned_at)
+        fate, closed_at = _fate(after, last, cycles_in, reassigned_at)
         latest = matched[-1]
         out.append(Story(
             issue=issue,
@@ -236,10 +270,28 @@ def _exempt_kind(row: HistoryRow) -> str:
     return "opted-out"
 
 
+class _Cycles:
+    """The cycles in the order they ran, and where each run id is among them."""
+
+    def __init__(self, runs: Sequence[CycleMark]) -> None:
+        self.runs = runs
+        self.times = [mark.at for mark in runs]
+        self.index = {mark.run_id: i for i, mark in enumerate(runs)}
+
+    def first_read_after(self, row: HistoryRow) -> datetime | None:
+        """When the first cycle after ``row``'s that read its ticket planned (None: none did).
+
+        Cycles are told apart by run id: two cycles can plan at the same site time.
+        """
+        found = self.index.get(row.run_id)
+        start = found + 1 if found is not None else bisect_right(self.times, row.at)
+        return next((m.at for m in self.runs[start:] if m.covers(row.issue)), None)
+
+
 def _fate(
     after: Sequence[HistoryRow],
     last: HistoryRow,
-    runs: Sequence[CycleMark],
+    cycles_in: _Cycles,
     reassigned_at: datetime | None,
 ) -> tuple[str, datetime | None]:
     reverted = next((r.at for r in after if r.changes and r.changes.get("reverted")), None)
@@ -253,14 +305,13 @@ def _fate(
                 break
             closed = r.at
         return _exempt_kind(last), closed
-    # Cycles are told apart by run id: two cycles can plan at the same site time.
-    if runs and last.run_id == runs[-1][0]:
+    if reassigned_at is not None and last.at <= reassigned_at:
+        # The bot's own write moved it to Sales (a person taking it back shows as exempt).
+        return "reassigned", reassigned_at
+    # It left when the first cycle after its last sighting that read it recorded nothing.
+    left = cycles_in.first_read_after(last)
+    if left is None:
         return "open", None
-    # Gone from the cycles: it left when the first cycle after its last sighting ran.
-    order = {run_id: i for i, (run_id, _) in enumerate(runs)}
-    index = order[last.run_id] + 1 if last.run_id in order else bisect_right(
-        [at for _, at in runs], last.at)
-    left = runs[index][1] if index < len(runs) else last.at
     if reassigned_at is not None:
         return "reassigned", reassigned_at
     return "moved", left
@@ -278,10 +329,10 @@ def build_report(
 ) -> Report:
     """The report for ``[since, until)`` from every recorded row before ``until``.
 
-    ``runs`` are the store's completed cycles (any period), in the order they ran.
+    ``runs`` are the store's cycles (any period, however they ended), in the order they ran.
     """
-    recorded = bool(runs)
-    runs = [r for r in runs if r[1] < until]
+    recorded = any(r.completed for r in runs)
+    runs = [r for r in runs if r.at < until]
     rows = [r for r in rows if r.at < until]
     all_stories = stories(rows, runs)
     first_week = week_start(since, tz)
@@ -315,7 +366,7 @@ def build_report(
                 if s.first_comment_at and s.reassigned_at and s.fate == "reassigned"]
     to_moved = [_hours(s.closed_at - s.first_comment_at) for s in enforce
                 if s.first_comment_at and s.closed_at and s.fate == "moved"]
-    ran = sum(1 for _, t in runs if since <= t < until)
+    ran = sum(1 for r in runs if r.completed and since <= r.at < until)
     empty = None
     if not recorded:
         empty = f"No cycles recorded yet in {store_name}: nothing to report."
