@@ -32,7 +32,7 @@ from worker.policy import plan as make_plan
 from worker.policy import search_spec
 from worker.report import load_report
 from worker.report.build import period_start
-from worker.report.chart import write_chart
+from worker.report.chart import ChartUnavailableError, write_chart
 from worker.report.render import markdown
 from worker.settings import Secret, Settings
 from worker.store import Store
@@ -294,11 +294,16 @@ def _story(out: Console, sandbox: object, runner: CycleRunner, store: Store, *,
     until = newest + timedelta(seconds=1)
     report = load_report(store, since=period_start(until, 1, policies.tz), until=until,
                          tz=policies.tz, generated_at=newest, store_name=str(store_path(folder)))
-    chart = write_chart(report, folder / "handoff-guard-report.png")
+    try:
+        chart: str | None = str(write_chart(report, folder / "handoff-guard-report.png"))
+    except ChartUnavailableError as exc:
+        chart, chart_said = None, f"not drawn ({exc})"
+    else:
+        chart_said = str(chart)
     # Deal-page links carry the sandbox's random port; the published page has them.
-    out.print(markdown(report, chart=str(chart), links=False), markup=False, highlight=False,
+    out.print(markdown(report, chart=chart, links=False), markup=False, highlight=False,
               soft_wrap=True, emoji=False)
-    out.print(f"Chart: {chart}", markup=False, highlight=False, soft_wrap=True)
+    out.print(f"Chart: {chart_said}", markup=False, highlight=False, soft_wrap=True)
     if report.flagged == 0:
         problems.append("the report should count the flagged tickets")
     reassigned_key = reassigned[0] if reassigned else "ACME-1"

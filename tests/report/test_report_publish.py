@@ -4,6 +4,7 @@ back, and no other page touched."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -214,3 +215,23 @@ def test_publish_due_uses_the_files_time_zone() -> None:
     last = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
     assert publish_due("0 8 * * mon", berlin, last=last,
                        now=datetime(2026, 11, 9, 7, 1, tzinfo=UTC))
+
+
+def test_without_matplotlib_the_page_goes_out_and_says_why_it_has_no_chart(
+    sandbox: Sandbox, transport: Transport, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chart is the optional extra `chart`: without matplotlib (as in the container image)
+    the page is still created, with no attachment and one line saying how to get the chart."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    with capture_logs() as logs:
+        published = publish_report(store, transport, CONFIG, tz=UTC_TZ,
+                                   now=T0 + timedelta(days=4))
+    assert published.created
+    assert published.attachment_id is None
+    body = _page(sandbox, published.page_id)["body"]["storage"]["value"]
+    assert "<ac:image" not in body
+    assert "No chart: the chart needs matplotlib" in body
+    assert "handoff-guard[chart]" in body
+    assert _attachments(sandbox, published.page_id) == []
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["report.chart_missing"]
+    assert store.get_meta(PUBLISHED_KEY) == (T0 + timedelta(days=4)).isoformat()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,27 @@ def test_report_publish(cycled: Cli, config_dir: Path, demo_sandbox: Sandbox) ->
     assert "created" in out
     code, out, _ = cycled("report", "--publish")
     assert "updated (version 2)" in out
+
+
+def test_report_without_matplotlib_says_how_to_get_the_chart(
+    cycled: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """matplotlib is the optional extra `chart`: without it `report` still writes every
+    format, exit 0, no image link, and says what to install instead of a chart path."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    code, out, err = cycled("report")
+    assert code == 0
+    assert out.startswith("# Handoff Guard report")
+    assert "![" not in out
+    assert "chart: not drawn (the chart needs matplotlib" in err
+    assert "pip install 'handoff-guard[chart]'" in err
+    target = tmp_path / "out" / "report.json"
+    code, out, _ = cycled("report", "--format", "json", "--out", str(target))
+    assert code == 0
+    assert json.loads(target.read_text(encoding="utf-8"))["chart"] is None
+    assert "chart: not drawn" in out
+    assert not list(target.parent.glob("*.png"))
+    page = tmp_path / "out" / "report.html"
+    code, _, _ = cycled("report", "--format", "html", "--out", str(page))
+    assert code == 0
+    assert "<img" not in page.read_text(encoding="utf-8")

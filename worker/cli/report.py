@@ -17,7 +17,7 @@ from worker.policy import PolicyError, load_policies
 from worker.policy.config import Policies
 from worker.report import load_report
 from worker.report.build import period_start
-from worker.report.chart import write_chart
+from worker.report.chart import ChartUnavailableError, write_chart
 from worker.report.render import as_json, html_page, markdown, write_csv
 from worker.settings import Settings
 from worker.store import Store
@@ -69,18 +69,26 @@ def make_report(args: argparse.Namespace, settings: Settings) -> int:
             raise ReportUsageError(str(exc)) from None
         report = load_report(store, since=since, until=until, tz=tz, generated_at=newest,
                              store_name=str(settings.state))
-        chart = write_chart(report, args.chart or default_chart_path(settings, args.out))
+        chart: Path | None
+        try:
+            chart = write_chart(report, args.chart or default_chart_path(settings, args.out))
+            chart_said = str(chart)
+        except ChartUnavailableError as exc:
+            chart, chart_said = None, f"not drawn ({exc})"
         if args.format == "md":
-            text = markdown(report, chart=str(chart))
+            text = markdown(report, chart=str(chart) if chart else None)
         elif args.format == "html":
             target = args.out.parent if args.out else Path.cwd()
-            try:
-                link = str(chart.resolve().relative_to(target.resolve()))
-            except ValueError:
-                link = chart.resolve().as_uri()
+            link: str | None = None
+            if chart is not None:
+                try:
+                    link = str(chart.resolve().relative_to(target.resolve()))
+                except ValueError:
+                    link = chart.resolve().as_uri()
             text = html_page(report, chart=link)
         elif args.format == "json":
-            text = json.dumps({**as_json(report), "chart": str(chart)}, indent=2) + "\n"
+            text = json.dumps({**as_json(report), "chart": str(chart) if chart else None},
+                              indent=2) + "\n"
         else:
             buffer = io.StringIO()
             write_csv(report, buffer)
@@ -88,10 +96,10 @@ def make_report(args: argparse.Namespace, settings: Settings) -> int:
         if args.out is not None:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(text, encoding="utf-8")
-            sys.stdout.write(f"Report written to {args.out}; chart: {chart}\n")
+            sys.stdout.write(f"Report written to {args.out}; chart: {chart_said}\n")
         else:
             sys.stdout.write(text)
-            sys.stderr.write(f"chart: {chart}\n")
+            sys.stderr.write(f"chart: {chart_said}\n")
         if args.publish:
             return _publish(settings, store, policies, newest)
         return 0

@@ -3,20 +3,54 @@ hatched as "would have"), and the open backlog at the end of each week.
 
 matplotlib with the Agg backend: no display, no fonts beyond its own, a PNG of a fixed size
 (:data:`SIZE_PX`) so a Confluence page lays out the same every week.
+
+matplotlib (with numpy, Pillow and fontTools: 99 MiB even trimmed) is the optional extra
+``handoff-guard[chart]``: the container image leaves it out to stay small. Without it
+:func:`chart_png` raises :class:`ChartUnavailableError`, whose message says how to get it,
+and the report goes out without its chart (see the callers): the chart is never worth a
+failed report.
 """
 
 from __future__ import annotations
 
+import importlib
 import io
 from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")  # before pyplot: a service has no display
-
-import matplotlib.pyplot as plt
+from typing import Any
 
 from worker.report.build import Report
+
+#: what to install for the chart (the one message every caller shows)
+CHART_MISSING = (
+    "the chart needs matplotlib, which is not installed: pip install 'handoff-guard[chart]' "
+    "(container image: docker build --build-arg EXTRAS=chart)"
+)
+
+
+class ChartUnavailableError(RuntimeError):
+    """matplotlib is not installed; ``str()`` is :data:`CHART_MISSING`."""
+
+    def __init__(self) -> None:
+        super().__init__(CHART_MISSING)
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend, loaded on first use."""
+    try:
+        matplotlib = importlib.import_module("matplotlib")
+    except ImportError:
+        raise ChartUnavailableError() from None
+    matplotlib.use("Agg")  # before pyplot: a service has no display
+    return importlib.import_module("matplotlib.pyplot")
+
+
+def chart_available() -> bool:
+    """Whether :func:`chart_png` can draw (matplotlib importable)."""
+    try:
+        _pyplot()
+    except ChartUnavailableError:
+        return False
+    return True
 
 #: width, height of the PNG in pixels
 SIZE_PX = (1000, 700)
@@ -24,7 +58,10 @@ _DPI = 100
 
 
 def chart_png(report: Report) -> bytes:
-    """The chart as PNG bytes (an empty period still draws both axes and says so)."""
+    """The chart as PNG bytes (an empty period still draws both axes and says so).
+
+    Raises :class:`ChartUnavailableError` when matplotlib is not installed."""
+    plt = _pyplot()
     width, height = SIZE_PX
     fig, (bars, backlog) = plt.subplots(
         2, 1, figsize=(width / _DPI, height / _DPI), dpi=_DPI, sharex=True,
@@ -67,7 +104,10 @@ def chart_png(report: Report) -> bytes:
 
 
 def write_chart(report: Report, path: Path) -> Path:
-    """Write the chart to ``path`` (parent folders created); returns the path."""
+    """Write the chart to ``path`` (parent folders created); returns the path.
+
+    Raises :class:`ChartUnavailableError` (nothing written) when matplotlib is not installed."""
+    png = chart_png(report)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(chart_png(report))
+    path.write_bytes(png)
     return path

@@ -25,7 +25,7 @@ from apscheduler.triggers.cron import CronTrigger
 from worker.atlassian.transport import AtlassianHTTPError, Transport, UnexpectedBodyError
 from worker.policy.config import ReportConfig
 from worker.report.build import load_report, period_start
-from worker.report.chart import chart_png
+from worker.report.chart import ChartUnavailableError, chart_png
 from worker.report.render import storage
 from worker.store import Store
 
@@ -47,7 +47,8 @@ class Published:
     page_id: str
     version: int
     created: bool
-    attachment_id: str
+    #: None: no chart was attached (matplotlib, the ``chart`` extra, is not installed)
+    attachment_id: str | None
     url: str | None
 
 
@@ -70,8 +71,9 @@ class ReportPage:
         self.space = space
         self.title = title
 
-    def publish(self, storage: str, *, chart: bytes, filename: str) -> Published:
-        """Create or update the page with ``storage`` and the chart attached as ``filename``."""
+    def publish(self, storage: str, *, chart: bytes | None, filename: str) -> Published:
+        """Create or update the page with ``storage`` and the chart attached as ``filename``
+        (``chart`` None: no attachment is touched)."""
         page = self._find()
         created = False
         if page is None:
@@ -82,7 +84,7 @@ class ReportPage:
                 raise PublishError(f"page {self.title!r} in space {self.space} can neither be "
                                    "created nor found")
         page_id = str(page["id"])
-        attachment_id = self._attach(page_id, chart, filename)
+        attachment_id = None if chart is None else self._attach(page_id, chart, filename)
         version = _version(page)
         if not created:
             version = self._update(page_id, storage, version)
@@ -207,8 +209,15 @@ def publish_report(
     report = load_report(store, since=period_start(until, config.weeks, tz), until=until,
                          tz=tz, generated_at=now, store_name=store_name)
     page = ReportPage(transport, space=config.space, title=config.title)
-    published = page.publish(storage(report, attachment=config.attachment),
-                             chart=chart_png(report), filename=config.attachment)
+    try:
+        chart: bytes | None = chart_png(report)
+        body = storage(report, attachment=config.attachment)
+    except ChartUnavailableError as exc:
+        # The page still goes out, saying why it has no chart; the operator sees it logged.
+        log.warning("report.chart_missing", reason=str(exc))
+        chart = None
+        body = storage(report, attachment=None, note=f"No chart: {exc}.")
+    published = page.publish(body, chart=chart, filename=config.attachment)
     store.set_meta(PUBLISHED_KEY, now.isoformat())
     return published
 

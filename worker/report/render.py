@@ -179,10 +179,13 @@ def html_page(report: Report, *, chart: str | None = None) -> str:
             f"{html.escape(title(report))}</title></head><body>\n{body}\n</body></html>\n")
 
 
-def storage(report: Report, *, attachment: str | None) -> str:
-    """The Confluence page body in storage format; the chart is the page's attachment."""
+def storage(report: Report, *, attachment: str | None, note: str | None = None) -> str:
+    """The Confluence page body in storage format; the chart is the page's attachment
+    (``note``, in its place, says why there is none)."""
     image = (f'<p><ac:image ac:width="900"><ri:attachment ri:filename='
              f'"{html.escape(attachment, quote=True)}"/></ac:image></p>') if attachment else ""
+    if not attachment and note:
+        image = f"<p><em>{html.escape(note)}</em></p>"
     return "".join(_html_tables(report, image=image))
 
 
