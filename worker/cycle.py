@@ -62,6 +62,7 @@ from worker.model import (
 from worker.policy import PolicyError, load_policies, plan, promise_words, search_spec
 from worker.policy.completeness import Completeness
 from worker.policy.config import PM_SET
+from worker.policy.load import POLICY_YAML_LIMITS, templates_folder
 from worker.policy.scope import scope_time_dependent
 from worker.settings import Settings, SettingsError
 from worker.store import CycleRecord, Store
@@ -100,6 +101,10 @@ class PolicySource:
         self.path = path
         self._loader = loader
         self._health = health
+        # current() runs in the cycle's thread and in the reload thread (file watch, SIGHUP)
+        self._lock = threading.RLock()
+        #: the templates folder the file on disk names, and the file digest it was read from
+        self._templates: tuple[str, Path] | None = None
         self._loaded_sha: str | None = None
         self._bad_sha: str | None = None
         self.policies: Policies | None = None
@@ -115,7 +120,12 @@ class PolicySource:
 
         The file and its templates are hashed on every call (they are small): an edit that
         keeps the size and lands within the filesystem's timestamp resolution is still seen.
+        Thread-safe: the cycle and the reload thread both call it.
         """
+        with self._lock:
+            return self._current()
+
+    def _current(self) -> Policies:
         try:
             digest = self._digest()
         except OSError as exc:
@@ -149,15 +159,39 @@ class PolicySource:
 
     def take_replaced(self) -> Policies | None:
         """The policies the last reload replaced (once; None when nothing was replaced)."""
-        replaced, self.replaced = self.replaced, None
-        return replaced
+        with self._lock:
+            replaced, self.replaced = self.replaced, None
+            return replaced
+
+    def templates_dir(self) -> Path:
+        """The comment templates' folder the policy file names (``templates:``, relative to
+        the file; ``templates`` when it names none)."""
+        with self._lock:
+            return self._templates[1] if self._templates else self.path.parent / "templates"
+
+    def watched(self) -> tuple[Path, ...]:
+        """The folders whose changes can change the config, each to watch on its own (not
+        recursively: the policy file's folder may hold anything): the policy file's folder
+        (editors and Kubernetes replace a file by renaming into it) and the templates folder
+        with its subfolders."""
+        templates = self.templates_dir()
+        found = {self.path.parent}
+        if templates.is_dir():
+            found.add(templates)
+            found.update(p for p in templates.rglob("*") if p.is_dir())
+        return tuple(sorted(found))
 
     def _digest(self) -> str:
-        """SHA-256 over the policy file and the comment templates next to it, so an edit to
-        either is picked up (the templates folder is ``templates/`` by convention)."""
+        """SHA-256 over the policy file and the comment templates folder it names, so an
+        edit to either is picked up."""
         sha = hashlib.sha256()
-        _hash_file(sha, self.path)  # streamed: a huge file is refused by the loader, unread
-        templates = self.path.parent / "templates"
+        if self.path.stat().st_size <= POLICY_YAML_LIMITS.max_bytes:
+            data = self.path.read_bytes()
+            sha.update(data)
+            templates = self._templates_folder(data)
+        else:  # streamed: the loader refuses it unread, and so does the folder lookup
+            _hash_file(sha, self.path)
+            templates = self.templates_dir()
         if templates.is_dir():
             # recursive: a template may include one from a subfolder
             for item in sorted(templates.rglob("*")):
@@ -166,11 +200,21 @@ class PolicySource:
                     _hash_file(sha, item)
         return sha.hexdigest()
 
+    def _templates_folder(self, data: bytes) -> Path:
+        """The folder the policy file's text names (parsed once per content; a file that
+        does not parse keeps the folder known before)."""
+        key = hashlib.sha256(data).hexdigest()
+        if self._templates is not None and self._templates[0] == key:
+            return self._templates[1]
+        folder = templates_folder(data.decode("utf-8", errors="replace"), self.path.parent)
+        self._templates = (key, folder or self.templates_dir())
+        return self._templates[1]
+
     def _mark_valid(self) -> None:
         self.problems = ()
         self._bad_sha = None
         if self._health is not None:
-            self._health.config_valid()
+            self._health.config_valid(self.sha256)
 
     def _invalid(self, digest: str | None, problems: tuple[str, ...], exc: Exception) -> Policies:
         if digest is None or digest != self._bad_sha:

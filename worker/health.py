@@ -1,8 +1,17 @@
-"""Liveness as data, and the loopback HTTP endpoint that serves it with the metrics.
+"""Liveness and readiness as data, and the HTTP endpoint that serves them with the metrics.
 
-``/healthz`` answers 200 while the last cycle succeeded within two schedule intervals, else 503
-with a JSON reason (``config_invalid``, ``jira_unreachable``, ``auth_failed``, ``last_error``,
-``stale`` or ``starting``). ``/metrics`` is Prometheus' text format.
+Two questions, as Kubernetes asks them:
+
+- ``/livez``: is the process working at all (its scheduler and reload threads alive)? It never
+  fails on config or Jira trouble: restarting would not fix either, and a restarted worker
+  enforces nothing while it starts.
+- ``/readyz``: is it doing its job? 200 while the policy file is valid and the last cycle
+  succeeded within two schedule intervals, else 503 with a JSON reason (``config_invalid``,
+  ``jira_unreachable``, ``auth_failed``, ``last_error``, ``stale`` or ``starting``).
+  ``/healthz`` is the same answer under its older name.
+
+``/metrics`` is Prometheus' text format. Every body goes through :func:`worker.logs.scrub_value`.
+The server listens on ``HANDOFF_GUARD_HTTP_HOST`` (loopback unless told otherwise).
 """
 
 from __future__ import annotations
@@ -10,7 +19,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,11 +42,22 @@ REASONS = {
 
 @dataclass(frozen=True, slots=True)
 class HealthStatus:
-    """What ``/healthz`` says: ok or not, and why."""
+    """What a probe says: ok or not, and why."""
 
     ok: bool
     reason: str | None
     detail: dict[str, Any]
+
+
+def liveness(threads: Mapping[str, bool]) -> HealthStatus:
+    """Alive while every thread the service needs runs (``name -> alive``); nothing else
+    counts: a bad policy file or an unreachable Jira is a readiness matter."""
+    stopped = sorted(name for name, alive in threads.items() if not alive)
+    detail: dict[str, Any] = {"threads": {name: "alive" if alive else "stopped"
+                                          for name, alive in sorted(threads.items())}}
+    if stopped:
+        return HealthStatus(False, "thread_stopped", {**detail, "stopped": stopped})
+    return HealthStatus(True, None, detail)
 
 
 class Health:
@@ -51,6 +71,8 @@ class Health:
         self._last_success: float | None = None
         self._last_error: tuple[str, str] | None = None  # (kind, message)
         self._config_problems: tuple[str, ...] = ()
+        #: the policy file in force (None until one loaded)
+        self._config_sha256: str | None = None
 
     def set_interval(self, interval_s: float) -> None:
         """The schedule changed (hot reload)."""
@@ -73,13 +95,15 @@ class Health:
         with self._lock:
             self._config_problems = tuple(scrub(p) for p in problems)
 
-    def config_valid(self) -> None:
-        """The policy file on disk loaded."""
+    def config_valid(self, sha256: str | None = None) -> None:
+        """The policy file on disk loaded (``sha256``: its digest, shown by ``/readyz``)."""
         with self._lock:
             self._config_problems = ()
+            if sha256 is not None:
+                self._config_sha256 = sha256
 
     def status(self) -> HealthStatus:
-        """The current verdict (the worst problem first)."""
+        """The readiness verdict (the worst problem first)."""
         with self._lock:
             now = self._clock()
             bound_s = 2 * self.interval_s
@@ -88,6 +112,9 @@ class Health:
                 "last_success_age_s": None
                 if self._last_success is None
                 else round(now - self._last_success, 3),
+                # None: no valid policy file has loaded yet, so nothing is enforced
+                "config_sha256": None if self._config_sha256 is None
+                else self._config_sha256[:12],
             }
             if self._config_problems:
                 detail["problems"] = list(self._config_problems)
@@ -105,19 +132,34 @@ class Health:
             return HealthStatus(True, None, detail)
 
 
-def wsgi_app(health: Health, metrics: Metrics) -> Callable[..., Iterable[bytes]]:
-    """The WSGI application for ``/healthz`` and ``/metrics``."""
+#: the readiness paths (``/healthz``: the name before probes were split)
+READY_PATHS = frozenset({"/readyz", "/healthz"})
+
+
+def _verdict(verdict: HealthStatus) -> Response:
+    body = scrub_value({"status": "ok" if verdict.ok else "unhealthy",
+                        "reason": verdict.reason, **verdict.detail})
+    return Response(json.dumps(body), status=200 if verdict.ok else 503,
+                    content_type="application/json")
+
+
+def wsgi_app(
+    health: Health,
+    metrics: Metrics,
+    *,
+    live: Callable[[], Mapping[str, bool]] | None = None,
+) -> Callable[..., Iterable[bytes]]:
+    """The WSGI application for ``/livez``, ``/readyz`` (alias ``/healthz``) and ``/metrics``.
+
+    ``live`` names the threads that must be alive (None: answering is alive enough).
+    """
 
     @Request.application
     def app(request: Request) -> Response:
-        if request.path == "/healthz":
-            verdict = health.status()
-            body = scrub_value({"status": "ok" if verdict.ok else "unhealthy",
-                                "reason": verdict.reason, **verdict.detail})
-            return Response(
-                json.dumps(body), status=200 if verdict.ok else 503,
-                content_type="application/json",
-            )
+        if request.path == "/livez":
+            return _verdict(liveness(live() if live is not None else {}))
+        if request.path in READY_PATHS:
+            return _verdict(health.status())
         if request.path == "/metrics":
             return Response(metrics.render(), status=200, content_type=CONTENT_TYPE)
         return Response(json.dumps({"error": "not found"}), status=404,
@@ -127,21 +169,36 @@ def wsgi_app(health: Health, metrics: Metrics) -> Callable[..., Iterable[bytes]]
 
 
 class HealthServer:
-    """A werkzeug server on 127.0.0.1 in a daemon thread."""
+    """A werkzeug server on ``host`` (loopback by default) in a daemon thread."""
 
-    def __init__(self, health: Health, metrics: Metrics, *, port: int) -> None:
+    def __init__(
+        self,
+        health: Health,
+        metrics: Metrics,
+        *,
+        port: int,
+        host: str = "127.0.0.1",
+        live: Callable[[], Mapping[str, bool]] | None = None,
+    ) -> None:
         self._server: BaseWSGIServer = make_server(
-            "127.0.0.1", port, wsgi_app(health, metrics), threaded=True
+            host, port, wsgi_app(health, metrics, live=live), threaded=True
         )
+        self.host = host
         self.port = self._server.port
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="health-http", daemon=True
         )
 
+    @property
+    def url(self) -> str:
+        """``http://host:port`` (an IPv6 host in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
     def start(self) -> HealthServer:
         """Start serving; returns self."""
         self._thread.start()
-        log.info("health.listening", url=f"http://127.0.0.1:{self.port}")
+        log.info("health.listening", url=self.url)
         return self
 
     def stop(self) -> None:

@@ -3,7 +3,14 @@
 One job runs :class:`worker.cycle.CycleRunner` on the policy file's schedule (an interval or a
 cron expression, in its timezone) with ``max_instances=1`` and ``coalesce=True``: a slow cycle
 delays the next one instead of overlapping it, and missed runs collapse into one. The first
-cycle runs at start. When a reload changes the schedule, the job is rescheduled.
+cycle runs at start.
+
+The policy file is re-read the moment it or its templates change, and on SIGHUP
+(:mod:`worker.reload`), besides each cycle's own read: a broken edit shows in ``/readyz`` and
+the log within seconds while the last good policies keep running; a valid one is in force for
+the next cycle, and a changed schedule reschedules the job at once. A file that is invalid at
+start does not stop the service: it stays up, alive and not ready (``config_invalid``), and
+starts cycling as soon as the file loads.
 
 SIGTERM or SIGINT sets a stop flag that the reader checks between issues and the executor
 between writes: the issue in hand is finished and recorded, ``service.stopped`` is logged with
@@ -18,7 +25,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from zoneinfo import ZoneInfo
 
@@ -29,10 +36,12 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from worker.cycle import CycleReport, CycleRunner
+from worker.cycle import ConfigUnavailableError, CycleReport, CycleRunner
 from worker.health import Health, HealthServer
 from worker.metrics import Metrics
+from worker.policy import Policies, PolicyError
 from worker.policy.config import Schedule
+from worker.reload import Reloader
 
 log = structlog.get_logger(__name__)
 
@@ -97,12 +106,15 @@ class Service:
         *,
         dry_run: bool = False,
         http_port: int | None = None,
+        http_host: str = "127.0.0.1",
         health: Health | None = None,
         metrics: Metrics | None = None,
+        watch: bool = True,
     ) -> None:
         self.runner = runner
         self.dry_run = dry_run
         self.http_port = http_port
+        self.http_host = http_host
         self.health = health or runner.health or Health(interval_s=300.0)
         self.metrics = metrics or runner.metrics or Metrics()
         runner.health = self.health
@@ -118,6 +130,10 @@ class Service:
         self._server: HealthServer | None = None
         self._signal: str | None = None
         self._started = time.monotonic()
+        # the job (after each cycle) and the reload thread both apply a loaded file
+        self._apply_lock = threading.Lock()
+        #: file changes, SIGHUP and (without inotify) a poll -> :meth:`reload`
+        self.reloader = Reloader(runner.source, self.reload, watch=watch)
 
     # ------------------------------------------------------------------ the job
 
@@ -149,21 +165,69 @@ class Service:
 
     def _maybe_reschedule(self) -> None:
         policies = self.runner.source.policies
-        if policies is None or policies.schedule == self._schedule or self._scheduler is None:
-            return
-        self._schedule = policies.schedule
-        self._scheduler.reschedule_job(JOB_ID, trigger=trigger_for(policies.schedule))
-        self._scheduler.modify_job(JOB_ID, misfire_grace_time=policies.schedule.misfire_grace_s)
-        self.health.set_interval(interval_of(policies.schedule))
-        log.info("service.rescheduled", interval_s=policies.schedule.interval_s,
-                 cron=policies.schedule.cron, timezone=policies.schedule.timezone)
+        if policies is not None:
+            self._apply(policies)
+
+    def _apply(self, policies: Policies) -> None:
+        """Put a loaded file's schedule in force: the first valid file starts the cycles
+        (at once); a changed schedule rebuilds the job's trigger."""
+        with self._apply_lock:
+            scheduler = self._scheduler
+            if scheduler is None or self.stopping.is_set() or policies.schedule == self._schedule:
+                return
+            first = self._schedule is None
+            self._schedule = policies.schedule
+            trigger = trigger_for(policies.schedule)
+            if first:
+                scheduler.add_job(
+                    self._job,
+                    trigger=trigger,
+                    id=JOB_ID,
+                    name="handoff-guard cycle",
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=policies.schedule.misfire_grace_s,
+                    next_run_time=datetime.now(ZoneInfo(policies.schedule.timezone)),
+                )
+            else:
+                scheduler.reschedule_job(JOB_ID, trigger=trigger)
+                scheduler.modify_job(JOB_ID, misfire_grace_time=policies.schedule.misfire_grace_s)
+            self.health.set_interval(interval_of(policies.schedule))
+            log.info("service.scheduled" if first else "service.rescheduled",
+                     interval_s=policies.schedule.interval_s,
+                     cron=policies.schedule.cron, timezone=policies.schedule.timezone)
+
+    def reload(self, trigger: str = "SIGHUP") -> None:
+        """Re-read the policy file now (the reload thread calls this on a file change, on
+        SIGHUP and when polling); a valid file's schedule is applied at once."""
+        source = self.runner.source
+        before = source.sha256, source.problems
+        policies: Policies | None
+        try:
+            policies = source.current()
+        except (PolicyError, ConfigUnavailableError):  # logged by the source; still waiting
+            policies = None
+        self.metrics.config_valid.set(0 if source.problems else 1)
+        if trigger == "SIGHUP" or (source.sha256, source.problems) != before:
+            # one line per re-read that an operator asked for or that changed something
+            log.info("config.checked", trigger=trigger, valid=not source.problems,
+                     sha256=source.sha256[:12] if source.sha256 else None,
+                     running="nothing yet" if source.policies is None else "last good config"
+                     if source.problems else "this file")
+        if policies is not None:
+            self._apply(policies)
 
     # ------------------------------------------------------------------ lifecycle
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM/SIGINT -> graceful stop; a second one -> exit now (main thread only)."""
+        """SIGTERM/SIGINT -> graceful stop; a second one -> exit now; SIGHUP -> re-read the
+        policy file (main thread only)."""
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_hup)
+
+    def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
+        self.reloader.request("SIGHUP")  # a queue put: safe here, the work is on its thread
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
@@ -180,43 +244,57 @@ class Service:
         self._done.set()
 
     def run(self) -> int:
-        """Start the health server and the scheduler; block until stopped. Returns an exit code.
+        """Start the scheduler, the reload threads and the health server; block until
+        stopped. Returns an exit code.
 
-        The first cycle runs at once, so a broken config or connection shows immediately.
+        The first cycle runs at once, so a broken connection shows immediately. A policy
+        file that does not load leaves the service up and not ready until it does.
         """
-        policies = self.runner.source.current()  # PolicyError here: nothing good to run
-        self._schedule = policies.schedule
-        self.health.set_interval(interval_of(policies.schedule))
-        if self.http_port is not None:
-            self._server = HealthServer(self.health, self.metrics, port=self.http_port).start()
-        scheduler = BackgroundScheduler(timezone=ZoneInfo(policies.schedule.timezone))
+        scheduler = BackgroundScheduler(timezone=UTC)  # each trigger carries its own zone
         self._scheduler = scheduler
-        scheduler.add_job(
-            self._job,
-            trigger=trigger_for(policies.schedule),
-            id=JOB_ID,
-            name="handoff-guard cycle",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=policies.schedule.misfire_grace_s,
-            next_run_time=datetime.now(ZoneInfo(policies.schedule.timezone)),
-        )
         scheduler.start()
+        self.reloader.start()
+        try:
+            policies: Policies | None = self.runner.source.current()
+        except (PolicyError, ConfigUnavailableError):  # logged as config.invalid by the source
+            policies = None
+        self.metrics.config_valid.set(0 if self.runner.source.problems else 1)
+        if self.http_port is not None:
+            self._server = HealthServer(self.health, self.metrics, port=self.http_port,
+                                        host=self.http_host, live=self.threads).start()
+        if policies is not None:
+            self._apply(policies)
+        else:
+            log.error("service.waiting_for_config", path=str(self.runner.source.path),
+                      problems=list(self.runner.source.problems),
+                      watching="the file and its templates (SIGHUP re-reads at once)")
         log.info(
             "service.started",
             dry_run=self.dry_run,
-            interval_s=policies.schedule.interval_s,
-            cron=policies.schedule.cron,
-            timezone=policies.schedule.timezone,
+            interval_s=policies.schedule.interval_s if policies else None,
+            cron=policies.schedule.cron if policies else None,
+            timezone=policies.schedule.timezone if policies else None,
             health_port=self._server.port if self._server else None,
+            health_host=self._server.host if self._server else None,
         )
         self._done.wait()
         return self._shutdown()
 
+    def threads(self) -> dict[str, bool]:
+        """The threads ``/livez`` requires alive: the scheduler's and the reload thread."""
+        thread = getattr(self._scheduler, "_thread", None)  # APScheduler keeps it private
+        running = bool(self._scheduler is not None and self._scheduler.running)
+        return {
+            "scheduler": running and isinstance(thread, threading.Thread) and thread.is_alive(),
+            "reload": self.reloader.alive(),
+        }
+
     def _shutdown(self) -> int:
         deadline = time.monotonic() + STOP_BOUND_S - _STOP_MARGIN_S
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
+        with self._apply_lock:  # no reload adds or moves the job from here on
+            if self._scheduler is not None:
+                self._scheduler.shutdown(wait=False)
+        self.reloader.stop()
         finished = self._idle.wait(timeout=max(0.0, deadline - time.monotonic()))
         if self._server is not None:
             self._server.stop()

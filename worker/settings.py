@@ -12,7 +12,9 @@ a secret.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,8 @@ LogFormat = Literal["json", "console"]
 DEFAULT_CONFIG_PATH = Path("config/policies.yaml")
 DEFAULT_STATE_PATH = Path("var/handoff-guard.db")
 DEFAULT_TIMEOUT_S = 30
+#: loopback unless told otherwise: /metrics names policies, so it is not published by default
+DEFAULT_HTTP_HOST = "127.0.0.1"
 DEFAULT_RETENTION_DAYS = 90
 #: how far before the last cycle's start an incremental read looks (above any search lag)
 DEFAULT_READ_MARGIN_S = 600
@@ -92,6 +96,8 @@ class Settings:
     state: str = str(DEFAULT_STATE_PATH)
     #: None: no health/metrics endpoint
     http_port: int | None = None
+    #: the address the health/metrics endpoint listens on (``0.0.0.0`` in a container)
+    http_host: str = DEFAULT_HTTP_HOST
     #: None: JSON when stderr is not a terminal, console otherwise
     log_format: LogFormat | None = None
     #: whole seconds: atlassian-python-api casts its timeout to int
@@ -141,6 +147,7 @@ class Settings:
             config_path=Path(get("HANDOFF_GUARD_CONFIG") or DEFAULT_CONFIG_PATH),
             state=get("HANDOFF_GUARD_STATE") or str(DEFAULT_STATE_PATH),
             http_port=_port(get("HANDOFF_GUARD_HTTP_PORT")),
+            http_host=_host(get("HANDOFF_GUARD_HTTP_HOST")),
             log_format=_log_format(get("HANDOFF_GUARD_LOG_FORMAT")),
             timeout_s=_positive_int("HANDOFF_GUARD_TIMEOUT_S", get("HANDOFF_GUARD_TIMEOUT_S"))
             or DEFAULT_TIMEOUT_S,
@@ -294,6 +301,26 @@ def _port(value: str | None) -> int | None:
     if not 0 <= port <= 65535:
         raise SettingsError(f"HANDOFF_GUARD_HTTP_PORT must be within 0-65535 {_HIDDEN}")
     return port
+
+
+def _host(value: str | None) -> str:
+    """An IP address or a host name to bind (``0.0.0.0``, ``::``, ``127.0.0.1``, ``localhost``)."""
+    if value is None:
+        return DEFAULT_HTTP_HOST
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if _HOST_NAME.fullmatch(value):
+            return value
+        raise SettingsError(
+            "HANDOFF_GUARD_HTTP_HOST must be an address to listen on such as 0.0.0.0, :: or "
+            f"127.0.0.1 (no scheme, no port) {_HIDDEN}"
+        ) from None
+    return value
+
+
+#: a host name; a URL or host:port is a mistake
+_HOST_NAME = re.compile(r"[0-9A-Za-z](?:[0-9A-Za-z.-]{0,252}[0-9A-Za-z])?")
 
 
 def _log_format(value: str | None) -> LogFormat | None:

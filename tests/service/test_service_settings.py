@@ -32,6 +32,9 @@ DC = {"JIRA_URL": "https://jira.acme.internal", "JIRA_PERSONAL_TOKEN": "pat-abcd
         ({"JIRA_FLAVOR": "cloudy"}, "JIRA_FLAVOR must be 'cloud' or 'datacenter'"),
         ({"HANDOFF_GUARD_HTTP_PORT": "http"}, "HANDOFF_GUARD_HTTP_PORT must be a port number"),
         ({"HANDOFF_GUARD_HTTP_PORT": "70000"}, "HANDOFF_GUARD_HTTP_PORT must be within 0-65535"),
+        ({"HANDOFF_GUARD_HTTP_HOST": "http://0.0.0.0"}, "HANDOFF_GUARD_HTTP_HOST must be an"),
+        ({"HANDOFF_GUARD_HTTP_HOST": "0.0.0.0:8080"}, "HANDOFF_GUARD_HTTP_HOST must be an"),
+        ({"HANDOFF_GUARD_HTTP_HOST": "[::]"}, "HANDOFF_GUARD_HTTP_HOST must be an"),
         ({"HANDOFF_GUARD_LOG_FORMAT": "xml"}, "HANDOFF_GUARD_LOG_FORMAT must be 'json' or"),
         ({"HANDOFF_GUARD_TIMEOUT_S": "0.5"}, "HANDOFF_GUARD_TIMEOUT_S must be a whole number"),
         ({"HANDOFF_GUARD_TIMEOUT_S": "0"}, "HANDOFF_GUARD_TIMEOUT_S must be greater than 0"),
@@ -74,6 +77,7 @@ def test_defaults_when_only_jira_is_set() -> None:
     assert settings.config_path == DEFAULT_CONFIG_PATH == Path("config/policies.yaml")
     assert settings.state == str(DEFAULT_STATE_PATH)
     assert settings.http_port is None
+    assert settings.http_host == "127.0.0.1"
     assert settings.log_format is None
     assert settings.retention_days == DEFAULT_RETENTION_DAYS
 
@@ -115,3 +119,10 @@ def test_secrets_never_show_in_repr_or_str() -> None:
         assert "conf-secret-999" not in text
     assert Secret("x-123456").reveal() == "x-123456"
     assert set(settings.secrets()) == {"cloud-token-123456", "conf-secret-999"}
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1", "::", "::1", "localhost",
+                                  "worker-0.handoff-guard.svc"])
+def test_http_host_takes_addresses_and_names(host: str) -> None:
+    """HANDOFF_GUARD_HTTP_HOST: an IPv4 or IPv6 address, or a host name, to listen on."""
+    assert Settings.from_env({**CLOUD, "HANDOFF_GUARD_HTTP_HOST": f" {host} "}).http_host == host

@@ -314,8 +314,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     metrics = Metrics()
     runner = CycleRunner(settings, store, health=health, metrics=metrics,
                          source=PolicySource(settings.config_path, health=health))
-    runner.source.current()  # an invalid policy file at start: exit 1 before anything else
     if args.once:
+        runner.source.current()  # an invalid policy file: exit 1 before anything else
         stopping = threading.Event()
         _install_once_signals(stopping)
         report = runner.run(dry_run=args.dry_run, stopping=stopping)
@@ -324,8 +324,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         if report.error_kind is not None:
             _error(f"cycle failed ({report.error_kind}): {report.error}")
         return report.exit_code
+    # The service outlives an invalid policy file: up, not ready, waiting for a valid one.
     service = Service(runner, dry_run=args.dry_run, http_port=settings.http_port,
-                      health=health, metrics=metrics)
+                      http_host=settings.http_host, health=health, metrics=metrics)
     service.install_signal_handlers()
     return service.run()
 

@@ -83,6 +83,25 @@ def load_policies_text(
     return _Loader(text, filename, base_dir or Path.cwd(), source).load()
 
 
+def templates_folder(text: str, base_dir: Path) -> Path | None:
+    """The comment templates' folder a policy file's text names (``templates:``, relative to
+    ``base_dir``; ``templates`` when it names none), or None when the text does not parse.
+
+    The service watches this folder, so it must be the one the loader reads, even for a
+    file that is otherwise invalid (its templates may be what is being fixed).
+    """
+    try:
+        _root, raw = compose(text, POLICY_YAML_LIMITS)
+    except Exception:  # any parse failure: the caller keeps the folder it knew
+        return None
+    return _templates_folder(raw, base_dir)
+
+
+def _templates_folder(raw: Any, base_dir: Path) -> Path:
+    named = raw.get("templates", "templates") if isinstance(raw, dict) else "templates"
+    return base_dir / str(named)
+
+
 def path_text(loc: Loc) -> str:
     """``("policies", 2, "after")`` -> ``policies[2].after``."""
     out = ""
@@ -205,8 +224,8 @@ class _Loader:
                 f"people set '{PM_SET}' is required: the bot only "
                 "looks at tickets assigned to project managers",
             )
-        templates_dir = self.base_dir / (
-            top.templates if top else str(raw.get("templates", "templates"))
+        templates_dir = self.base_dir / top.templates if top else _templates_folder(
+            raw, self.base_dir
         )
         raw_policies = raw.get("policies")
         built: list[Policy] = []
