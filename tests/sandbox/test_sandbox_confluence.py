@@ -130,3 +130,25 @@ def test_bad_cql_is_a_400(sandbox: Sandbox, cql: str) -> None:
 def test_unknown_page_is_404(sandbox: Sandbox) -> None:
     """An unknown page id is a 404."""
     assert _get(sandbox, "/rest/api/content/999").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("expand", "cap"),
+    [("body.storage,version", 50), ("body", 50), ("version", 200), ("", 1000)],
+)
+def test_content_search_caps_limit_by_expansion(sandbox: Sandbox, expand: str, cap: int) -> None:
+    """content/search caps ``limit`` by what it expands, as Confluence does: 50 with a body,
+    200 with other expansions, 1000 with none (the answer's ``limit`` says which applied)."""
+    params = {"cql": DEALS, "limit": 5000, **({"expand": expand} if expand else {})}
+    answer = _get(sandbox, "/rest/api/content/search", **params).json()
+    assert answer["limit"] == cap
+
+
+def test_content_search_by_lastmodified(sandbox: Sandbox) -> None:
+    """``lastmodified >=`` a minute in the searching user's time zone finds edited pages."""
+    everything = _get(sandbox, "/rest/api/content/search", cql=DEALS).json()["results"]
+    none = _get(sandbox, "/rest/api/content/search",
+                cql=DEALS + ' and lastmodified >= "2999-01-01 00:00"').json()["results"]
+    old = _get(sandbox, "/rest/api/content/search",
+               cql=DEALS + ' and lastmodified >= "2000-01-01"').json()["results"]
+    assert everything and none == [] and len(old) == len(everything)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -146,11 +149,11 @@ ERROR_TABLE: list[tuple[str, str]] = [
     ("status was current", "The operator 'WAS' is not supported by Handoff Guard's CQL subset. "
      "(line 1, character 8)"),
     ("ancestor = 123", "the field 'ancestor' is not supported; use one of space, label, type, "
-     "title, text, creator, id"),
+     "title, text, creator, id, lastmodified, created"),
     ("space ~ SALES", "the operator '~' is not supported by the field 'space'"),
     ("text = deal", "the operator '=' is not supported by the field 'text'"),
-    ("created > 2026-01-01", "the field 'created' is not supported; use one of space, label, "
-     "type, title, text, creator, id"),
+    ("contributor = 712020:sam", "the field 'contributor' is not supported; use one of space, "
+     "label, type, title, text, creator, id, lastmodified, created"),
     ("label is EMPTY", "the operator 'is' is not supported by the field 'label'"),
     ("label in deal", "the operator 'in' needs a list of values"),
     ("label = (deal, policy)", "the operator '=' takes one value"),
@@ -195,3 +198,44 @@ def test_parsing_raises_only_cql_errors(text: str) -> None:
         return
     assert query.matches(page()) in (True, False)
     assert query.matches(page(labels=[], text="", title="")) in (True, False)
+
+
+#: lastmodified 2026-10-30 16:20 UTC = 17:20 in Berlin (CET after the end of summer time)
+MODIFIED = datetime(2026, 10, 30, 16, 20, tzinfo=UTC)
+
+DATE_TABLE: list[tuple[str, str, bool]] = [
+    ('lastmodified >= "2026-10-30 17:20"', "Europe/Berlin", True),  # minute, user's zone
+    ('lastmodified >= "2026-10-30 17:21"', "Europe/Berlin", False),
+    ('lastmodified > "2026-10-30 17:20"', "Europe/Berlin", True),  # the seconds are kept
+    ('lastmodified >= "2026-10-30 16:20"', "UTC", True),
+    ('lastmodified >= "2026-10-30 16:21"', "UTC", False),
+    ('lastmodified < "2026-10-31"', "UTC", True),
+    ('lastmodified <= "2026/10/30 16:19"', "UTC", False),
+    ('lastmodified >= "2026-10-30"', "Europe/Berlin", True),
+    ('created < "2026-10-30"', "UTC", True),
+    ('label = deal and lastmodified >= "2026-10-30 17:00"', "Europe/Berlin", True),
+]
+
+
+@pytest.mark.parametrize(("cql", "zone", "expected"), DATE_TABLE)
+def test_dates(cql: str, zone: str, expected: bool) -> None:
+    """``lastmodified`` and ``created`` compare with minute-precision literals read in the
+    searching user's time zone."""
+    found = parse_cql(cql, timezone=ZoneInfo(zone)).matches(
+        page(lastmodified=MODIFIED + timedelta(seconds=30),
+             created=datetime(2026, 10, 1, tzinfo=UTC)))
+    assert found is expected
+
+
+@pytest.mark.parametrize(
+    ("cql", "detail"),
+    [
+        ('lastmodified = "2026-10-30"', "operator '='"),
+        ('lastmodified >= "30.10.2026"', "Date value '30.10.2026'"),
+        ("lastmodified ~ today", "operator '~'"),
+    ],
+)
+def test_date_errors(cql: str, detail: str) -> None:
+    """Dates take ordering operators and JQL's date formats only."""
+    with pytest.raises(CqlError, match=re.escape(detail)):
+        parse_cql(cql)

@@ -57,6 +57,7 @@ _RULES: list[tuple[str, str, tuple[str, ...]]] = [
     (f"{J}/search/approximate-count", "approximate_count", ("POST",)),
     (f"{J}/search", "search", ("GET", "POST")),
     (f"{J}/issue", "create_issue", ("POST",)),
+    (f"{J}/issue/bulkfetch", "bulkfetch", ("POST",)),
     (f"{J}/issue/<key>", "issue", ("GET", "PUT")),
     (f"{J}/issue/<key>/changelog", "changelog", ("GET",)),
     (f"{J}/issue/<key>/comment", "comments", ("GET", "POST")),
@@ -88,11 +89,12 @@ URL_MAP = Map([Rule(path, endpoint=name, methods=list(methods)) for path, name, 
               converters={"version": _ApiVersion})
 
 #: endpoints only Jira Cloud serves (Data Center answers 404)
-_CLOUD_ONLY = frozenset({"search_jql", "approximate_count", "changelog"})
+_CLOUD_ONLY = frozenset({"search_jql", "approximate_count", "changelog", "bulkfetch"})
 
 _JIRA: dict[str, Callable[..., Reply]] = {
     "search_jql": jira_api.search_jql,
     "create_issue": jira_api.create_issue,
+    "bulkfetch": jira_api.bulkfetch,
     "changelog": jira_api.get_changelog,
     "approximate_count": jira_api.approximate_count,
     "myself": jira_api.myself,
@@ -189,7 +191,7 @@ class SandboxApp:
         with world.lock:
             response = self._dispatch(request, shape=shape)
             entry.status = response.status_code
-            if shape.repeat or shape.omit:
+            if shape.repeat or shape.omit or shape.issue_errors:
                 entry.fault = "shape"
             response.headers["Date"] = http_date(world.now)
         if fault is not None and fault.drop == "after":
@@ -202,6 +204,7 @@ class SandboxApp:
         status or drop rule wins."""
         latency_ms = repeat = 0
         omit: tuple[str, ...] = ()
+        issue_errors: tuple[str, ...] = ()
         for rule in self.world.faults:
             if not rule.matches(request.method, request.path):
                 continue
@@ -209,11 +212,13 @@ class SandboxApp:
             latency_ms += rule.latency_ms
             repeat += rule.repeat
             omit += rule.omit
+            issue_errors += rule.issue_errors
             if rule.status is not None or rule.drop is not None:
                 break
         else:
             rule = None
-        return latency_ms, rule, PageShape(repeat=repeat, omit=frozenset(omit))
+        return latency_ms, rule, PageShape(repeat=repeat, omit=frozenset(omit),
+                                           issue_errors=frozenset(issue_errors))
 
     def _fault_response(self, request: Request, rule: FaultRule) -> Response:
         assert rule.status is not None

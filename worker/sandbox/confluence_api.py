@@ -24,6 +24,12 @@ from worker.sandbox.world import World
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
+#: ``content/search`` caps ``limit`` by what it expands (Atlassian KB "Searching for content
+#: with the REST API and CQL always limits results to 50"): a body 50, other expansions 200,
+#: none 1000
+SEARCH_LIMIT_BODY = 50
+SEARCH_LIMIT_EXPANDED = 200
+SEARCH_LIMIT_BARE = 1000
 
 
 def wiki_base(ctx: Ctx) -> str:
@@ -36,21 +42,30 @@ def page_view(world: World, page: Page) -> dict[str, Any]:
     creator = world.ident_of(page.created_by) or page.created_by
     return {"id": page.id, "type": "page", "space": page.space, "title": page.title,
             "text": storage_plain(page_storage(world, page)), "labels": list(page.labels),
-            "creator": creator}
+            "creator": creator, "created": page.created or world.now,
+            "lastmodified": page.updated or page.created or world.now}
 
 
-def _search(ctx: Ctx) -> tuple[list[Page], int, int, str]:
+def search_limit(expand: list[str]) -> int:
+    """The most results one ``content/search`` page holds with these expansions."""
+    if any(e == "body" or e.startswith("body.") for e in expand):
+        return SEARCH_LIMIT_BODY
+    return SEARCH_LIMIT_EXPANDED if expand else SEARCH_LIMIT_BARE
+
+
+def _search(ctx: Ctx, *, cap: int = MAX_LIMIT) -> tuple[list[Page], int, int, str]:
     cql = ctx.arg("cql")
     if not cql:
         raise bad_request("CQL query parameter 'cql' is required.")
     try:
-        query = parse_cql(cql)
+        # Date literals are read in the searching user's time zone (the site's, here).
+        query = parse_cql(cql, timezone=ctx.world.site.tz, now=ctx.world.now)
         hits = [p for p in ctx.world.site.pages if query.matches(page_view(ctx.world, p))]
     except CqlError as exc:
         raise bad_request(str(exc)) from exc
     start = max(0, ctx.int_arg("start", 0))
     limit = ctx.int_arg("limit", DEFAULT_LIMIT)
-    limit = max(1, min(limit, MAX_LIMIT))
+    limit = max(1, min(limit, cap))
     return hits, start, limit, cql
 
 
@@ -69,9 +84,10 @@ def _links(ctx: Ctx, path: str, cql: str, start: int, limit: int, total: int,
 
 
 def content_search(ctx: Ctx) -> Reply:
-    """``GET /wiki/rest/api/content/search?cql=``: content results, paged by ``_links.next``."""
-    hits, start, limit, cql = _search(ctx)
+    """``GET /wiki/rest/api/content/search?cql=``: content results, paged by ``_links.next``;
+    ``limit`` is capped by what is expanded (:func:`search_limit`)."""
     expand = ctx.arg_list("expand")
+    hits, start, limit, cql = _search(ctx, cap=search_limit(expand))
     page = hits[start:start + limit]
     extra = {"expand": ",".join(expand)} if expand else {}
     return 200, {

@@ -19,10 +19,12 @@ Reply = tuple[int, Any]
 
 @dataclass(frozen=True, slots=True)
 class PageShape:
-    """Search-page faults: ``repeat`` shifts pages back, ``omit`` leaves keys out of issues."""
+    """Search-page faults: ``repeat`` shifts pages back, ``omit`` leaves keys out of issues,
+    ``issue_errors`` moves issues of a bulkfetch answer to its ``issueErrors``."""
 
     repeat: int = 0
     omit: frozenset[str] = frozenset()
+    issue_errors: frozenset[str] = frozenset()
 
 
 NO_SHAPE = PageShape()

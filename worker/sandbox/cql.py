@@ -2,8 +2,11 @@
 deal pages, parsed with the JQL tokenizer and parser (CQL shares JQL's syntax) and checked
 and compiled here against CQL's own fields.
 
-Fields: ``space``, ``label``, ``type``, ``title``, ``text``, ``creator``, ``id``; operators
-``= != in, not in ~ !~`` where the field allows them; ``AND OR NOT`` and parentheses; ``ORDER BY
+Fields: ``space``, ``label``, ``type``, ``title``, ``text``, ``creator``, ``id``, and the dates
+``lastmodified`` and ``created``; operators ``= != in, not in ~ !~`` where the field allows
+them, ``< <= > >=`` on dates (literals ``"yyyy-MM-dd HH:mm"``, ``"yyyy/MM/dd HH:mm"``,
+``"yyyy-MM-dd"``, ``"yyyy/MM/dd"``, minute precision, read in the searching user's time zone,
+as JQL's are); ``AND OR NOT`` and parentheses; ``ORDER BY
 title | created [ASC|DESC]``, which is checked by :func:`parse_cql` and applied by
 :meth:`CqlQuery.sort` (``matches`` ignores it). Space keys, labels, types and titles compare
 case-insensitively; creators (accountIds / usernames) and ids exactly. Negative operators are
@@ -15,13 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
+from zoneinfo import ZoneInfo
 
 from worker.jql import (
     And,
     Clause,
     Empty,
     FunctionCall,
+    JqlContext,
     JqlError,
     ListOperand,
     Node,
@@ -31,6 +37,7 @@ from worker.jql import (
     TextSearch,
     Value,
     parse_ast,
+    parse_date,
     parse_text_search,
 )
 
@@ -53,9 +60,12 @@ CQL_RESERVED_WORDS = frozenset(
     }
 )
 
-FieldKind = Literal["space", "label", "type", "title", "text", "creator", "id"]
+FieldKind = Literal["space", "label", "type", "title", "text", "creator", "id", "lastmodified",
+                    "created"]
 _EQUALITY = frozenset({"=", "!=", "in", "not in"})
 _TEXT = frozenset({"~", "!~"})
+_ORDERING = frozenset({"<", "<=", ">", ">="})
+_DATES: frozenset[FieldKind] = frozenset({"lastmodified", "created"})
 _OPERATORS: dict[FieldKind, frozenset[str]] = {
     "space": _EQUALITY,
     "label": _EQUALITY,
@@ -64,6 +74,8 @@ _OPERATORS: dict[FieldKind, frozenset[str]] = {
     "text": _TEXT,
     "creator": _EQUALITY,
     "id": _EQUALITY,
+    "lastmodified": _ORDERING,
+    "created": _ORDERING,
 }
 _FIELD_BY_NAME: dict[str, FieldKind] = {
     "space": "space",
@@ -75,6 +87,8 @@ _FIELD_BY_NAME: dict[str, FieldKind] = {
     "creator": "creator",
     "id": "id",
     "content": "id",
+    "lastmodified": "lastmodified",
+    "created": "created",
 }
 _SORT_FIELDS = ("title", "created")
 
@@ -116,8 +130,11 @@ def _searched_texts(page: Page, kind: FieldKind) -> list[str]:
 
 
 class _Compiler:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, timezone: ZoneInfo, now: datetime) -> None:
         self.text = text
+        self.dates = JqlContext(now=now, timezone=timezone, current_user="",
+                                members_of=lambda _g: frozenset(), user_exists=lambda _u: True,
+                                fields_by_name={}, flavor="cloud")
 
     def node(self, node: Node) -> Predicate:
         if isinstance(node, Clause):
@@ -137,7 +154,7 @@ class _Compiler:
             raise _fail(
                 self.text,
                 f"the field '{clause.field}' is not supported; use one of "
-                "space, label, type, title, text, creator, id",
+                "space, label, type, title, text, creator, id, lastmodified, created",
             )
         op = clause.operator
         if op not in _OPERATORS[kind]:
@@ -164,6 +181,8 @@ class _Compiler:
             except JqlError as e:
                 raise _fail(self.text, str(e)) from None
             return self.search(kind, search, negate=op == "!~")
+        if kind in _DATES:
+            return self.date(kind, op, values[0])
         wanted = frozenset(_normalize(kind, v) for v in values)
 
         def hit(page: Page) -> bool:
@@ -171,6 +190,23 @@ class _Compiler:
 
         if op in ("!=", "not in"):
             return lambda page: not hit(page)
+        return hit
+
+    def date(self, kind: FieldKind, op: str, text: str) -> Predicate:
+        try:
+            bound = parse_date(text, kind, self.dates)
+        except JqlError as e:
+            raise _fail(self.text, str(e)) from None
+        compare: dict[str, Callable[[datetime], bool]] = {
+            "<": lambda at: at < bound, "<=": lambda at: at <= bound,
+            ">": lambda at: at > bound, ">=": lambda at: at >= bound,
+        }
+        check = compare[op]
+
+        def hit(page: Page) -> bool:
+            at = page.get(kind)
+            return isinstance(at, datetime) and check(at.astimezone(UTC))
+
         return hit
 
     @staticmethod
@@ -225,8 +261,12 @@ def _order_by(text: str, keys: tuple[SortKey, ...]) -> tuple[tuple[str, bool], .
     return tuple(out)
 
 
-def parse_cql(text: str) -> CqlQuery:
-    """Parse and check ``text``; raise :class:`CqlError` for anything outside the subset."""
+def parse_cql(
+    text: str, *, timezone: ZoneInfo | None = None, now: datetime | None = None
+) -> CqlQuery:
+    """Parse and check ``text``; raise :class:`CqlError` for anything outside the subset.
+
+    Date literals are read in ``timezone`` (the searching user's; UTC when None)."""
     try:
         where, keys = parse_ast(text, reserved=CQL_RESERVED_WORDS)
     except JqlError as e:
@@ -235,5 +275,6 @@ def parse_cql(text: str) -> CqlQuery:
         raise _fail(text, detail.replace("JQL", "CQL")) from None
     if where is None:
         raise _fail(text, "a query needs at least one clause")
-    predicate = _Compiler(text).node(where)
+    compiler = _Compiler(text, timezone=timezone or ZoneInfo("UTC"), now=now or datetime.now(UTC))
+    predicate = compiler.node(where)
     return CqlQuery(text, predicate, _order_by(text, keys))

@@ -21,7 +21,7 @@ from typing import Any
 
 _KEYS = frozenset({"method", "path", "status", "retry_after", "retry_after_as", "body",
                    "latency_ms", "drop", "times", "headers", "repeat", "omit",
-                   "echo_auth"})
+                   "issue_errors", "echo_auth"})
 
 
 class FaultError(ValueError):
@@ -51,6 +51,9 @@ class FaultRule:
     #: search pages only: keys left out of every issue (``["properties"]``: some Data Center
     #: versions answer without the ``properties`` object)
     omit: tuple[str, ...] = ()
+    #: bulkfetch only: issues (by key) answered in ``issueErrors`` (a retriable error) instead
+    #: of ``issues``
+    issue_errors: tuple[str, ...] = ()
     #: the answer's body echoes the request's Authorization header (see the module doc)
     echo_auth: bool = False
 
@@ -77,6 +80,7 @@ class FaultRule:
                                "body": self.body, "latency_ms": self.latency_ms,
                                "drop": self.drop, "times": self.times,
                                "repeat": self.repeat, "omit": list(self.omit),
+                               "issue_errors": list(self.issue_errors),
                                "echo_auth": self.echo_auth or None}
         return {k: v for k, v in out.items() if v not in (None, 0) or k == "times"}
 
@@ -121,8 +125,12 @@ def parse_rule(raw: object) -> FaultRule:
     omit = raw.get("omit") or []
     if not isinstance(omit, list) or not all(isinstance(k, str) for k in omit):
         raise FaultError(f"omit must be a list of issue keys to leave out, got {omit!r}")
-    if status is None and drop is None and not latency and not repeat and not omit:
-        raise FaultError("a rule needs status, latency_ms, drop, repeat or omit")
+    issue_errors = raw.get("issue_errors") or []
+    if not isinstance(issue_errors, list) or not all(isinstance(k, str) for k in issue_errors):
+        raise FaultError(f"issue_errors must be a list of issue keys, got {issue_errors!r}")
+    if (status is None and drop is None and not latency and not repeat and not omit
+            and not issue_errors):
+        raise FaultError("a rule needs status, latency_ms, drop, repeat, omit or issue_errors")
     if retry_after is not None and status is None:
         raise FaultError("retry_after needs a status")
     retry_after_as = raw.get("retry_after_as", "seconds")
@@ -147,7 +155,7 @@ def parse_rule(raw: object) -> FaultRule:
         retry_after=retry_after, retry_after_as=retry_after_as, body=raw.get("body"),
         latency_ms=int(latency), drop=drop,
         times=times, headers={str(k): str(v) for k, v in headers.items()}, repeat=repeat,
-        omit=tuple(omit), echo_auth=echo_auth,
+        omit=tuple(omit), issue_errors=tuple(issue_errors), echo_auth=echo_auth,
     )
 
 

@@ -46,6 +46,8 @@ from worker.sandbox.world import World, status_category
 MAX_SEARCH_RESULTS = 100
 DEFAULT_SEARCH_RESULTS = 50
 MAX_PROPERTIES = 5
+#: ``POST /rest/api/3/issue/bulkfetch`` takes at most this many ids or keys
+MAX_BULK_FETCH = 100
 MAX_RECONCILE = 50
 MAX_PROPERTY_KEY = 255
 MAX_PROPERTY_VALUE = 32768
@@ -222,6 +224,54 @@ def search_jql(ctx: Ctx) -> Reply:
         out["names"] = names_json(world, chosen)
     _omit(ctx, out["issues"])
     return 200, out
+
+
+def bulkfetch(ctx: Ctx) -> Reply:
+    """``POST /rest/api/{2,3}/issue/bulkfetch`` (Cloud): up to 100 issues by id or key.
+
+    As the OpenAPI document describes it: an identifier that matches no issue is looked up
+    case-insensitively and among moved issues' old keys (the issue comes back under its new
+    key, once however often it was named); issues that do not exist or that the caller may
+    not browse are simply absent (not an error, and not in ``issueErrors``, which holds the
+    issues Jira found but could not return: here, an ``issue_errors`` fault). Issues come in
+    ascending id order; callers must not rely on it. Reads are consistent (no search lag).
+    """
+    world = ctx.world
+    body = ctx.body_object()
+    wanted = body.get("issueIdsOrKeys")
+    if not isinstance(wanted, list) or not all(isinstance(v, str) for v in wanted):
+        raise bad_request("issueIdsOrKeys must be a list of issue ids or keys.")
+    if not wanted:
+        raise bad_request("issueIdsOrKeys must not be empty.")
+    if len(wanted) > MAX_BULK_FETCH:
+        raise bad_request(f"The number of issues requested ({len(wanted)}) exceeds the limit "
+                          f"({MAX_BULK_FETCH}).")
+    by_keys = body.get("fieldsByKeys", False)
+    if not isinstance(by_keys, bool):
+        raise bad_request("fieldsByKeys must be true or false.")
+    properties = _as_list(body.get("properties"))
+    if len(properties) > MAX_PROPERTIES:
+        raise bad_request(f"The number of properties requested ({len(properties)}) exceeds the "
+                          f"limit ({MAX_PROPERTIES}).")
+    expand = _as_list(body.get("expand"))
+    chosen = select_fields(world, _as_list(body.get("fields")), default="*navigable")
+    found: dict[str, Issue] = {}
+    for ref in wanted:
+        issue = world.issues_by_key.get(ref.strip().upper()) or world.issues_by_id.get(
+            ref.strip())
+        if issue is not None and not issue.hidden:
+            found.setdefault(issue.id, issue)
+    ordered = sorted(found.values(), key=lambda i: (len(i.id), i.id))
+    errors = [i for i in ordered if i.key in ctx.shape.issue_errors]
+    failing = {i.id for i in errors}
+    return 200, {
+        "issues": [issue_json(world, i, ctx.base, api=ctx.api, fields=chosen,
+                              properties=properties, expand=expand, cloud_search=True)
+                   for i in ordered if i.id not in failing],
+        "issueErrors": [{"id": i.id, "errorMessage": "The issue could not be fetched right "
+                                                     "now. Try again later."}
+                        for i in errors],
+    }
 
 
 def _omit(ctx: Ctx, issues: list[dict[str, Any]]) -> None:

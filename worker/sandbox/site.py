@@ -194,6 +194,9 @@ class Issue:
     properties: dict[str, Any] = field(default_factory=dict)
     changelog: list[History] = field(default_factory=list)
     hidden: bool = False
+    #: keys the issue had before it was moved to another project, oldest first (Jira still
+    #: answers a read by an old key with the issue under its new key)
+    previous_keys: list[str] = field(default_factory=list)
     #: the JQL view of this version, built on first search (never copied)
     view: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
@@ -211,6 +214,7 @@ class Issue:
             comments=list(self.comments),
             properties=dict(self.properties),
             changelog=list(self.changelog),
+            previous_keys=list(self.previous_keys),
             view=None,
         )
 
@@ -493,7 +497,7 @@ class _Keys:
     project: ClassVar = _K({"key", "name", "lead", "id", "assignee_on_edit_screen"})
     issue: ClassVar = _K({"key", "id", "type", "summary", "description", "status", "assignee",
                           "reporter", "labels", "created", "updated", "fields", "comments",
-                          "properties", "changelog", "hidden", "flagged"})
+                          "properties", "changelog", "hidden", "flagged", "moved_from"})
     comment: ClassVar = _K({"id", "author", "created", "updated", "body", "adf", "visibility",
                             "properties"})
     history: ClassVar = _K({"id", "author", "created", "items"})
@@ -710,7 +714,7 @@ def _read_issue(i: _Reader, index: int, *, now: datetime, project_keys: set[str]
         assignee=check_user(i, "assignee"), reporter=check_user(i, "reporter"),
         labels=i.str_list("labels"), fields=fields, comments=comments,
         properties={str(k): v for k, v in props.items()}, changelog=changelog,
-        hidden=i.flag("hidden", False),
+        hidden=i.flag("hidden", False), previous_keys=i.str_list("moved_from"),
     )
 
 
@@ -795,6 +799,8 @@ def _site_to_dict(site: Site) -> dict[str, Any]:
                 d["changelog"].append(entry)
         if issue.hidden:
             d["hidden"] = True
+        if issue.previous_keys:
+            d["moved_from"] = list(issue.previous_keys)
         out["issues"].append(d)
     if site.spaces or site.pages:
         out["confluence"] = {

@@ -129,7 +129,9 @@ class World:
         bot = User(site.bot.account_id, site.bot.name, site.bot.display_name, site.bot.email)
         self.users_by_id[bot.account_id] = bot
         self.users_by_id[bot.name] = bot
-        self.issues_by_key = {i.key: i for i in site.issues}
+        # An old key of a moved issue still finds it, unless a current key took it over.
+        self.issues_by_key = {k: i for i in site.issues for k in i.previous_keys}
+        self.issues_by_key.update({i.key: i for i in site.issues})
         self.positions = {i.key: n for n, i in enumerate(site.issues)}
         self.fields_list = site.all_fields()
         self.fields_by_id = {f.id: f for f in self.fields_list}
