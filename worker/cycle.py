@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,11 +36,13 @@ from worker.exits import EXIT_INVALID as EXIT_INVALID
 from worker.exits import EXIT_OK as EXIT_OK
 from worker.exits import EXIT_UNREACHABLE as EXIT_UNREACHABLE
 from worker.incremental import (
+    KEYS_PER_QUERY,
     IncrementalSettings,
     ReadPlan,
     ReadState,
     deal_prints,
     decide,
+    keys_clause,
     people_of,
     restrictions,
 )
@@ -474,7 +476,7 @@ def stream_site(
         if not read.full:
             try:
                 changed = _read_changed(atlassian, spec, read, reconcile, incremental,
-                                        complete=complete)
+                                        now=now, directory=directory, complete=complete)
             except AtlassianHTTPError as exc:
                 if exc.status != 400:
                     raise
@@ -505,14 +507,36 @@ def _read_changed(
     reconcile: list[str],
     incremental: IncrementalRead,
     *,
+    now: datetime,
+    directory: Directory,
     complete: Callable[[IssueSnapshot], frozenset[str]] | None,
 ) -> list[IssueSnapshot | MalformedIssue]:
-    """The tickets an incremental read names, each once (a few pages: held in memory)."""
+    """The tickets an incremental read names, each once (a few pages: held in memory).
+
+    Due tickets are read by key: bulkfetch on Cloud (:mod:`worker.recheck`), a ``key in``
+    search on Data Center."""
+    from worker.recheck import read_due
+
     tz = atlassian.jira.time_zone()
+    cloud = atlassian.jira.flavor == "cloud"
     seen: dict[str, IssueSnapshot | MalformedIssue] = {}
-    for clause in restrictions(read, tz=tz, account_field=incremental.account_field):
+
+    def search(clause: str) -> Iterable[IssueSnapshot | MalformedIssue]:
         narrowed = replace(spec, jql=f"({spec.jql}) AND {clause}")
-        for item in atlassian.jira.search(narrowed, reconcile_ids=reconcile, complete=complete):
+        return atlassian.jira.search(narrowed, reconcile_ids=reconcile, complete=complete)
+
+    def by_refs(refs: Sequence[str]) -> Iterator[IssueSnapshot | MalformedIssue]:
+        for start in range(0, len(refs), KEYS_PER_QUERY):
+            yield from search(keys_clause(refs[start : start + KEYS_PER_QUERY]))
+
+    for clause in restrictions(read, tz=tz, account_field=incremental.account_field,
+                               due_keys=not cloud):
+        for item in search(clause):
+            seen.setdefault(item.key, item)
+    if cloud and read.due:
+        due = read_due(atlassian.jira, spec, read.due, now=now, groups=directory.groups,
+                       search=by_refs, complete=complete)
+        for item in due.items:
             seen.setdefault(item.key, item)
     return list(seen.values())
 

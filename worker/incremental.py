@@ -351,10 +351,13 @@ def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def restrictions(plan: ReadPlan, *, tz: ZoneInfo, account_field: str | None) -> list[str]:
+def restrictions(
+    plan: ReadPlan, *, tz: ZoneInfo, account_field: str | None, due_keys: bool = True
+) -> list[str]:
     """The JQL restrictions (each AND-ed with the base search) an incremental read runs.
 
-    The first one carries everything that fits one clause; due keys come in chunks of
+    The first one carries everything that fits one clause; due keys (unless ``due_keys`` is
+    False: Jira Cloud reads them with bulkfetch, :mod:`worker.recheck`) come in chunks of
     :data:`KEYS_PER_QUERY` so that every search is one page.
     """
     assert plan.since is not None
@@ -371,8 +374,13 @@ def restrictions(plan: ReadPlan, *, tz: ZoneInfo, account_field: str | None) -> 
         people = ", ".join(quote(p) for p in sorted(plan.changes.new_pms))
         ors.append(f"assignee in ({people})")
     out = ["(" + " OR ".join(ors) + ")"]
-    keys = list(plan.due)
+    keys = list(plan.due) if due_keys else []
     for start in range(0, len(keys), KEYS_PER_QUERY):
         chunk = keys[start : start + KEYS_PER_QUERY]
-        out.append("key in (" + ", ".join(quote(k) for k in chunk) + ")")
+        out.append(keys_clause(chunk))
     return out
+
+
+def keys_clause(refs: Sequence[str]) -> str:
+    """``key in (...)`` for issue keys or ids (JQL's key field takes both)."""
+    return "key in (" + ", ".join(quote(k) for k in refs) + ")"

@@ -151,4 +151,6 @@ def test_content_search_by_lastmodified(sandbox: Sandbox) -> None:
                 cql=DEALS + ' and lastmodified >= "2999-01-01 00:00"').json()["results"]
     old = _get(sandbox, "/rest/api/content/search",
                cql=DEALS + ' and lastmodified >= "2000-01-01"').json()["results"]
-    assert everything and none == [] and len(old) == len(everything)
+    assert everything
+    assert none == []
+    assert len(old) == len(everything)

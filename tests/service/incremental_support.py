@@ -15,6 +15,7 @@ import yaml
 from worker.cycle import CycleReport, CycleRunner
 from worker.model import CommentAction, IssueWrite
 from worker.sandbox import Sandbox
+from worker.sandbox.site import FIRST_ID
 from worker.settings import Secret, Settings
 from worker.store import Store
 
@@ -156,11 +157,15 @@ class Pair:
         self.full = Worker(tmp, "full", self.policies, incremental=False)
         self.requests: list[dict[str, Any]] = []
 
-    def cycle(self) -> tuple[CycleReport, CycleReport]:
-        """Both cycles; they must plan the same writes. The site then holds what they wrote."""
+    def cycle(self, *, faults: list[dict[str, Any]] | None = None
+              ) -> tuple[CycleReport, CycleReport]:
+        """Both cycles; they must plan the same writes. The site then holds what they wrote.
+        ``faults`` apply to the incremental worker's site only."""
         with Sandbox.start(copy.deepcopy(self.site), port=self.ports[0]) as a, Sandbox.start(
             copy.deepcopy(self.site), port=self.ports[1]
         ) as b:
+            if faults:
+                a.add_faults(faults)
             inc = self.incremental.cycle(a)
             self.requests = a.requests()
             full = self.full.cycle(b)
@@ -178,6 +183,28 @@ class Pair:
         self.full.store.close()
 
 
+
+
+def pin_ids(site: dict[str, Any]) -> None:
+    """Write every issue's id into the site document, so that removing one issue from the
+    list does not renumber the ones after it (ids default to their position)."""
+    for n, issue in enumerate(site["issues"]):
+        issue.setdefault("id", str(FIRST_ID + n + 1))
+
+
+def move_issue(site: dict[str, Any], issue: dict[str, Any], project: str) -> str:
+    """Move ``issue`` to ``project`` as Jira does: a new key, the old one remembered (the
+    caller decides whether ``updated`` moves). Returns the new key."""
+    pin_ids(site)
+    numbers = [int(i["key"].rsplit("-", 1)[1]) for i in site["issues"]
+               if i["key"].startswith(project + "-")]
+    for i in site["issues"]:
+        numbers += [int(k.rsplit("-", 1)[1]) for k in i.get("moved_from", [])
+                    if k.startswith(project + "-")]
+    new = f"{project}-{max(numbers, default=0) + 1}"
+    issue["moved_from"] = [*issue.get("moved_from", []), issue["key"]]
+    issue["key"] = new
+    return new
 
 
 def now_of(site: dict[str, Any]) -> datetime:

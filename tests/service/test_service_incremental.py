@@ -16,7 +16,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.service.incremental_support import LADDER_STEP, Pair, advance, iso, now_of
+from tests.service.incremental_support import (
+    LADDER_STEP,
+    Pair,
+    advance,
+    iso,
+    move_issue,
+    now_of,
+    pin_ids,
+)
 from worker.atlassian import retry
 from worker.cycle import CycleReport
 from worker.incremental import (
@@ -386,3 +394,62 @@ def test_a_write_that_did_not_land_is_read_again_by_key(pair: Pair) -> None:
     inc, _ = pair.cycle()
     assert inc.read_full is False
     assert "comment" in _writes(inc)[ticket["key"]]
+
+
+def _due_ticket(pair: Pair) -> dict[str, Any]:
+    """A commented ticket whose next ladder step comes due after LADDER_STEP (+1 h)."""
+    rechecks = ReadState.load(pair.incremental.store).rechecks
+    first = min(rechecks, key=lambda k: (rechecks[k], k))
+    due = now_of(pair.site) + timedelta(hours=int(LADDER_STEP.rstrip("h")) + 1)
+    assert rechecks[first] <= due
+    return next(i for i in pair.site["issues"] if i["key"] == first)
+
+
+def _calls(pair: Pair, method: str, suffix: str) -> list[dict[str, Any]]:
+    return [r for r in pair.requests if r["method"] == method and r["path"].endswith(suffix)]
+
+
+@pytest.mark.parametrize("fate", ["deleted", "hidden", "moved"])
+def test_a_due_key_that_is_gone_or_moved(pair: Pair, fate: str) -> None:
+    """A due ticket deleted, hidden from the bot, or moved to another project (its old key
+    answered under the new one) while nobody touched it: bulkfetch reads the rest, one GET
+    tells a move from a real absence, the cycle stays incremental (no refused ``key in``
+    search, no full read), and both workers plan the same writes."""
+    ticket = _due_ticket(pair)
+    old = ticket["key"]
+    if fate == "deleted":
+        pin_ids(pair.site)
+        pair.site["issues"].remove(ticket)
+    elif fate == "hidden":
+        ticket["hidden"] = True
+    else:
+        other = next(p["key"] for p in pair.site["projects"]
+                     if p["key"] not in (old.rsplit("-", 1)[0], "SALES"))
+        new = move_issue(pair.site, ticket, other)
+    advance(pair.site, timedelta(hours=int(LADDER_STEP.rstrip("h")) + 1))
+    inc, full = pair.cycle()
+    assert inc.read_full is False
+    assert _calls(pair, "POST", "/issue/bulkfetch")
+    assert not [r for r in _searches(pair) if "key in" in r.get("query", "")]
+    assert _calls(pair, "GET", f"/issue/{old}")  # what became of the key
+    assert old not in _writes(inc)
+    rechecks = ReadState.load(pair.incremental.store).rechecks
+    assert old not in rechecks
+    assert inc.plan is not None
+    assert full.plan is not None
+    decided = {d.issue for d in inc.plan.decisions}
+    assert decided == {d.issue for d in full.plan.decisions}
+    if fate == "moved":
+        assert new in rechecks  # read and planned under its new key
+
+
+def test_an_issue_bulkfetch_could_not_return_is_searched(pair: Pair) -> None:
+    """Jira lists a due ticket in ``issueErrors``: it exists, so a full read would see it;
+    it is read through the search and gets its step."""
+    ticket = _due_ticket(pair)
+    advance(pair.site, timedelta(hours=int(LADDER_STEP.rstrip("h")) + 1))
+    inc, full = pair.cycle(faults=[{"path": "bulkfetch", "issue_errors": [ticket["key"]]}])
+    assert inc.read_full is False
+    assert ticket["key"] in _writes(full)
+    assert _writes(inc)[ticket["key"]] == _writes(full)[ticket["key"]]
+    assert len(_searches(pair)) == 2  # what changed, then the one bulkfetch could not return

@@ -54,12 +54,23 @@ GROUP_PAGE_SIZE = 50
 PAGED_SIZE = 100
 #: Atlassian's limit on reconcileIssues ids per search.
 MAX_RECONCILE = 50
+#: ids or keys per ``POST /issue/bulkfetch`` (Jira's limit)
+BULK_FETCH_SIZE = 100
 
 
 def _expect_dict(value: object, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UnexpectedBodyError(f"{what}: expected a JSON object, got {type(value).__name__}")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class BulkFetch:
+    """What one bulkfetch read answered: the issues found (each once, in no given order),
+    and issue id -> error message for issues Jira found but could not return."""
+
+    issues: tuple[IssueSnapshot | MalformedIssue, ...]
+    errors: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,21 +300,7 @@ class JiraGateway:
         snapshot whose answer left comments or changelog out, which of them ("comments",
         "changelog") a verdict depends on: those are read in full for that issue first.
         """
-        info = self.field_info()
-        extra: dict[str, str] = {}
-        for name in spec.field_names:
-            fid = info.by_name.get(name)
-            if fid is None:
-                log.warning("jira.field_unknown", field=name)
-                continue
-            extra[fid] = name
-        wanted = [f for f in BASE_FIELDS if spec.description or f != "description"]
-        wanted += list(extra)
-        if info.flagged_id is not None:
-            wanted.append(info.flagged_id)
-        if spec.comments:
-            wanted.append("comment")
-        bot_id = self.myself().id
+        info, extra, wanted, bot_id = self._read_setup(spec)
         pages = (
             self._cloud_pages(spec, wanted, reconcile_ids)
             if self.flavor == "cloud"
@@ -323,31 +320,119 @@ class JiraGateway:
                         repeated.append(str(raw.get("key", ident)))
                         continue
                     seen.add(ident)
-                snapshot = issue_to_snapshot(
-                    raw,
-                    flavor=self.flavor,
-                    extra_fields=extra,
-                    flagged_field_id=info.flagged_id,
-                    property_key=spec.property_key,
-                    bot_id=bot_id,
-                )
-                more = (
-                    complete(snapshot)
-                    if complete is not None and isinstance(snapshot, IssueSnapshot)
-                    else frozenset()
-                )
-                if more:
-                    snapshot = issue_to_snapshot(
-                        self._completed(raw, more),
-                        flavor=self.flavor,
-                        extra_fields=extra,
-                        flagged_field_id=info.flagged_id,
-                        property_key=spec.property_key,
-                        bot_id=bot_id,
-                    )
-                yield snapshot
+                yield self._snapshot(raw, spec, info, extra, bot_id, complete)
         if repeated:
             log.warning("search.duplicates", count=len(repeated), issues=repeated[:20])
+
+    def _read_setup(self, spec: SearchSpec) -> tuple[FieldInfo, dict[str, str], list[str], str]:
+        """(field catalogue, extra field id -> name, the fields to ask for, the bot's id)."""
+        info = self.field_info()
+        extra: dict[str, str] = {}
+        for name in spec.field_names:
+            fid = info.by_name.get(name)
+            if fid is None:
+                log.warning("jira.field_unknown", field=name)
+                continue
+            extra[fid] = name
+        wanted = [f for f in BASE_FIELDS if spec.description or f != "description"]
+        wanted += list(extra)
+        if info.flagged_id is not None:
+            wanted.append(info.flagged_id)
+        if spec.comments:
+            wanted.append("comment")
+        return info, extra, wanted, self.myself().id
+
+    def _snapshot(
+        self,
+        raw: Mapping[str, Any],
+        spec: SearchSpec,
+        info: FieldInfo,
+        extra: Mapping[str, str],
+        bot_id: str,
+        complete: Callable[[IssueSnapshot], frozenset[str]] | None,
+    ) -> IssueSnapshot | MalformedIssue:
+        """One issue's JSON as a snapshot, its comments or changelog read in full first when
+        ``complete`` says a verdict depends on what the answer left out."""
+        snapshot = issue_to_snapshot(
+            raw,
+            flavor=self.flavor,
+            extra_fields=extra,
+            flagged_field_id=info.flagged_id,
+            property_key=spec.property_key,
+            bot_id=bot_id,
+        )
+        more = (
+            complete(snapshot)
+            if complete is not None and isinstance(snapshot, IssueSnapshot)
+            else frozenset()
+        )
+        if more:
+            snapshot = issue_to_snapshot(
+                self._completed(raw, more),
+                flavor=self.flavor,
+                extra_fields=extra,
+                flagged_field_id=info.flagged_id,
+                property_key=spec.property_key,
+                bot_id=bot_id,
+            )
+        return snapshot
+
+    def bulk_fetch(
+        self,
+        spec: SearchSpec,
+        refs: Sequence[str],
+        *,
+        complete: Callable[[IssueSnapshot], frozenset[str]] | None = None,
+    ) -> BulkFetch:
+        """Issues by key or id (Cloud ``POST /issue/bulkfetch``, 100 a request), with the
+        fields, property and changelog a search for ``spec`` would read.
+
+        Jira answers a moved issue's old key with the issue under its new key, leaves out
+        issues that do not exist or that the bot may not browse, and lists in ``issueErrors``
+        (by id) issues it found but could not return; the order is not guaranteed. The
+        caller sorts out which asked-for key became what (:mod:`worker.recheck`).
+        """
+        if self.flavor != "cloud":
+            raise ValueError("bulkfetch is a Jira Cloud endpoint; Data Center searches by key")
+        info, extra, wanted, bot_id = self._read_setup(spec)
+        issues: dict[str, IssueSnapshot | MalformedIssue] = {}
+        errors: dict[str, str] = {}
+        for start in range(0, len(refs), BULK_FETCH_SIZE):
+            body: dict[str, Any] = {
+                "issueIdsOrKeys": list(refs[start : start + BULK_FETCH_SIZE]),
+                "fields": wanted,
+                "properties": [spec.property_key],
+                "fieldsByKeys": False,
+            }
+            if spec.changelog:
+                body["expand"] = ["changelog"]
+            # A read: retried on 429/5xx like a search (the library's own retries are off).
+            page = _expect_dict(
+                self.transport.call("POST", f"{self.api}/issue/bulkfetch", body=body,
+                                    idempotent=True),
+                "issue/bulkfetch",
+            )
+            for raw in page.get("issues") or []:
+                if isinstance(raw, dict):
+                    ident = str(raw.get("id") or raw.get("key") or "")
+                    if ident and ident not in issues:  # an issue named twice comes once
+                        issues[ident] = self._snapshot(raw, spec, info, extra, bot_id, complete)
+            for raw in page.get("issueErrors") or []:
+                if isinstance(raw, dict) and raw.get("id") is not None:
+                    errors[str(raw["id"])] = str(raw.get("errorMessage") or "no message")
+        return BulkFetch(tuple(issues.values()), errors)
+
+    def issue_key(self, ref: str) -> str | None:
+        """The current key of the issue ``ref`` names (an old key of a moved issue gives
+        the new one); None when Jira knows no issue the bot may see by that name (404)."""
+        try:
+            raw = self.transport.call("GET", f"{self.api}/issue/{ref}", params={"fields": "key"})
+        except AtlassianHTTPError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        key = raw.get("key") if isinstance(raw, dict) else None
+        return key if isinstance(key, str) else None
 
     def _completed(self, raw: Mapping[str, Any], wanted: frozenset[str]) -> dict[str, Any]:
         """The issue's search JSON with every comment and/or changelog entry read in."""
