@@ -48,8 +48,8 @@ class FaultRule:
     #: of the offset; Cloud: a page lists an issue twice). On a first page its own first
     #: issues are listed twice.
     repeat: int = 0
-    #: search pages only: keys left out of every issue (``["properties"]``: some Data Center
-    #: versions answer without the ``properties`` object)
+    #: search pages and bulkfetch answers: keys left out of every issue (``["properties"]``:
+    #: some Data Center versions answer without the ``properties`` object)
     omit: tuple[str, ...] = ()
     #: bulkfetch only: issues (by key) answered in ``issueErrors`` (a retriable error) instead
     #: of ``issues``

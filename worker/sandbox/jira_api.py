@@ -264,10 +264,12 @@ def bulkfetch(ctx: Ctx) -> Reply:
     ordered = sorted(found.values(), key=lambda i: (len(i.id), i.id))
     errors = [i for i in ordered if i.key in ctx.shape.issue_errors]
     failing = {i.id for i in errors}
+    issues = [issue_json(world, i, ctx.base, api=ctx.api, fields=chosen, properties=properties,
+                         expand=expand, cloud_search=True)
+              for i in ordered if i.id not in failing]
+    _omit(ctx, issues)
     return 200, {
-        "issues": [issue_json(world, i, ctx.base, api=ctx.api, fields=chosen,
-                              properties=properties, expand=expand, cloud_search=True)
-                   for i in ordered if i.id not in failing],
+        "issues": issues,
         "issueErrors": [{"id": i.id, "errorMessage": "The issue could not be fetched right "
                                                      "now. Try again later."}
                         for i in errors],
