@@ -133,7 +133,7 @@ def print_report(results: Mapping[str, Any], console: Console | None = None) -> 
     out.print(cycles_table(results))
     p = results["planner"]
     out.print(
-        f"Planner alone: {p['tickets_per_s']:,.0f} tickets/s "
+        f"Planner alone: {p['tickets_per_s']:,.0f} tickets per CPU second "
         f"({p['tickets']:,} tickets, best of {p['runs']} runs, one core)"
     )
     out.print(targets_table(results))
@@ -239,7 +239,7 @@ def performance_markdown(results: Mapping[str, Any], *, chart_link: str, json_li
         f"![wall time and requests against N]({chart_link})",
         "",
         f"Planner alone (pure, no I/O, one core): **{p['tickets_per_s']:,.0f} tickets/s** "
-        f"over {p['tickets']:,} tickets.",
+        f"of CPU time over {p['tickets']:,} tickets (best of {p['runs']} runs).",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM, Python "
         f"{m['python']} ({m['platform']}). Run of {results['started_at']}, "

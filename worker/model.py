@@ -194,6 +194,10 @@ class PolicyState:
         return max((s.step for s in self.steps), default=-1)
 
 
+#: the state of a policy the bot never acted for (immutable: one instance serves every ticket)
+_NO_POLICY_STATE = PolicyState()
+
+
 @dataclass(frozen=True, slots=True)
 class BotState:
     """The value of our issue property: per policy id, what was done and when."""
@@ -202,7 +206,7 @@ class BotState:
 
     def for_policy(self, policy_id: str) -> PolicyState:
         """The state for one policy (empty when the bot never acted for it)."""
-        return self.policies.get(policy_id, PolicyState())
+        return self.policies.get(policy_id, _NO_POLICY_STATE)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object stored in the issue property (compact, versioned)."""

@@ -101,12 +101,15 @@ class Policy:
     #: the Jira groups the scope's ``membersOf`` names (read into the directory each cycle)
     scope_groups: tuple[str, ...] = ()
     line: int = 0
+    #: True when a condition or exemption reads the contract status (the policy then skips
+    #: tickets whose deal pages cannot be trusted). Computed once: the planner asks for every
+    #: ticket, and walking the condition tree each time cost a fifth of its time.
+    needs_deals: bool = field(init=False, compare=False, repr=False)
 
-    @property
-    def needs_deals(self) -> bool:
-        """True when a condition or exemption reads the contract status (the policy then
-        skips tickets whose deal pages cannot be trusted)."""
-        return any("deals" in c.needs() for c in self.conditions + self.exempt)
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "needs_deals", any("deals" in c.needs() for c in self.conditions + self.exempt)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -261,6 +261,8 @@ def opt_out_evidence(
 ) -> Evidence | None:
     """The evidence that the ticket carries an opt-out label (with who added it and when,
     when the changelog says), or None."""
+    if not snapshot.labels:  # most tickets: no set to build
+        return None
     wanted = {label.casefold() for label in labels}
     found = next((lab for lab in snapshot.labels if lab.casefold() in wanted), None)
     if found is None:
