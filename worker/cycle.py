@@ -688,6 +688,9 @@ class CycleRunner:
         if in_hand is None:
             return
         run_id, started, journal = in_hand
+        # The "applied" rows still batched in memory: written now, or their issues stay
+        # "unknown" and are read before the next write (the journal's own recovery).
+        journal.flush(retry=False)
         outcomes = abandoned_outcomes(journal)
         unknown = sum(1 for o in outcomes if o.status == "unknown")
         log.warning("cycle.abandoned", writes_unknown=unknown,

@@ -370,16 +370,27 @@ class Store:
 
     def record_write(self, write: RecordedWrite) -> None:
         """Remember one write the executor sent (see :class:`worker.model.WriteJournal`)."""
+        self.record_writes([write])
+
+    def record_writes(self, items: Sequence[RecordedWrite]) -> None:
+        """Remember several writes in one transaction, in order (all of them or none)."""
+        if not items:
+            return
+        rows = [
+            {
+                "issue": w.issue,
+                "issue_id": w.issue_id,
+                "at": w.at,
+                "state": w.state.to_json(),
+                "status": w.status,
+            }
+            for w in items
+        ]
         with self._engine.begin() as conn:
-            conn.execute(
-                sa.insert(writes).values(
-                    issue=write.issue,
-                    issue_id=write.issue_id,
-                    at=write.at,
-                    state=write.state.to_json(),
-                    status=write.status,
-                )
-            )
+            if len(rows) == 1:
+                conn.execute(sa.insert(writes).values(**rows[0]))
+            else:
+                conn.execute(sa.insert(writes), rows)
 
     def recent_writes(self, *, since: datetime) -> Mapping[str, RecordedWrite]:
         """The latest write per issue at or after ``since`` (site clock), newest first."""

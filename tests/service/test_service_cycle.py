@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -234,14 +235,14 @@ def test_missing_policy_file_is_a_config_error(settings: Settings, store: Store)
 
 
 class _StopAfterFirstWrite(Store):
-    """A store that asks the cycle to stop once the first write was applied."""
+    """A store that asks the cycle to stop once the first write is in hand (its intent
+    journaled: the "applied" rows come later, in batches)."""
 
     stopping: threading.Event
 
-    def record_write(self, write: RecordedWrite) -> None:
-        super().record_write(write)
-        if write.status == "applied":
-            self.stopping.set()
+    def record_writes(self, items: Sequence[RecordedWrite]) -> None:
+        super().record_writes(items)
+        self.stopping.set()
 
 
 @pytest.mark.parametrize("in_flight", [1, 4])
