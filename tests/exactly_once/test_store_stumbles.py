@@ -64,7 +64,8 @@ def _runner(b: Any, path: Path) -> CycleRunner:
                               connect_args={"check_same_thread": False,
                                             "timeout": BUSY_TIMEOUT_S})
     # One writer at a time: the lock must land between two issues' journal rows (with four
-    # in flight, all three issues are journaled before it can).
+    # in flight, all three issues are journaled before it can). The journal commits once
+    # per write (its intent; the "applied" row goes with the next intent).
     settings = replace(b.settings(state=str(path)), writes_in_flight=1)
     return CycleRunner(settings, Store(engine))
 
@@ -80,14 +81,22 @@ def _recorded(path: Path) -> tuple[int, int, str]:
         con.close()
 
 
+def _first_write_slow(b: Any) -> None:
+    """The first write (ACME-1) takes a while: the lock, taken once its intent is journaled,
+    lands before the next write's intent whatever the machine's pace."""
+    b.sandbox.add_faults([{"method": "PUT", "path": "/issue/ACME-1$", "latency_ms": 500,
+                           "times": 1}])
+
+
 def test_a_store_locked_mid_cycle_still_records_every_write(bench: Any) -> None:
-    """Locked after the first write's journal rows for longer than SQLite's busy timeout:
+    """Locked while the first write is in flight, for longer than SQLite's busy timeout:
     the journal retries, every ticket is written once, and the cycle's outcomes and counts
     are recorded."""
     b = bench(example_site("cloud"))
     path = b.tmp / "state.db"
     runner = _runner(b, path)
-    with locked_after(path, rows=2) as locked:
+    _first_write_slow(b)
+    with locked_after(path, rows=1) as locked:
         report = runner.run()
     assert locked.is_set()
     assert report.error is None, report.error
@@ -104,7 +113,8 @@ def test_a_store_that_stays_locked_is_its_own_error_kind(bench: Any,
     b = bench(example_site("cloud"))
     path = b.tmp / "state.db"
     runner = _runner(b, path)
-    with locked_after(path, rows=2):
+    _first_write_slow(b)
+    with locked_after(path, rows=1):
         report = runner.run()
     assert report.error_kind == "store"
     counts = b.comment_counts()
