@@ -1205,6 +1205,7 @@ def _observe(runner: CycleRunner, report: CycleReport) -> None:
         report.plan,
         report.results,
         policies=[p.id for p in loaded.policies if p.mode != "off"] if loaded else (),
+        read=(report.read_keys or frozenset()) if report.read_full is False else None,
     )
     runner.metrics.observe_cycle(
         status=report.status,
@@ -1214,9 +1215,7 @@ def _observe(runner: CycleRunner, report: CycleReport) -> None:
         retries=report.retries,
         decisions=events.decisions,
         actions=events.actions,
-        # An incremental cycle sees only what changed: the gauge is set by full reads.
-        matching=events.matching
-        if report.plan is not None and report.read_full is not False
-        else None,
+        # Each ticket as last read (an incremental cycle reads only what changed).
+        matching=events.matching if report.plan is not None else None,
         finished_unix_s=time.time() if report.error_kind is None else None,
     )

@@ -39,7 +39,8 @@ class Metrics:
         )
         self.matching = Gauge(
             "handoff_guard_matching_tickets",
-            "Tickets whose conditions a policy matches now (waiting and handled included).",
+            "Tickets whose conditions a policy matches, each as last read (waiting and "
+            "handled included; one that left the search counts until the next full read).",
             ["policy"],
             registry=r,
         )

@@ -21,6 +21,7 @@ from tests.humans import Human, with_logins
 from tests.report.history_factories import shipped_policies
 from worker.cycle import CycleReport, CycleRunner
 from worker.history import HistoryFilter, load_rows
+from worker.metrics import Metrics
 from worker.report import Report, load_report
 from worker.report.build import CycleMark, build_report
 from worker.sandbox import Sandbox
@@ -57,9 +58,11 @@ def cycles_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
                             jira_api_token=Secret(sandbox.bot_token), jira_flavor="cloud",
                             config_path=shipped_policies(tmp), state=str(tmp / "state.db"))
         store = Store.open(settings.state)
-        runner = CycleRunner(settings, store)
+        metrics = Metrics()
+        runner = CycleRunner(settings, store, metrics=metrics)
         the_pm = Human.named(sandbox, pm)
         reports: list[CycleReport] = []
+        gauge: list[float | None] = []
 
         def cycle(advance: str | None) -> None:
             if advance is not None:
@@ -67,6 +70,8 @@ def cycles_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
             report = runner.run()
             assert report.status == "ok", report.summary()
             reports.append(report)
+            gauge.append(metrics.registry.get_sample_value(
+                "handoff_guard_matching_tickets", {"policy": P1}))
 
         start = sandbox.now()
         cycle(None)  # full: the first read; all three flagged and commented
@@ -78,7 +83,7 @@ def cycles_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
         incremental_until = sandbox.now() + timedelta(seconds=1)
         cycle("22h")  # the daily full sweep
         yield {"store": store, "since": start, "until": sandbox.now() + timedelta(seconds=1),
-               "incremental_until": incremental_until, "reports": reports,
+               "incremental_until": incremental_until, "reports": reports, "gauge": gauge,
                "handed_back": handed_back, "kept": kept, "unlabelled": unlabelled}
         store.close()
 
@@ -149,3 +154,11 @@ def test_treating_every_cycle_as_a_full_read_would_be_wrong(
                          since=cycles_run["since"], until=until, tz=UTC_TZ,
                          generated_at=until)
     assert _fates(naive, cycles_run["kept"])[cycles_run["kept"]][0] == "moved"
+
+
+def test_the_matching_gauge_follows_each_ticket_as_last_read(
+    cycles_run: dict[str, Any],
+) -> None:
+    """handoff_guard_matching_tickets after each cycle: the unlabelled ticket leaves it when an
+    incremental cycle reads it; the handed-back one when the full read no longer finds it."""
+    assert cycles_run["gauge"] == [3.0, 3.0, 3.0, 2.0, 1.0]

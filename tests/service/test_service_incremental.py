@@ -15,8 +15,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 
 from tests.service.incremental_support import (
+    IDLE_POLICY,
     LADDER_STEP,
     Pair,
     advance,
@@ -149,14 +151,7 @@ def test_a_ladder_step_coming_due_is_read_by_key(pair: Pair) -> None:
 def test_an_idle_window_ending_is_read_by_key(pair: Pair) -> None:
     """A ticket touched by a person is not idle; six hours later (idle_for: 6h) it is,
     without any change to it, and gets its label."""
-    unsigned = _deal(pair.site, signed=False)["properties"]["Jira project"]
-    ticket = _open_tickets(pair.site, unsigned)[0]
-    ticket["labels"] = [x for x in ticket.get("labels") or [] if x != "idle-pre-signature"]
-    ticket["updated"] = iso(now_of(pair.site))
-    ticket.setdefault("comments", []).append(
-        {"author": _members(pair.site, PM_GROUP)[0], "created": iso(now_of(pair.site)),
-         "body": "Working on it."}
-    )  # fmt: skip
+    ticket = _touched(pair.site)
     advance(pair.site, timedelta(minutes=5))
     inc, _ = pair.cycle()
     assert ticket["key"] not in _writes(inc) or "label" not in _writes(inc)[ticket["key"]]
@@ -164,6 +159,57 @@ def test_an_idle_window_ending_is_read_by_key(pair: Pair) -> None:
     inc, _ = pair.cycle()
     assert inc.read_full is False
     assert "label" in _writes(inc)[ticket["key"]]
+
+
+def _touched(site: dict[str, Any]) -> dict[str, Any]:
+    """An unsigned customer's open ticket, just commented on by its PM (not idle)."""
+    unsigned = _deal(site, signed=False)["properties"]["Jira project"]
+    ticket = _open_tickets(site, unsigned)[0]
+    ticket["labels"] = [x for x in ticket.get("labels") or [] if x != "idle-pre-signature"]
+    ticket["updated"] = iso(now_of(site))
+    ticket.setdefault("comments", []).append(
+        {"author": _members(site, PM_GROUP)[0], "created": iso(now_of(site)),
+         "body": "Working on it."}
+    )  # fmt: skip
+    return ticket
+
+
+def test_a_dry_run_policy_s_idle_window_is_read_by_key(tmp_path: Path) -> None:
+    """A dry-run policy's time-based condition is rechecked like an enforcing one's: when the
+    ticket turns idle, untouched, the incremental cycle reads it by key and records the
+    dry-run match, as the full read does (the report's "would have" counts it then)."""
+    site = generate_site(60, seed=3)
+    site["site"]["search_lag_s"] = 0
+    pair = Pair(tmp_path, site)
+    policies = yaml.safe_load(pair.policies.read_text(encoding="utf-8"))
+    idle = next(p for p in policies["policies"] if p["id"] == IDLE_POLICY["id"])
+    idle["mode"] = "dry-run"
+    pair.policies.write_text(yaml.safe_dump(policies, sort_keys=False), encoding="utf-8")
+    try:
+        pair.cycle()
+        ticket = _touched(pair.site)
+        # Not a Sales deliverable: the first policy would claim it, and no later one would
+        # be evaluated (dry-run or not).
+        ticket.update(type="Task", summary="Kickoff workshop notes", labels=[])
+        # Past the margin, so that the PM's comment is no longer read through `updated`.
+        for step in (timedelta(minutes=5), timedelta(hours=1), timedelta(hours=1)):
+            advance(pair.site, step)
+            pair.cycle()
+        advance(pair.site, timedelta(hours=4, minutes=10))  # idle for 6 h 10 min now
+        inc, full = pair.cycle()
+        assert inc.read_full is False
+        assert inc.read_keys is not None
+        assert ticket["key"] in inc.read_keys
+
+        def would_have(report: CycleReport) -> set[str]:
+            assert report.plan is not None
+            return {d.issue for d in report.plan.decisions if d.policy == IDLE_POLICY["id"]
+                    and d.mode == "dry-run" and d.verdict == "act"}
+
+        assert ticket["key"] in would_have(full)
+        assert ticket["key"] in would_have(inc)
+    finally:
+        pair.close()
 
 
 def test_a_deal_page_changing_reads_that_customers_tickets(pair: Pair) -> None:

@@ -462,8 +462,10 @@ def _plan(
     policies = pctx.policies
     active = [(i, p) for i, p in enumerate(policies.policies) if p.mode != "off"]
     acc = _Acc(scope_counts={p.id: 0 for _, p in active})
-    # Only enforcing policies write; their time-based conditions decide the rechecks.
-    timed = {p.id: _timed(p) for _, p in active if p.mode == "enforce"}
+    # Time-based conditions decide the rechecks: an enforcing policy's for its writes, a
+    # dry-run policy's so that what it would have done is recorded when it becomes true (the
+    # report's "would have"), not at the next full read or never (a ticket changed meanwhile).
+    timed = {p.id: _timed(p) for _, p in active}
     for snap in snapshots:
         skey = issue_sort_key(snap.key)
         if isinstance(snap, MalformedIssue):

@@ -2,7 +2,9 @@
 
 A *flagged ticket* is one ticket and one policy whose conditions matched it (verdicts
 ``act``, ``waiting``, ``handled``, ``deferred``, ``breaker``), counted once, in the week of its
-first match. Enforcing policies' tickets are "flagged"; dry-run policies' are "would have".
+first match. Enforcing policies' tickets are "flagged"; dry-run policies' are "would have":
+what they would have acted on where they stand in the policy file (a ticket an earlier
+enforcing policy takes is not evaluated by the policies after it, dry-run ones included).
 
 What happened next, for each flagged ticket, from what later cycles recorded:
 

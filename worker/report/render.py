@@ -49,8 +49,9 @@ def summary_lines(report: Report) -> list[str]:
     fates = report.fates()
     lines = [
         f"Flagged: {report.flagged} ticket(s) by enforcing policies in {report.cycles} "
-        "cycle(s)" + (f"; dry-run policies would have flagged {report.would_have} more."
-                      if report.would_have else "."),
+        "cycle(s)" + (f"; dry-run policies would have flagged {report.would_have} more "
+                      "(not counting tickets an enforcing policy before them in the file "
+                      "already takes)." if report.would_have else "."),
         "What happened next: " + ", ".join(f"{FATE_WORDS[f]} {fates[f]}" for f in FATES) + ".",
         f"Median time from the first comment to the ticket being with Sales: "
         f"{_days(report.median_to_sales_h)} ({report.to_sales_n} ticket(s) reassigned by the "
