@@ -146,7 +146,8 @@ class PolicySource:
             problem = f"{self.path}: cannot load: {_one_line(exc)}"
             return self._invalid(digest, (problem,), exc)
         first = self.policies is None
-        if not first:
+        if not first and self.replaced is None:
+            # several reloads before a cycle reports one: the impact since what last ran
             self.replaced = self.policies
         self.policies, self.sha256, self._loaded_sha = loaded, digest, digest
         self._mark_valid()
@@ -159,9 +160,20 @@ class PolicySource:
                      policies=[p.id for p in loaded.policies])
         return loaded
 
-    def take_replaced(self) -> Policies | None:
-        """The policies the last reload replaced (once; None when nothing was replaced)."""
+    def loaded(self) -> tuple[Policies, str | None]:
+        """:meth:`current` and the digest of the file it came from, read together."""
         with self._lock:
+            return self._current(), self.sha256
+
+    def take_replaced(self, *, by: Policies | None = None) -> Policies | None:
+        """The policies the last reload replaced (once; None when nothing was replaced).
+
+        With ``by``: only when ``by`` is what replaced them. A reload on another thread after
+        a cycle took ``by`` leaves its change for the next cycle to report.
+        """
+        with self._lock:
+            if by is not None and by is not self.policies:
+                return None
             replaced, self.replaced = self.replaced, None
             return replaced
 
@@ -718,8 +730,10 @@ class CycleRunner:
                      bot=self._atlassian.bot.display_name)
         return self._atlassian
 
-    def incremental(self, policies: Policies, spec: SearchSpec) -> IncrementalRead:
-        """What this cycle needs to read only what changed (state from the store)."""
+    def incremental(self, policies: Policies, spec: SearchSpec, policy_sha: str | None
+                    ) -> IncrementalRead:
+        """What this cycle needs to read only what changed (state from the store);
+        ``policy_sha``: the digest of the file ``policies`` came from."""
         return IncrementalRead(
             state=ReadState.load(self.store),
             settings=IncrementalSettings(
@@ -728,7 +742,7 @@ class CycleRunner:
                 journal_window=JOURNAL_WINDOW,
                 enabled=self.settings.incremental,
             ),
-            config=config_digest(self.source.sha256, spec),
+            config=config_digest(policy_sha, spec),
             time_dependent_scope=any(
                 p.mode != "off" and p.scope is not None and scope_time_dependent(p.scope)
                 for p in policies.policies
@@ -807,19 +821,21 @@ def run_cycle(
         base_requests = base_retries = 0
         progress: dict[str, object] = {}
         try:
-            policies = runner.source.current()
+            # the policies and their file's digest as one read: the reload thread may load
+            # a newer file meanwhile, which this cycle must neither use nor claim to have used
+            policies, policy_sha = runner.source.loaded()
             if runner._atlassian is not None:  # a new connection's counters start at zero
                 base_requests = runner._atlassian.requests_made
                 base_retries = runner._atlassian.retries
             atlassian = runner.atlassian()
-            replaced = runner.source.take_replaced()
+            replaced = runner.source.take_replaced(by=policies)
             if replaced is not None:
                 from worker.impact import log_reload_impact
 
                 # the same summary as `plan --against`, for the file that takes effect now
                 log_reload_impact(atlassian, replaced, policies, journal=runner.store)
             spec = search_spec(policies)
-            incremental = runner.incremental(policies, spec)
+            incremental = runner.incremental(policies, spec, policy_sha)
             reading = stream_site(atlassian, spec, journal=runner.store,
                                   on_issue=runner.on_issue, stopping=stopping.is_set,
                                   policies=policies, deal_pages=runner.deal_pages,

@@ -73,7 +73,7 @@ class Reloader:
         self._restart = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="config-reload", daemon=True)
         self._watcher: threading.Thread | None = None
-        self._watched: tuple[Path, ...] = ()
+        self._watched: tuple[tuple[str, str, int], ...] = ()
 
     # ------------------------------------------------------------------ requests
 
@@ -108,9 +108,21 @@ class Reloader:
 
     # ------------------------------------------------------------------ watching
 
+    def _where(self) -> tuple[tuple[str, str, int], ...]:
+        """The watched folders as the kernel knows them: name, real path and inode."""
+        found = []
+        for folder in self._source.watched():
+            try:
+                found.append((str(folder), str(folder.resolve()), folder.stat().st_ino))
+            except OSError:  # gone: watched again once it is back
+                found.append((str(folder), "", 0))
+        return tuple(found)
+
     def _restart_if_moved(self) -> None:
-        """The file now names other templates folders: watch those instead."""
-        if self._watched != self._source.watched():
+        """Watch again when the folders changed: the file names another templates folder, or
+        one was replaced under its name (``rm -r`` and copy, a ConfigMap's ``..data`` swap
+        behind a symlink): inotify watches an inode, not a name."""
+        if self._watched != self._where():
             self._restart.set()
 
     def _watch_loop(self) -> None:
@@ -121,8 +133,8 @@ class Reloader:
                      why="watchfiles is not installed")
             return
         while not self._stop.is_set():
+            self._watched = self._where()
             folders = tuple(p for p in self._source.watched() if p.is_dir())
-            self._watched = self._source.watched()
             if not folders:
                 self._wait_then_retry("the policy file's folder does not exist")
                 continue

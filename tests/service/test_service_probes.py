@@ -4,10 +4,13 @@ instant reload (file watch, SIGHUP, the poll fallback), over real HTTP and real 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -159,22 +162,38 @@ def test_the_templates_folder_the_file_names_is_the_one_watched(config_dir: Path
 # --------------------------------------------------------------------------- reload, in process
 
 
-@pytest.fixture
-def running(settings: Settings) -> Iterator[Service]:
+@contextmanager
+def _serving(settings: Settings, *, watch: bool) -> Iterator[Service]:
     """A service on the demo sandbox (dry run, health on an ephemeral port) in a thread."""
     health, metrics = Health(interval_s=900), Metrics()
     runner = CycleRunner(settings, Store.open(settings.state), health=health, metrics=metrics,
                          source=PolicySource(settings.config_path, health=health))
     service = Service(runner, dry_run=True, http_port=0, health=health, metrics=metrics,
-                      watch=False)
+                      watch=watch)
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
     try:
         until(lambda: service.health_port)
+        if watch:
+            until(lambda: service.reloader.watching.is_set())
         yield service
     finally:
         service.stop()
         thread.join(timeout=15)
+
+
+@pytest.fixture
+def running(settings: Settings) -> Iterator[Service]:
+    """A service without inotify (the poll fallback)."""
+    with _serving(settings, watch=False) as service:
+        yield service
+
+
+@pytest.fixture
+def watching(settings: Settings) -> Iterator[Service]:
+    """A service watching its policy folder with inotify."""
+    with _serving(settings, watch=True) as service:
+        yield service
 
 
 def _reason(service: Service) -> Any:
@@ -213,6 +232,64 @@ def test_sighup_re_reads_the_file_at_once(running: Service, settings: Settings) 
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def test_a_templates_folder_replaced_under_its_name_is_watched_again(
+    watching: Service, config_dir: Path
+) -> None:
+    """`rm -r templates` and a fresh copy: inotify watched the old folder's inode, so the
+    watch moves to the new one and a later edit inside it is still seen at once."""
+    templates = config_dir / "templates"
+    fresh = config_dir.parent / "fresh-templates"
+    shutil.copytree(templates, fresh)
+    shutil.rmtree(templates)
+    fresh.rename(templates)
+    until(lambda: watching.reloader.watching.is_set()
+          and str(templates) in {f for f, _, _ in watching.reloader._where()})
+    watching.reloader.poll_s = 3600.0
+    until(lambda: _reason(watching) is None)
+    (templates / "reassign-note.j2").write_text("{{ no_such_variable }}\n")
+    until(lambda: _reason(watching) == "config_invalid")
+
+
+def test_a_configmap_update_is_seen(settings: Settings, tmp_path: Path) -> None:
+    """The policy folder laid out as the kubelet mounts a ConfigMap (files are symlinks
+    through `..data`, updated by swapping `..data` to a new folder): an update is seen."""
+    mount = tmp_path / "mount"
+    mount.mkdir()
+    first = mount / "..2026_11_30_10_00_00.1"
+    shutil.copytree(settings.config_path.parent, first)
+    (mount / "..data").symlink_to(first.name)
+    for name in ("policies.yaml", "templates"):
+        (mount / name).symlink_to(f"..data/{name}")
+    with _serving(replace(settings, config_path=mount / "policies.yaml"), watch=True) as svc:
+        until(lambda: _reason(svc) is None)
+        svc.reloader.poll_s = 3600.0
+        second = mount / "..2026_11_30_10_05_00.2"
+        shutil.copytree(first, second)
+        policy = second / "policies.yaml"
+        policy.write_text(policy.read_text().replace(GOOD_SCHEDULE, BAD_SCHEDULE))
+        (mount / "..data_tmp").symlink_to(second.name)
+        (mount / "..data_tmp").rename(mount / "..data")
+        shutil.rmtree(first)
+        until(lambda: _reason(svc) == "config_invalid")
+
+
+def test_take_replaced_reports_a_reload_to_the_cycle_that_runs_it(config_dir: Path) -> None:
+    """A reload on another thread after a cycle took its policies: that cycle does not report
+    it (it runs the older file); the next one reports the change since the first file."""
+    policy = config_dir / "policies.yaml"
+    good = policy.read_text()
+    source = PolicySource(policy)
+    a, sha_a = source.loaded()
+    policy.write_text(good.replace(GOOD_SCHEDULE, "  every: 1h\n"))
+    b, sha_b = source.loaded()
+    assert sha_b != sha_a
+    policy.write_text(good.replace(GOOD_SCHEDULE, "  every: 2h\n"))
+    c = source.current()  # the reload thread, while a cycle holds b
+    assert source.take_replaced(by=b) is None
+    assert source.take_replaced(by=c) is a
+    assert source.take_replaced(by=c) is None
 
 
 # --------------------------------------------------------------------------- real processes
