@@ -20,6 +20,7 @@ from tests.deploy.kit import (
     DOCKERFILE,
     DOCKERIGNORE,
     KUBERNETES,
+    MANIFESTS,
     ROOT,
     SETTING,
     SYSTEMD_ENV,
@@ -151,6 +152,17 @@ def test_the_deployment_runs_two_replicas_with_both_probes() -> None:
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert "/tmp" in mounts  # PYTHONPYCACHEPREFIX and temporary files need a writable /tmp
     assert pod["terminationGracePeriodSeconds"] > 10  # the worker's own stop takes <= 10 s
+
+
+def test_kustomization_applies_every_manifest_and_the_selectors_find_the_pods() -> None:
+    kustomization = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text("utf-8"))
+    assert sorted(kustomization["resources"]) == sorted(p.name for p in MANIFESTS)
+    labels = kubernetes("Deployment")["spec"]["template"]["metadata"]["labels"]
+    for kind in ("Service", "PodDisruptionBudget"):
+        spec = kubernetes(kind)["spec"]
+        selector = spec["selector"].get("matchLabels", spec["selector"])
+        assert selector.items() <= labels.items(), kind
+    assert kubernetes("PodDisruptionBudget")["spec"]["minAvailable"] == 1
 
 
 def test_the_token_and_the_postgresql_store_come_from_the_secret() -> None:
