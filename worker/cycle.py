@@ -33,6 +33,7 @@ from worker.execute import dry_run_matches
 from worker.exits import EXIT_DIFFERS as EXIT_DIFFERS
 from worker.exits import EXIT_FAILED_ACTIONS as EXIT_FAILED_ACTIONS
 from worker.exits import EXIT_INVALID as EXIT_INVALID
+from worker.exits import EXIT_LEASE_HELD as EXIT_LEASE_HELD
 from worker.exits import EXIT_OK as EXIT_OK
 from worker.exits import EXIT_UNREACHABLE as EXIT_UNREACHABLE
 from worker.incremental import (
@@ -47,6 +48,7 @@ from worker.incremental import (
     restrictions,
 )
 from worker.journal import GuardedJournal, abandoned_outcomes
+from worker.lease import Fence, Lease, LeaseHeldError, Renewer
 from worker.logs import register_secrets, scrub
 from worker.model import (
     Deal,
@@ -304,10 +306,15 @@ class CycleReport:
     #: what dry-run policies would have done, one "dry-run" outcome per match (logged; their
     #: decisions are recorded like any other, which is what ``history`` shows)
     matches: tuple[Outcome, ...] = field(default=(), repr=False, compare=False)
+    #: the leader lease was lost mid-cycle: the writes not done are "stopped"
+    lease_lost: bool = False
 
     @property
     def exit_code(self) -> int:
-        """0 ok; 1 invalid config; 2 cannot reach or authenticate; 3 failed actions."""
+        """0 ok; 1 invalid config; 2 cannot reach or authenticate; 3 failed actions;
+        5 the leader lease was lost mid-cycle."""
+        if self.lease_lost:
+            return EXIT_LEASE_HELD
         if self.error_kind in ("unreachable", "auth"):
             return EXIT_UNREACHABLE
         if self.error_kind is not None:
@@ -340,6 +347,7 @@ class CycleReport:
             "duration_s": round(self.duration_s, 3),
             "error": None if self.error is None else scrub(self.error),
             "error_kind": self.error_kind,
+            "lease_lost": self.lease_lost,
         }
 
 
@@ -672,8 +680,13 @@ class CycleRunner:
         health: Health | None = None,
         metrics: Metrics | None = None,
         on_issue: Callable[[int], None] | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.settings = settings
+        #: the leader lease an enforcing cycle must hold (None: this runner acts alone)
+        self.lease = lease
+        #: someone else keeps the lease renewed (the service's keeper); else each cycle does
+        self.lease_kept = False
         # Whoever builds a runner (CLI, service, demo, tests), its credentials are masked in
         # every output from here on, including their HTTP Basic form.
         register_secrets(settings.secrets(), usernames=settings.usernames())
@@ -752,9 +765,22 @@ class CycleRunner:
         )
 
     def run(self, *, dry_run: bool = False, stopping: threading.Event | None = None) -> CycleReport:
-        """One cycle; never raises (see the module docstring)."""
+        """One cycle; never raises (see the module docstring), except
+        :class:`~worker.lease.LeaseHeldError` when an enforcing cycle cannot take the lease
+        (nothing was read or written)."""
         with self._lock:  # the scheduler never overlaps cycles; this guards manual calls too
-            return run_cycle(self, dry_run=dry_run, stopping=stopping or threading.Event())
+            lease = None if dry_run else self.lease
+            if lease is None:
+                return run_cycle(self, dry_run=dry_run, stopping=stopping or threading.Event())
+            if not lease.held and not lease.acquire():
+                raise LeaseHeldError(lease.last_seen)
+            fence = Fence(lease)
+            if self.lease_kept:
+                return run_cycle(self, dry_run=dry_run, stopping=stopping or threading.Event(),
+                                 fence=fence)
+            with Renewer(lease):
+                return run_cycle(self, dry_run=dry_run, stopping=stopping or threading.Event(),
+                                 fence=fence)
 
 
 def _new_run_id(now: datetime) -> str:
@@ -805,9 +831,13 @@ def _one_line(exc: BaseException) -> str:
 
 
 def run_cycle(
-    runner: CycleRunner, *, dry_run: bool, stopping: threading.Event
+    runner: CycleRunner, *, dry_run: bool, stopping: threading.Event, fence: Fence | None = None
 ) -> CycleReport:
-    """Run one cycle with ``runner``'s connection and store; returns its report."""
+    """Run one cycle with ``runner``'s connection and store; returns its report.
+
+    With a ``fence`` (the leader lease, held at the start), every write checks it first; a
+    lease lost mid-cycle stops the writes and the report says so (``lease_lost``).
+    """
     started = datetime.now(UTC)
     started_mono = time.monotonic()
     run_id = _new_run_id(started)
@@ -885,7 +915,7 @@ def run_cycle(
                                verify=reading.verify,
                                verify_all=_without_history(runner.store, run_id),
                                timeout_s=runner.settings.timeout_s,
-                               concurrency=runner.settings.writes_in_flight)
+                               concurrency=runner.settings.writes_in_flight, fence=fence)
             runner.in_hand = None
             progress["results"] = tuple(results)
             report = _report(
@@ -893,6 +923,12 @@ def run_cycle(
                 base_requests, base_retries, reading, the_plan, tuple(results), stopping,
             )
             report = replace(report, matches=dry_run_matches(the_plan))
+            if fence is not None and fence.lost.is_set():
+                not_done = sum(1 for o in results if o.status == "stopped")
+                log.error("cycle.lease_lost", writes_not_done=not_done,
+                          detail=fence.describe())
+                report = replace(report, status="stopped", lease_lost=True,
+                                 error=f"{fence.describe()}: {not_done} write(s) not done")
             journal.flush()
             if journal.failure is not None:
                 # What Jira received is in the report and recorded below; the store stumbled.
@@ -949,6 +985,7 @@ def _execute(
     verify_all: str | None,
     timeout_s: int,
     concurrency: int = 1,
+    fence: Fence | None = None,
 ) -> list[Outcome]:
     from worker.execute import IN_FLIGHT_MARGIN, execute
 
@@ -956,7 +993,7 @@ def _execute(
         the_plan, atlassian, store, dry_run=dry_run, stopping=stopping.is_set,
         property_key=property_key, verify=verify, verify_all=verify_all,
         in_flight=timedelta(seconds=timeout_s) + IN_FLIGHT_MARGIN,
-        concurrency=concurrency,
+        concurrency=concurrency, fence=fence,
     )
 
 

@@ -18,6 +18,11 @@ Exactly once rests on three habits:
   A step already there is not written again; a state that differs from what the plan read is
   not overwritten (the next cycle plans from it); a state that cannot be read is not guessed.
 
+With a leader lease (``fence``), each write starts only after the fence confirms the lease is
+still this cycle's (holder and fencing number, read from the store); the first failed check
+stops every writer: no new write starts, and the writes not done come back as "stopped" with
+the reason (nothing was sent for them, so the journal holds nothing "unknown" for them).
+
 Failures are per issue: one bad issue never stops the others. A dry run walks the same plan
 and logs the same events (``action.planned`` instead of ``action.applied``) with no write.
 """
@@ -30,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import structlog
@@ -58,6 +63,9 @@ from worker.model import (
     WriteJournal,
     write_changes,
 )
+
+if TYPE_CHECKING:
+    from worker.lease import Fence
 
 log = structlog.get_logger(__name__)
 
@@ -150,6 +158,7 @@ def execute(
     verify_all: str | None = None,
     in_flight: timedelta = timedelta(seconds=30) + IN_FLIGHT_MARGIN,
     concurrency: int = 1,
+    fence: Fence | None = None,
 ) -> list[Outcome]:
     """Apply every write of ``plan`` (or, with ``dry_run``, only log it) and say what happened.
 
@@ -160,9 +169,19 @@ def execute(
     ``concurrency`` issues are written at once (each issue whole, by one writer; the pace
     is the connection's :class:`~worker.atlassian.pacing.WritePacer`); ``stopping`` is then
     checked before each issue starts, and the issues already in flight finish.
+    ``fence`` (the leader lease) is checked before each write is journaled and sent; once it
+    fails, no write starts and the rest come back as "stopped".
     """
     outcomes: list[Outcome] = []
     writer = _Writer(atlassian, journal, plan, property_key=property_key, notify_users=notify_users)
+    writer.fence = None if dry_run else fence
+    if writer.fence is not None:
+        fenced = writer.fence
+        asked = stopping
+
+        def stopping() -> bool:
+            return asked() or fenced.lost.is_set()
+
     writer.verify = dict(verify or {})
     writer.verify_all = verify_all
     writer.in_flight = in_flight
@@ -175,10 +194,7 @@ def execute(
         if stopping():
             rest = plan.writes[index:]
             log.info("execute.stopped", remaining=len(rest))
-            outcomes.extend(
-                Outcome(w.issue, "stopped", _kinds(w), detail="stop requested before this issue")
-                for w in rest
-            )
+            outcomes.extend(_stopped(w, writer.fence) for w in rest)
             break
         with structlog.contextvars.bound_contextvars(issue=write.issue):
             if dry_run:
@@ -230,9 +246,7 @@ def _concurrently(
                     log.info("execute.stopped", remaining=len(writes) - index,
                              in_flight=len(running))  # fmt: skip
                     for rest in range(index, len(writes)):
-                        w = writes[rest]
-                        results[rest] = Outcome(w.issue, "stopped", _kinds(w),
-                                                detail="stop requested before this issue")
+                        results[rest] = _stopped(writes[rest], writer.fence)
                     index = len(writes)
                     break
                 # Each writer runs in a copy of this context: the cycle's run_id stays bound.
@@ -244,6 +258,14 @@ def _concurrently(
                 for future in done:
                     results[running.pop(future)] = future.result()
     return [r for r in results if r is not None]
+
+
+def _stopped(write: IssueWrite, fence: Fence | None) -> Outcome:
+    """A write not started because of a stop request or a lost lease."""
+    if fence is not None and fence.lost.is_set():
+        return Outcome(write.issue, "stopped", _kinds(write), retryable=True,
+                       detail=f"{fence.describe()}: not written")
+    return Outcome(write.issue, "stopped", _kinds(write), detail="stop requested before this issue")
 
 
 def _log_actions(event: str, write: IssueWrite, **extra: Any) -> None:
@@ -274,6 +296,17 @@ class _Writer:
         self.in_flight = timedelta(seconds=30) + IN_FLIGHT_MARGIN
         self.recent: Mapping[str, RecordedWrite] = {}
         self._journal_lock = threading.Lock()
+        self.fence: Fence | None = None
+
+    def _fenced(self, write: IssueWrite, *, look: bool = True) -> Outcome | None:
+        """None when this write may go on; else its "stopped" outcome (lease lost).
+        ``look``: read the lease row (else only the cycle's shared "lost" flag)."""
+        if self.fence is None:
+            return None
+        if not self.fence.lost.is_set() and (not look or self.fence.check()):
+            return None
+        log.warning("write.fenced", fencing=self.fence.fencing)
+        return _stopped(write, self.fence)
 
     def _body(self, write: IssueWrite, **options: Any) -> dict[str, Any]:
         return edit_body(
@@ -364,6 +397,8 @@ class _Writer:
 
     def _apply(self, write: IssueWrite) -> Outcome:
         kinds = _kinds(write)
+        if (fenced := self._fenced(write, look=False)) is not None:
+            return fenced
         why, held = self._why_read_first(write)
         if held is not None:
             return held
@@ -375,6 +410,10 @@ class _Writer:
             body = self._body(write)  # may read the field catalogue: before we journal
         except _FAILED as exc:
             return self._failed(write, exc)
+        # The read above may have taken a while: the fence is checked again right before
+        # the journal row and the send, so no write leaves after the lease is gone.
+        if (fenced := self._fenced(write)) is not None:
+            return fenced
         self._record(write, "unknown")
         try:
             self._send(write, body)
@@ -422,6 +461,10 @@ class _Writer:
                     retryable=True,
                     detail="timed out and not visible yet; it may still land: next cycle decides",
                 )
+            if self.fence is not None and not self.fence.check():
+                return Outcome(write.issue, "failed", _kinds(write), retryable=True,
+                               detail=f"answer lost and {self.fence.describe()}: not resent; "
+                               "reconciled next cycle")
             self._send(write, body)
         except AtlassianHTTPError as again:
             return self._refused(write, again)
@@ -492,6 +535,10 @@ class _Writer:
         if not refused & known:
             log.warning("action.failed", status=400, fields=sorted(refused))
             return Outcome(write.issue, "failed", kinds, detail=str(exc), http_status=400)
+        if self.fence is not None and not self.fence.check():
+            return Outcome(write.issue, "failed", kinds, retryable=True, http_status=400,
+                           detail=f"edit refused {', '.join(sorted(refused))} and "
+                           f"{self.fence.describe()}: the fallback edit was not sent")
         notes = [f"edit refused {', '.join(sorted(refused))} ({exc}); sent without"]
         if reassign is not None and "assignee" in refused:
             assigned, note = self._assign_fallback(write, reassign)

@@ -2,7 +2,8 @@
 
 0 ok; 1 invalid input or configuration (settings, policy file, arguments, state store);
 2 cannot reach or authenticate to Atlassian; 3 the cycle completed with failed actions;
-4 ``plan --against``: the two policy files plan differently.
+4 ``plan --against``: the two policy files plan differently; 5 another process holds the
+leader lease (``run --once``, ``revert``: nothing was done).
 """
 
 from __future__ import annotations
@@ -12,3 +13,4 @@ EXIT_INVALID = 1
 EXIT_UNREACHABLE = 2
 EXIT_FAILED_ACTIONS = 3
 EXIT_DIFFERS = 4  # plan --against: the two policy files plan differently
+EXIT_LEASE_HELD = 5  # run --once / revert: another process holds the leader lease

@@ -7,11 +7,15 @@ Two questions, as Kubernetes asks them:
   enforces nothing while it starts.
 - ``/readyz``: is it doing its job? 200 while the policy file is valid and the last cycle
   succeeded within two schedule intervals, else 503 with a JSON reason (``config_invalid``,
-  ``jira_unreachable``, ``auth_failed``, ``last_error``, ``stale`` or ``starting``).
+  ``jira_unreachable``, ``auth_failed``, ``last_error``, ``stale``, ``starting``, or
+  ``another_actor``).
   ``/healthz`` is the same answer under its older name.
 
 ``/metrics`` is Prometheus' text format. Every body goes through :func:`worker.logs.scrub_value`.
 The server listens on ``HANDOFF_GUARD_HTTP_HOST`` (loopback unless told otherwise).
+
+Leadership is part of the answer (``leader``, ``holder``, ``fencing``): a standby that finds
+the lease held elsewhere is ready while it keeps looking (each look counts as its tick).
 """
 
 from __future__ import annotations
@@ -73,6 +77,22 @@ class Health:
         self._config_problems: tuple[str, ...] = ()
         #: the policy file in force (None until one loaded)
         self._config_sha256: str | None = None
+        #: (leader, holder, fencing) as last seen; None: no lease looked at yet
+        self._leadership: tuple[bool, str | None, int | None] | None = None
+        self._standby_seen: float | None = None
+        self._another_actor: str | None = None
+
+    def set_leader(self, *, holder: str | None, fencing: int | None, leader: bool) -> None:
+        """Who holds the leader lease as this replica last looked, and whether it is us.
+        A standby's look is its tick: it is as fresh as its last look."""
+        with self._lock:
+            self._leadership = (leader, holder, fencing)
+            self._standby_seen = None if leader else self._clock()
+
+    def another_actor(self, detail: str | None) -> None:
+        """Another installation writes to the same site (None: no longer seen)."""
+        with self._lock:
+            self._another_actor = None if detail is None else scrub(detail)
 
     def set_interval(self, interval_s: float) -> None:
         """The schedule changed (hot reload)."""
@@ -116,6 +136,16 @@ class Health:
                 "config_sha256": None if self._config_sha256 is None
                 else self._config_sha256[:12],
             }
+            last_success = self._last_success
+            if self._leadership is not None:
+                leader, holder, fencing = self._leadership
+                detail.update(leader=leader, holder=holder, fencing=fencing)
+                if not leader and self._standby_seen is not None:
+                    last_success = max(last_success or 0.0, self._standby_seen)
+                    detail["state"] = "standby"
+            if self._another_actor is not None:
+                detail["another_actor"] = self._another_actor
+                return HealthStatus(False, "another_actor", detail)
             if self._config_problems:
                 detail["problems"] = list(self._config_problems)
                 return HealthStatus(False, "config_invalid", detail)
@@ -123,11 +153,11 @@ class Health:
                 kind, message = self._last_error
                 detail["error"] = message
                 return HealthStatus(False, REASONS.get(kind, "last_error"), detail)
-            if self._last_success is None:
+            if last_success is None:
                 if now - self._started <= bound_s:
-                    return HealthStatus(True, None, {**detail, "state": "starting"})
+                    return HealthStatus(True, None, {"state": "starting", **detail})
                 return HealthStatus(False, "starting", detail)
-            if now - self._last_success > bound_s:
+            if now - last_success > bound_s:
                 return HealthStatus(False, "stale", detail)
             return HealthStatus(True, None, detail)
 

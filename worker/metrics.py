@@ -70,6 +70,16 @@ class Metrics:
             "1 when the policy file on disk loaded, 0 when the last good one is in use.",
             registry=r,
         )
+        self.leader = Gauge(
+            "handoff_guard_leader",
+            "1 while this replica holds the leader lease (it alone runs cycles), else 0.",
+            registry=r,
+        )
+        self.another_actor = Gauge(
+            "handoff_guard_another_actor",
+            "1 while another installation's recent writes are seen on the site (writes stop).",
+            registry=r,
+        )
         self.cycle_duration = Histogram(
             "handoff_guard_cycle_duration_seconds",
             "Wall time of one cycle.",

@@ -12,6 +12,12 @@ the next cycle, and a changed schedule reschedules the job at once. A file that 
 start does not stop the service: it stays up, alive and not ready (``config_invalid``), and
 starts cycling as soon as the file loads.
 
+With a leader lease (an enforcing service), only the holder runs cycles. A keeper thread renews
+the lease every third of its period while held, and takes it when it is free or expired (a
+leader killed with ``kill -9`` releases nothing): a standby takes over within one period and
+runs a cycle at once. On a standby each tick looks at the lease, does nothing else and logs who
+holds it (``lease.standby``). Health and metrics say whether this replica leads.
+
 SIGTERM or SIGINT sets a stop flag that the reader checks between issues and the executor
 between writes: the issue in hand is finished and recorded, ``service.stopped`` is logged with
 a summary, and the process exits within :data:`STOP_BOUND_S`. A second signal exits at once.
@@ -38,6 +44,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from worker.cycle import ConfigUnavailableError, CycleReport, CycleRunner
 from worker.health import Health, HealthServer
+from worker.lease import Lease, LeaseHeldError, Renewer
 from worker.metrics import Metrics
 from worker.policy import Policies, PolicyError
 from worker.policy.config import Schedule
@@ -134,16 +141,59 @@ class Service:
         self._apply_lock = threading.Lock()
         #: file changes, SIGHUP and (without inotify) a poll -> :meth:`reload`
         self.reloader = Reloader(runner.source, self.reload, watch=watch)
+        #: the leader lease (None: a dry run, or a runner without one: acts alone)
+        self.lease: Lease | None = None if dry_run else runner.lease
+        self._keeper: Renewer | None = None
+        self._leading = False
 
     # ------------------------------------------------------------------ the job
+
+    def _leads(self) -> bool:
+        """Whether this replica holds the lease now (taking it if free); a standby says who
+        holds it and does nothing else."""
+        lease = self.lease
+        if lease is None:
+            return True
+        held = lease.held or lease.acquire()
+        self._looked(lease, from_job=True)
+        if not held:
+            row = lease.last_seen
+            log.info("lease.standby", holder=None if row is None else row.holder,
+                     fencing=None if row is None else row.fencing,
+                     until=None if row is None else row.expires_at.isoformat())
+        return held
+
+    def _looked(self, lease: Lease, *, from_job: bool = False) -> None:
+        """After each look at the lease: report leadership; a standby that just took the
+        lease over runs a cycle at once (the old leader may have died mid-cycle)."""
+        leading = lease.held
+        row = lease.last_seen
+        self.health.set_leader(holder=None if row is None else row.holder,
+                               fencing=None if row is None else row.fencing, leader=leading)
+        self.metrics.leader.set(1 if leading else 0)
+        became = leading and not self._leading
+        self._leading = leading
+        if not became or from_job:
+            return
+        log.info("lease.took_over", fencing=lease.fencing)
+        with self._apply_lock:  # the job exists once a policy file loaded, until shutdown
+            scheduler = self._scheduler
+            if (scheduler is not None and not self.stopping.is_set()
+                    and scheduler.get_job(JOB_ID) is not None):
+                scheduler.modify_job(JOB_ID, next_run_time=datetime.now(UTC))
 
     def _job(self) -> None:
         if self.stopping.is_set():
             return
         self._idle.clear()
         try:
+            if not self._leads():
+                return
             report = self.runner.run(dry_run=self.dry_run, stopping=self.stopping)
             self._count(report)
+        except LeaseHeldError:  # lost between the look and the cycle: a standby now
+            if self.lease is not None:
+                self._looked(self.lease)
         except Exception as exc:  # run_cycle never raises; this is the last line of defence
             log.exception("service.job_failed", error=str(exc))
             self.health.cycle_failed(kind="error", message=str(exc))
@@ -262,6 +312,9 @@ class Service:
         if self.http_port is not None:
             self._server = HealthServer(self.health, self.metrics, port=self.http_port,
                                         host=self.http_host, live=self.threads).start()
+        if self.lease is not None:
+            self.runner.lease_kept = True
+            self._keeper = Renewer(self.lease, on_look=self._looked).__enter__()
         if policies is not None:
             self._apply(policies)
         else:
@@ -296,6 +349,10 @@ class Service:
                 self._scheduler.shutdown(wait=False)
         self.reloader.stop()
         finished = self._idle.wait(timeout=max(0.0, deadline - time.monotonic()))
+        if self._keeper is not None:
+            self._keeper.__exit__(None, None, None)
+        if finished and self.lease is not None:
+            self.lease.release()  # a standby need not wait for it to expire
         if self._server is not None:
             self._server.stop()
         t = self._tally

@@ -42,6 +42,8 @@ DEFAULT_FULL_SWEEP_S = 24 * 3600
 #: Jira edits in flight at once, and per second at most (below Jira Cloud's tenant rate)
 DEFAULT_WRITES_IN_FLIGHT = 4
 DEFAULT_WRITE_RATE = 25
+#: the leader lease's period: a standby takes over this long after the leader dies
+DEFAULT_LEASE_S = 60
 
 _FLAVORS: dict[str, Flavor] = {
     "cloud": "cloud",
@@ -110,6 +112,11 @@ class Settings:
     writes_in_flight: int = DEFAULT_WRITES_IN_FLIGHT
     #: edits per second
     write_rate: int = DEFAULT_WRITE_RATE
+    #: the leader lease's period (renewed every third of it while a cycle runs)
+    lease_s: int = DEFAULT_LEASE_S
+    #: other installations (ids kept in their stores) an operator confirmed may write to the
+    #: same site: their recent writes are not ``another_actor``
+    trusted_installations: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -170,6 +177,9 @@ class Settings:
             or DEFAULT_WRITES_IN_FLIGHT,
             write_rate=_positive_int("HANDOFF_GUARD_WRITE_RATE", get("HANDOFF_GUARD_WRITE_RATE"))
             or DEFAULT_WRITE_RATE,
+            lease_s=_positive_int("HANDOFF_GUARD_LEASE_S", get("HANDOFF_GUARD_LEASE_S"))
+            or DEFAULT_LEASE_S,
+            trusted_installations=_id_list(get("HANDOFF_GUARD_TRUSTED_INSTALLATIONS")),
         )
 
     def secrets(self) -> tuple[str, ...]:
@@ -344,6 +354,13 @@ def _positive_int(name: str, value: str | None) -> int | None:
     if number <= 0:
         raise SettingsError(f"{name} must be greater than 0 {_HIDDEN}")
     return number
+
+
+def _id_list(value: str | None) -> frozenset[str]:
+    """A comma-separated list of ids (blanks ignored)."""
+    if value is None:
+        return frozenset()
+    return frozenset(part.strip() for part in value.split(",") if part.strip())
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})

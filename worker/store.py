@@ -656,6 +656,21 @@ def _upsert(
     )
 
 
+def insert_ignoring_conflict(
+    conn: Connection, table: sa.Table, values: Mapping[str, Any], *, key_columns: Sequence[str]
+) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING (SQLite and PostgreSQL); returns rows inserted
+    (counted from RETURNING: psycopg reports no rowcount for this statement)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=list(key_columns))
+        .returning(*(table.c[k] for k in key_columns))
+    )
+    return len(conn.execute(statement).all())
+
+
 def _json_value(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """A plain-JSON copy (tuples become lists, datetimes are refused early, not at commit)."""
     return None if value is None else json.loads(json.dumps(dict(value)))

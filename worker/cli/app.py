@@ -7,6 +7,7 @@ Exit codes (documented in the README and ``--help``):
 * 2 cannot reach or authenticate to Atlassian
 * 3 the cycle completed but some actions failed
 * 4 ``plan --against``: the two policy files plan differently
+* 5 ``run --once``, ``revert``: another process holds the leader lease (it says who, until when)
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ from typing import TYPE_CHECKING
 import structlog
 
 from worker import __version__, logs
-from worker.exits import EXIT_DIFFERS, EXIT_INVALID, EXIT_OK, EXIT_UNREACHABLE
+from worker.exits import (
+    EXIT_DIFFERS,
+    EXIT_INVALID,
+    EXIT_LEASE_HELD,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+)
 from worker.model import OUTCOMES, VERDICTS
 from worker.settings import Settings, SettingsError
 
@@ -38,7 +45,8 @@ log = structlog.get_logger(__name__)
 
 EPILOG = """\
 exit codes: 0 ok; 1 invalid input or config; 2 cannot reach or authenticate to Atlassian;
-3 cycle completed with failed actions; 4 plan --against: the files differ.
+3 cycle completed with failed actions; 4 plan --against: the files differ;
+5 run --once / revert: another process holds the leader lease.
 
 settings come from the environment (JIRA_URL, JIRA_USERNAME, JIRA_API_TOKEN or
 JIRA_PERSONAL_TOKEN, HANDOFF_GUARD_CONFIG, HANDOFF_GUARD_STATE, ...); see
@@ -271,8 +279,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _failed(command: str, exc: Exception) -> int:
     """The exit code and one line for an exception a command let through."""
     from worker.cycle import ConfigUnavailableError, classify
+    from worker.lease import LeaseHeldError
     from worker.store import StoreError
 
+    if isinstance(exc, LeaseHeldError):
+        _error(str(exc))
+        return EXIT_LEASE_HELD
     if isinstance(exc, StoreError | ConfigUnavailableError):
         _error(str(exc))
         return EXIT_INVALID
@@ -304,6 +316,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """``run``: the service (scheduler, health, signals) or one cycle with ``--once``."""
     from worker.cycle import CycleRunner, PolicySource
     from worker.health import Health
+    from worker.lease import Lease
     from worker.metrics import Metrics
     from worker.service import Service
     from worker.store import Store
@@ -313,13 +326,18 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     health = Health(interval_s=300.0)
     metrics = Metrics()
     runner = CycleRunner(settings, store, health=health, metrics=metrics,
-                         source=PolicySource(settings.config_path, health=health))
+                         source=PolicySource(settings.config_path, health=health),
+                         lease=Lease(store, period_s=settings.lease_s))
     if args.once:
         runner.source.current()  # an invalid policy file: exit 1 before anything else
         stopping = threading.Event()
         _install_once_signals(stopping)
-        report = runner.run(dry_run=args.dry_run, stopping=stopping)
-        store.close()
+        try:
+            report = runner.run(dry_run=args.dry_run, stopping=stopping)
+        finally:
+            if runner.lease is not None:
+                runner.lease.release()
+            store.close()
         sys.stdout.write(json.dumps(logs.scrub_value(report.summary()), default=str) + "\n")
         if report.error_kind is not None:
             _error(f"cycle failed ({report.error_kind}): {report.error}")
@@ -524,13 +542,18 @@ def cmd_revert(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("revert: give ticket keys or --run RUN_ID (one of the two)")
     if not args.reason.strip():
         raise UsageError("revert: --reason must say whose request this is")
+    from worker.lease import Lease
+
     runner, store = _reader(settings)
+    lease = None if args.dry_run else Lease(store, period_s=settings.lease_s)
     try:
         return revert_issues(runner, store, keys=args.keys, run_id=args.run,
-                             reason=args.reason.strip(), dry_run=args.dry_run)
+                             reason=args.reason.strip(), dry_run=args.dry_run, lease=lease)
     except RevertInputError as exc:
         raise UsageError(str(exc)) from None
     finally:
+        if lease is not None:
+            lease.release()
         store.close()
 
 

@@ -5,11 +5,13 @@ Reads each ticket fresh (its state, assignee and labels), plans the undo with
 once like every other write. The revert is recorded in the state store as a run of its own
 (``revert-...``) with what it changed, so ``history`` shows it. Exit codes are those of
 ``run --once``: 0 ok, 1 invalid input (unknown run, unreadable ticket), 2 cannot reach or
-authenticate to Atlassian, 3 some writes failed.
+authenticate to Atlassian, 3 some writes failed, 5 another process holds the leader lease (a
+revert writes like a cycle: it takes the lease first and writes behind its fence).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import uuid
@@ -21,6 +23,7 @@ import structlog
 from worker.cycle import (
     EXIT_FAILED_ACTIONS,
     EXIT_INVALID,
+    EXIT_LEASE_HELD,
     EXIT_OK,
     CycleRunner,
     read_site,
@@ -28,6 +31,7 @@ from worker.cycle import (
 )
 from worker.execute import execute
 from worker.journal import GuardedJournal
+from worker.lease import Fence, Lease, LeaseHeldError, Renewer
 from worker.model import Decision, Plan
 from worker.policy import search_spec
 from worker.revert import RevertPlan, plan_revert
@@ -60,11 +64,30 @@ def revert_issues(
     run_id: str | None,
     reason: str,
     dry_run: bool,
+    lease: Lease | None = None,
 ) -> int:
-    """Revert the tickets; print one line per ticket; return the exit code."""
+    """Revert the tickets; print one line per ticket; return the exit code.
+
+    With a ``lease``, it is taken before anything is read (:class:`LeaseHeldError` when
+    another process holds it) and kept renewed until the writes are done.
+    """
+    with contextlib.ExitStack() as kept:
+        fence = None
+        if lease is not None:
+            if not lease.acquire():
+                raise LeaseHeldError(lease.last_seen)
+            kept.enter_context(Renewer(lease))
+            fence = Fence(lease)
+        return _revert(runner, store, wanted=revert_keys(store, keys=keys, run_id=run_id),
+                       reason=reason, dry_run=dry_run, fence=fence)
+
+
+def _revert(
+    runner: CycleRunner, store: Store, *, wanted: list[str], reason: str, dry_run: bool,
+    fence: Fence | None,
+) -> int:
     started = datetime.now(UTC)
     started_mono = time.monotonic()
-    wanted = revert_keys(store, keys=keys, run_id=run_id)
     policies = runner.source.current()
     atlassian = runner.atlassian()
     base_requests = atlassian.requests_made
@@ -97,7 +120,7 @@ def revert_issues(
         # before undoing, so a revert that already landed is never sent twice.
         outcomes = execute(the_plan, atlassian, journal, dry_run=dry_run,
                            property_key=policies.property_key,
-                           verify_all="a revert reads the state it undoes")
+                           verify_all="a revert reads the state it undoes", fence=fence)
         journal.flush()
         # One decision per reverted policy, so `history` (which reads decisions) shows it.
         store.record_decisions(revert_id, reading.now, [
@@ -145,6 +168,10 @@ def revert_issues(
                                                        if not dry_run else "comment planned"))
         sys.stdout.write(line + "\n")
     sys.stdout.write(f"run {revert_id}\n")
+    if fence is not None and fence.lost.is_set():
+        sys.stderr.write(f"handoff-guard: error: {fence.describe()}; the tickets marked "
+                         "stopped were not reverted\n")
+        return EXIT_LEASE_HELD
     if failed:
         return EXIT_FAILED_ACTIONS
     return code

@@ -1,0 +1,98 @@
+"""A leader that loses its lease in mid-cycle stops writing before its next write; the new
+holder finishes the work: one comment per ticket, none lost (real sandbox, real store)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.service.replica_support import acted_site, bot_comments, unlimited_policies
+from worker.cycle import CycleRunner
+from worker.exits import EXIT_LEASE_HELD
+from worker.lease import Lease
+from worker.model import RecordedWrite
+from worker.sandbox import Sandbox
+from worker.settings import Secret, Settings
+from worker.store import Store, lease, writes
+
+#: the journal's "applied" row after which another process takes the lease
+STOLEN_AFTER = 5
+
+
+class StolenMidCycle(Store):
+    """The real store; after the N-th applied write the leader's row expires (a long pause:
+    a stalled VM, a stopped container) and another holder takes the lease."""
+
+    def __init__(self, target: str, thief: Lease | None = None) -> None:
+        super().__init__(Store.open(target).engine)
+        self.thief = thief
+        self.applied = 0
+
+    def record_write(self, write: RecordedWrite) -> None:
+        super().record_write(write)
+        if write.status != "applied" or self.thief is None:
+            return
+        self.applied += 1
+        if self.applied == STOLEN_AFTER:
+            with self.engine.begin() as conn:
+                conn.execute(sa.update(lease).values(expires_at=sa.literal("2000-01-01")))
+            assert self.thief.acquire()
+
+
+def _settings(sandbox: Sandbox, policies: Path, state: str, writers: int) -> Settings:
+    return Settings(jira_url=sandbox.url, jira_username=sandbox.bot_email,
+                    jira_api_token=Secret(sandbox.bot_token), jira_flavor="cloud",
+                    config_path=policies, state=state, writes_in_flight=writers, write_rate=500)
+
+
+@pytest.mark.parametrize("writers", [1, 4])
+def test_a_lease_lost_mid_cycle_stops_the_writes(
+    writers: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lost after 5 writes: no write starts after the loss (with 4 writers, only those
+    already past the fence finish); the rest are 'stopped', never journaled; the new holder
+    writes them: one comment per ticket in all."""
+    site, acted = acted_site(monkeypatch, tickets=40)
+    policies = unlimited_policies(tmp_path)
+    state = str(tmp_path / "state.db")
+    with Sandbox.start(site) as sandbox:
+        store = StolenMidCycle(state)
+        thief = Lease(store, period_s=60, holder="other-host:2:beef")
+        store.thief = thief
+        leader = CycleRunner(_settings(sandbox, policies, state, writers), store,
+                             lease=Lease(store, period_s=60, holder="this-host:1:cafe"))
+        report = leader.run(stopping=threading.Event())
+
+        assert report.lease_lost
+        assert report.status == "stopped"
+        assert report.exit_code == EXIT_LEASE_HELD
+        edits = [r for r in sandbox.requests() if r["method"] == "PUT"]
+        applied = [o for o in report.results if o.status == "applied"]
+        stopped = [o for o in report.results if o.status == "stopped"]
+        # writes already past the fence when it fell may finish: at most one per other writer
+        assert STOLEN_AFTER <= len(edits) <= STOLEN_AFTER + writers - 1
+        assert len(applied) == len(edits)
+        assert len(applied) + len(stopped) == len(acted)
+        assert all("other-host:2:beef" in o.detail for o in stopped)
+        with store.engine.connect() as conn:
+            journaled = set(conn.execute(sa.select(writes.c.issue)).scalars())
+        assert journaled == {o.issue for o in applied}  # nothing "unknown" for the rest
+        assert set(bot_comments(sandbox)) == {o.issue for o in applied}
+
+        store.thief = None
+        follower = CycleRunner(_settings(sandbox, policies, state, writers), store, lease=thief)
+        second = follower.run(stopping=threading.Event())
+        assert second.status == "ok", second.error
+        assert {o.issue for o in second.results if o.status == "applied"} == {
+            o.issue for o in stopped
+        }
+        comments = bot_comments(sandbox)
+        assert set(comments) == acted
+        assert set(comments.values()) == {1}
+        for runner in (leader, follower):
+            if runner._atlassian is not None:
+                runner._atlassian.close()
+        store.close()
