@@ -4,6 +4,7 @@ holder finishes the work: one comment per ticket, none lost (real sandbox, real 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -18,25 +19,27 @@ from worker.sandbox import Sandbox
 from worker.settings import Secret, Settings
 from worker.store import Store, lease, writes
 
-#: the journal's "applied" row after which another process takes the lease
+#: the write whose journaled intent is followed by another process taking the lease
 STOLEN_AFTER = 5
 
 
 class StolenMidCycle(Store):
-    """The real store; after the N-th applied write the leader's row expires (a long pause:
-    a stalled VM, a stopped container) and another holder takes the lease."""
+    """The real store; once the N-th write's intent is journaled (that write has passed the
+    fence and is being sent), the leader's row expires (a long pause: a stalled VM, a stopped
+    container) and another holder takes the lease."""
 
     def __init__(self, target: str, thief: Lease | None = None) -> None:
         super().__init__(Store.open(target).engine)
         self.thief = thief
-        self.applied = 0
+        self.intents = 0
 
-    def record_write(self, write: RecordedWrite) -> None:
-        super().record_write(write)
-        if write.status != "applied" or self.thief is None:
+    def record_writes(self, items: Sequence[RecordedWrite]) -> None:
+        super().record_writes(items)
+        if self.thief is None:
             return
-        self.applied += 1
-        if self.applied == STOLEN_AFTER:
+        before, self.intents = self.intents, self.intents + sum(
+            1 for w in items if w.status == "unknown")
+        if before < STOLEN_AFTER <= self.intents:
             with self.engine.begin() as conn:
                 conn.execute(sa.update(lease).values(expires_at=sa.literal("2000-01-01")))
             assert self.thief.acquire()
@@ -52,7 +55,7 @@ def _settings(sandbox: Sandbox, policies: Path, state: str, writers: int) -> Set
 def test_a_lease_lost_mid_cycle_stops_the_writes(
     writers: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Lost after 5 writes: no write starts after the loss (with 4 writers, only those
+    """Lost during the 5th write: no write starts after the loss (with 4 writers, only those
     already past the fence finish); the rest are 'stopped', never journaled; the new holder
     writes them: one comment per ticket in all."""
     site, acted = acted_site(monkeypatch, tickets=40)
