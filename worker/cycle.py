@@ -26,6 +26,7 @@ import requests
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
+from worker.deal_cache import StoredDealFacts
 from worker.events import EventCounter
 from worker.execute import dry_run_matches
 
@@ -42,7 +43,9 @@ from worker.incremental import (
     ReadPlan,
     ReadState,
     deal_prints,
+    deals_since,
     decide,
+    jql_minute,
     keys_clause,
     people_of,
     restrictions,
@@ -431,6 +434,10 @@ class IncrementalRead:
     #: the ticket field that names the customer (deal lookup by account)
     account_field: str | None
 
+    def deals_since(self, now: datetime) -> datetime | None:
+        """From when deal page bodies must be read (None: all of them)."""
+        return deals_since(self.state, now=now, config=self.config, settings=self.settings)
+
     def decide(self, *, now: datetime, directory: Directory, deals: Iterable[Deal]) -> ReadPlan:
         """Full or incremental for this cycle, and why."""
         return decide(
@@ -456,6 +463,7 @@ def stream_site(
     policies: Policies | None = None,
     deal_pages: DealPageCount | None = None,
     incremental: IncrementalRead | None = None,
+    deal_facts: StoredDealFacts | None = None,
 ) -> IssueStream:
     """Read the directory and deals now; return the issues as a stream read page by page.
 
@@ -468,16 +476,27 @@ def stream_site(
     ``only`` restricts the result to those issue keys (``plan --issue``). ``deal_pages``
     remembers how many deal pages the last successful read found (a read finding far fewer
     is a failed read). With
-    ``incremental``, only the tickets that can have changed are read when that is safe.
+    ``incremental``, only the tickets that can have changed are read when that is safe, and
+    with ``deal_facts`` too only the deal page bodies that can have changed.
     """
     now = atlassian.jira.server_now()
     directory = atlassian.jira.directory(spec.groups)
     deal_read = DealRead()
     if spec.deals is not None:
         last = deal_pages.last() if deal_pages is not None else None
-        deal_read = atlassian.confluence.deals(spec.deals, directory=directory, last_pages=last)
+        known = since = None
+        if incremental is not None and deal_facts is not None:
+            at = incremental.deals_since(now)
+            known = deal_facts.load(spec.deals) if at is not None else None
+            if at is not None and known is not None:
+                since = jql_minute(at, atlassian.jira.time_zone())  # CQL reads it as JQL does
+        got = atlassian.confluence.read_deals(spec.deals, directory=directory, last_pages=last,
+                                              known=known, since=since)
+        deal_read = got.read
         if deal_pages is not None and deal_read.failed is None:
             deal_pages.remember(deal_read.pages)
+        if deal_facts is not None and got.facts is not None:
+            deal_facts.save(spec.deals, got.facts)
     recent: Mapping[str, RecordedWrite] = (
         journal.recent_writes(since=now - JOURNAL_WINDOW) if journal is not None else {}
     )
@@ -701,6 +720,8 @@ class CycleRunner:
         self.events = EventCounter()
         #: deal pages the last successful read found (a much smaller read is a failed one)
         self.deal_pages: DealPageCount = StoredDealPageCount(store)
+        #: what the last good deal read found on each page (incremental deal reads)
+        self.deal_facts = StoredDealFacts(store)
         self._atlassian: Atlassian | None = None
         self._lock = threading.Lock()
         #: the cycle in hand while it writes: its run id, start and journal
@@ -869,7 +890,7 @@ def run_cycle(
             reading = stream_site(atlassian, spec, journal=runner.store,
                                   on_issue=runner.on_issue, stopping=stopping.is_set,
                                   policies=policies, deal_pages=runner.deal_pages,
-                                  incremental=incremental)
+                                  incremental=incremental, deal_facts=runner.deal_facts)
             progress["reading"] = reading
             report_deal_problems(reading.deal_read, policies, runner.metrics)
             partial = reading.read is not None and not reading.read.full

@@ -288,6 +288,44 @@ def diff_deals(
     return frozenset(projects), frozenset(accounts), changed
 
 
+def _why_full(
+    state: ReadState,
+    *,
+    now: datetime,
+    config: str,
+    settings: IncrementalSettings,
+    time_dependent_scope: bool = False,
+) -> str | None:
+    """Why everything must be read, whatever changed (None: an incremental read may do)."""
+    if not settings.enabled:
+        return "incremental reads are switched off"
+    if state.watermark is None or state.last_full_sweep is None:
+        return "first read: no successful cycle recorded"
+    if state.config != config:
+        return "the policy file, its templates or the search changed"
+    if time_dependent_scope:
+        return "a policy scope depends on the time itself"
+    if now - state.watermark > settings.journal_window:
+        return "the last successful cycle is older than the journal window"
+    if now < state.watermark:
+        return "the site clock went back"
+    if now - state.last_full_sweep >= settings.full_sweep:
+        return "the periodic full sweep is due"
+    return None
+
+
+def deals_since(
+    state: ReadState, *, now: datetime, config: str, settings: IncrementalSettings
+) -> datetime | None:
+    """From when deal pages must be read with their bodies (the pages modified since), or
+    None when every deal page must be read (the same conditions as a full ticket read, but
+    a scope that reads the clock does not matter: deal pages do not depend on it)."""
+    if _why_full(state, now=now, config=config, settings=settings) is not None:
+        return None
+    assert state.watermark is not None
+    return state.watermark - settings.margin
+
+
 def decide(
     state: ReadState,
     *,
@@ -304,20 +342,11 @@ def decide(
     def full(reason: str) -> ReadPlan:
         return ReadPlan(full=True, reason=reason)
 
-    if not settings.enabled:
-        return full("incremental reads are switched off")
-    if state.watermark is None or state.last_full_sweep is None:
-        return full("first read: no successful cycle recorded")
-    if state.config != config:
-        return full("the policy file, its templates or the search changed")
-    if time_dependent_scope:
-        return full("a policy scope depends on the time itself")
-    if now - state.watermark > settings.journal_window:
-        return full("the last successful cycle is older than the journal window")
-    if now < state.watermark:
-        return full("the site clock went back")
-    if now - state.last_full_sweep >= settings.full_sweep:
-        return full("the periodic full sweep is due")
+    why = _why_full(state, now=now, config=config, settings=settings,
+                    time_dependent_scope=time_dependent_scope)
+    if why is not None:
+        return full(why)
+    assert state.watermark is not None
     new_pms, other_groups = diff_people(state.people, people, pm_groups)
     if other_groups:
         return full(f"people set membership changed: {', '.join(other_groups)}")

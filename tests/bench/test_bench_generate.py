@@ -111,12 +111,12 @@ def test_fields_have_realistic_sizes() -> None:
 
 
 #: sandbox extensions the generator uses on purpose (documented in worker/sandbox/README.md)
-EXTENSIONS = {"confluence.pages[]": {"shape"}}
+EXTENSIONS = {"confluence.pages[]": {"shape", "created", "updated"}}
 
 
 def test_uses_only_keys_of_the_site_file_contract() -> None:
     """Every mapping key the generator writes appears at the same place in the example site
-    file, except the documented extensions it uses on purpose (page shapes)."""
+    file, except the documented extensions it uses on purpose (page shapes and times)."""
     if not EXAMPLE.exists():
         pytest.skip(f"shared fixtures absent: {EXAMPLE} (read-only ../shared not laid out)")
     allowed: dict[str, set[str]] = {}

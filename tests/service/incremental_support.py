@@ -207,6 +207,13 @@ def move_issue(site: dict[str, Any], issue: dict[str, Any], project: str) -> str
     return new
 
 
+def edit_page(site: dict[str, Any], page: dict[str, Any]) -> None:
+    """What Confluence does on any edit of a page: a new version, modified now (a label added
+    or removed is not an edit: it moves neither)."""
+    page["version"] = int(page.get("version", 1)) + 1
+    page["updated"] = _iso(_now(site))
+
+
 def now_of(site: dict[str, Any]) -> datetime:
     """The site clock of a site document."""
     return _now(site)

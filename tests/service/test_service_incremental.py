@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,6 +23,7 @@ from tests.service.incremental_support import (
     LADDER_STEP,
     Pair,
     advance,
+    edit_page,
     iso,
     move_issue,
     now_of,
@@ -98,6 +100,21 @@ def _searches(pair: Pair) -> list[dict[str, Any]]:
             and r["path"].endswith(("/search/jql", "/search"))]  # fmt: skip
 
 
+def _cql(pair: Pair) -> list[dict[str, Any]]:
+    return [r for r in pair.requests if r["path"].endswith("/content/search")]
+
+
+def _cql_kind(request: dict[str, Any]) -> str:
+    """ids (no bodies), modified (bodies modified since), by id (bodies), or all (bodies)."""
+    query = parse_qs(request["query"])
+    cql = query["cql"][0]
+    if "expand" not in query:
+        return "ids"
+    if "lastmodified >=" in cql:
+        return "modified"
+    return "by id" if " id in (" in cql else "all"
+
+
 def _draft_contract(site: dict[str, Any], ticket: dict[str, Any]) -> None:
     """A person sets the ticket's own Contract status field to Draft (the field wins over the
     deal page): the customer counts as unsigned for this ticket."""
@@ -113,11 +130,13 @@ def test_an_unchanged_cycle_reads_no_ticket(pair: Pair) -> None:
     assert inc.issues_read == 0
     assert full.issues_read > 50
     assert len(_searches(pair)) == 1
-    # Per cycle: the clock, two groups, the deal pages, one search. (The harness connects
-    # afresh each step, so the per-process /field and /myself show up too.)
+    # Per cycle: the clock, two groups, the deal page ids, the deal pages modified since,
+    # one search. (The harness connects afresh each step, so the per-process /field and
+    # /myself show up too.)
     per_cycle = [r["path"] for r in pair.requests
                  if not r["path"].endswith(("/field", "/myself"))]  # fmt: skip
-    assert len(per_cycle) == 5, per_cycle
+    assert len(per_cycle) == 6, per_cycle
+    assert [_cql_kind(r) for r in _cql(pair)] == ["ids", "modified"]
 
 
 def test_a_human_edit_is_read_through_updated(pair: Pair) -> None:
@@ -218,12 +237,14 @@ def test_a_deal_page_changing_reads_that_customers_tickets(pair: Pair) -> None:
     page = _deal(pair.site, signed=True)
     project = page["properties"]["Jira project"]
     page["properties"]["Contract status"] = "In negotiation"
+    edit_page(pair.site, page)
     advance(pair.site, timedelta(minutes=15))
     inc, full = pair.cycle()
     assert inc.read_full is False
     tickets = {t["key"] for t in _open_tickets(pair.site, project)}
     assert set(_writes(inc)) == tickets
     assert inc.issues_read < full.issues_read
+    assert [_cql_kind(r) for r in _cql(pair)] == ["ids", "modified"]  # one body read
 
 
 def test_a_deleted_deal_page_is_noticed(pair: Pair) -> None:
@@ -499,3 +520,46 @@ def test_an_issue_bulkfetch_could_not_return_is_searched(pair: Pair) -> None:
     assert ticket["key"] in _writes(full)
     assert _writes(inc)[ticket["key"]] == _writes(full)[ticket["key"]]
     assert len(_searches(pair)) == 2  # what changed, then the one bulkfetch could not return
+
+
+def test_a_deal_label_removed_or_given_back_is_noticed(pair: Pair) -> None:
+    """Labels do not move a page's ``lastmodified``: a signed deal page losing its label is
+    noticed by the ids (its customer's tickets lose their deal and are read), and the label
+    given back brings the page in again, its body read by id."""
+    page = _deal(pair.site, signed=True)
+    project = page["properties"]["Jira project"]
+    ticket = _open_tickets(pair.site, project)[0]
+    ticket["summary"] = "Draft the SOW for the extension"
+    ticket["updated"] = iso(now_of(pair.site))
+    advance(pair.site, timedelta(minutes=15))
+    inc, _ = pair.cycle()
+    assert ticket["key"] not in _writes(inc)  # signed: nothing to do
+
+    def the_page() -> dict[str, Any]:  # the site document is a new one after each cycle
+        return next(p for p in pair.site["confluence"]["pages"] if p["id"] == page["id"])
+
+    the_page()["labels"] = [x for x in page["labels"] if x != "deal"]
+    advance(pair.site, timedelta(hours=1))
+    inc, _ = pair.cycle()
+    assert inc.read_full is False
+    assert "comment" in _writes(inc)[ticket["key"]]
+    assert [_cql_kind(r) for r in _cql(pair)] == ["ids", "modified"]
+    the_page().setdefault("labels", []).append("deal")
+    advance(pair.site, timedelta(hours=1))
+    inc, full = pair.cycle()
+    assert inc.read_full is False
+    assert [_cql_kind(r) for r in _cql(pair)] == ["ids", "modified", "by id"]
+    assert inc.deals == full.deals
+
+
+def test_fewer_deal_pages_than_the_share_fails_the_incremental_read_too(pair: Pair) -> None:
+    """Most deal pages vanish from the ids: the read is failed (as a full read's would be),
+    every contract-dependent verdict is unreadable, and the facts kept are not replaced."""
+    before = pair.incremental.store.get_meta("deal_page_facts")
+    pages = pair.site["confluence"]["pages"]
+    pair.site["confluence"]["pages"] = [p for p in pages if "properties" not in p]
+    advance(pair.site, timedelta(minutes=15))
+    inc, full = pair.cycle()
+    assert inc.read_full is False
+    assert inc.deals == full.deals == 0
+    assert pair.incremental.store.get_meta("deal_page_facts") == before

@@ -1,8 +1,9 @@
 """Incremental cycles plan exactly the writes a full read plans (a stateful property test).
 
 Each step changes the site the way people do: a human edits a ticket (labels, summary,
-assignee, status), a Sales person comments, a ticket is created, a deal page changes or
-disappears, someone joins or leaves a group, or the clock moves. Then two workers run one
+assignee, status), a Sales person comments, a ticket is created, moved to another project,
+deleted or hidden from the bot, a deal page is edited (modified now), loses or regains its
+label (not modified) or disappears, someone joins or leaves a group, or the clock moves. Then two workers run one
 enforcing cycle each, on two copies of the same site: one reads incrementally (its store
 persists across steps), the other reads everything every time. They must plan the same
 writes; both apply them, so the two copies stay the same for the next step.
@@ -41,9 +42,12 @@ from tests.service.incremental_support import (  # noqa: E402
     NEUTRAL,
     STATUSES,
     Worker,
+    edit_page,
     free_port,
     iso,
+    move_issue,
     now_of,
+    pin_ids,
     policy_file,
     write_fingerprint,
 )
@@ -138,11 +142,14 @@ class IncrementalEquivalence(RuleBasedStateMachine):
             "updated": at,
         })
 
-    @rule(data=st.data(), kind=st.sampled_from(("status", "executive", "unlabel", "delete",
-                                               "project")))
+    @rule(data=st.data(), kind=st.sampled_from(("status", "executive", "unlabel", "relabel",
+                                               "delete", "project")))
     def deal_change(self, data: st.DataObject, kind: str) -> None:
-        """A deal page changes: contract status, account executive, label, page, project."""
+        """A deal page changes: contract status, account executive, label removed or given
+        back, page deleted, project. Edits move the page's ``lastmodified``; labels do not."""
         pages = [p for p in self.site["confluence"]["pages"] if "properties" in p]
+        if kind == "relabel":
+            pages = [p for p in pages if "deal" not in p.get("labels", [])]
         if not pages:
             return
         page = data.draw(st.sampled_from(pages))
@@ -153,11 +160,32 @@ class IncrementalEquivalence(RuleBasedStateMachine):
             props["Account executive"] = "@" + data.draw(st.sampled_from(self._members("sales")))
         elif kind == "unlabel":
             page["labels"] = [x for x in page.get("labels", []) if x != "deal"]
+        elif kind == "relabel":
+            page["labels"] = [*page.get("labels", []), "deal"]
         elif kind == "delete":
             self.site["confluence"]["pages"].remove(page)
         else:
             projects = [p["key"] for p in self.site["projects"]]
             props["Jira project"] = data.draw(st.sampled_from(projects))
+        if kind in ("status", "executive", "project"):
+            edit_page(self.site, page)
+
+    @rule(data=st.data(), kind=st.sampled_from(("move", "delete", "hide")))
+    def jira_admin(self, data: st.DataObject, kind: str) -> None:
+        """An admin moves a ticket to another project (new key, modified now), deletes one,
+        or takes it out of the bot's sight: ticket keys the last cycles recorded as due for a
+        recheck may then answer under a new key or not at all."""
+        issue = data.draw(st.sampled_from(self._issues()))
+        if kind == "move":
+            own = issue["key"].rsplit("-", 1)[0]
+            projects = [p["key"] for p in self.site["projects"] if p["key"] != own]
+            move_issue(self.site, issue, data.draw(st.sampled_from(projects)))
+            self._touch(issue)
+        elif kind == "delete":
+            pin_ids(self.site)
+            self.site["issues"].remove(issue)
+        else:
+            issue["hidden"] = True
 
     @rule(data=st.data(), group=st.sampled_from(("project-managers", "sales")), join=st.booleans())
     def membership(self, data: st.DataObject, group: str, join: bool) -> None:

@@ -14,6 +14,7 @@ CQL results without trusting the server blindly:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
@@ -51,30 +52,51 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+#: results per CQL page with bodies: Confluence caps ``limit`` at 50 when it expands a body
 CQL_PAGE_SIZE = 50
+#: results per CQL page without any expansion (Confluence's cap then: 1,000)
+CQL_ID_PAGE_SIZE = 1000
+#: page ids per ``id in (...)`` body read: one page of results
+IDS_PER_QUERY = CQL_PAGE_SIZE
 #: pages of CQL results read at most in one cycle (a server looping on ``next`` stops here)
 MAX_RESULT_PAGES = 1000
 
 PersonResolver = Callable[[UserRef], Person | None]
 
 
+@dataclass(frozen=True, slots=True)
+class DealPages:
+    """One read of the deal pages: what the planner gets, and (when the read did not fail)
+    the facts of every page, for the next incremental read."""
+
+    read: DealRead
+    facts: Mapping[str, PageFacts] | None
+
+
 class DealReadFailedError(Exception):
     """The deal pages could not be read in a way a server can hide behind a 2xx."""
 
 
-def deal_from_page(
-    page: Mapping[str, Any],
-    source: DealSource,
-    *,
-    resolve: PersonResolver,
-    base_url: str,
-) -> Deal | DealSkip:
-    """One deal from one page JSON (with ``body.storage``), or a skip with the reason.
+@dataclass(frozen=True, slots=True)
+class PageFacts:
+    """What the bot reads from one deal page's body: the Page Properties cells it uses (by
+    the policy file's property names), or why the page cannot be used.
 
-    A page that names a customer (account or Jira project) is always a :class:`Deal`; when
-    its contract status cannot be read, ``Deal.unreadable`` says why. Values that could not
-    be read (a date, a person) are ``Deal.notes``, never a reason to drop the deal.
+    Turning facts into a :class:`Deal` (:func:`deal_from_facts`) needs no body, so facts are
+    what incremental cycles keep of pages that did not change (:mod:`worker.deal_cache`).
     """
+
+    page_id: str
+    title: str
+    url: str | None
+    #: why the page cannot be used (no body, unparsable, no table, no customer); None: usable
+    skip: str | None = None
+    #: property name (as the policy file names it) -> its cell, for the cells present
+    cells: Mapping[str, CellValue] = field(default_factory=dict)
+
+
+def page_facts(page: Mapping[str, Any], source: DealSource, *, base_url: str) -> PageFacts:
+    """The facts of one page JSON (with ``body.storage``); pure."""
     page_id = str(page.get("id", ""))
     title = str(page.get("title", ""))
     url = _page_url(page, base_url)
@@ -82,7 +104,7 @@ def deal_from_page(
     storage_node = body.get("storage") if isinstance(body, dict) else None
     storage = storage_node.get("value") if isinstance(storage_node, dict) else None
     if not isinstance(storage, str):
-        return DealSkip(page_id, title, "page has no storage-format body", url)
+        return PageFacts(page_id, title, url, "page has no storage-format body")
     keys = (
         source.account_property,
         source.project_property,
@@ -93,23 +115,43 @@ def deal_from_page(
     try:
         props = page_properties(storage, keys=keys, macro_id=source.details_id)
     except StorageError as exc:
-        return DealSkip(page_id, title, str(exc), url)
+        return PageFacts(page_id, title, url, str(exc))
     if not props:
-        return DealSkip(page_id, title, "no Page Properties table on the page", url)
-    account = _text(lookup(props, source.account_property))
-    project = _text(lookup(props, source.project_property))
+        return PageFacts(page_id, title, url, "no Page Properties table on the page")
+    cells = {k: cell for k in keys if (cell := lookup(props, k)) is not None}
+    account = _text(cells.get(source.account_property))
+    project = _text(cells.get(source.project_property))
     if not account and not project:
-        return DealSkip(
+        return PageFacts(
             page_id,
             title,
+            url,
             f"Page Properties have no {source.account_property!r} or "
             f"{source.project_property!r} value",
-            url,
         )
-    status, unreadable = _status(lookup(props, source.status_property), source)
+    return PageFacts(page_id, title, url, None, cells)
+
+
+def deal_from_facts(
+    facts: PageFacts, source: DealSource, *, resolve: PersonResolver
+) -> Deal | DealSkip:
+    """One deal from a page's facts, or a skip with the reason.
+
+    A page that names a customer (account or Jira project) is always a :class:`Deal`; when
+    its contract status cannot be read, ``Deal.unreadable`` says why. Values that could not
+    be read (a date, a person) are ``Deal.notes``, never a reason to drop the deal. People
+    are resolved now (the directory changes from cycle to cycle; the page may not have).
+    """
+    page_id, title, url = facts.page_id, facts.title, facts.url
+    if facts.skip is not None:
+        return DealSkip(page_id, title, facts.skip, url)
+    cells = facts.cells
+    account = _text(cells.get(source.account_property))
+    project = _text(cells.get(source.project_property))
+    status, unreadable = _status(cells.get(source.status_property), source)
     notes: list[str] = []
     signed_on = None
-    signed = lookup(props, source.signed_on_property)
+    signed = cells.get(source.signed_on_property)
     if signed is not None:
         reading = read_date(signed, order=source.date_order)
         signed_on = reading.value
@@ -118,7 +160,7 @@ def deal_from_page(
                 f"the {source.signed_on_property} date could not be read: {reading.problem}"
             )
     executive = None
-    cell = lookup(props, source.executive_property)
+    cell = cells.get(source.executive_property)
     if cell is not None and cell.users:
         executive = resolve(cell.users[0])
         if executive is None:
@@ -140,6 +182,18 @@ def deal_from_page(
         unreadable=unreadable,
         notes=tuple(notes),
     )
+
+
+def deal_from_page(
+    page: Mapping[str, Any],
+    source: DealSource,
+    *,
+    resolve: PersonResolver,
+    base_url: str,
+) -> Deal | DealSkip:
+    """One deal from one page JSON (with ``body.storage``), or a skip with the reason (see
+    :func:`deal_from_facts`)."""
+    return deal_from_facts(page_facts(page, source, base_url=base_url), source, resolve=resolve)
 
 
 def _text(cell: CellValue | None) -> str:
@@ -191,30 +245,56 @@ class ConfluenceGateway:
         directory: Directory | None = None,
         last_pages: int | None = None,
     ) -> DealRead:
-        """Every deal page the CQL finds, read; one request per result page.
+        """Every deal page the CQL finds, read (see :meth:`read_deals`)."""
+        return self.read_deals(source, directory=directory, last_pages=last_pages).read
 
-        ``last_pages`` is how many deal pages the last successful read found: finding fewer
-        than ``source.min_pages_share`` of them makes this read failed. People resolve from
-        ``directory`` first (no request), then through Confluence (a ``ri:userkey``) and Jira,
-        cached for this call.
+    def read_deals(
+        self,
+        source: DealSource,
+        *,
+        directory: Directory | None = None,
+        last_pages: int | None = None,
+        known: Mapping[str, PageFacts] | None = None,
+        since: str | None = None,
+    ) -> DealPages:
+        """The deal pages the CQL finds, as deals (or skips), and the facts they came from.
+
+        Without ``known``: every page is read with its body (one request per 50 pages).
+        With ``known`` (the facts of the last good read) and ``since`` (a CQL date literal:
+        the last successful cycle's start less the margin, in the bot's time zone), only
+        what can have changed is read: the ids of the deal pages (one request per 1,000,
+        no bodies), the bodies of the pages modified since then, and the bodies of pages
+        the last read did not have (a label added: labels do not move ``lastmodified``). A
+        page missing from the ids is gone (deleted, or its label removed). The result is
+        the one a full read gives, in the same order.
+
+        Either way, a 2xx that is not a CQL answer, a ``next`` link off the site, or finding
+        fewer than ``source.min_pages_share`` of ``last_pages`` makes the read failed. People
+        resolve from ``directory`` first (no request), then through Confluence (a
+        ``ri:userkey``) and Jira, cached for this call.
         """
         resolve = self._resolver(directory)
-        deals: list[Deal] = []
-        skips: list[DealSkip] = []
+        base_url = self.transport.client.url
+        facts: dict[str, PageFacts] = {}
         failed: str | None = None
-        pages = 0
         try:
-            for page in self._pages(source.cql):
-                pages += 1
-                result = deal_from_page(
-                    page, source, resolve=resolve, base_url=self.transport.client.url
-                )
-                if isinstance(result, Deal):
-                    deals.append(result)
-                else:
-                    skips.append(result)
+            if known is not None and since is not None:
+                facts = self._changed_facts(source, known, since)
+            else:
+                for page in self._pages(source.cql):
+                    found = page_facts(page, source, base_url=base_url)
+                    facts.setdefault(found.page_id, found)
         except DealReadFailedError as exc:
             failed = str(exc)
+        pages = len(facts)
+        deals: list[Deal] = []
+        skips: list[DealSkip] = []
+        for found in facts.values():
+            result = deal_from_facts(found, source, resolve=resolve)
+            if isinstance(result, Deal):
+                deals.append(result)
+            else:
+                skips.append(result)
         if failed is None and last_pages and pages < last_pages * source.min_pages_share:
             failed = (
                 f"found {pages} deal page(s), under {source.min_pages_share:.0%} of the "
@@ -225,7 +305,37 @@ class ConfluenceGateway:
             log.warning("deal.skipped", page_id=skip.page_id, title=skip.title, reason=skip.reason)
         if failed is not None:
             log.warning("deal.read_failed", reason=failed, pages=pages, last_pages=last_pages)
-        return DealRead(tuple(deals), tuple(skips), failed=failed, pages=pages)
+        read = DealRead(tuple(deals), tuple(skips), failed=failed, pages=pages)
+        return DealPages(read, facts if failed is None else None)
+
+    def _changed_facts(
+        self, source: DealSource, known: Mapping[str, PageFacts], since: str
+    ) -> dict[str, PageFacts]:
+        """Every deal page's facts, reading only the bodies that can have changed (see
+        :meth:`read_deals`), in the order of the CQL's answer."""
+        base_url = self.transport.client.url
+        order = list(dict.fromkeys(
+            str(page.get("id", "")) for page in self._pages(source.cql, expand=None,
+                                                            limit=CQL_ID_PAGE_SIZE)
+        ))
+        fresh: dict[str, PageFacts] = {}
+        for page in self._pages(f"({source.cql}) and lastmodified >= {since}"):
+            found = page_facts(page, source, base_url=base_url)
+            fresh.setdefault(found.page_id, found)
+        unseen = [i for i in order if i not in fresh and i not in known]
+        for start in range(0, len(unseen), IDS_PER_QUERY):
+            chunk = ", ".join(f'"{i}"' for i in unseen[start : start + IDS_PER_QUERY])
+            for page in self._pages(f"({source.cql}) and id in ({chunk})"):
+                found = page_facts(page, source, base_url=base_url)
+                fresh.setdefault(found.page_id, found)
+        log.info("deal.pages_read", pages=len(order), bodies=len(fresh), new=len(unseen),
+                 gone=len(set(known) - set(order)))
+        out: dict[str, PageFacts] = {}
+        for page_id in order:
+            facts = fresh.get(page_id) or known.get(page_id)
+            if facts is not None:  # a page that lost its label between two requests: gone
+                out[page_id] = facts
+        return out
 
     # ----------------------------------------------------------------- people
 
@@ -286,13 +396,14 @@ class ConfluenceGateway:
 
     # ----------------------------------------------------------------- paging
 
-    def _pages(self, cql: str) -> Iterator[Mapping[str, Any]]:
+    def _pages(
+        self, cql: str, *, expand: str | None = "body.storage,version", limit: int = CQL_PAGE_SIZE
+    ) -> Iterator[Mapping[str, Any]]:
         path = "rest/api/content/search"
-        params: dict[str, Any] | None = {
-            "cql": cql,
-            "expand": "body.storage,version",
-            "limit": CQL_PAGE_SIZE,
-        }
+        first: dict[str, Any] = {"cql": cql, "limit": limit}
+        if expand:
+            first["expand"] = expand
+        params: dict[str, Any] | None = first
         absolute = False
         site = self.transport.client.url
         for _ in range(MAX_RESULT_PAGES):

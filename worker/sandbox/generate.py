@@ -452,6 +452,10 @@ def _deal_page(index: int, customer: _Customer) -> dict[str, Any]:
             "Account executive": f"@{customer.executive}",
         },
         "body": f"<p>Commercial record for {customer.account}.</p>",
+        # Written weeks ago and last edited a day later: only pages edited from now on are
+        # "modified since" for an incremental cycle (a page without times counts as new).
+        "created": _iso(SITE_NOW - timedelta(days=30 + index % 60)),
+        "updated": _iso(SITE_NOW - timedelta(days=29 + index % 60)),
     }
 
 
