@@ -4,9 +4,9 @@ Each step changes the site the way people do: a human edits a ticket (labels, su
 assignee, status), a Sales person comments, a ticket is created, moved to another project,
 deleted or hidden from the bot, a deal page is edited (modified now), loses or regains its
 label (not modified) or disappears, someone joins or leaves a group, or the clock moves.
-Then two workers run one enforcing cycle each, on two copies of the same site: one reads incrementally (its store
-persists across steps), the other reads everything every time. They must plan the same
-writes; both apply them, so the two copies stay the same for the next step.
+Then two workers run one enforcing cycle each, on two copies of the same site: one reads
+incrementally (its store persists across steps), the other reads everything every time. They
+must plan the same writes; both apply them, so the two copies stay the same for the next step.
 
 Sites are edited as site-file documents (``GET /_sandbox/site``) and served again by fresh
 sandboxes: the same route a site file takes, so every field the worker reads is the
