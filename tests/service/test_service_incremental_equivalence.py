@@ -19,6 +19,7 @@ sandbox's real rendering over HTTP.
 from __future__ import annotations
 
 import copy
+import json
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -52,6 +53,7 @@ from tests.service.incremental_support import (  # noqa: E402
     write_fingerprint,
 )
 from worker.atlassian import retry  # noqa: E402
+from worker.deal_cache import META_DEAL_FACTS  # noqa: E402
 from worker.sandbox import Sandbox  # noqa: E402
 from worker.sandbox.generate import generate_site  # noqa: E402
 
@@ -228,9 +230,22 @@ class IncrementalEquivalence(RuleBasedStateMachine):
             theirs = [write_fingerprint(w, b.url) for w in full.plan.writes]
             assert mine == theirs, (inc.summary(), full.summary())
             assert inc.site_now == full.site_now
+            # The deal pages as read (what each customer's deal is built from): exactly what
+            # a full read found, whatever the incremental read skipped.
+            assert self._deal_facts(self.incremental, a.url) == self._deal_facts(
+                self.full, b.url)
+            # Every ticket the incremental worker decided, it decided as the full worker did.
+            theirs_by_issue = {(d.issue, d.policy): d.verdict for d in full.plan.decisions}
+            for d in inc.plan.decisions:
+                assert theirs_by_issue.get((d.issue, d.policy)) == d.verdict, d
             self.site = a.site()
         self.steps += 1
         TOTALS["incremental cycles" if inc.read_full is False else "full cycles"] += 1
+
+    @staticmethod
+    def _deal_facts(worker: Worker, site_url: str) -> object:
+        raw = worker.store.get_meta(META_DEAL_FACTS) or "{}"
+        return json.loads(raw.replace(site_url, "<site>"))
 
     def teardown(self) -> None:
         for worker in (getattr(self, "incremental", None), getattr(self, "full", None)):
