@@ -13,7 +13,9 @@ sandboxes: the same route a site file takes, so every field the worker reads is 
 sandbox's real rendering over HTTP.
 
 ``HG_EQUIVALENCE_EXAMPLES`` / ``HG_EQUIVALENCE_STEPS`` raise the number of examples and steps
-(CI keeps the defaults; the benchmark note cites a longer run).
+(CI keeps the defaults; the benchmark note cites a longer run); ``HG_EQUIVALENCE_NO_SHRINK=1``
+reports a failing sequence without shrinking it (to check quickly that a broken read path
+fails the test).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule  # noqa: E402
 
@@ -274,6 +276,9 @@ def _coverage() -> Iterator[None]:
 IncrementalEquivalence.TestCase.settings = settings(
     max_examples=EXAMPLES,
     stateful_step_count=STEPS,
+    # HG_EQUIVALENCE_NO_SHRINK=1: report the first failing sequence as found (mutation runs)
+    phases=([Phase.explicit, Phase.reuse, Phase.generate]
+            if os.environ.get("HG_EQUIVALENCE_NO_SHRINK") else list(Phase)),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
