@@ -375,4 +375,4 @@ def _bool(name: str, value: str | None, default: bool) -> bool:
         return True
     if folded in _FALSE:
         return False
-    raise SettingsError(f"{name} must be true or false, got {value!r}")
+    raise SettingsError(f"{name} must be true or false {_HIDDEN}")

@@ -39,6 +39,8 @@ DC = {"JIRA_URL": "https://jira.acme.internal", "JIRA_PERSONAL_TOKEN": "pat-abcd
         ({"HANDOFF_GUARD_TIMEOUT_S": "0.5"}, "HANDOFF_GUARD_TIMEOUT_S must be a whole number"),
         ({"HANDOFF_GUARD_TIMEOUT_S": "0"}, "HANDOFF_GUARD_TIMEOUT_S must be greater than 0"),
         ({"HANDOFF_GUARD_RETENTION_DAYS": "-3"}, "HANDOFF_GUARD_RETENTION_DAYS must be greater"),
+        ({"HANDOFF_GUARD_INCREMENTAL": "cloud-token-123456"},
+         "HANDOFF_GUARD_INCREMENTAL must be true or false"),
     ],
 )
 def test_malformed_setting_is_one_clear_line(env: dict[str, str], message: str) -> None:
@@ -48,6 +50,8 @@ def test_malformed_setting_is_one_clear_line(env: dict[str, str], message: str) 
     text = str(caught.value)
     assert text.startswith(message)
     assert "\n" not in text
+    # a token set in the wrong variable never reaches a terminal or a log
+    assert "cloud-token-123456" not in text
 
 
 @pytest.mark.parametrize(
