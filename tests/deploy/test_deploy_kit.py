@@ -116,15 +116,10 @@ def _worker_reads() -> set[str]:
     return names
 
 
-#: settings of issue 11 that another change brings (the leader lease), named here before it
-#: lands; empty once the worker reads them all
-PENDING = frozenset({"HANDOFF_GUARD_LEASE_S"})
-
-
 @pytest.mark.parametrize("path", sorted(_kit_settings()))
 def test_every_setting_the_kit_names_is_read_by_the_worker_and_documented(path: str) -> None:
     names = _kit_settings()[path]
-    unread = names - _worker_reads() - PENDING
+    unread = names - _worker_reads()
     assert unread == set(), f"{path} sets what the worker never reads: {sorted(unread)}"
     undocumented = {n for n in names if f"`{n}`" not in README}
     assert undocumented == set(), f"{path}: not in the README: {sorted(undocumented)}"
