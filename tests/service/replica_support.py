@@ -81,8 +81,16 @@ class WorkerProcess:
         self._new = threading.Condition()
         self.stdout = ""
         assert self.proc.stderr is not None
+        assert self.proc.stdout is not None
         self._pump = threading.Thread(target=self._read, args=(self.proc.stderr,), daemon=True)
         self._pump.start()
+        # stdout has its own reader: `communicate()` would read stderr too, racing the pump for
+        # the log lines (a refusal's message went missing that way under load).
+        self._out: list[str] = []
+        self._out_pump = threading.Thread(
+            target=lambda stream: self._out.extend(stream), args=(self.proc.stdout,), daemon=True
+        )
+        self._out_pump.start()
 
     def _read(self, stream: IO[str]) -> None:
         for raw in stream:
@@ -118,9 +126,10 @@ class WorkerProcess:
 
     def finish(self, *, timeout_s: float = 90) -> int:
         """Wait for the exit; the exit code (stdout kept)."""
-        out, _ = self.proc.communicate(timeout=timeout_s)
-        self.stdout = out or ""
+        self.proc.wait(timeout=timeout_s)
         self._pump.join(timeout=5)
+        self._out_pump.join(timeout=5)
+        self.stdout = "".join(self._out)
         return int(self.proc.returncode)
 
     def stop(self, *, timeout_s: float = 15) -> int:
