@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.service.conftest import Cli
 from tests.service.service_support import ServiceProcess, probe, subprocess_env, until
 from worker.cycle import CycleRunner, PolicySource
 from worker.health import Health, HealthServer, liveness
@@ -395,3 +396,17 @@ def test_jira_trouble_fails_readyz_never_livez(
         assert probe(f"{base}/livez")[0] == 200
         assert service.proc.poll() is None
     assert service.proc.returncode == 0
+
+
+def test_one_shot_commands_still_exit_1_on_an_invalid_file(
+    cli: Cli, config_dir: Path, demo_sandbox: Sandbox
+) -> None:
+    """Only the service waits for a valid file: `run --once`, `plan` and `validate` exit 1
+    with the line, and nothing is written."""
+    policy = config_dir / "policies.yaml"
+    policy.write_text(policy.read_text().replace(GOOD_SCHEDULE, BAD_SCHEDULE))
+    for argv in (("run", "--once"), ("plan",), ("validate", str(policy))):
+        code, _out, err = cli(*argv)
+        assert (argv, code) == (argv, 1)
+        assert BAD_PROBLEM in err
+    assert _commented(demo_sandbox) == 0

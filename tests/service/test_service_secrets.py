@@ -62,7 +62,7 @@ def test_no_secret_in_any_output_when_the_server_echoes_it(
     demo_sandbox: Sandbox, settings: Settings, json_log: io.StringIO, no_sleep: list[float]
 ) -> None:
     """A cycle whose search answers with the Authorization header echoed: the token, its
-    Basic form and the decoded user:token appear in no log line, summary, /healthz body,
+    Basic form and the decoded user:token appear in no log line, summary, /readyz (/healthz) body,
     metrics text or store row (before: the summary's and /healthz's `error` printed them)."""
     demo_sandbox.add_faults(ECHO)
     health, metrics = Health(interval_s=60), Metrics()
@@ -78,11 +78,13 @@ def test_no_secret_in_any_output_when_the_server_echoes_it(
     outputs = {
         "summary": json.dumps(report.summary(), default=str),
         "healthz": Client(wsgi_app(health, metrics)).get("/healthz").get_data(as_text=True),
+        "readyz": Client(wsgi_app(health, metrics)).get("/readyz").get_data(as_text=True),
         "metrics": metrics.render().decode(),
         "log": json_log.getvalue(),
         "store": "\n".join(sqlite3.connect(settings.state).iterdump()),
     }
     assert "Authorization" in outputs["healthz"]
+    assert outputs["readyz"] == outputs["healthz"]
     assert {name: _found(text, leaks) for name, text in outputs.items()} == {
         name: [] for name in outputs
     }
