@@ -269,6 +269,10 @@ class Renewer:
         self._thread.start()
         return self
 
+    def alive(self) -> bool:
+        """Whether the renewing thread runs (``/livez`` asks)."""
+        return self._thread.is_alive()
+
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=self._every_s + 5)

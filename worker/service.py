@@ -334,13 +334,17 @@ class Service:
         return self._shutdown()
 
     def threads(self) -> dict[str, bool]:
-        """The threads ``/livez`` requires alive: the scheduler's and the reload thread."""
+        """The threads ``/livez`` requires alive: the scheduler's, the reload thread and,
+        when this service keeps a leader lease, its renewer (dead, the lease would lapse)."""
         thread = getattr(self._scheduler, "_thread", None)  # APScheduler keeps it private
         running = bool(self._scheduler is not None and self._scheduler.running)
-        return {
+        found = {
             "scheduler": running and isinstance(thread, threading.Thread) and thread.is_alive(),
             "reload": self.reloader.alive(),
         }
+        if self._keeper is not None:
+            found["lease"] = self._keeper.alive()
+        return found
 
     def _shutdown(self) -> int:
         deadline = time.monotonic() + STOP_BOUND_S - _STOP_MARGIN_S

@@ -312,7 +312,8 @@ def test_an_invalid_file_at_start_keeps_the_service_up_not_ready_until_fixed(
         assert waiting["problems"][0].endswith(BAD_PROBLEM)
         base = f"http://{alias}:{service.port}"
         status, live = probe(f"{base}/livez")
-        assert (status, live["threads"]) == (200, {"reload": "alive", "scheduler": "alive"})
+        assert (status, live["threads"]) == (200, {"lease": "alive", "reload": "alive",
+                                                   "scheduler": "alive"})
         status, ready = probe(f"{base}/readyz")
         assert (status, ready["reason"], ready["config_sha256"]) == (503, "config_invalid", None)
         (problem,) = ready["problems"]
@@ -328,6 +329,11 @@ def test_an_invalid_file_at_start_keeps_the_service_up_not_ready_until_fixed(
         assert finished["actions_applied"] > 0
         assert _commented(demo_sandbox) == finished["actions_applied"]
         assert probe(f"{base}/livez")[0] == 200
+        status, ready = probe(f"{base}/readyz")  # the lease's view is part of readiness
+        holder = service.find("lease.acquired")
+        assert holder is not None
+        assert (status, ready["leader"], ready["holder"]) == (200, True, holder["holder"])
+        assert isinstance(ready["fencing"], int)
     assert service.proc.returncode == 0
 
 
