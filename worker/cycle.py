@@ -31,6 +31,7 @@ from worker.events import EventCounter
 from worker.execute import dry_run_matches
 
 # The codes live in worker.exits (light, for the CLI); re-exported here for older importers.
+from worker.exits import EXIT_ANOTHER_ACTOR as EXIT_ANOTHER_ACTOR
 from worker.exits import EXIT_DIFFERS as EXIT_DIFFERS
 from worker.exits import EXIT_FAILED_ACTIONS as EXIT_FAILED_ACTIONS
 from worker.exits import EXIT_INVALID as EXIT_INVALID
@@ -50,10 +51,12 @@ from worker.incremental import (
     people_of,
     restrictions,
 )
+from worker.installation import Actors
 from worker.journal import GuardedJournal, abandoned_outcomes
 from worker.lease import Fence, Lease, LeaseHeldError, Renewer
 from worker.logs import register_secrets, scrub
 from worker.model import (
+    BotState,
     Deal,
     DealRead,
     DealSkip,
@@ -311,11 +314,15 @@ class CycleReport:
     matches: tuple[Outcome, ...] = field(default=(), repr=False, compare=False)
     #: the leader lease was lost mid-cycle: the writes not done are "stopped"
     lease_lost: bool = False
+    #: another installation writes to the site (the ``another_actor`` line): nothing written
+    another_actor: str | None = None
 
     @property
     def exit_code(self) -> int:
         """0 ok; 1 invalid config; 2 cannot reach or authenticate; 3 failed actions;
-        5 the leader lease was lost mid-cycle."""
+        5 the leader lease was lost mid-cycle; 6 another installation writes to the site."""
+        if self.another_actor is not None:
+            return EXIT_ANOTHER_ACTOR
         if self.lease_lost:
             return EXIT_LEASE_HELD
         if self.error_kind in ("unreachable", "auth"):
@@ -351,6 +358,7 @@ class CycleReport:
             "error": None if self.error is None else scrub(self.error),
             "error_kind": self.error_kind,
             "lease_lost": self.lease_lost,
+            "another_actor": None if self.another_actor is None else scrub(self.another_actor),
         }
 
 
@@ -398,6 +406,8 @@ class IssueStream:
     read: ReadPlan | None = None
     #: the keys an incremental read returned (None for a full read)
     keys: frozenset[str] | None = None
+    #: told each ticket's key and state as it is read (which installation wrote it last)
+    observe: Callable[[str, BotState], object] | None = None
 
     @property
     def deals(self) -> tuple[Deal, ...]:
@@ -417,6 +427,8 @@ class IssueStream:
                 self.issues += 1
                 if not item.state_known:
                     self.verify[item.key] = "the search answer carried no issue properties"
+                if self.observe is not None:
+                    self.observe(item.key, item.state)
             yield item
 
 
@@ -892,6 +904,11 @@ def run_cycle(
                                   policies=policies, deal_pages=runner.deal_pages,
                                   incremental=incremental, deal_facts=runner.deal_facts)
             progress["reading"] = reading
+            actors = None if dry_run else Actors.load(
+                runner.store, trusted=runner.settings.trusted_installations,
+                window=JOURNAL_WINDOW)
+            if actors is not None:
+                reading.observe = actors.observe
             report_deal_problems(reading.deal_read, policies, runner.metrics)
             partial = reading.read is not None and not reading.read.full
             the_plan = plan(
@@ -923,6 +940,9 @@ def run_cycle(
                 deferred=dict(the_plan.deferred),
                 promises=dict(the_plan.promises),
             )
+            if actors is not None and actors.active(reading.now):
+                # seen now or kept from an earlier cycle: no write starts
+                log.error("another_actor", detail=actors.reason, writes=len(the_plan.writes))
             if runner.source.reloads != runner.reloads_seen:
                 # The first plan with a reloaded file says which promises outlive the edit.
                 runner.reloads_seen = runner.source.reloads
@@ -936,7 +956,8 @@ def run_cycle(
                                verify=reading.verify,
                                verify_all=_without_history(runner.store, run_id),
                                timeout_s=runner.settings.timeout_s,
-                               concurrency=runner.settings.writes_in_flight, fence=fence)
+                               concurrency=runner.settings.writes_in_flight, fence=fence,
+                               actors=actors)
             runner.in_hand = None
             progress["results"] = tuple(results)
             report = _report(
@@ -950,6 +971,8 @@ def run_cycle(
                           detail=fence.describe())
                 report = replace(report, status="stopped", lease_lost=True,
                                  error=f"{fence.describe()}: {not_done} write(s) not done")
+            if actors is not None:
+                report = _with_actors(runner, actors, report, reading.now)
             journal.flush()
             if journal.failure is not None:
                 # What Jira received is in the report and recorded below; the store stumbled.
@@ -982,10 +1005,13 @@ def run_cycle(
 
 def _without_history(store: Store, run_id: str) -> str | None:
     """Why every write must read the issue's state first, when the store holds no enforcing
-    cycle before this one (new, or lost): its journal cannot tell what a lagging search
-    hides. A store that cannot answer counts as one without history."""
+    cycle before this one that completed (new, or lost): its journal cannot tell what a
+    lagging search hides. A cycle that was stopped (another actor, a lost lease, a stop
+    request) may have written nothing and does not count. A store that cannot answer counts
+    as one without history."""
     try:
-        earlier = [c for c in store.cycles(limit=20) if c.run_id != run_id and not c.dry_run]
+        earlier = [c for c in store.cycles(limit=20)
+                   if c.run_id != run_id and not c.dry_run and c.status == "ok"]
     except Exception as exc:  # the store stumbling must not make us guess: read first
         log.warning("store.failed", error=_one_line(exc))
         earlier = []
@@ -1007,6 +1033,7 @@ def _execute(
     timeout_s: int,
     concurrency: int = 1,
     fence: Fence | None = None,
+    actors: Actors | None = None,
 ) -> list[Outcome]:
     from worker.execute import IN_FLIGHT_MARGIN, execute
 
@@ -1014,8 +1041,23 @@ def _execute(
         the_plan, atlassian, store, dry_run=dry_run, stopping=stopping.is_set,
         property_key=property_key, verify=verify, verify_all=verify_all,
         in_flight=timedelta(seconds=timeout_s) + IN_FLIGHT_MARGIN,
-        concurrency=concurrency, fence=fence,
+        concurrency=concurrency, fence=fence, actors=actors,
     )
+
+
+def _with_actors(runner: CycleRunner, actors: Actors, report: CycleReport,
+                 now: datetime) -> CycleReport:
+    """Keep what was seen of other installations; a cycle another one stopped says so (its
+    writes are "stopped"; status "stopped", so the read state does not move on)."""
+    try:
+        actors.save(runner.store, now)
+    except Exception as exc:  # seen again next cycle: the tickets still say who wrote them
+        log.error("store.failed", error=_one_line(exc))
+    if not actors.active(now):
+        return report
+    stopped = sum(1 for o in report.results if o.status == "stopped")
+    log.error("cycle.another_actor", detail=actors.reason, writes_not_done=stopped)
+    return replace(report, status="stopped", another_actor=actors.reason)
 
 
 def config_digest(policy_sha: str | None, spec: SearchSpec) -> str:
@@ -1266,14 +1308,20 @@ def _publish_report(runner: CycleRunner, report: CycleReport) -> None:
 
 
 def _observe(runner: CycleRunner, report: CycleReport) -> None:
+    # whether another installation writes is known once an enforcing cycle has planned
+    checked = report.plan is not None and not report.dry_run
     if runner.health is not None:
         if report.error_kind is None:
             runner.health.cycle_succeeded()
         else:
             runner.health.cycle_failed(kind=report.error_kind, message=report.error or "")
+        if checked:
+            runner.health.another_actor(report.another_actor)
     if runner.metrics is None:
         return
     runner.metrics.config_valid.set(0 if runner.source.problems else 1)
+    if checked:
+        runner.metrics.another_actor.set(0 if report.another_actor is None else 1)
     loaded = runner.source.policies
     events = runner.events.count(
         report.plan,

@@ -22,6 +22,9 @@ With a leader lease (``fence``), each write starts only after the fence confirms
 still this cycle's (holder and fencing number, read from the store); the first failed check
 stops every writer: no new write starts, and the writes not done come back as "stopped" with
 the reason (nothing was sent for them, so the journal holds nothing "unknown" for them).
+With ``actors`` (:mod:`worker.installation`), every property written carries this
+installation's id, and a property read before a write that another installation wrote
+recently stops the writes the same way (``another_actor``).
 
 Failures are per issue: one bad issue never stops the others. A dry run walks the same plan
 and logs the same events (``action.planned`` instead of ``action.applied``) with no write.
@@ -65,6 +68,7 @@ from worker.model import (
 )
 
 if TYPE_CHECKING:
+    from worker.installation import Actors
     from worker.lease import Fence
 
 log = structlog.get_logger(__name__)
@@ -159,6 +163,7 @@ def execute(
     in_flight: timedelta = timedelta(seconds=30) + IN_FLIGHT_MARGIN,
     concurrency: int = 1,
     fence: Fence | None = None,
+    actors: Actors | None = None,
 ) -> list[Outcome]:
     """Apply every write of ``plan`` (or, with ``dry_run``, only log it) and say what happened.
 
@@ -170,17 +175,18 @@ def execute(
     is the connection's :class:`~worker.atlassian.pacing.WritePacer`); ``stopping`` is then
     checked before each issue starts, and the issues already in flight finish.
     ``fence`` (the leader lease) is checked before each write is journaled and sent; once it
-    fails, no write starts and the rest come back as "stopped".
+    fails, no write starts and the rest come back as "stopped". ``actors`` stamps each write
+    with this installation and stops the writes when another one is seen (or already was).
     """
     outcomes: list[Outcome] = []
     writer = _Writer(atlassian, journal, plan, property_key=property_key, notify_users=notify_users)
     writer.fence = None if dry_run else fence
-    if writer.fence is not None:
-        fenced = writer.fence
+    writer.actors = None if dry_run else actors
+    if writer.fence is not None or writer.actors is not None:
         asked = stopping
 
         def stopping() -> bool:
-            return asked() or fenced.lost.is_set()
+            return asked() or writer.halted() is not None
 
     writer.verify = dict(verify or {})
     writer.verify_all = verify_all
@@ -194,7 +200,7 @@ def execute(
         if stopping():
             rest = plan.writes[index:]
             log.info("execute.stopped", remaining=len(rest))
-            outcomes.extend(_stopped(w, writer.fence) for w in rest)
+            outcomes.extend(_stopped(w, writer.halted()) for w in rest)
             break
         with structlog.contextvars.bound_contextvars(issue=write.issue):
             if dry_run:
@@ -246,7 +252,7 @@ def _concurrently(
                     log.info("execute.stopped", remaining=len(writes) - index,
                              in_flight=len(running))  # fmt: skip
                     for rest in range(index, len(writes)):
-                        results[rest] = _stopped(writes[rest], writer.fence)
+                        results[rest] = _stopped(writes[rest], writer.halted())
                     index = len(writes)
                     break
                 # Each writer runs in a copy of this context: the cycle's run_id stays bound.
@@ -260,11 +266,11 @@ def _concurrently(
     return [r for r in results if r is not None]
 
 
-def _stopped(write: IssueWrite, fence: Fence | None) -> Outcome:
-    """A write not started because of a stop request or a lost lease."""
-    if fence is not None and fence.lost.is_set():
+def _stopped(write: IssueWrite, halted: str | None) -> Outcome:
+    """A write not started: a stop request, or ``halted`` (a lost lease, another actor)."""
+    if halted is not None:
         return Outcome(write.issue, "stopped", _kinds(write), retryable=True,
-                       detail=f"{fence.describe()}: not written")
+                       detail=f"{halted}: not written")
     return Outcome(write.issue, "stopped", _kinds(write), detail="stop requested before this issue")
 
 
@@ -297,16 +303,23 @@ class _Writer:
         self.recent: Mapping[str, RecordedWrite] = {}
         self._journal_lock = threading.Lock()
         self.fence: Fence | None = None
+        self.actors: Actors | None = None
+
+    def halted(self) -> str | None:
+        """Why every writer stops (the lease lost, another actor), or None."""
+        if self.fence is not None and self.fence.lost.is_set():
+            return self.fence.describe()
+        if self.actors is not None and self.actors.halted.is_set():
+            return self.actors.reason or "another actor"
+        return None
 
     def _fenced(self, write: IssueWrite, *, look: bool = True) -> Outcome | None:
-        """None when this write may go on; else its "stopped" outcome (lease lost).
-        ``look``: read the lease row (else only the cycle's shared "lost" flag)."""
-        if self.fence is None:
+        """None when this write may go on; else its "stopped" outcome (lease lost, another
+        actor). ``look``: read the lease row (else only the cycle's shared flags)."""
+        if self.halted() is None and (not look or self.fence is None or self.fence.check()):
             return None
-        if not self.fence.lost.is_set() and (not look or self.fence.check()):
-            return None
-        log.warning("write.fenced", fencing=self.fence.fencing)
-        return _stopped(write, self.fence)
+        log.warning("write.halted", fencing=None if self.fence is None else self.fence.fencing)
+        return _stopped(write, self.halted())
 
     def _body(self, write: IssueWrite, **options: Any) -> dict[str, Any]:
         return edit_body(
@@ -366,6 +379,11 @@ class _Writer:
                 detail=f"the bot's state on the issue is unknown ({why}) and could not be "
                 f"read ({exc}); nothing written",
             )
+        actors = self.actors
+        if (actors is not None and actors.observe(write.issue, stored) is not None
+                and actors.active(self.plan.now)):  # recent: every writer stops
+            log.error("another_actor", detail=actors.reason)
+            return write, _stopped(write, self.halted())
         if step_landed(stored.to_json(), write):
             self._record(write, "applied", state=stored)
             log.info("write.already_done", why=why)
@@ -406,6 +424,8 @@ class _Writer:
             write, refused = self._read_first(write, why)
             if refused is not None:
                 return refused
+        if self.actors is not None:  # which installation wrote the property, and when
+            write = replace(write, state=replace(write.state, by=self.actors.stamp(self.plan.now)))
         try:
             body = self._body(write)  # may read the field catalogue: before we journal
         except _FAILED as exc:

@@ -199,10 +199,21 @@ _NO_POLICY_STATE = PolicyState()
 
 
 @dataclass(frozen=True, slots=True)
+class WrittenBy:
+    """Which installation of the bot wrote the issue property last (its id, kept in its
+    store), and when (the site's clock): see :mod:`worker.installation`."""
+
+    installation: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class BotState:
     """The value of our issue property: per policy id, what was done and when."""
 
     policies: Mapping[str, PolicyState] = field(default_factory=dict)
+    #: the installation that wrote it (None: written before installations were recorded)
+    by: WrittenBy | None = None
 
     def for_policy(self, policy_id: str) -> PolicyState:
         """The state for one policy (empty when the bot never acted for it)."""
@@ -210,8 +221,12 @@ class BotState:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object stored in the issue property (compact, versioned)."""
+        by = {} if self.by is None else {
+            "by": {"installation": self.by.installation, "at": _iso(self.by.at)}
+        }
         return {
             "v": 1,
+            **by,
             "policies": {
                 pid: {
                     k: v
@@ -271,7 +286,15 @@ class BotState:
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"state for policy {pid!r} is malformed: {exc}") from exc
-        return cls(policies=out)
+        return cls(policies=out, by=_written_by(value.get("by")))
+
+
+def _written_by(value: object) -> WrittenBy | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("installation"), str):
+        raise ValueError("'by' is not an object naming an installation")
+    return WrittenBy(installation=value["installation"], at=_parse_dt(value.get("at")))
 
 
 def _step_json(step: StepRecord) -> dict[str, Any]:

@@ -15,6 +15,7 @@ whose tables it did not create (:mod:`worker.migrate`). ``postgresql://`` URLs u
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +41,9 @@ from worker.model import (
     RecordedWrite,
     Subject,
 )
+
+#: ``meta``: this installation's id, stamped into the issue property with every write
+INSTALLATION_KEY = "installation_id"
 
 
 class StoreError(RuntimeError):
@@ -337,6 +341,9 @@ class Store:
         self._engine = engine
         #: the Alembic revision the store is at
         self.version = migrate(engine)
+        #: this installation's id (``meta`` ``installation_id``, made when first opened):
+        #: every process sharing the store shares it (see :mod:`worker.installation`)
+        self.installation_id = self._installation_id()
 
     @property
     def engine(self) -> Engine:
@@ -513,6 +520,19 @@ class Store:
         """Set (insert or replace) a meta value, atomically."""
         with self._engine.begin() as conn:
             conn.execute(_upsert(conn, meta, {"key": key, "value": value}, key_columns=("key",)))
+
+    def _installation_id(self) -> str:
+        """The id in ``meta``, created at the first open; two processes opening a new store
+        at once agree on one (the insert that loses the race inserts nothing)."""
+        with self._engine.begin() as conn:
+            insert_ignoring_conflict(
+                conn, meta, {"key": INSTALLATION_KEY, "value": uuid.uuid4().hex[:16]},
+                key_columns=("key",),
+            )
+            value: object = conn.execute(
+                sa.select(meta.c.value).where(meta.c.key == INSTALLATION_KEY)
+            ).scalar_one()
+        return str(value)
 
     def purge(self, *, before: datetime) -> int:
         """Delete audit rows and journal entries older than ``before``; returns rows deleted.

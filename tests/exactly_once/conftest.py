@@ -57,7 +57,8 @@ class Bench:
     sandbox: Sandbox
     tmp: Path
 
-    def settings(self, *, state: str | None = None, timeout_s: int = 30) -> Settings:
+    def settings(self, *, state: str | None = None, timeout_s: int = 30,
+                 trusted: frozenset[str] = frozenset()) -> Settings:
         sb = self.sandbox
         cloud = sb.flavor == "cloud"
         return Settings(
@@ -71,10 +72,12 @@ class Bench:
             config_path=POLICIES,
             state=state or str(self.tmp / "state.db"),
             timeout_s=timeout_s,
+            trusted_installations=trusted,
         )
 
-    def runner(self, *, state: str | None = None, timeout_s: int = 30) -> CycleRunner:
-        settings = self.settings(state=state, timeout_s=timeout_s)
+    def runner(self, *, state: str | None = None, timeout_s: int = 30,
+               trusted: frozenset[str] = frozenset()) -> CycleRunner:
+        settings = self.settings(state=state, timeout_s=timeout_s, trusted=trusted)
         return CycleRunner(settings, Store.open(settings.state))
 
     def cycle(self, runner: CycleRunner) -> CycleReport:

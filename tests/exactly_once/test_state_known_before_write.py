@@ -15,16 +15,26 @@ def _property_reads(b: Any) -> list[str]:
 
 def test_a_lost_store_under_search_lag_posts_no_duplicates(bench: Any, flavor: str) -> None:
     """Comment on three tickets, delete the store, run again while search still shows the
-    old state: the new store has no history, so each acted ticket's property is read (three
-    GETs, nothing else) and nothing is posted twice."""
+    old state: the new store has no history, so each acted ticket's property is read; it
+    names the lost store's installation, which looks like another actor until an operator
+    confirms it; then the three GETs, nothing else, and nothing is posted twice."""
     site = example_site(flavor)
     site["site"]["search_lag_s"] = 600
     b = bench(site)
-    b.cycle(b.runner(state=str(b.tmp / "first.db")))
+    first = b.runner(state=str(b.tmp / "first.db"))
+    b.cycle(first)
     assert b.comment_counts() == dict.fromkeys(ACTED, 1)
 
     b.sandbox.clear_requests()
-    lost = b.runner(state=str(b.tmp / "replacement.db"))
+    unconfirmed = b.runner(state=str(b.tmp / "replacement.db")).run()
+    assert unconfirmed.another_actor is not None
+    assert f"TRUSTED_INSTALLATIONS={first.store.installation_id}" in unconfirmed.another_actor
+    assert b.puts() == []
+    assert b.comment_counts() == dict.fromkeys(ACTED, 1)
+
+    b.sandbox.clear_requests()
+    lost = b.runner(state=str(b.tmp / "replacement.db"),
+                    trusted=frozenset({first.store.installation_id}))
     report = b.cycle(lost)
     assert b.comment_counts() == dict.fromkeys(ACTED, 1)
     assert b.puts() == []

@@ -121,6 +121,8 @@ class Worker:
         self.policies = policies
         self.incremental = incremental
         self.full_sweep_s = full_sweep_s
+        #: other workers' installations whose writes this one accepts (the pair's twin)
+        self.trusted: frozenset[str] = frozenset()
 
     def cycle(self, sandbox: Sandbox, *, expect_ok: bool = True) -> CycleReport:
         """One enforcing cycle against ``sandbox``."""
@@ -133,6 +135,7 @@ class Worker:
             state=self.state,
             incremental=self.incremental,
             full_sweep_s=self.full_sweep_s,
+            trusted_installations=self.trusted,
         )
         runner = CycleRunner(settings, self.store)
         try:
@@ -145,6 +148,13 @@ class Worker:
         return report
 
 
+def trust_each_other(a: Worker, b: Worker) -> None:
+    """Two workers play the same bot on copies of one site, each copy carrying the other's
+    writes forward: as an operator would, each confirms the other's installation."""
+    a.trusted = frozenset({b.store.installation_id})
+    b.trusted = frozenset({a.store.installation_id})
+
+
 class Pair:
     """An incremental worker and a full-read worker on two copies of one site document."""
 
@@ -155,6 +165,7 @@ class Pair:
         self.incremental = Worker(tmp, "incremental", self.policies, incremental=True,
                                   **incremental)
         self.full = Worker(tmp, "full", self.policies, incremental=False)
+        trust_each_other(self.incremental, self.full)
         self.requests: list[dict[str, Any]] = []
 
     def cycle(self, *, faults: list[dict[str, Any]] | None = None

@@ -52,6 +52,7 @@ from tests.service.incremental_support import (  # noqa: E402
     now_of,
     pin_ids,
     policy_file,
+    trust_each_other,
     write_fingerprint,
 )
 from worker.atlassian import retry  # noqa: E402
@@ -86,6 +87,7 @@ class IncrementalEquivalence(RuleBasedStateMachine):
         self.ports = (free_port(), free_port())
         self.incremental = Worker(self.tmp, "incremental", policies, incremental=True)
         self.full = Worker(self.tmp, "full", policies, incremental=False)
+        trust_each_other(self.incremental, self.full)
 
     # ------------------------------------------------------------------ people's changes
 

@@ -21,15 +21,18 @@ from datetime import UTC, datetime
 import structlog
 
 from worker.cycle import (
+    EXIT_ANOTHER_ACTOR,
     EXIT_FAILED_ACTIONS,
     EXIT_INVALID,
     EXIT_LEASE_HELD,
     EXIT_OK,
+    JOURNAL_WINDOW,
     CycleRunner,
     read_site,
     spec_for_issues,
 )
 from worker.execute import execute
+from worker.installation import Actors
 from worker.journal import GuardedJournal
 from worker.lease import Fence, Lease, LeaseHeldError, Renewer
 from worker.model import Decision, Plan
@@ -116,11 +119,18 @@ def _revert(
         log.info("revert.started", issues=wanted, dry_run=dry_run, reason=reason)
         store.start_cycle(CycleRecord(revert_id, started, dry_run, "running"))
         journal = GuardedJournal(store)
+        # a revert writes like a cycle: stamped with this installation, and stopped by
+        # another one's recent writes (confirm it first if the revert is meant to undo them)
+        actors = Actors.load(store, trusted=runner.settings.trusted_installations,
+                             window=JOURNAL_WINDOW)
+        if not dry_run and actors.active(reading.now):
+            log.error("another_actor", detail=actors.reason)
         # Search may lag behind a write made moments ago: read each ticket's state right
         # before undoing, so a revert that already landed is never sent twice.
         outcomes = execute(the_plan, atlassian, journal, dry_run=dry_run,
                            property_key=policies.property_key,
-                           verify_all="a revert reads the state it undoes", fence=fence)
+                           verify_all="a revert reads the state it undoes", fence=fence,
+                           actors=actors)
         journal.flush()
         # One decision per reverted policy, so `history` (which reads decisions) shows it.
         store.record_decisions(revert_id, reading.now, [
@@ -168,6 +178,9 @@ def _revert(
                                                        if not dry_run else "comment planned"))
         sys.stdout.write(line + "\n")
     sys.stdout.write(f"run {revert_id}\n")
+    if actors.reason is not None and not dry_run:
+        sys.stderr.write(f"handoff-guard: error: {actors.reason}\n")
+        return EXIT_ANOTHER_ACTOR
     if fence is not None and fence.lost.is_set():
         sys.stderr.write(f"handoff-guard: error: {fence.describe()}; the tickets marked "
                          "stopped were not reverted\n")
