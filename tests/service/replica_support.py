@@ -63,9 +63,9 @@ def bot_comments(sandbox: Sandbox) -> Counter[str]:
 
 def worker_env(sandbox: Sandbox, tmp_path: Path, state: str, **extra: str) -> dict[str, str]:
     """The environment of a worker process on ``sandbox`` with the store at ``state``."""
-    return subprocess_env(sandbox, tmp_path / "config", tmp_path, HANDOFF_GUARD_STATE=state,
-                          HANDOFF_GUARD_LEASE_S=LEASE_S, HANDOFF_GUARD_WRITE_RATE="500",
-                          **extra)
+    settings = {"HANDOFF_GUARD_STATE": state, "HANDOFF_GUARD_LEASE_S": LEASE_S,
+                "HANDOFF_GUARD_WRITE_RATE": "500", **extra}
+    return subprocess_env(sandbox, tmp_path / "config", tmp_path, **settings)
 
 
 class WorkerProcess:

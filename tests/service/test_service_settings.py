@@ -41,6 +41,8 @@ DC = {"JIRA_URL": "https://jira.acme.internal", "JIRA_PERSONAL_TOKEN": "pat-abcd
         ({"HANDOFF_GUARD_RETENTION_DAYS": "-3"}, "HANDOFF_GUARD_RETENTION_DAYS must be greater"),
         ({"HANDOFF_GUARD_INCREMENTAL": "cloud-token-123456"},
          "HANDOFF_GUARD_INCREMENTAL must be true or false"),
+        ({"HANDOFF_GUARD_LEASE_S": "1m"}, "HANDOFF_GUARD_LEASE_S must be a whole number"),
+        ({"HANDOFF_GUARD_LEASE_S": "0"}, "HANDOFF_GUARD_LEASE_S must be greater than 0"),
     ],
 )
 def test_malformed_setting_is_one_clear_line(env: dict[str, str], message: str) -> None:
@@ -84,6 +86,14 @@ def test_defaults_when_only_jira_is_set() -> None:
     assert settings.http_host == "127.0.0.1"
     assert settings.log_format is None
     assert settings.retention_days == DEFAULT_RETENTION_DAYS
+    assert settings.lease_s == 60
+    assert settings.trusted_installations == frozenset()
+
+
+def test_trusted_installations_are_a_comma_separated_list() -> None:
+    """Blanks around and between the ids are ignored."""
+    settings = Settings.from_env({**CLOUD, "HANDOFF_GUARD_TRUSTED_INSTALLATIONS": " a1, ,b2 ,"})
+    assert settings.trusted_installations == frozenset({"a1", "b2"})
 
 
 @pytest.mark.parametrize(

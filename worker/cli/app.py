@@ -8,6 +8,7 @@ Exit codes (documented in the README and ``--help``):
 * 3 the cycle completed but some actions failed
 * 4 ``plan --against``: the two policy files plan differently
 * 5 ``run --once``, ``revert``: another process holds the leader lease (it says who, until when)
+* 6 ``run --once``, ``revert``: another installation writes to the same site (``another_actor``)
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ log = structlog.get_logger(__name__)
 EPILOG = """\
 exit codes: 0 ok; 1 invalid input or config; 2 cannot reach or authenticate to Atlassian;
 3 cycle completed with failed actions; 4 plan --against: the files differ;
-5 run --once / revert: another process holds the leader lease.
+5 run --once / revert: another process holds the leader lease;
+6 run --once / revert: another installation writes to the same site (another_actor).
 
 settings come from the environment (JIRA_URL, JIRA_USERNAME, JIRA_API_TOKEN or
 JIRA_PERSONAL_TOKEN, HANDOFF_GUARD_CONFIG, HANDOFF_GUARD_STATE, ...); see
