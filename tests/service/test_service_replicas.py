@@ -170,7 +170,7 @@ def test_two_run_once_on_one_sqlite_file(
                 second.close()
         sandbox.clear_faults()
         third = WorkerProcess(["run", "--once"], env, name="third")
-        assert third.finish() == EXIT_OK
+        assert third.finish() == EXIT_OK, third.events[-8:]
         done = [json.loads(p.stdout.strip().splitlines()[-1])["outcomes"] for p in (first, third)]
         assert done[0].get("applied", 0) + done[1].get("applied", 0) == len(acted)
         comments = bot_comments(sandbox)
