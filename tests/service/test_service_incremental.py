@@ -566,3 +566,20 @@ def test_fewer_deal_pages_than_the_share_fails_the_incremental_read_too(pair: Pa
     assert inc.read_full is False
     assert inc.deals == full.deals == 0
     assert pair.incremental.store.get_meta("deal_page_facts") == before
+
+
+def test_a_due_ticket_that_left_the_search_is_not_read(pair: Pair) -> None:
+    """bulkfetch ignores the JQL: a due ticket closed since (``statusCategory != Done`` no
+    longer holds) comes back from it, and is left out as a full read leaves it out."""
+    ticket = _due_ticket(pair)
+    advance(pair.site, timedelta(hours=int(LADDER_STEP.rstrip("h")) + 1))
+    due = [k for k, t in ReadState.load(pair.incremental.store).rechecks.items()
+           if t <= now_of(pair.site)]
+    assert ticket["key"] in due
+    ticket["status"] = "Done"
+    ticket["updated"] = iso(now_of(pair.site))
+    inc, _ = pair.cycle()
+    assert inc.read_full is False
+    assert _calls(pair, "POST", "/issue/bulkfetch")
+    assert inc.issues_read == len(due) - 1
+    assert ticket["key"] not in ReadState.load(pair.incremental.store).rechecks
