@@ -17,7 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-_ISSUE_SEARCH = re.compile(r"/rest/api/[23]/search(/jql)?$")
+#: pages of tickets: searches, and bulkfetch (incremental cycles read due tickets by key)
+_ISSUE_SEARCH = re.compile(r"/rest/api/[23]/(search(/jql)?|issue/bulkfetch)$")
 _GROUP_MEMBERS = re.compile(r"/rest/api/[23]/group/member$")
 _CQL_SEARCH = re.compile(r"/rest/api/(content/)?search$")
 _ISSUE_PATH = re.compile(r"/rest/api/[23]/issue/(?P<key>[A-Z][A-Z0-9_]*-\d+)(?P<rest>/.*)?$")
@@ -25,6 +26,7 @@ _READ_POSTS = (
     re.compile(r"/search(/jql)?$"),
     re.compile(r"/search/approximate-count$"),
     re.compile(r"/jql/match$"),
+    re.compile(r"/issue/bulkfetch$"),
 )
 #: Issue numbers in paths are folded so ``other`` groups requests by endpoint.
 _KEY_IN_PATH = re.compile(r"/[A-Z][A-Z0-9_]*-\d+(?=/|$)")

@@ -20,6 +20,7 @@ def _req(method: str, path: str, status: int = 200) -> dict[str, Any]:
         ("POST", "/rest/api/3/search/jql", False),
         ("POST", "/rest/api/2/search", False),
         ("POST", "/rest/api/3/search/approximate-count", False),
+        ("POST", "/rest/api/3/issue/bulkfetch", False),
         ("PUT", "/rest/api/3/issue/ACME-1", True),
         ("POST", "/rest/api/2/issue/ACME-1/comment", True),
         ("PUT", "/rest/api/2/issue/ACME-1/properties/handoff-guard", True),
@@ -28,7 +29,8 @@ def _req(method: str, path: str, status: int = 200) -> dict[str, Any]:
     ],
 )
 def test_is_write(method: str, path: str, write: bool) -> None:
-    """Searches are reads whatever their method; edits, comments and property writes are writes."""
+    """Searches and bulkfetch are reads whatever their method; edits, comments and property
+    writes are writes."""
     assert is_write(method, path) is write
 
 
