@@ -13,8 +13,8 @@ so it never ends later than the row's expiry): past it, the lease counts as lost
 store is unreachable to say so.
 
 A holder renews while it works (:class:`Renewer`, every third of the period) and releases on a
-clean exit. A holder killed with ``kill -9`` releases nothing: its row expires and a standby
-takes over within one period.
+clean exit. A holder killed with ``kill -9`` releases nothing: its row expires at most one
+period after its last renewal, and a standby's renewer looks again right then and takes over.
 
 :meth:`Lease.check` is the writer's fence: it reads the row and compares holder and fencing
 number; on a mismatch, a failed renewal or a passed deadline it sets :attr:`Lease.lost`, after
@@ -101,6 +101,9 @@ class Lease:
         self.lost = threading.Event()
         #: the row as last read (who holds it, until when)
         self.last_seen: LeaseRow | None = None
+        #: after a failed :meth:`acquire`: seconds until that holder's hold expires (by the
+        #: store's clock), so a standby looks again right then
+        self.free_in_s: float | None = None
 
     # ------------------------------------------------------------------ acquire, renew, release
 
@@ -128,6 +131,8 @@ class Lease:
                     taken = _insert_first(conn, self.name, self.holder, now, expires)
                 row = _read(conn, self.name)
             self.last_seen = row
+            self.free_in_s = None if row is None else max(
+                0.0, (row.expires_at - now).total_seconds())
             if taken and row is not None and row.holder == self.holder:
                 if self.fencing != row.fencing:
                     log.info("lease.acquired", holder=self.holder, fencing=row.fencing,
@@ -253,8 +258,16 @@ class Renewer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="lease-renewer", daemon=True)
 
+    def _wait_s(self) -> float:
+        """A third of the period; a standby looks again the moment the holder's hold ends
+        (so it takes over within one period of the holder's last renewal)."""
+        free = self._lease.free_in_s
+        if self._lease.held or free is None:
+            return self._every_s
+        return max(0.05, min(self._every_s, free + 0.05))
+
     def _loop(self) -> None:
-        while not self._stop.wait(self._every_s):
+        while not self._stop.wait(self._wait_s()):
             try:
                 if self._lease.fencing is not None and not self._lease.lost.is_set():
                     self._lease.renew()
@@ -263,7 +276,10 @@ class Renewer:
             except sa.exc.SQLAlchemyError as exc:  # the store is down: try again next time
                 log.warning("lease.look_failed", error=type(exc).__name__)
             if self._on_look is not None:
-                self._on_look(self._lease)
+                try:
+                    self._on_look(self._lease)
+                except Exception as exc:  # reporting must never stop the renewals
+                    log.exception("lease.report_failed", error=str(exc))
 
     def __enter__(self) -> Renewer:
         self._thread.start()

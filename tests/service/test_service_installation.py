@@ -92,8 +92,8 @@ def test_another_installation_stops_writes_until_confirmed(
     cli: Cli, demo_sandbox: Sandbox, tmp_path: Path
 ) -> None:
     """Store A acts; an hour later store B (its own installation) finds A's writes: it writes
-    nothing, exits 6 naming A and how to confirm it, and its service is not ready
-    (``another_actor``, gauge 1). Confirmed, B runs clean; once A's writes are older than the
+    nothing, exits 6 naming A and how to confirm it (``revert`` too), and its service is not
+    ready (``another_actor``, gauge 1). Confirmed, B runs clean; once A's writes are older than the
     journal window (A was removed), B writes the next step: no comment twice."""
     first, second = str(tmp_path / "a.db"), str(tmp_path / "b.db")
     code, out, err = cli("run", "--once", HANDOFF_GUARD_STATE=first)
@@ -127,6 +127,11 @@ def test_another_installation_stops_writes_until_confirmed(
         assert service.stop() == EXIT_OK
     finally:
         service.close()
+    assert _puts(demo_sandbox) == []
+
+    code, out, err = cli("revert", "ACME-1", "--reason", "Lee Okafor", HANDOFF_GUARD_STATE=second)
+    assert code == EXIT_ANOTHER_ACTOR
+    assert f"HANDOFF_GUARD_TRUSTED_INSTALLATIONS={a_id}" in err
     assert _puts(demo_sandbox) == []
 
     code, out, err = cli("run", "--once", HANDOFF_GUARD_STATE=second,

@@ -173,6 +173,8 @@ def _revert(
             line = f"{p.issue}: {'; '.join(p.notes)}"
         elif outcome is not None and outcome.status == "failed":
             line = f"{p.issue}: revert failed ({outcome.detail}); {'; '.join(p.notes)}"
+        elif outcome is not None and outcome.status == "stopped":
+            line = f"{p.issue}: not reverted ({outcome.detail})"
         else:
             line = f"{p.issue}: {verb}: " + "; ".join((*p.notes, "comment posted"
                                                        if not dry_run else "comment planned"))
