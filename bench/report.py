@@ -252,7 +252,9 @@ def performance_markdown(results: Mapping[str, Any], *, chart_link: str, json_li
         f"Policies: `{cfg['policies']}` as shipped"
         + (
             " (modes unchanged), with the per-cycle action budget and the breaker lifted "
-            "so that one cycle acts on every flagged ticket."
+            "(`unlimited`) so that one cycle acts on every flagged ticket; with no limit "
+            "counting the whole cycle, each ticket is written as soon as it is planned, "
+            "while later pages are still read."
             if cfg.get("safety_lifted")
             else "."
         ),

@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from worker.deal_cache import StoredDealFacts
 from worker.events import EventCounter
-from worker.execute import dry_run_matches
+from worker.execute import IN_FLIGHT_MARGIN, WriteDispatch, dry_run_matches
 
 # The codes live in worker.exits (light, for the CLI); re-exported here for older importers.
 from worker.exits import EXIT_ANOTHER_ACTOR as EXIT_ANOTHER_ACTOR
@@ -73,6 +73,7 @@ from worker.policy import PolicyError, load_policies, plan, promise_words, searc
 from worker.policy.completeness import Completeness
 from worker.policy.config import PM_SET
 from worker.policy.load import POLICY_YAML_LIMITS, templates_folder
+from worker.policy.plan import writes_wait_for_read
 from worker.policy.scope import scope_time_dependent
 from worker.settings import Settings, SettingsError
 from worker.store import CycleRecord, Store
@@ -911,6 +912,13 @@ def run_cycle(
                 reading.observe = actors.observe
             report_deal_problems(reading.deal_read, policies, runner.metrics)
             partial = reading.read is not None and not reading.read.full
+            journal = GuardedJournal(runner.store)
+            dispatch: WriteDispatch | None = None
+            if not dry_run:
+                runner.in_hand = (run_id, started, journal)
+                dispatch = _while_reading(runner, run_id, atlassian, journal, reading,
+                                          policies, stopping, fence, actors)
+                progress["dispatch"] = dispatch
             the_plan = plan(
                 reading,
                 reading.directory,
@@ -921,6 +929,7 @@ def run_cycle(
                 # An incremental read sees part of each scope: the breaker's percentage
                 # is taken against the scope as the last full read counted it.
                 scope_sizes=incremental.state.scope_sizes if partial else None,
+                on_write=None if dispatch is None else dispatch.submit,
             )
             log.info(
                 "cycle.read",
@@ -948,16 +957,14 @@ def run_cycle(
                 runner.reloads_seen = runner.source.reloads
                 log.info("config.promises", **dict(the_plan.promises),
                          messages=promise_words(the_plan.promises))
-            journal = GuardedJournal(runner.store)
-            if not dry_run:
-                runner.in_hand = (run_id, started, journal)
             results = _execute(the_plan, atlassian, journal, dry_run=dry_run,
                                stopping=stopping, property_key=policies.property_key,
                                verify=reading.verify,
                                verify_all=_without_history(runner.store, run_id),
                                timeout_s=runner.settings.timeout_s,
                                concurrency=runner.settings.writes_in_flight, fence=fence,
-                               actors=actors)
+                               actors=actors, started=dispatch)
+            progress.pop("dispatch", None)
             runner.in_hand = None
             progress["results"] = tuple(results)
             report = _report(
@@ -982,6 +989,7 @@ def run_cycle(
             if report.status == "ok":
                 _advance(runner, incremental, reading, the_plan, report.results)
         except CycleStoppedError as exc:
+            _written_while_reading(runner, progress)
             log.info("cycle.stopped", detail=str(exc))
             report = replace(
                 _failed_report(run_id, started, started_mono, dry_run, runner, "error", str(exc),
@@ -989,6 +997,7 @@ def run_cycle(
                 status="stopped", error=None, error_kind=None,
             )
         except Exception as exc:
+            _written_while_reading(runner, progress)
             kind, message = classify(exc)
             log.error("cycle.failed", error=message, error_kind=kind,
                       exc_info=kind == "error")
@@ -1001,6 +1010,45 @@ def run_cycle(
         _publish_report(runner, report)
         log.info("cycle.finished", **report.summary())
         return report
+
+
+def _while_reading(
+    runner: CycleRunner,
+    run_id: str,
+    atlassian: Atlassian,
+    journal: GuardedJournal,
+    reading: IssueStream,
+    policies: Policies,
+    stopping: threading.Event,
+    fence: Fence | None,
+    actors: Actors | None,
+) -> WriteDispatch | None:
+    """The writers that start on each ticket as soon as it is planned, while later pages are
+    still read; None when a limit that counts the whole cycle (the budget, a breaker) makes
+    every write wait for the plan (``writes_wait_for_read``)."""
+    why = writes_wait_for_read(policies)
+    log.info("execute.while_reading", enabled=why is None, why_not=why)
+    if why is not None:
+        return None
+    return WriteDispatch(
+        atlassian, journal, now=reading.now, stopping=stopping.is_set,
+        property_key=policies.property_key, verify=reading.verify,
+        verify_all=_without_history(runner.store, run_id),
+        in_flight=timedelta(seconds=runner.settings.timeout_s) + IN_FLIGHT_MARGIN,
+        concurrency=runner.settings.writes_in_flight, fence=fence, actors=actors,
+    )  # fmt: skip
+
+
+def _written_while_reading(runner: CycleRunner, progress: dict[str, object]) -> None:
+    """The cycle ends before its plan: writes started while reading finish (no new one
+    starts), and their outcomes and journal rows are kept for the record."""
+    dispatch = progress.pop("dispatch", None)
+    if isinstance(dispatch, WriteDispatch):
+        progress["results"] = tuple(dispatch.abort())
+    in_hand = runner.in_hand
+    runner.in_hand = None
+    if in_hand is not None:
+        in_hand[2].flush()
 
 
 def _without_history(store: Store, run_id: str) -> str | None:
@@ -1034,14 +1082,15 @@ def _execute(
     concurrency: int = 1,
     fence: Fence | None = None,
     actors: Actors | None = None,
+    started: WriteDispatch | None = None,
 ) -> list[Outcome]:
-    from worker.execute import IN_FLIGHT_MARGIN, execute
+    from worker.execute import execute
 
     return execute(
         the_plan, atlassian, store, dry_run=dry_run, stopping=stopping.is_set,
         property_key=property_key, verify=verify, verify_all=verify_all,
         in_flight=timedelta(seconds=timeout_s) + IN_FLIGHT_MARGIN,
-        concurrency=concurrency, fence=fence, actors=actors,
+        concurrency=concurrency, fence=fence, actors=actors, started=started,
     )
 
 
@@ -1136,8 +1185,7 @@ def _report(
     stopping: threading.Event,
 ) -> CycleReport:
     statuses = Counter(o.status for o in results)
-    applied = sum(len(o.actions) for o in results if o.status in ("applied", "fallback"))
-    failed = sum(max(len(o.actions), 1) for o in results if o.status == "failed")
+    applied, failed = _action_counts(results)
     stopped = stopping.is_set() or statuses.get("stopped", 0) > 0
     return CycleReport(
         run_id=run_id,
@@ -1190,9 +1238,11 @@ def _failed_report(
     reading = progress.get("reading")
     the_plan = progress.get("plan")
     results = progress.get("results")
-    outcomes: dict[str, int] = {}
-    if isinstance(results, tuple):
-        outcomes = dict(Counter(o.status for o in results if isinstance(o, Outcome)))
+    # Writes started while reading, before the cycle failed or stopped, are on the record.
+    done = (tuple(o for o in results if isinstance(o, Outcome))
+            if isinstance(results, tuple) else ())
+    outcomes: dict[str, int] = dict(Counter(o.status for o in done))
+    applied, failed = _action_counts(done)
     atlassian = runner._atlassian
     requests_made = retries = 0
     if atlassian is not None:
@@ -1214,12 +1264,26 @@ def _failed_report(
         issues_read=reading.issues if isinstance(reading, IssueStream) else 0,
         counts=_counts(plan_value),
         outcomes=outcomes,
+        actions_applied=applied,
+        actions_failed=failed,
         requests=requests_made,
         retries=retries,
         config_sha256=runner.source.sha256,
         config_problems=runner.source.problems,
         plan=plan_value,
+        results=done,
     )
+
+
+def _action_counts(results: Iterable[Outcome]) -> tuple[int, int]:
+    """Actions applied, and actions failed (a failed issue counts at least one)."""
+    applied = failed = 0
+    for o in results:
+        if o.status in ("applied", "fallback"):
+            applied += len(o.actions)
+        elif o.status == "failed":
+            failed += max(len(o.actions), 1)
+    return applied, failed
 
 
 #: how long the end-of-cycle recording retries a store that stumbles

@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -164,6 +164,7 @@ def execute(
     concurrency: int = 1,
     fence: Fence | None = None,
     actors: Actors | None = None,
+    started: WriteDispatch | None = None,
 ) -> list[Outcome]:
     """Apply every write of ``plan`` (or, with ``dry_run``, only log it) and say what happened.
 
@@ -177,25 +178,29 @@ def execute(
     ``fence`` (the leader lease) is checked before each write is journaled and sent; once it
     fails, no write starts and the rest come back as "stopped". ``actors`` stamps each write
     with this installation and stops the writes when another one is seen (or already was).
+    ``started`` is a :class:`WriteDispatch` that already writes the plan's tickets as they
+    were planned (its own settings apply); the rest of the plan goes through it.
     """
+    if started is not None:
+        return started.finish(plan.writes)
     outcomes: list[Outcome] = []
-    writer = _Writer(atlassian, journal, plan, property_key=property_key, notify_users=notify_users)
+    if not dry_run and concurrency > 1 and len(plan.writes) > 1:
+        dispatch = WriteDispatch(
+            atlassian, journal, now=plan.now, stopping=stopping, property_key=property_key,
+            notify_users=notify_users, verify=verify, verify_all=verify_all,
+            in_flight=in_flight, concurrency=concurrency, fence=fence, actors=actors,
+        )  # fmt: skip
+        return dispatch.finish(plan.writes)
+    writer = _Writer(atlassian, journal, plan.now, property_key=property_key,
+                     notify_users=notify_users)
     writer.fence = None if dry_run else fence
     writer.actors = None if dry_run else actors
-    if writer.fence is not None or writer.actors is not None:
-        asked = stopping
-
-        def stopping() -> bool:
-            return asked() or writer.halted() is not None
-
-    writer.verify = dict(verify or {})
+    stopping = _or_halted(stopping, writer)
+    writer.verify = verify or {}
     writer.verify_all = verify_all
     writer.in_flight = in_flight
     if not dry_run:
         writer.recent = journal.recent_writes(since=plan.now - timedelta(hours=24))
-    if not dry_run and concurrency > 1 and len(plan.writes) > 1:
-        atlassian.jira.field_info()  # warm the catalogue once, not in every writer
-        return _concurrently(plan.writes, writer, stopping=stopping, concurrency=concurrency)
     for index, write in enumerate(plan.writes):
         if stopping():
             rest = plan.writes[index:]
@@ -209,6 +214,106 @@ def execute(
             else:
                 outcomes.append(writer.apply(write))
     return outcomes
+
+
+def _or_halted(stopping: Callable[[], bool], writer: _Writer) -> Callable[[], bool]:
+    """``stopping``, or every writer halted (a lost lease, another actor): no new write starts
+    either way."""
+    if writer.fence is None and writer.actors is None:
+        return stopping
+    return lambda: stopping() or writer.halted() is not None
+
+
+class WriteDispatch:
+    """Writes started as they are handed in, up to ``concurrency`` in flight, each issue whole
+    by one writer; outcomes in the order of the plan.
+
+    The cycle hands in each ticket's write as soon as the planner says it is final (see
+    :func:`worker.policy.plan.writes_wait_for_read`), so Jira is written while later search
+    pages are still read, and :meth:`finish` then takes the plan's writes: those already
+    started are not started again. ``stopping`` (and the leader lease's ``fence`` and the
+    ``actors`` check, when given) is checked before each issue starts; the issues in flight
+    finish.
+    """
+
+    def __init__(
+        self,
+        atlassian: Atlassian,
+        journal: WriteJournal,
+        *,
+        now: datetime,
+        stopping: Callable[[], bool],
+        property_key: str = DEFAULT_PROPERTY_KEY,
+        notify_users: bool = True,
+        verify: Mapping[str, str] | None = None,
+        verify_all: str | None = None,
+        in_flight: timedelta = timedelta(seconds=30) + IN_FLIGHT_MARGIN,
+        concurrency: int = 1,
+        fence: Fence | None = None,
+        actors: Actors | None = None,
+    ) -> None:
+        writer = _Writer(atlassian, journal, now, property_key=property_key,
+                         notify_users=notify_users)
+        writer.fence = fence
+        writer.actors = actors
+        # The live mapping: the read adds to it while the writers work (each key before its
+        # ticket is planned, so before its write is handed in).
+        writer.verify = verify if verify is not None else {}
+        writer.verify_all = verify_all
+        writer.in_flight = in_flight
+        writer.recent = journal.recent_writes(since=now - timedelta(hours=24))
+        atlassian.jira.field_info()  # warm the catalogue once, not in every writer
+        self._writer = writer
+        self._stopping = _or_halted(stopping, writer)
+        self._ended = False
+        self._stop_logged = False
+        self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency),
+                                        thread_name_prefix="writer")
+        self._started: dict[str, tuple[IssueWrite, Future[Outcome]]] = {}
+
+    def submit(self, write: IssueWrite) -> None:
+        """Start ``write`` when a writer is free (at once when one is)."""
+        if write.issue in self._started:
+            # One write per issue and cycle, whatever happens: the first one stands.
+            log.error("execute.duplicate_write", issue=write.issue)
+            return
+        # Each writer runs in a copy of this context: the cycle's run_id stays bound.
+        future = self._pool.submit(contextvars.copy_context().run, self._one, write)
+        self._started[write.issue] = (write, future)
+
+    def _one(self, write: IssueWrite) -> Outcome:
+        if self._ended or self._stopping():
+            if not self._stop_logged:
+                self._stop_logged = True
+                log.info("execute.stopped", remaining=sum(
+                    1 for _w, f in self._started.values() if not f.done()))
+            return _stopped(write, self._writer.halted())
+        with structlog.contextvars.bound_contextvars(issue=write.issue):
+            return self._writer.apply(write)
+
+    def finish(self, writes: Sequence[IssueWrite]) -> list[Outcome]:
+        """Write the rest of ``writes`` and wait for every one; outcomes in their order
+        (then any write handed in that the plan does not hold, which should never be)."""
+        for write in writes:
+            known = self._started.get(write.issue)
+            if known is None:
+                self.submit(write)
+            elif known[0] != write:
+                log.error("execute.early_write_differs", issue=write.issue)
+        return self._collect([w.issue for w in writes])
+
+    def abort(self) -> list[Outcome]:
+        """The cycle ends before its plan (a stop, a failed read): no new issue starts; the
+        ones in flight finish. The outcomes of everything handed in."""
+        self._ended = True
+        return self._collect([])
+
+    def _collect(self, order: list[str]) -> list[Outcome]:
+        keys = order + [k for k in self._started if k not in set(order)]
+        try:
+            return [self._started[k][1].result() for k in keys]
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def dry_run_matches(plan: Plan) -> tuple[Outcome, ...]:
@@ -227,43 +332,6 @@ def dry_run_matches(plan: Plan) -> tuple[Outcome, ...]:
                     detail=f"policy {d.policy} is in dry-run mode: nothing written")
         )
     return tuple(found)
-
-
-def _concurrently(
-    writes: Sequence[IssueWrite],
-    writer: _Writer,
-    *,
-    stopping: Callable[[], bool],
-    concurrency: int,
-) -> list[Outcome]:
-    """Up to ``concurrency`` issues in flight; outcomes in plan order."""
-    results: list[Outcome | None] = [None] * len(writes)
-
-    def one(write: IssueWrite) -> Outcome:
-        with structlog.contextvars.bound_contextvars(issue=write.issue):
-            return writer.apply(write)
-
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="writer") as pool:
-        running: dict[Future[Outcome], int] = {}
-        index = 0
-        while index < len(writes) or running:
-            while index < len(writes) and len(running) < concurrency:
-                if stopping():
-                    log.info("execute.stopped", remaining=len(writes) - index,
-                             in_flight=len(running))  # fmt: skip
-                    for rest in range(index, len(writes)):
-                        results[rest] = _stopped(writes[rest], writer.halted())
-                    index = len(writes)
-                    break
-                # Each writer runs in a copy of this context: the cycle's run_id stays bound.
-                future = pool.submit(contextvars.copy_context().run, one, writes[index])
-                running[future] = index
-                index += 1
-            if running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    results[running.pop(future)] = future.result()
-    return [r for r in results if r is not None]
 
 
 def _stopped(write: IssueWrite, halted: str | None) -> Outcome:
@@ -286,7 +354,7 @@ class _Writer:
         self,
         atlassian: Atlassian,
         journal: WriteJournal,
-        plan: Plan,
+        now: datetime,
         *,
         property_key: str,
         notify_users: bool,
@@ -294,10 +362,11 @@ class _Writer:
         self.jira = atlassian.jira
         self.flavor = atlassian.flavor
         self.journal = journal
-        self.plan = plan
+        #: the plan's time: recorded with every journal row and step
+        self.now = now
         self.property_key = property_key
         self.notify_users = notify_users
-        self.verify: dict[str, str] = {}
+        self.verify: Mapping[str, str] = {}
         self.verify_all: str | None = None
         self.in_flight = timedelta(seconds=30) + IN_FLIGHT_MARGIN
         self.recent: Mapping[str, RecordedWrite] = {}
@@ -342,7 +411,7 @@ class _Writer:
             RecordedWrite(
                 issue=write.issue,
                 issue_id=write.issue_id,
-                at=self.plan.now,
+                at=self.now,
                 state=state or write.state,
                 status="applied" if status == "applied" else "unknown",
             )
@@ -353,7 +422,7 @@ class _Writer:
         or the outcome when the issue is held back."""
         last = self.recent.get(write.issue)
         if last is not None and last.status == "unknown":
-            age = self.plan.now - last.at
+            age = self.now - last.at
             if age < self.in_flight:
                 until = last.at + self.in_flight
                 log.warning("write.held_back", previous_at=last.at.isoformat(),
@@ -381,7 +450,7 @@ class _Writer:
             )
         actors = self.actors
         if (actors is not None and actors.observe(write.issue, stored) is not None
-                and actors.active(self.plan.now)):  # recent: every writer stops
+                and actors.active(self.now)):  # recent: every writer stops
             log.error("another_actor", detail=actors.reason)
             return write, _stopped(write, self.halted())
         if step_landed(stored.to_json(), write):
@@ -425,7 +494,7 @@ class _Writer:
             if refused is not None:
                 return refused
         if self.actors is not None:  # which installation wrote the property, and when
-            write = replace(write, state=replace(write.state, by=self.actors.stamp(self.plan.now)))
+            write = replace(write, state=replace(write.state, by=self.actors.stamp(self.now)))
         try:
             body = self._body(write)  # may read the field catalogue: before we journal
         except _FAILED as exc:
@@ -563,9 +632,9 @@ class _Writer:
         if reassign is not None and "assignee" in refused:
             assigned, note = self._assign_fallback(write, reassign)
             notes.append(note)
-            write = _with_assignee(write, reassign, assigned, now=self.plan.now)
+            write = _with_assignee(write, reassign, assigned, now=self.now)
         if "labels" in refused:
-            write = _without_labels(write, now=self.plan.now)
+            write = _without_labels(write, now=self.now)
         body = self._body(write, drop_fields=refused)
         try:
             self._send(write, body)

@@ -53,14 +53,22 @@ FULL_SWEEP_S = 30 * 24 * 3600
 CONTRACT_STATES = ("Signed", "In negotiation", "Draft")
 
 
-def policy_file(tmp: Path) -> Path:
-    """The shipped policies, every one enforcing, safety limits lifted, plus IDLE_POLICY."""
+def policy_file(tmp: Path, *, unlimited: bool = False) -> Path:
+    """The shipped policies, every one enforcing, safety limits lifted, plus IDLE_POLICY.
+
+    Lifted as large numbers, a budget and a breaker still count the whole cycle, so the
+    writes wait for the plan; ``unlimited`` lifts them by name, and each ticket's write then
+    starts as soon as it is planned (see ``writes_wait_for_read``).
+    """
     data: dict[str, Any] = yaml.safe_load(POLICIES.read_text(encoding="utf-8"))
     data["templates"] = str((POLICIES.parent / data.get("templates", "templates")).resolve())
     data["safety"] = {
         "max_actions_per_cycle": 1_000_000,
         "breaker": {"max_matches": 1_000_000, "max_percent": 100, "min_scope": 1_000_000},
     }
+    if unlimited:
+        data["safety"] = {"max_actions_per_cycle": "unlimited",
+                          "breaker": {"max_matches": "unlimited", "max_percent": 100}}
     for policy in data["policies"]:
         policy["mode"] = "enforce"  # the dry-run Sales-chasing policy writes too: comments_by
         for step in policy["actions"]:
@@ -69,7 +77,7 @@ def policy_file(tmp: Path) -> Path:
         policy.pop("breaker", None)
         policy.pop("max_actions_per_cycle", None)
     data["policies"].append(IDLE_POLICY)
-    path = tmp / "policies.yaml"
+    path = tmp / ("policies-unlimited.yaml" if unlimited else "policies.yaml")
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
 
@@ -160,7 +168,9 @@ class Pair:
 
     def __init__(self, tmp: Path, site: dict[str, Any], **incremental: Any) -> None:
         self.site = site
-        self.policies = policy_file(tmp)
+        # The incremental worker's limits are lifted by name: its writes start while it
+        # reads; the full worker's writes wait for its plan.
+        self.policies = policy_file(tmp, unlimited=True)
         self.ports = (free_port(), free_port())
         self.incremental = Worker(tmp, "incremental", self.policies, incremental=True,
                                   **incremental)

@@ -41,16 +41,24 @@ class Breaker:
     so a small site with three open tickets does not trip on "100 %".
     """
 
-    max_matches: int
+    #: None: no limit on the number of matches (``unlimited`` in the file)
+    max_matches: int | None
     max_percent: float
     min_scope: int
+
+    @property
+    def binds(self) -> bool:
+        """Whether this breaker can trip at all: a percentage of 100 cannot be exceeded
+        (every match is in the scope), so only a number of matches can."""
+        return self.max_matches is not None or self.max_percent < 100
 
 
 @dataclass(frozen=True, slots=True)
 class Safety:
     """Cycle-wide limits."""
 
-    max_actions_per_cycle: int
+    #: None: no cycle-wide budget (``unlimited`` in the file)
+    max_actions_per_cycle: int | None
     breaker: Breaker
 
 

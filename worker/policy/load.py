@@ -37,6 +37,7 @@ from worker.policy.errors import PolicyError, Problem
 from worker.policy.schedule import cron_problem
 from worker.policy.schema import (
     COMPOSITES,
+    UNLIMITED,
     BreakerModel,
     FileModel,
     PolicyModel,
@@ -261,7 +262,7 @@ class _Loader:
                 misfire_grace_s=int(sched.misfire_grace.seconds),
             ),
             safety=Safety(
-                max_actions_per_cycle=top.safety.max_actions_per_cycle,
+                max_actions_per_cycle=_limit(top.safety.max_actions_per_cycle),
                 breaker=_breaker(top.safety.breaker),
             ),
             property_key=top.state.property_key,
@@ -495,8 +496,14 @@ def _composite(cls: type[Condition]) -> type[Composite]:
 
 def _breaker(model: BreakerModel) -> Breaker:
     return Breaker(
-        max_matches=model.max_matches, max_percent=model.max_percent, min_scope=model.min_scope
+        max_matches=_limit(model.max_matches), max_percent=model.max_percent,
+        min_scope=model.min_scope,
     )
+
+
+def _limit(value: int | str) -> int | None:
+    """A limit from the file: a number, or None for ``unlimited``."""
+    return None if value == UNLIMITED else int(value)
 
 
 def _suggest(name: str, valid: typing.Iterable[str]) -> str:

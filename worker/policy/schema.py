@@ -101,10 +101,14 @@ class ScheduleModel(_Strict):
         return self
 
 
+#: how a limit is lifted in the policy file (a benchmark, a site that trusts its policies)
+UNLIMITED = "unlimited"
+
+
 class BreakerModel(_Strict):
     """A policy matching more tickets than this plans nothing (and says so)."""
 
-    max_matches: Annotated[int, Field(ge=1)] = 25
+    max_matches: Annotated[int, Field(ge=1)] | Literal["unlimited"] = 25
     max_percent: Annotated[float, Field(gt=0, le=100)] = 50.0
     min_scope: Annotated[int, Field(ge=1)] = 20
 
@@ -112,7 +116,7 @@ class BreakerModel(_Strict):
 class SafetyModel(_Strict):
     """Per-cycle limits: how many actions in total, and the blast-radius breaker."""
 
-    max_actions_per_cycle: Annotated[int, Field(ge=0)] = 50
+    max_actions_per_cycle: Annotated[int, Field(ge=0)] | Literal["unlimited"] = 50
     breaker: BreakerModel = Field(default_factory=BreakerModel)
 
 

@@ -16,8 +16,8 @@ def summarize(policies: Policies) -> list[str]:
     lines = [
         f"{len(policies.policies)} policies; cycles {when} ({sched.timezone}); "
         f"opt-out labels {', '.join(policies.opt_out_labels)}; "
-        f"at most {limits.max_actions_per_cycle} actions per cycle; breaker at "
-        f"{limits.breaker.max_matches} matches or {limits.breaker.max_percent:g}% of scope",
+        f"{_budget(limits.max_actions_per_cycle)}; breaker at "
+        f"{_matches(limits.breaker.max_matches)}{limits.breaker.max_percent:g}% of scope",
     ]
     for n, policy in enumerate(policies.policies, 1):
         lines.append("")
@@ -34,6 +34,14 @@ def summarize(policies: Policies) -> list[str]:
             does = " and ".join(a.words(None) for a in step.actions)
             lines.append(f"   step {i}, {at}: {does}")
     return lines
+
+
+def _budget(value: int | None) -> str:
+    return "no action budget per cycle" if value is None else f"at most {value} actions per cycle"
+
+
+def _matches(value: int | None) -> str:
+    return "" if value is None else f"{value} matches or "
 
 
 def warnings(policies: Policies) -> list[str]:
