@@ -207,7 +207,7 @@ def performance_markdown(results: Mapping[str, Any], *, chart_link: str, json_li
         + ", ".join(label for label, _f, _c in GUARD_SCRIPT)
         + " (churn: Sales people comment on or relabel that share of the tickets through the "
         "REST API, and one deal page is marked signed; full read: a full sweep with nothing "
-        "to write).",
+        "to write, run twice because CPU time on a shared machine swells with its load).",
         "",
         f"`make bench` runs Handoff Guard and the script a user would write against the sandbox "
         f"with {cfg['latency_ms']} ms injected per request (a nearby Cloud site), on a generated "
