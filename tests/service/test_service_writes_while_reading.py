@@ -136,3 +136,41 @@ def test_a_stop_while_reading_keeps_the_writes_on_record_and_sends_nothing_twice
     comments = _bot_comments(sandbox)
     assert set(comments.values()) == {1}
     assert len(comments) == applied + follow.outcomes.get("applied", 0)
+
+
+class _SearchFailsAfterFirstIntent(Store):
+    """A store that makes every later search page fail once a write is journaled."""
+
+    sandbox: Sandbox
+
+    def record_writes(self, items: Sequence[RecordedWrite]) -> None:
+        super().record_writes(items)
+        if not getattr(self, "broken", False):
+            self.broken = True
+            self.sandbox.add_faults([{"method": "POST", "path": "/search/jql$", "status": 500}])
+
+
+def test_a_read_that_fails_after_writes_started_records_them(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Search breaks once writes are under way: the cycle fails (unreachable), the writes
+    handed out finish (or are "stopped" when not started) and are recorded; the next cycle,
+    once the site is back, writes the rest and nothing twice."""
+    settings = _settings(sandbox, tmp_path, unlimited=True)
+    store = _SearchFailsAfterFirstIntent(engine_for(settings.state))
+    store.sandbox = sandbox
+    failed = _run(CycleRunner(settings, store))
+    assert (failed.status, failed.error_kind) == ("failed", "unreachable")
+    applied = failed.outcomes.get("applied", 0)
+    # the tickets planned before the failure surfaced (a page may wait in the prefetch)
+    assert applied >= 1
+    assert set(failed.outcomes) <= {"applied", "stopped"}
+    assert sum(_bot_comments(sandbox).values()) == applied
+    recorded = store.history(limit=1)[0]
+    assert Counter(o.status for o in recorded.outcomes)["applied"] == applied
+    assert recorded.cycle.actions_applied == failed.actions_applied >= applied
+
+    sandbox.clear_faults()
+    follow = _run(CycleRunner(settings, Store(store.engine)))
+    assert follow.status == "ok", follow.error
+    assert set(_bot_comments(sandbox).values()) == {1}
