@@ -168,8 +168,8 @@ class Pair:
 
     def __init__(self, tmp: Path, site: dict[str, Any], **incremental: Any) -> None:
         self.site = site
-        # The incremental worker's limits are lifted by name: its writes start while it
-        # reads; the full worker's writes wait for its plan.
+        # One file for both (tests edit it); its limits are lifted by name, so both write
+        # while they read (the equivalence test pits that against writes after the plan).
         self.policies = policy_file(tmp, unlimited=True)
         self.ports = (free_port(), free_port())
         self.incremental = Worker(tmp, "incremental", self.policies, incremental=True,
