@@ -1025,8 +1025,13 @@ def _while_reading(
 ) -> WriteDispatch | None:
     """The writers that start on each ticket as soon as it is planned, while later pages are
     still read; None when a limit that counts the whole cycle (the budget, a breaker) makes
-    every write wait for the plan (``writes_wait_for_read``)."""
+    every write wait for the plan (``writes_wait_for_read``), or on Data Center."""
     why = writes_wait_for_read(policies)
+    if why is None and atlassian.flavor != "cloud":
+        # Data Center pages by offset (startAt): an edit that takes a ticket out of the
+        # scope (a reassignment to Sales) would shift the later pages, and a ticket would
+        # be skipped. Cloud's nextPageToken carries on from where the last page ended.
+        why = "Data Center pages by offset: an edit during the read would shift later pages"
     log.info("execute.while_reading", enabled=why is None, why_not=why)
     if why is not None:
         return None

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+import structlog.testing
 
 from tests.service.incremental_support import policy_file
 from worker.atlassian import retry
@@ -174,3 +175,31 @@ def test_a_read_that_fails_after_writes_started_records_them(
     follow = _run(CycleRunner(settings, Store(store.engine)))
     assert follow.status == "ok", follow.error
     assert set(_bot_comments(sandbox).values()) == {1}
+
+
+def test_data_center_writes_wait_for_the_plan(tmp_path: Path) -> None:
+    """Data Center pages by offset: an edit during the read could shift a later page past a
+    ticket, so even with every limit lifted the edits go out after the last page."""
+    site = generate_site(TICKETS, seed=7)
+    site["site"]["search_lag_s"] = 0
+    site["site"]["flavor"] = "datacenter"
+    with Sandbox.start(site) as sb:
+        settings = Settings(
+            jira_url=sb.url,
+            jira_personal_token=Secret(sb.bot_token),
+            jira_flavor="datacenter",
+            confluence_url=sb.wiki_url,
+            confluence_personal_token=Secret(sb.bot_token),
+            config_path=policy_file(tmp_path, unlimited=True),
+            state=str(tmp_path / "dc.db"),
+        )
+        with structlog.testing.capture_logs() as logs:
+            report = _run(CycleRunner(settings, Store.open(settings.state)))
+        assert report.status == "ok", report.error
+        assert report.outcomes.get("applied", 0) >= 10
+        log = sb.requests()
+        last_search = max(i for i, r in enumerate(log) if r["path"].endswith("/search"))
+        assert min(i for i, r in enumerate(log) if r["method"] == "PUT") > last_search
+        chosen = next(e for e in logs if e["event"] == "execute.while_reading")
+        assert chosen["enabled"] is False
+        assert "Data Center" in chosen["why_not"]
