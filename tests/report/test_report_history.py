@@ -5,13 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
-from tests.report.history_factories import P1, P3, T0, recorded
+from tests.report.history_factories import P1, P3, T0
 from worker.history import (
     CSV_COLUMNS,
     HistoryFilter,
@@ -23,17 +21,6 @@ from worker.history import (
     write_csv,
 )
 from worker.store import Store
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """Three recorded cycles (see ``history_factories.recorded``)."""
-    target: Path | str = tmp_path
-    if request.param == "postgresql":
-        target = request.getfixturevalue("postgres_url")
-    opened = recorded(target)
-    yield opened
-    opened.close()
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +14,7 @@ from zoneinfo import ZoneInfo
 import matplotlib.image
 import pytest
 
-from tests.report.history_factories import T0, recorded
+from tests.report.history_factories import T0
 from worker.report import FATES, Report, load_report
 from worker.report.build import Breakdown, build_report, period_start, trend_words
 from worker.report.chart import SIZE_PX, chart_png
@@ -24,16 +23,6 @@ from worker.store import Store
 
 UTC_TZ = ZoneInfo("UTC")
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """Three recorded cycles in the week of ``T0``."""
-    target: Path | str = tmp_path
-    if request.param == "postgresql":
-        target = request.getfixturevalue("postgres_url")
-    opened = recorded(target)
-    yield opened
-    opened.close()
 
 
 def _report(store: Store, weeks: int = 3) -> Report:
