@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from worker import __version__, logs
+from worker.cli.envfile import EnvFileError, apply_env, read_env_files
 from worker.exits import (
     EXIT_DIFFERS,
     EXIT_INVALID,
@@ -33,7 +35,7 @@ from worker.exits import (
     EXIT_UNREACHABLE,
 )
 from worker.model import OUTCOMES, VERDICTS
-from worker.settings import Settings, SettingsError
+from worker.settings import Settings, SettingsError, describe
 
 if TYPE_CHECKING:
     from worker.cycle import CycleRunner
@@ -51,8 +53,9 @@ exit codes: 0 ok; 1 invalid input or config; 2 cannot reach or authenticate to A
 6 run --once / revert: another installation writes to the same site (another_actor).
 
 settings come from the environment (JIRA_URL, JIRA_USERNAME, JIRA_API_TOKEN or
-JIRA_PERSONAL_TOKEN, HANDOFF_GUARD_CONFIG, HANDOFF_GUARD_STATE, ...); see
-config/handoff-guard.env.example."""
+JIRA_PERSONAL_TOKEN, HANDOFF_GUARD_CONFIG, HANDOFF_GUARD_STATE, ...) and from
+--env-file FILE (the environment wins); `settings` lists them all with their defaults;
+see config/handoff-guard.env.example."""
 
 
 class UsageError(Exception):
@@ -74,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="log at DEBUG (atlassian bodies stay hidden)"
     )
+    _with_env_file(parser, default=[])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(p: argparse.ArgumentParser) -> None:
@@ -202,7 +206,29 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(snapshot)
 
     sub.add_parser("demo", help="tell the story on the demo site (no network, no account)")
+
+    settings = sub.add_parser(
+        "settings",
+        help="every setting (HANDOFF_GUARD_*, JIRA_*, CONFLUENCE_*) with its value and default",
+        description="Every environment variable the worker reads, the value in force (from the "
+        "environment or --env-file; credentials masked) and its default. Exits 1 when a value "
+        "is malformed, naming it.",
+    )
+    settings.add_argument("--format", choices=("table", "json"), default="table")
+    # `--env-file` also after the command (`handoff-guard run --env-file x`), where docker
+    # takes it; SUPPRESS keeps one given before the command
+    for command in sub.choices.values():
+        _with_env_file(command, default=argparse.SUPPRESS)
     return parser
+
+
+def _with_env_file(parser: argparse.ArgumentParser, *, default: object) -> None:
+    parser.add_argument(
+        "--env-file", dest="env_files", action="append", type=Path, default=default,
+        metavar="FILE",
+        help="read KEY=VALUE settings from FILE (repeatable; the systemd EnvironmentFile and "
+        "docker --env-file format); the environment's own values win",
+    )
 
 
 def _verdicts(value: str) -> list[str]:
@@ -249,8 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exc.code if isinstance(exc.code, int) else 1
         return EXIT_INVALID if code == 2 else code
     try:
+        apply_env(read_env_files(args.env_files), os.environ)
         settings = Settings.from_env()
-    except SettingsError as exc:
+    except (SettingsError, EnvFileError) as exc:
         _error(str(exc))
         return EXIT_INVALID
     if getattr(args, "config", None) is not None:
@@ -567,6 +594,19 @@ def cmd_schema(_args: argparse.Namespace, _settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
+    """``settings``: every variable the worker reads, its value in force and its default."""
+    from worker.cli.render import console, print_json, settings_table
+
+    rows = describe(settings, os.environ)
+    if args.format == "json":
+        print_json([{"name": r.name, "value": r.value, "default": r.default, "set": r.is_set,
+                     "secret": r.secret, "about": r.about} for r in rows])
+        return EXIT_OK
+    console().print(settings_table(rows))
+    return EXIT_OK
+
+
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     """``history``: recorded decisions and what was written, filtered (or ``--cycles``)."""
     from worker.cli.history import HistoryArgumentError, show_history
@@ -669,4 +709,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "sandbox": cmd_sandbox,
     "snapshot": cmd_snapshot,
     "demo": cmd_demo,
+    "settings": cmd_settings,
 }

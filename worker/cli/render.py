@@ -16,6 +16,7 @@ from rich.table import Table
 
 from worker import logs
 from worker.model import VERDICTS, Decision, Plan
+from worker.settings import SettingValue
 from worker.store import CycleHistory, decision_to_json
 
 VERDICT_STYLE = {
@@ -282,3 +283,15 @@ def _evidence_words(entry: Mapping[str, Any]) -> str:
     evidence = [e for e in entry.get("evidence") or [] if isinstance(e, dict)]
     telling = [e for e in evidence if e.get("condition") not in _ROUTINE]
     return "; ".join(str(e.get("detail", "")) for e in (telling[-2:] or evidence[-1:]))
+
+
+def settings_table(rows: Iterable[SettingValue]) -> Table:
+    """``settings``: each variable, the value in force (credentials masked) and its default;
+    a value set by the environment or an env file is marked ``*``."""
+    table = Table(title="Settings (* set by the environment or --env-file)")
+    for column in ("setting", "value", "default", "what"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row.name + (" *" if row.is_set else ""), logs.scrub(row.value),
+                      row.default, row.about)
+    return table
