@@ -6,7 +6,7 @@
 # nothing else (no pip, no compiler, no policy file: that is mounted from outside).
 # --build-arg EXTRAS=chart adds the report's PNG chart (matplotlib: 99 MiB more, trimmed).
 
-ARG PYTHON_IMAGE=python:3.11-slim-trixie
+ARG PYTHON_IMAGE=python:3.11.16-slim-trixie
 
 FROM ${PYTHON_IMAGE} AS build
 ARG EXTRAS=""

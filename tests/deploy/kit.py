@@ -19,7 +19,10 @@ KUBERNETES = ROOT / "deploy" / "kubernetes"
 SYSTEMD_UNIT = ROOT / "deploy" / "systemd" / "handoff-guard.service"
 SYSTEMD_ENV = ROOT / "deploy" / "systemd" / "handoff-guard.env"
 SLIM_VENV = ROOT / "deploy" / "docker" / "slim-venv.sh"
-MANIFESTS = sorted(p for p in KUBERNETES.glob("*.yaml") if p.name != "kustomization.yaml")
+#: what ``kubectl apply -k`` applies (examples, like the Secret's, are the operator's to make)
+MANIFESTS = sorted(p for p in KUBERNETES.glob("*.yaml")
+                   if p.name != "kustomization.yaml" and not p.name.endswith(".example.yaml"))
+EXAMPLES = sorted(KUBERNETES.glob("*.example.yaml"))
 
 #: the setting names the kit may use: the worker's own prefixes
 SETTING = re.compile(r"\b(?:JIRA|CONFLUENCE|HANDOFF_GUARD)_[A-Z0-9_]+\b")
@@ -34,12 +37,42 @@ def tool(name: str) -> str | None:
     return shutil.which(name)
 
 
-def kubernetes(kind: str) -> dict[str, Any]:
-    """The one manifest of ``kind`` in deploy/kubernetes."""
-    found = [doc for path in MANIFESTS for doc in yaml.safe_load_all(path.read_text("utf-8"))
-             if isinstance(doc, dict) and doc.get("kind") == kind]
-    assert len(found) == 1, f"{kind}: {len(found)} manifests"
+def kubernetes(kind: str, name: str | None = None, *,
+               files: list[Path] | None = None) -> dict[str, Any]:
+    """The one manifest of ``kind`` (and ``name``) in deploy/kubernetes (the applied ones,
+    unless ``files`` says which)."""
+    found = [doc for path in (MANIFESTS if files is None else files)
+             for doc in yaml.safe_load_all(path.read_text("utf-8"))
+             if isinstance(doc, dict) and doc.get("kind") == kind
+             and (name is None or doc["metadata"]["name"] == name)]
+    assert len(found) == 1, f"{kind} {name or ''}: {len(found)} manifests"
     return found[0]
+
+
+def configmap_mounts(
+    configmaps: dict[str, dict[str, str]] | None = None,
+) -> dict[str, dict[str, str]]:
+    """What the Deployment's ConfigMap volumes put in the worker's container: mount path ->
+    {relative path: content}, the way the kubelet lays a volume out (every key of the
+    ConfigMap, or only the listed items). ``configmaps`` (name -> data) stands in for the
+    applied ConfigMaps, to ask what an edited one would mount."""
+    pod = kubernetes("Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    mounts: dict[str, dict[str, str]] = {}
+    for volume in pod["volumes"]:
+        if "configMap" not in volume:
+            continue
+        name = volume["configMap"]["name"]
+        data = (configmaps[name] if configmaps is not None and name in configmaps
+                else kubernetes("ConfigMap", name)["data"])
+        items = volume["configMap"].get("items")
+        files = ({i["path"]: data[i["key"]] for i in items} if items is not None
+                 else dict(data))
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+        assert mount.get("readOnly") is True, volume["name"]
+        assert "subPath" not in mount  # a subPath mount never sees an update
+        mounts[mount["mountPath"]] = files
+    return mounts
 
 
 def dockerfile_stages() -> list[list[str]]:

@@ -19,6 +19,7 @@ import yaml
 from tests.deploy.kit import (
     DOCKERFILE,
     DOCKERIGNORE,
+    EXAMPLES,
     KUBERNETES,
     MANIFESTS,
     ROOT,
@@ -26,6 +27,7 @@ from tests.deploy.kit import (
     SYSTEMD_ENV,
     SYSTEMD_UNIT,
     compose,
+    configmap_mounts,
     dockerfile_stages,
     env_file,
     kubernetes,
@@ -57,7 +59,7 @@ def test_the_image_is_multi_stage_non_root_and_probes_livez() -> None:
     arg = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", DOCKERFILE.read_text("utf-8"), re.M)
     assert arg is not None
     assert base == "${PYTHON_IMAGE}"
-    assert re.fullmatch(r"python:3\.11-slim(-\w+)?", arg.group(1))
+    assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", arg.group(1))  # a version, see below
     (user,) = _instructions(runtime, "USER")
     uid = user.split(":")[0]
     assert uid.isdigit()
@@ -97,7 +99,7 @@ def test_dockerignore_lets_through_exactly_what_the_dockerfile_copies() -> None:
 def _kit_settings() -> dict[str, set[str]]:
     """Every setting name each file of the kit mentions."""
     files = [ROOT / "Dockerfile", ROOT / "compose.yaml", SYSTEMD_UNIT, SYSTEMD_ENV,
-             *sorted(KUBERNETES.glob("*.yaml"))]
+             *sorted(KUBERNETES.glob("*.yaml"))]  # the examples too
     found = {}
     for path in files:
         text = path.read_text("utf-8")
@@ -161,7 +163,7 @@ def test_kustomization_applies_every_manifest_and_the_selectors_find_the_pods() 
 
 
 def test_the_token_and_the_postgresql_store_come_from_the_secret() -> None:
-    secret = kubernetes("Secret")
+    secret = kubernetes("Secret", files=EXAMPLES)
     (container,) = kubernetes("Deployment")["spec"]["template"]["spec"]["containers"]
     (source,) = container["envFrom"]
     assert source["secretRef"]["name"] == secret["metadata"]["name"]
@@ -173,40 +175,117 @@ def test_the_token_and_the_postgresql_store_come_from_the_secret() -> None:
     assert not inline & {"JIRA_API_TOKEN", "JIRA_PERSONAL_TOKEN", "HANDOFF_GUARD_STATE"}
 
 
-def _mounted_policy(tmp_path: Path) -> Path:
-    """The files the Deployment's ConfigMap volume puts under its mount path, written under
-    ``tmp_path`` (the items' paths, with the ConfigMap's data)."""
-    configmap = kubernetes("ConfigMap")
-    pod = kubernetes("Deployment")["spec"]["template"]["spec"]
-    (volume,) = [v for v in pod["volumes"] if "configMap" in v]
-    assert volume["configMap"]["name"] == configmap["metadata"]["name"]
-    (container,) = pod["containers"]
-    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
-    assert mount["readOnly"] is True
-    items = volume["configMap"]["items"]
-    assert {i["key"] for i in items} == set(configmap["data"])  # every key reaches the pod
-    root = tmp_path / mount["mountPath"].lstrip("/")
-    for item in items:
-        target = root / item["path"]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(configmap["data"][item["key"]], "utf-8")
+def _mounted_policy(tmp_path: Path,
+                    configmaps: dict[str, dict[str, str]] | None = None) -> Path:
+    """The files the Deployment's ConfigMap volumes put under their mount paths, written under
+    ``tmp_path``; the policy file's path there."""
+    (container,) = kubernetes("Deployment")["spec"]["template"]["spec"]["containers"]
+    for mount_path, files in configmap_mounts(configmaps).items():
+        root = tmp_path / mount_path.lstrip("/")
+        for relative, text in files.items():
+            target = root / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, "utf-8")
     env = {e["name"]: e.get("value") for e in container["env"]}
     config = PurePosixPath(env["HANDOFF_GUARD_CONFIG"])
-    assert config.parent == PurePosixPath(mount["mountPath"])
+    assert str(config.parent) in configmap_mounts()
     return tmp_path / str(config).lstrip("/")
 
 
-def test_the_configmap_is_the_shipped_policy_and_loads_where_it_is_mounted(
+def test_the_configmaps_are_the_shipped_policy_and_load_where_they_are_mounted(
     tmp_path: Path,
 ) -> None:
-    configmap = kubernetes("ConfigMap")["data"]
-    assert configmap["policies.yaml"] == (ROOT / "config" / "policies.yaml").read_text("utf-8")
+    policy = kubernetes("ConfigMap", "handoff-guard-policy")["data"]
+    assert policy == {"policies.yaml": (ROOT / "config" / "policies.yaml").read_text("utf-8")}
     templates = sorted((ROOT / "config" / "templates").glob("*.j2"))
-    assert set(configmap) == {"policies.yaml", *(t.name for t in templates)}
-    for template in templates:
-        assert configmap[template.name] == template.read_text("utf-8"), template.name
+    shipped = kubernetes("ConfigMap", "handoff-guard-templates")["data"]
+    assert shipped == {t.name: t.read_text("utf-8") for t in templates}
     policies = load_policies(_mounted_policy(tmp_path))  # templates found where mounted
     assert policies.policies
+
+
+# ---- the traps of issue 23: each of these failed on the kit before it was fixed
+
+
+def test_applying_the_kit_never_overwrites_the_secret() -> None:
+    """`kubectl apply -k` applies no Secret (an operator who created the real one from a
+    secret store keeps it); the Secret is an example outside the kustomization."""
+    kustomization = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text("utf-8"))
+    applied = [doc for name in kustomization["resources"]
+               for doc in yaml.safe_load_all((KUBERNETES / name).read_text("utf-8"))]
+    assert [d["kind"] for d in applied if d.get("kind") == "Secret"] == []
+    assert "secretGenerator" not in kustomization or all(
+        "literals" not in g for g in kustomization["secretGenerator"])
+    for name in kustomization["resources"]:
+        assert "replace-me" not in (KUBERNETES / name).read_text("utf-8"), name
+    # the example says how to make the real one, from the env file the other kits use
+    example = (KUBERNETES / "secret.example.yaml").read_text("utf-8")
+    assert "kubectl create secret generic handoff-guard --from-env-file=" in example
+
+
+def test_an_unready_pod_never_blocks_a_node_drain() -> None:
+    """/readyz answers 503 on both replicas at once during an invalid policy or a Jira
+    outage: the budget must still let such pods be evicted."""
+    spec = kubernetes("PodDisruptionBudget")["spec"]
+    assert spec.get("unhealthyPodEvictionPolicy") == "AlwaysAllow"
+
+
+def test_a_new_template_appears_in_the_pods_without_a_deployment_edit(tmp_path: Path) -> None:
+    """Add a template to the templates ConfigMap only: it is mounted next to the others, and a
+    policy that names it loads where the pods read it."""
+    pod = kubernetes("Deployment")["spec"]["template"]["spec"]
+    assert [v["name"] for v in pod["volumes"] if "items" in v.get("configMap", {})] == []
+    templates = dict(kubernetes("ConfigMap", "handoff-guard-templates")["data"])
+    templates["escalation-note.j2"] = "Escalated: {{ issue.key }}."
+    policy = kubernetes("ConfigMap", "handoff-guard-policy")["data"]["policies.yaml"]
+    edited = policy.replace("- comment: engaged-before-signature",
+                            "- comment: escalation-note", 1)
+    assert edited != policy
+    path = _mounted_policy(tmp_path, {"handoff-guard-templates": templates,
+                                      "handoff-guard-policy": {"policies.yaml": edited}})
+    assert (path.parent / "templates" / "escalation-note.j2").is_file()
+    assert load_policies(path).policies
+
+
+#: an image reference: [registry/]name[:tag][@sha256:digest]
+_IMAGE = re.compile(
+    r"^(?P<name>[\w./-]+?)(?::(?P<tag>[\w.-]+))?(?:@sha256:(?P<digest>[0-9a-f]{64}))?$")
+
+
+def _image_references() -> dict[str, str]:
+    """Every image the kit runs or builds from: where -> reference."""
+    found = {}
+    (arg,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", DOCKERFILE.read_text("utf-8"), re.M)
+    found["Dockerfile ARG PYTHON_IMAGE"] = arg
+    for name, service in compose()["services"].items():
+        found[f"compose.yaml {name}"] = service["image"]
+    (container,) = kubernetes("Deployment")["spec"]["template"]["spec"]["containers"]
+    found["deployment.yaml worker"] = container["image"]
+    return found
+
+
+@pytest.mark.parametrize("where", sorted(_image_references()))
+def test_images_are_referenced_by_version_never_latest(where: str) -> None:
+    """A tag that names a version (never `latest`, never none: both move under a running
+    deployment); the Deployment's is the package's own version."""
+    reference = _image_references()[where]
+    match = _IMAGE.match(reference)
+    assert match is not None, reference
+    tag = match.group("tag")
+    assert tag is not None or match.group("digest") is not None, f"{where}: no tag"
+    assert tag != "latest", where
+    if where.startswith("compose.yaml") and "build" in compose()["services"][
+            where.split()[1]]:
+        return  # built right there from this checkout: the name is local
+    if where.startswith("compose.yaml") and reference.startswith("handoff-guard:"):
+        return  # the image the sandbox service builds, shared by name
+    assert tag is not None
+    assert re.match(r"^\d+(\.\d+){1,2}($|-)", tag), \
+        f"{where}: {reference} is not a major.minor[.patch] version"
+    if where.startswith("deployment.yaml"):
+        version = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"][
+            "version"]
+        assert tag == version
 
 
 def _service(name: str) -> dict[str, Any]:

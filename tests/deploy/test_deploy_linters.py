@@ -14,6 +14,7 @@ import pytest
 from tests.deploy.kit import (
     COMPOSE,
     DOCKERFILE,
+    EXAMPLES,
     KUBERNETES,
     MANIFESTS,
     ROOT,
@@ -49,7 +50,7 @@ def test_yamllint_passes_compose_and_the_manifests() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("manifest", [*MANIFESTS, *EXAMPLES], ids=lambda p: p.name)
 def test_kubernetes_validate_strict(manifest: Path) -> None:
     """Each manifest against the schemas of the Kubernetes version kubernetes-validate
     ships, rejecting unknown fields (a misspelt probe key fails here, not at apply time)."""

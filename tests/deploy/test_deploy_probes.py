@@ -16,19 +16,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.kit import dockerfile_stages, kubernetes
+from tests.deploy.kit import configmap_mounts, dockerfile_stages, kubernetes
 from tests.service.service_support import DEMO_SITE, ServiceProcess, probe, until
 from worker.sandbox import Sandbox
 
 _VERSION = count(1)
 
 
-def _configmap_files() -> dict[str, str]:
-    """What the Deployment's ConfigMap volume holds: item path -> content."""
-    data = kubernetes("ConfigMap")["data"]
-    pod = kubernetes("Deployment")["spec"]["template"]["spec"]
-    (volume,) = [v for v in pod["volumes"] if "configMap" in v]
-    return {i["path"]: data[i["key"]] for i in volume["configMap"]["items"]}
 
 
 def kubelet_update(mount: Path, files: dict[str, str]) -> None:
@@ -74,10 +68,13 @@ def _healthcheck(port: int) -> int:
 def test_configmap_updates_reach_readyz_never_livez(demo: Sandbox, tmp_path: Path) -> None:
     (container,) = kubernetes("Deployment")["spec"]["template"]["spec"]["containers"]
     env: dict[str, Any] = {e["name"]: e["value"] for e in container["env"]}
+    # each ConfigMap volume where the Deployment mounts it: the templates' inside the policy's
+    volumes = {tmp_path / path.lstrip("/"): files for path, files in configmap_mounts().items()}
+    for mount_path, volume_files in sorted(volumes.items()):
+        mount_path.mkdir(parents=True, exist_ok=True)
+        kubelet_update(mount_path, volume_files)
     mount = tmp_path / "etc" / "handoff-guard"
-    mount.mkdir(parents=True)
-    files = _configmap_files()
-    kubelet_update(mount, files)
+    files = volumes[mount]
     settings = {k: v for k, v in os.environ.items()
                 if not k.startswith(("JIRA_", "CONFLUENCE_", "HANDOFF_GUARD_"))}
     settings.update(

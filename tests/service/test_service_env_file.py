@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -78,11 +77,10 @@ def test_the_systemd_units_environment_file_reads_the_same_through_env_file() ->
 
 
 @pytest.fixture
-def no_settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def no_settings_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [n for n in os.environ if n.startswith(("JIRA_", "CONFLUENCE_",
                                                          "HANDOFF_GUARD_"))]:
         monkeypatch.delenv(name)
-    yield
 
 
 def test_cli_reads_settings_from_env_file_and_the_environment_wins(
