@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# the suite spreads over the cores (pytest-xdist); PYTEST_ARGS= runs it in one process
+PYTEST_ARGS ?= -n 4
 
 .PHONY: install test lint demo bench clean
 
@@ -20,6 +22,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check worker tests bench
 	$(BIN)/mypy --strict worker
+	$(BIN)/lint-imports --no-cache
 
 demo: $(STAMP)
 	$(BIN)/python -m worker demo

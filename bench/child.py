@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
 
-    from worker.logs import configure
+    from worker.telemetry.logs import configure
 
     configure(log_format="json", level=args.log_level, stream=sys.stderr, secrets=[args.token])
     site = Site(url=args.url, email=args.email, token=args.token, policies=args.policies)

@@ -23,14 +23,15 @@ from pathlib import Path
 
 import requests
 
-from worker import logs
-from worker.cycle import CycleRunner, PolicySource
-from worker.health import Health
-from worker.metrics import Metrics
+from worker.cycle.runner import CycleRunner
+from worker.cycle.source import PolicySource
 from worker.sandbox import Sandbox
-from worker.service import Service
+from worker.service.shell import Service
 from worker.settings import Secret, Settings
-from worker.store import Store
+from worker.state.store import Store
+from worker.telemetry import logs
+from worker.telemetry.health import Health
+from worker.telemetry.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD, BAD = "  every: 15m\n", '  cron: "*/15 7-19 * * mon-fry"\n'

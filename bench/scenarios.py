@@ -2,7 +2,8 @@
 the planner on its own. Each measures its own wall time and peak RSS; the requests it made are
 counted by the parent from the sandbox's request log.
 
-* **guard** runs the worker's real cycle (:class:`worker.cycle.CycleRunner`, enforcing, with a
+* **guard** runs the worker's real cycle (:class:`~worker.cycle.runner.CycleRunner`, enforcing,
+  with a
   fresh SQLite store), exactly what ``python -m worker run --once`` ships.
 * **baseline** is the script a user would write with the same client library: one
   ``Jira(..., cloud=True).enhanced_jql_get_list_of_tickets(jql)`` with the library's default
@@ -88,9 +89,9 @@ def run_guard(
     each cycle's result and answers what comes next: ``next`` (the service's next cycle),
     ``full`` (one that reads everything, as a full sweep does) or ``stop``."""
     import worker.atlassian.clients
-    import worker.execute  # noqa: F401  (imported lazily by the cycle; not part of its cost)
-    from worker.cycle import CycleRunner
-    from worker.store import Store
+    import worker.write.execute  # noqa: F401  (imported lazily by the cycle; not part of its cost)
+    from worker.cycle.runner import CycleRunner
+    from worker.state.store import Store
 
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-guard-") as tmp:
@@ -218,8 +219,8 @@ def run_planner(site: Site, *, repeat: int = 3, min_time_s: float = 0.5) -> dict
     """Read once, then time the pure planner alone on one core (best of ``repeat`` runs, in
     CPU time: other processes on the machine do not count against it)."""
     from worker.atlassian.clients import Connection, connect
-    from worker.cycle import read_site
     from worker.policy import load_policies, plan, search_spec
+    from worker.read.site import read_site
 
     if hasattr(os, "sched_setaffinity"):
         # One core, as the target says; the first one this process may use.

@@ -5,7 +5,7 @@ These types are the contract between the packages:
 * ``worker.atlassian`` turns Jira/Confluence responses into :class:`IssueSnapshot`,
   :class:`Directory` and :class:`Deal` values, and applies :class:`IssueWrite` values.
 * ``worker.policy`` turns snapshots into a :class:`Plan` (pure: no I/O, no clock).
-* ``worker.execute`` is the one writer; it returns :class:`Outcome` values.
+* ``worker.write.execute`` is the one writer; it returns :class:`Outcome` values.
 
 Identities: a :class:`Person` ``id`` is the Cloud ``accountId`` on Jira Cloud and the
 ``name`` (username) on Data Center. Nothing else in the code base needs to know which.
@@ -201,7 +201,7 @@ _NO_POLICY_STATE = PolicyState()
 @dataclass(frozen=True, slots=True)
 class WrittenBy:
     """Which installation of the bot wrote the issue property last (its id, kept in its
-    store), and when (the site's clock): see :mod:`worker.installation`."""
+    store), and when (the site's clock): see :mod:`worker.state.installation`."""
 
     installation: str
     at: datetime
@@ -686,7 +686,7 @@ def write_changes(write: IssueWrite) -> dict[str, Any]:
 
 
 class WriteJournal(Protocol):
-    """Where the executor records its writes (``worker.store.Store`` implements it)."""
+    """Where the executor records its writes (``worker.state.store.Store`` implements it)."""
 
     def record_write(self, write: RecordedWrite) -> None:
         """Remember one write: before sending ("unknown"), and after a 2xx ("applied")."""

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from worker.logs import url_password
 from worker.model import Flavor
+from worker.telemetry.logs import url_password
 
 if TYPE_CHECKING:
     from worker.atlassian.clients import Connection
@@ -183,8 +183,8 @@ class Settings:
         )
 
     def secrets(self) -> tuple[str, ...]:
-        """Every credential value, for the one scrubber (:mod:`worker.logs`): the tokens and
-        the password in the state store's URL."""
+        """Every credential value, for the one scrubber (:mod:`worker.telemetry.logs`): the
+        tokens and the password in the state store's URL."""
         wrapped = (
             self.jira_api_token,
             self.jira_personal_token,

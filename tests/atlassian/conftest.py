@@ -21,7 +21,6 @@ import pytest
 
 from worker.atlassian import retry
 from worker.atlassian.clients import Atlassian, Connection, connect
-from worker.execute import execute, overlay_recent
 from worker.model import (
     BotState,
     CommentAction,
@@ -44,6 +43,8 @@ from worker.model import (
     StepRecord,
     Text,
 )
+from worker.state.recent import overlay_recent
+from worker.write.execute import execute
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / ".." / "shared"
@@ -81,7 +82,7 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 @dataclass
 class MemoryJournal:
-    """The write journal in memory (the real one is worker.store.Store)."""
+    """The write journal in memory (the real one is worker.state.store.Store)."""
 
     writes: list[RecordedWrite] = field(default_factory=list)
 

@@ -11,7 +11,6 @@ import pytest
 from structlog.testing import capture_logs
 
 from worker.atlassian.clients import connect
-from worker.execute import execute
 from worker.model import (
     BotState,
     CommentAction,
@@ -26,6 +25,7 @@ from worker.model import (
     StepRecord,
     Text,
 )
+from worker.write.execute import execute
 
 HOSTILE = "[~accountid:712020:olga] {color:red}urgent{color} h1. *now* !x.png! ||a|| " + json.dumps(
     {"type": "doc", "content": [{"type": "mention", "attrs": {"id": "x"}}]}

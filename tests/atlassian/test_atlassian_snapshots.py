@@ -9,7 +9,6 @@ import pytest
 
 from worker.atlassian.jira import edit_body
 from worker.atlassian.snapshots import issue_to_snapshot, normalize_field, parse_jira_time
-from worker.execute import overlay_recent, step_landed
 from worker.model import (
     BotState,
     CommentAction,
@@ -29,6 +28,8 @@ from worker.model import (
     Text,
     Visibility,
 )
+from worker.state.recent import overlay_recent
+from worker.write.execute import step_landed
 
 BOT = "712020:bot"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from tests.humans import Human, with_logins
-from worker.cycle import spec_for_issues
-from worker.execute import execute
 from worker.model import BotState, IssueSnapshot, Plan
-from worker.revert import plan_revert
+from worker.read.site import spec_for_issues
+from worker.write.execute import execute
+from worker.write.revert import plan_revert
 
 POLICIES = Path(__file__).resolve().parents[2] / "config" / "policies.yaml"
 P1 = "sales-deliverable-before-signature"

@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 import yaml
 
-from worker import logs
 from worker.atlassian import retry
-from worker.cycle import CycleReport, CycleRunner
+from worker.cycle.report import CycleReport
+from worker.cycle.runner import CycleRunner
 from worker.sandbox import Sandbox
 from worker.settings import Secret, Settings
-from worker.store import Store
+from worker.state.store import Store
+from worker.telemetry import logs
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "config" / "policies.yaml"

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from tests.exactly_once.conftest import ACTED, example_site
-from worker import journal
-from worker.cycle import CycleRunner
+from worker.cycle.runner import CycleRunner
+from worker.write import journal
 
 
 def test_a_crash_before_the_applied_rows_are_committed_posts_nothing_twice(

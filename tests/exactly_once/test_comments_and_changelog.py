@@ -12,8 +12,8 @@ import requests
 
 from tests.exactly_once.conftest import POLICIES, example_site
 from tests.humans import Human, with_logins
-from worker.cycle import CycleRunner
-from worker.store import Store
+from worker.cycle.runner import CycleRunner
+from worker.state.store import Store
 
 IDLE = """\
 version: 1

@@ -16,9 +16,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests.exactly_once.conftest import ACTED, example_site
-from worker import journal
-from worker.cycle import CycleRunner
-from worker.store import Store
+from worker.cycle.runner import CycleRunner
+from worker.state.store import Store
+from worker.write import journal
 
 #: SQLite's busy timeout for the worker's store in these tests (prod's default is 30 s)
 BUSY_TIMEOUT_S = 1

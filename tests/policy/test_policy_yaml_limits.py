@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from policy_factories import alias_bomb
 
-from worker.bounded_yaml import YamlLimitError, YamlLimits, compose
 from worker.policy import PolicyError, load_policies
+from worker.policy.bounded_yaml import YamlLimitError, YamlLimits, compose
 from worker.sandbox import SiteError, load_site
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.report.history_factories import recorded
-from worker.store import Store
+from worker.state.store import Store
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

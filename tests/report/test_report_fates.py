@@ -11,8 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from worker.history import HistoryRow
 from worker.report.build import CycleMark, _mark, stories
+from worker.state.history import HistoryRow
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 P1 = "sales-deliverable-before-signature"

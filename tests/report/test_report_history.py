@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from tests.report.history_factories import P1, P3, T0
-from worker.history import (
+from worker.state.history import (
     CSV_COLUMNS,
     HistoryFilter,
     collapse,
@@ -20,7 +20,7 @@ from worker.history import (
     store_now,
     write_csv,
 )
-from worker.store import Store
+from worker.state.store import Store
 
 
 @pytest.mark.parametrize(

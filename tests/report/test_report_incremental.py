@@ -19,15 +19,16 @@ import pytest
 
 from tests.humans import Human, with_logins
 from tests.report.history_factories import shipped_policies
-from worker.cycle import CycleReport, CycleRunner
-from worker.history import HistoryFilter, load_rows
-from worker.metrics import Metrics
+from worker.cycle.report import CycleReport
+from worker.cycle.runner import CycleRunner
 from worker.report import Report, load_report
 from worker.report.build import CycleMark, build_report
 from worker.sandbox import Sandbox
 from worker.sandbox.generate import ACCOUNT_FIELD, deliverable_keys, generate_site
 from worker.settings import Secret, Settings
-from worker.store import Store
+from worker.state.history import HistoryFilter, load_rows
+from worker.state.store import Store
+from worker.telemetry.metrics import Metrics
 
 P1 = "sales-deliverable-before-signature"
 UTC_TZ = ZoneInfo("UTC")

@@ -30,7 +30,7 @@ from worker.report.publish import (
 )
 from worker.report.render import storage
 from worker.sandbox import Sandbox
-from worker.store import Store
+from worker.state.store import Store
 
 UTC_TZ = ZoneInfo("UTC")
 CONFIG = ReportConfig(space="PS", title="Handoff Guard weekly report",

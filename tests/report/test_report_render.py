@@ -19,7 +19,7 @@ from worker.report import FATES, Report, load_report
 from worker.report.build import Breakdown, build_report, period_start, trend_words
 from worker.report.chart import SIZE_PX, chart_png
 from worker.report.render import as_json, html_page, markdown, storage, write_csv
-from worker.store import Store
+from worker.state.store import Store
 
 UTC_TZ = ZoneInfo("UTC")
 

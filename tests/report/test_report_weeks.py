@@ -14,14 +14,14 @@ import sqlalchemy as sa
 
 from tests.humans import Human, with_logins
 from tests.report.history_factories import shipped_policies
-from worker.cycle import CycleRunner
+from worker.cycle.runner import CycleRunner
 from worker.model import MATCHED_VERDICTS
 from worker.report import Report, load_report
 from worker.report.render import as_json, markdown
 from worker.sandbox import Sandbox
 from worker.sandbox.generate import deliverable_keys, generate_site
 from worker.settings import Secret, Settings
-from worker.store import Store, decisions, outcomes
+from worker.state.store import Store, decisions, outcomes
 
 P1 = "sales-deliverable-before-signature"
 WEEKS = 8

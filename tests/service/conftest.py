@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.service.service_support import DEMO_SITE, POLICIES, TEMPLATES, subprocess_env
-from worker import logs
 from worker.__main__ import main
 from worker.atlassian import retry
 from worker.sandbox import Sandbox
 from worker.settings import Secret, Settings
+from worker.telemetry import logs
 
 
 @pytest.fixture(scope="session")

@@ -12,12 +12,13 @@ from typing import Any
 
 import yaml
 
-from worker.cycle import CycleReport, CycleRunner
+from worker.cycle.report import CycleReport
+from worker.cycle.runner import CycleRunner
 from worker.model import CommentAction, IssueWrite
 from worker.sandbox import Sandbox
 from worker.sandbox.site import FIRST_ID
 from worker.settings import Secret, Settings
-from worker.store import Store
+from worker.state.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "config" / "policies.yaml"
@@ -149,8 +150,8 @@ class Worker:
         try:
             report = runner.run(dry_run=False, stopping=threading.Event())
         finally:
-            if runner._atlassian is not None:
-                runner._atlassian.close()
+            if runner.connected is not None:
+                runner.connected.close()
         if expect_ok:
             assert report.status == "ok", report.error
         return report

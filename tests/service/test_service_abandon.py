@@ -14,7 +14,7 @@ from typing import Any
 from tests.service.service_support import DEMO_SITE, PYTHON, ROOT, subprocess_env
 from tests.service.test_service_shutdown import STOP_BOUND_S, _pump, _wait_for
 from worker.sandbox import Sandbox
-from worker.store import Store
+from worker.state.store import Store
 
 #: longer than the service's stop bound: the write is still running when it gives up
 STUCK_MS = 25_000

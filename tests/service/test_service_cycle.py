@@ -12,13 +12,15 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from worker.cycle import CycleRunner, PolicySource, classify
-from worker.health import Health
-from worker.metrics import Metrics
+from worker.cycle.errors import classify
+from worker.cycle.runner import CycleRunner
+from worker.cycle.source import PolicySource
 from worker.model import RecordedWrite
 from worker.sandbox import Sandbox
 from worker.settings import Secret, Settings
-from worker.store import Store, engine_for
+from worker.state.store import Store, engine_for
+from worker.telemetry.health import Health
+from worker.telemetry.metrics import Metrics
 
 
 @pytest.fixture
@@ -73,7 +75,7 @@ def test_a_cycle_enforces_records_and_binds_run_id(
     # and shown by `history` as a dry-run row
     assert report.summary()["dry_run_matches"] == 1
     (logged,) = [e for e in events if e["event"] == "policy.dry_run_match"]
-    from worker.history import HistoryFilter, load_rows
+    from worker.state.history import HistoryFilter, load_rows
 
     only = HistoryFilter(policy="sales-directing-pm", verdicts=frozenset({"act"}))
     (row,) = load_rows(store, only)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import requests
 from structlog.testing import capture_logs
 
-from worker.cycle import CycleRunner, PolicySource
-from worker.health import Health
-from worker.metrics import Metrics
+from worker.cycle.runner import CycleRunner
+from worker.cycle.source import PolicySource
 from worker.sandbox import Sandbox
 from worker.settings import Settings
-from worker.store import Store
+from worker.state.store import Store
+from worker.telemetry.health import Health
+from worker.telemetry.metrics import Metrics
 
 PLACEHOLDER_PAGE = (
     '<ac:structured-macro ac:name="details"><ac:rich-text-body><table><tbody>'

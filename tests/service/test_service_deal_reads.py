@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from worker.cycle import CycleRunner, PolicySource, StoredDealPageCount
-from worker.health import Health
-from worker.metrics import Metrics
+from worker.cycle.runner import CycleRunner
+from worker.cycle.source import PolicySource
+from worker.read.deal_facts import StoredDealPageCount
 from worker.sandbox import Sandbox
 from worker.settings import Settings
-from worker.store import Store
+from worker.state.store import Store
+from worker.telemetry.health import Health
+from worker.telemetry.metrics import Metrics
 
 CONTRACT_POLICIES = ("sales-deliverable-before-signature", "engaged-before-signature")
 

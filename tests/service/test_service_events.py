@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from worker.events import EventCounter
 from worker.model import (
     CommentAction,
     Decision,
@@ -14,6 +13,7 @@ from worker.model import (
     Plan,
     ReassignAction,
 )
+from worker.telemetry.events import EventCounter
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 COMMENT = CommentAction(document=Document(()), template="t")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.service.service_support import subprocess_env
-from worker import logs
 from worker.__main__ import main
 from worker.sandbox import Sandbox
+from worker.telemetry import logs
 
 Cli = Callable[..., tuple[int, str, str]]
 

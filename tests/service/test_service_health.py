@@ -7,8 +7,9 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from worker.health import Health, HealthServer
-from worker.metrics import Metrics
+from worker.service.probes import HealthServer
+from worker.telemetry.health import Health
+from worker.telemetry.metrics import Metrics
 
 
 class _Clock:

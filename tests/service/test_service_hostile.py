@@ -12,11 +12,12 @@ import yaml
 
 from tests.policy.policy_factories import alias_bomb
 from tests.service.service_support import DEMO_SITE
-from worker.cycle import CycleRunner, PolicySource
-from worker.health import Health
+from worker.cycle.runner import CycleRunner
+from worker.cycle.source import PolicySource
 from worker.sandbox import Sandbox
 from worker.settings import Secret, Settings
-from worker.store import Store
+from worker.state.store import Store
+from worker.telemetry.health import Health
 
 #: 100 KB of text any Jira user can type into a summary: fatal to ``(a+)+$`` with backtracking
 HOSTILE_SUMMARY = "a" * 100_000 + "!"

@@ -30,8 +30,8 @@ from tests.service.incremental_support import (
     pin_ids,
 )
 from worker.atlassian import retry
-from worker.cycle import CycleReport
-from worker.incremental import (
+from worker.cycle.report import CycleReport
+from worker.read.incremental import (
     META_WATERMARK,
     DealPrint,
     IncrementalSettings,

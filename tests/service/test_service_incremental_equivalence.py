@@ -58,7 +58,7 @@ from tests.service.incremental_support import (  # noqa: E402
     write_fingerprint,
 )
 from worker.atlassian import retry  # noqa: E402
-from worker.deal_cache import META_DEAL_FACTS  # noqa: E402
+from worker.read.deal_facts import META_DEAL_FACTS  # noqa: E402
 from worker.sandbox import Sandbox  # noqa: E402
 from worker.sandbox.generate import generate_site  # noqa: E402
 

@@ -13,10 +13,10 @@ import requests
 from tests.service.conftest import Cli
 from tests.service.replica_support import WorkerProcess, worker_env
 from worker.exits import EXIT_ANOTHER_ACTOR, EXIT_OK
-from worker.installation import Actors, Sighting, foreign, recent
 from worker.model import BotState, WrittenBy
 from worker.sandbox import Sandbox
-from worker.store import Store
+from worker.state.installation import Actors, Sighting, foreign, recent
+from worker.state.store import Store
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(hours=24)

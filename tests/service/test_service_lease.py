@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.service.service_support import ROOT
-from worker.lease import Fence, Lease, Renewer
-from worker.store import Store, lease
+from worker.state.lease import Fence, Lease, Renewer
+from worker.state.store import Store, lease
 
 
 @pytest.fixture
@@ -96,8 +96,8 @@ def test_renewer_keeps_the_lease_past_its_period(store: Store) -> None:
 
 _RACE = """
 import sys
-from worker.lease import Lease
-from worker.store import Store
+from worker.state.lease import Lease
+from worker.state.store import Store
 store = Store.open(sys.argv[1])
 sys.stdout.write("1" if Lease(store, period_s=60).acquire() else "0")
 """

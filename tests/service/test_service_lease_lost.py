@@ -11,13 +11,13 @@ import pytest
 import sqlalchemy as sa
 
 from tests.service.replica_support import acted_site, bot_comments, unlimited_policies
-from worker.cycle import CycleRunner
+from worker.cycle.runner import CycleRunner
 from worker.exits import EXIT_LEASE_HELD
-from worker.lease import Lease
 from worker.model import RecordedWrite
 from worker.sandbox import Sandbox
 from worker.settings import Secret, Settings
-from worker.store import Store, lease, writes
+from worker.state.lease import Lease
+from worker.state.store import Store, lease, writes
 
 #: the write whose journaled intent is followed by another process taking the lease
 STOLEN_AFTER = 5
@@ -96,6 +96,6 @@ def test_a_lease_lost_mid_cycle_stops_the_writes(
         assert set(comments) == acted
         assert set(comments.values()) == {1}
         for runner in (leader, follower):
-            if runner._atlassian is not None:
-                runner._atlassian.close()
+            if runner.connected is not None:
+                runner.connected.close()
         store.close()

@@ -15,8 +15,8 @@ import structlog
 from structlog.testing import capture_logs
 
 from tests.service.service_support import PYTHON, ROOT, subprocess_env
-from worker import logs
 from worker.sandbox import Sandbox
+from worker.telemetry import logs
 
 TOKEN = "s3cr3t-token-value"
 

@@ -19,13 +19,15 @@ import requests
 
 from tests.service.conftest import Cli
 from tests.service.service_support import ServiceProcess, probe, subprocess_env, until
-from worker.cycle import CycleRunner, PolicySource
-from worker.health import Health, HealthServer, liveness
-from worker.metrics import Metrics
+from worker.cycle.runner import CycleRunner
+from worker.cycle.source import PolicySource
 from worker.sandbox import Sandbox
-from worker.service import Service
+from worker.service.probes import HealthServer
+from worker.service.shell import Service
 from worker.settings import Settings
-from worker.store import Store
+from worker.state.store import Store
+from worker.telemetry.health import Health, liveness
+from worker.telemetry.metrics import Metrics
 
 #: the default policy file's schedule, and an invalid replacement (a known problem and place)
 GOOD_SCHEDULE = "  every: 15m\n"

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from structlog.testing import capture_logs
 
-from worker.cycle import CycleRunner, PolicySource
+from worker.cycle.runner import CycleRunner
+from worker.cycle.source import PolicySource
 from worker.sandbox import Sandbox
 from worker.settings import Settings
-from worker.store import Store
+from worker.state.store import Store
 
 
 def test_a_reload_logs_the_impact_of_the_new_file(

@@ -20,9 +20,9 @@ from tests.service.replica_support import (
     worker_env,
 )
 from worker.exits import EXIT_LEASE_HELD, EXIT_OK
-from worker.lease import Lease
 from worker.sandbox import Sandbox
-from worker.store import Store
+from worker.state.lease import Lease
+from worker.state.store import Store
 
 
 def _leader_and_standby(a: WorkerProcess, b: WorkerProcess) -> tuple[WorkerProcess,

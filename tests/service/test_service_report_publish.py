@@ -7,11 +7,11 @@ from pathlib import Path
 
 import requests
 
-from worker.cycle import CycleRunner
+from worker.cycle.runner import CycleRunner
 from worker.report.publish import PUBLISHED_KEY
 from worker.sandbox import Sandbox
 from worker.settings import Settings
-from worker.store import Store
+from worker.state.store import Store
 
 REPORT = """
 report:

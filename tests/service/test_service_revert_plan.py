@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from worker.execute import overlay_recent, step_landed
 from worker.model import (
     BotState,
     CommentAction,
@@ -20,7 +19,9 @@ from worker.model import (
     StepRecord,
     write_changes,
 )
-from worker.revert import plan_revert
+from worker.state.recent import overlay_recent
+from worker.write.execute import step_landed
+from worker.write.revert import plan_revert
 
 P1 = "sales-deliverable-before-signature"
 MON = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

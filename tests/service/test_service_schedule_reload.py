@@ -15,13 +15,14 @@ from typing import Any
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from worker.cycle import CycleRunner, PolicySource
-from worker.health import Health
-from worker.metrics import Metrics
+from worker.cycle.runner import CycleRunner
+from worker.cycle.source import PolicySource
 from worker.policy import Policies, load_policies
-from worker.service import Service
+from worker.service.shell import Service
 from worker.settings import Settings
-from worker.store import Store
+from worker.state.store import Store
+from worker.telemetry.health import Health
+from worker.telemetry.metrics import Metrics
 
 
 def _real_loader(path: Path) -> Policies:

@@ -12,12 +12,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from worker.cycle import CycleReport, CycleRunner, PolicySource
-from worker.health import Health
+from worker.cycle.report import CycleReport
+from worker.cycle.runner import CycleRunner
+from worker.cycle.source import PolicySource
 from worker.policy import Policies, Schedule, load_policies
-from worker.service import Service, interval_of, trigger_for
+from worker.service.shell import Service, interval_of, trigger_for
 from worker.settings import Settings
-from worker.store import Store
+from worker.state.store import Store
+from worker.telemetry.health import Health
 
 BERLIN = "Europe/Berlin"
 

@@ -15,14 +15,16 @@ import pytest
 from werkzeug.test import Client
 
 from tests.service.service_support import PYTHON, ROOT, subprocess_env
-from worker import logs
 from worker.__main__ import main
-from worker.cycle import CycleRunner, PolicySource
-from worker.health import Health, wsgi_app
-from worker.metrics import Metrics
+from worker.cycle.runner import CycleRunner
+from worker.cycle.source import PolicySource
 from worker.sandbox import Sandbox
+from worker.service.probes import wsgi_app
 from worker.settings import Settings, SettingsError
-from worker.store import Store
+from worker.state.store import Store
+from worker.telemetry import logs
+from worker.telemetry.health import Health
+from worker.telemetry.metrics import Metrics
 
 #: the fault: any search answers 500 with the request's credentials in its body
 ECHO = [{"path": "/search", "status": 500, "echo_auth": True}]

@@ -15,7 +15,7 @@ import requests
 
 from tests.service.service_support import PYTHON, ROOT, subprocess_env
 from worker.sandbox import Sandbox
-from worker.store import Store
+from worker.state.store import Store
 
 STOP_BOUND_S = 10.0
 

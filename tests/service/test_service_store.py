@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from worker import logs
-from worker.migrate import OUR_TABLES, current_revision, head, migrate
 from worker.model import (
     BotState,
     CommentAction,
@@ -26,7 +24,8 @@ from worker.model import (
     RecordedWrite,
     Text,
 )
-from worker.store import (
+from worker.state.migrate import OUR_TABLES, current_revision, head, migrate
+from worker.state.store import (
     CycleRecord,
     Store,
     StoreError,
@@ -35,6 +34,7 @@ from worker.store import (
     describe,
     engine_for,
 )
+from worker.telemetry import logs
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 V1_SQL = Path(__file__).parent / "fixtures" / "store-v1-sqlite.sql"

@@ -14,12 +14,13 @@ import structlog.testing
 
 from tests.service.incremental_support import policy_file
 from worker.atlassian import retry
-from worker.cycle import CycleReport, CycleRunner
+from worker.cycle.report import CycleReport
+from worker.cycle.runner import CycleRunner
 from worker.model import RecordedWrite
 from worker.sandbox import Sandbox
 from worker.sandbox.generate import generate_site
 from worker.settings import Secret, Settings
-from worker.store import Store, engine_for
+from worker.state.store import Store, engine_for
 
 #: four search pages, about twenty tickets to act on
 TICKETS = 400

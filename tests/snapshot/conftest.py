@@ -16,9 +16,9 @@ import yaml
 from worker.atlassian import retry
 from worker.atlassian.clients import Atlassian, Connection, connect
 from worker.cli.render import plan_json
-from worker.cycle import read_site
 from worker.model import Plan
 from worker.policy import Policies, load_policies, plan, search_spec
+from worker.read.site import read_site
 from worker.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]

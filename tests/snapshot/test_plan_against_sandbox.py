@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from tests.snapshot.conftest import DEMO_SITE, POLICIES, with_flavor
-from worker import logs
 from worker.__main__ import main
 from worker.sandbox import Sandbox
+from worker.telemetry import logs
 
 ROOT = POLICIES.parents[1]
 TEMPLATES = POLICIES.parent / "templates"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.snapshot.conftest import POLICIES
-from worker import logs
 from worker.__main__ import main
 from worker.sandbox import Sandbox, load_site
+from worker.telemetry import logs
 
 Cli = Callable[..., tuple[int, str, str]]
 

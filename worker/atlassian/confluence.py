@@ -83,7 +83,7 @@ class PageFacts:
     the policy file's property names), or why the page cannot be used.
 
     Turning facts into a :class:`Deal` (:func:`deal_from_facts`) needs no body, so facts are
-    what incremental cycles keep of pages that did not change (:mod:`worker.deal_cache`).
+    what incremental cycles keep of pages that did not change (:mod:`worker.read.deal_facts`).
     """
 
     page_id: str

@@ -390,7 +390,7 @@ class JiraGateway:
         Jira answers a moved issue's old key with the issue under its new key, leaves out
         issues that do not exist or that the bot may not browse, and lists in ``issueErrors``
         (by id) issues it found but could not return; the order is not guaranteed. The
-        caller sorts out which asked-for key became what (:mod:`worker.recheck`).
+        caller sorts out which asked-for key became what (:mod:`worker.read.recheck`).
         """
         if self.flavor != "cloud":
             raise ValueError("bulkfetch is a Jira Cloud endpoint; Data Center searches by key")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from worker import __version__, logs
+from worker import __version__
 from worker.cli.envfile import EnvFileError, apply_env, read_env_files
 from worker.exits import (
     EXIT_DIFFERS,
@@ -36,10 +36,11 @@ from worker.exits import (
 )
 from worker.model import OUTCOMES, VERDICTS
 from worker.settings import Settings, SettingsError, describe
+from worker.telemetry import logs
 
 if TYPE_CHECKING:
-    from worker.cycle import CycleRunner
-    from worker.store import Store
+    from worker.cycle.runner import CycleRunner
+    from worker.state.store import Store
 
 # The cycle, the store and rich are imported by the commands that use them, not here: a
 # command's first line (``plan`` says what it reads) then shows within a fraction of a second.
@@ -307,9 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _failed(command: str, exc: Exception) -> int:
     """The exit code and one line for an exception a command let through."""
-    from worker.cycle import ConfigUnavailableError, classify
-    from worker.lease import LeaseHeldError
-    from worker.store import StoreError
+    from worker.cycle.errors import ConfigUnavailableError, classify
+    from worker.state.lease import LeaseHeldError
+    from worker.state.store import StoreError
 
     if isinstance(exc, LeaseHeldError):
         _error(str(exc))
@@ -343,12 +344,13 @@ def _error(message: str) -> None:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """``run``: the service (scheduler, health, signals) or one cycle with ``--once``."""
-    from worker.cycle import CycleRunner, PolicySource
-    from worker.health import Health
-    from worker.lease import Lease
-    from worker.metrics import Metrics
-    from worker.service import Service
-    from worker.store import Store
+    from worker.cycle.runner import CycleRunner
+    from worker.cycle.source import PolicySource
+    from worker.service.shell import Service
+    from worker.state.lease import Lease
+    from worker.state.store import Store
+    from worker.telemetry.health import Health
+    from worker.telemetry.metrics import Metrics
 
     settings.check_atlassian()
     store = Store.open(settings.state)
@@ -392,8 +394,8 @@ def _install_once_signals(stopping: threading.Event) -> None:
 
 
 def _reader(settings: Settings) -> tuple[CycleRunner, Store]:
-    from worker.cycle import CycleRunner
-    from worker.store import Store
+    from worker.cycle.runner import CycleRunner
+    from worker.state.store import Store
 
     settings.check_atlassian()
     store = Store.open(settings.state)
@@ -415,9 +417,9 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
         reading_progress,
         select_decisions,
     )
-    from worker.cycle import read_site
     from worker.policy import plan as make_plan
     from worker.policy import promise_words, search_spec
+    from worker.read.site import read_site
 
     if args.against is not None:
         return plan_against(args, settings)
@@ -571,7 +573,7 @@ def cmd_revert(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("revert: give ticket keys or --run RUN_ID (one of the two)")
     if not args.reason.strip():
         raise UsageError("revert: --reason must say whose request this is")
-    from worker.lease import Lease
+    from worker.state.lease import Lease
 
     runner, store = _reader(settings)
     lease = None if args.dry_run else Lease(store, period_s=settings.lease_s)
@@ -611,7 +613,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     """``history``: recorded decisions and what was written, filtered (or ``--cycles``)."""
     from worker.cli.history import HistoryArgumentError, show_history
     from worker.cli.render import console, history_json, history_tables, print_json
-    from worker.store import Store
+    from worker.state.store import Store
 
     store = Store.open(settings.state)
     try:
@@ -667,7 +669,7 @@ def cmd_sandbox(args: argparse.Namespace, _settings: Settings) -> int:
 def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
     """``snapshot --out FILE``: read like a cycle (read-only) and write a site file."""
     from worker.atlassian.clients import connect
-    from worker.cycle import PolicySource
+    from worker.cycle.source import PolicySource
     from worker.snapshot import dump_site, policy_words, take_snapshot
 
     settings.check_atlassian()
@@ -692,7 +694,7 @@ def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_demo(_args: argparse.Namespace, _settings: Settings) -> int:
     """``demo``: the story on the demo site, in-process, no network."""
-    from worker.demo import run_demo
+    from worker.cli.demo import run_demo
 
     return run_demo()
 

@@ -10,13 +10,14 @@ from typing import Any
 
 from rich.table import Table
 
-from worker import logs
 from worker.cli.render import VERDICT_STYLE, console, print_json, reading_progress
-from worker.cycle import CycleRunner, read_site, spec_for_issues
+from worker.cycle.runner import CycleRunner
 from worker.exits import EXIT_INVALID, EXIT_OK
 from worker.model import PolicyState
 from worker.policy import Explanation, explain, search_spec
-from worker.store import Store, decision_to_json
+from worker.read.site import read_site, spec_for_issues
+from worker.state.store import Store, decision_to_json
+from worker.telemetry import logs
 
 
 def _state_json(state: PolicyState) -> dict[str, Any]:

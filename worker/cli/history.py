@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from worker.cli.render import VERDICT_STYLE, console, print_json
-from worker.history import (
+from worker.state.history import (
     HistoryFilter,
     HistoryRow,
     Run,
@@ -22,7 +22,7 @@ from worker.history import (
     store_now,
     write_csv,
 )
-from worker.store import Store
+from worker.state.store import Store
 
 #: rows a table shows without ``--limit`` (JSON and CSV give every row)
 TABLE_ROWS = 50

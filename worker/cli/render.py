@@ -14,10 +14,10 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from worker import logs
 from worker.model import VERDICTS, Decision, Plan
 from worker.settings import SettingValue
-from worker.store import CycleHistory, decision_to_json
+from worker.state.store import CycleHistory, decision_to_json
+from worker.telemetry import logs
 
 VERDICT_STYLE = {
     "act": "bold red",

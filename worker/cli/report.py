@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from worker.history import parse_when, store_now
 from worker.policy import PolicyError, load_policies
 from worker.policy.config import Policies
 from worker.report import load_report
@@ -20,7 +19,8 @@ from worker.report.build import period_start
 from worker.report.chart import ChartUnavailableError, write_chart
 from worker.report.render import as_json, html_page, markdown, write_csv
 from worker.settings import Settings
-from worker.store import Store
+from worker.state.history import parse_when, store_now
+from worker.state.store import Store
 
 CHART_NAME = "handoff-guard-report.png"
 
@@ -40,7 +40,7 @@ def default_chart_path(settings: Settings, out: Path | None) -> Path:
 
 def _since(text: str, until: datetime, tz: ZoneInfo) -> datetime:
     """``Nw`` is the last N whole weeks (Monday to Monday in ``tz``); anything else as
-    :func:`worker.history.parse_when` reads it."""
+    :func:`worker.state.history.parse_when` reads it."""
     weeks = text.strip().removesuffix("w")
     if text.strip().endswith("w") and weeks.isdigit() and int(weeks) > 0:
         return period_start(until, int(weeks), tz)

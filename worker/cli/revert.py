@@ -1,7 +1,7 @@
 """``revert KEY [KEY ...]`` / ``revert --run RUN_ID``: undo what the bot changed on tickets.
 
 Reads each ticket fresh (its state, assignee and labels), plans the undo with
-:func:`worker.revert.plan_revert`, and runs it through the one writer, so a revert is exactly
+:func:`worker.write.revert.plan_revert`, and runs it through the one writer, so a revert is exactly
 once like every other write. The revert is recorded in the state store as a run of its own
 (``revert-...``) with what it changed, so ``history`` shows it. Exit codes are those of
 ``run --once``: 0 ok, 1 invalid input (unknown run, unreadable ticket), 2 cannot reach or
@@ -20,25 +20,23 @@ from datetime import UTC, datetime
 
 import structlog
 
-from worker.cycle import (
+from worker.cycle.runner import CycleRunner
+from worker.exits import (
     EXIT_ANOTHER_ACTOR,
     EXIT_FAILED_ACTIONS,
     EXIT_INVALID,
     EXIT_LEASE_HELD,
     EXIT_OK,
-    JOURNAL_WINDOW,
-    CycleRunner,
-    read_site,
-    spec_for_issues,
 )
-from worker.execute import execute
-from worker.installation import Actors
-from worker.journal import GuardedJournal
-from worker.lease import Fence, Lease, LeaseHeldError, Renewer
 from worker.model import Decision, Plan
 from worker.policy import search_spec
-from worker.revert import RevertPlan, plan_revert
-from worker.store import CycleRecord, Store
+from worker.read.site import JOURNAL_WINDOW, read_site, spec_for_issues
+from worker.state.installation import Actors
+from worker.state.lease import Fence, Lease, LeaseHeldError, Renewer
+from worker.state.store import CycleRecord, Store
+from worker.write.execute import execute
+from worker.write.journal import GuardedJournal
+from worker.write.revert import RevertPlan, plan_revert
 
 log = structlog.get_logger(__name__)
 

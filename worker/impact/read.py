@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from worker.cycle import read_site
 from worker.impact.diff import Impact, combined_spec, compare, in_read
 from worker.model import IssueSnapshot, MalformedIssue
 from worker.policy import search_spec
+from worker.read.site import read_site
 
 if TYPE_CHECKING:
     from worker.atlassian.clients import Atlassian
     from worker.policy import Policies
-    from worker.store import Store
+    from worker.state.store import Store
 
 log = structlog.get_logger(__name__)
 

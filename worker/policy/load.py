@@ -17,9 +17,9 @@ from typing import Any, Union
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from worker.bounded_yaml import YamlLimitError, YamlLimits, compose
 from worker.model import DealSource, Person
 from worker.policy.actions import ActionSpec, CommentSpec, ReassignSpec, actions
+from worker.policy.bounded_yaml import YamlLimitError, YamlLimits, compose
 from worker.policy.conditions import Composite, Condition, conditions
 from worker.policy.config import (
     PM_SET,

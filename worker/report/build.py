@@ -18,7 +18,7 @@ What happened next, for each flagged ticket, from what later cycles recorded:
 
 "Stopped matching" needs evidence: a later cycle that *read the ticket* and recorded no match
 for the policy. A full read reads every ticket in scope; an incremental read (the default
-between full sweeps, :mod:`worker.incremental`) reads only the tickets that can have changed,
+between full sweeps, :mod:`worker.read.incremental`) reads only the tickets that can have changed,
 so a ticket missing from it says nothing, unless it was one of the keys that read looked at
 (``cycles.read_keys``): then it was read and no longer matched. A ticket that left the search's
 scope is not returned by an incremental read either, so such a move is seen at the next full
@@ -41,9 +41,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from worker.history import HistoryFilter, HistoryRow, load_rows
 from worker.model import MATCHED_VERDICTS
-from worker.store import Store, cycles
+from worker.state.history import HistoryFilter, HistoryRow, load_rows
+from worker.state.store import Store, cycles
 
 #: what happened next, in the order the report lists it
 FATES: tuple[str, ...] = ("moved", "reassigned", "opted-out", "overridden", "reverted", "open")

@@ -27,7 +27,7 @@ from worker.policy.config import ReportConfig
 from worker.report.build import load_report, period_start
 from worker.report.chart import ChartUnavailableError, chart_png
 from worker.report.render import storage
-from worker.store import Store
+from worker.state.store import Store
 
 log = structlog.get_logger(__name__)
 

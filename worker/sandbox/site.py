@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from worker.bounded_yaml import BoundedComposer, YamlLimitError, YamlLimits
+from worker.policy.bounded_yaml import BoundedComposer, YamlLimitError, YamlLimits
 
 FLAVORS = ("cloud", "datacenter")
 STATUS_CATEGORIES = ("new", "indeterminate", "done")

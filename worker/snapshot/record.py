@@ -1,6 +1,6 @@
 """What a read answered, kept as it came: a transport that records JSON answers.
 
-The snapshot reads through the very code a cycle runs (``worker.cycle.read_site`` over the
+The snapshot reads through the very code a cycle runs (``worker.read.site.read_site`` over the
 same gateways), so it needs the same permissions and makes the same requests. The gateways
 turn answers into snapshots and drop what the site file needs (ADF bodies, changelog items,
 field schemas); this transport keeps a copy of every answer on the way through.

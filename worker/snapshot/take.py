@@ -14,8 +14,8 @@ import yaml
 
 from worker.atlassian.snapshots import person_from_json
 from worker.atlassian.transport import AtlassianHTTPError
-from worker.cycle import stream_site
 from worker.policy import search_spec
+from worker.read.site import stream_site
 from worker.sandbox.site import site_from_dict
 from worker.snapshot.anonymize import Anonymizer, Identity, anonymize_site
 from worker.snapshot.build import PLACEHOLDER_TOKEN, build_site

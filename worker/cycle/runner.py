@@ -1,0 +1,32 @@
+"""The runner: one cycle at a time, under the leader lease when it enforces."""
+
+from __future__ import annotations
+
+import threading
+
+from worker.cycle.report import CycleReport
+from worker.cycle.resources import CycleResources
+from worker.cycle.run import run_cycle
+from worker.state.lease import Fence, LeaseHeldError, Renewer
+
+
+class CycleRunner(CycleResources):
+    """Runs cycles with what outlives them (see :class:`CycleResources`), never two at once."""
+
+    def run(self, *, dry_run: bool = False, stopping: threading.Event | None = None) -> CycleReport:
+        """One cycle; never raises (see :mod:`worker.cycle.run`), except
+        :class:`~worker.state.lease.LeaseHeldError` when an enforcing cycle cannot take the lease
+        (nothing was read or written)."""
+        with self.cycle_lock:  # the scheduler never overlaps cycles; this guards manual calls too
+            lease = None if dry_run else self.lease
+            if lease is None:
+                return run_cycle(self, dry_run=dry_run, stopping=stopping or threading.Event())
+            if not lease.held and not lease.acquire():
+                raise LeaseHeldError(lease.last_seen)
+            fence = Fence(lease)
+            if self.lease_kept:
+                return run_cycle(self, dry_run=dry_run, stopping=stopping or threading.Event(),
+                                 fence=fence)
+            with Renewer(lease):
+                return run_cycle(self, dry_run=dry_run, stopping=stopping or threading.Event(),
+                                 fence=fence)

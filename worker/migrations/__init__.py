@@ -1,1 +1,0 @@
-"""Alembic's scripts for the state store (applied by :func:`worker.migrate.migrate`)."""

@@ -1,0 +1,1 @@
+"""What to read this cycle: incremental reads, due rechecks, deal facts, the site readers."""

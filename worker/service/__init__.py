@@ -1,0 +1,1 @@
+"""The long-running shell: scheduler, probes, hot reload."""

@@ -1,0 +1,397 @@
+"""The long-running service: APScheduler in the foreground, signals, health and metrics.
+
+One job runs :class:`~worker.cycle.runner.CycleRunner` on the policy file's schedule (an
+interval or a cron expression, in its timezone) with ``max_instances=1`` and
+``coalesce=True``: a slow cycle delays the next one instead of overlapping it, and missed runs
+collapse into one. The first cycle runs at start.
+
+The policy file is re-read the moment it or its templates change, and on SIGHUP
+(:mod:`worker.service.reload`), besides each cycle's own read: a broken edit shows in
+``/readyz`` and
+the log within seconds while the last good policies keep running; a valid one is in force for
+the next cycle, and a changed schedule reschedules the job at once. A file that is invalid at
+start does not stop the service: it stays up, alive and not ready (``config_invalid``), and
+starts cycling as soon as the file loads.
+
+With a leader lease (an enforcing service), only the holder runs cycles. A keeper thread renews
+the lease every third of its period while held, and takes it when it is free or expired (a
+leader killed with ``kill -9`` releases nothing): a standby takes over within one period and
+runs a cycle at once. On a standby each tick looks at the lease, does nothing else and logs who
+holds it (``lease.standby``). Health and metrics say whether this replica leads.
+
+SIGTERM or SIGINT sets a stop flag that the reader checks between issues and the executor
+between writes: the issue in hand is finished and recorded, ``service.stopped`` is logged with
+a summary, and the process exits within :data:`STOP_BOUND_S`. A second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from zoneinfo import ZoneInfo
+
+import structlog
+from apscheduler.job import Job
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from worker.cycle.errors import ConfigUnavailableError
+from worker.cycle.report import CycleReport
+from worker.cycle.runner import CycleRunner
+from worker.policy import Policies, PolicyError
+from worker.policy.config import Schedule
+from worker.service.probes import HealthServer
+from worker.service.reload import Reloader
+from worker.state.lease import Lease, LeaseHeldError, Renewer
+from worker.telemetry.health import Health
+from worker.telemetry.metrics import Metrics
+
+log = structlog.get_logger(__name__)
+
+#: SIGTERM to exit, at most (process managers usually wait 10 s before SIGKILL)
+STOP_BOUND_S = 10.0
+#: part of the bound reserved for logging, closing the store and the HTTP server
+_STOP_MARGIN_S = 1.5
+JOB_ID = "cycle"
+
+
+def trigger_for(schedule: Schedule) -> BaseTrigger:
+    """The APScheduler trigger for a policy file's schedule (interval wins over cron)."""
+    tz = ZoneInfo(schedule.timezone)
+    if schedule.interval_s is not None:
+        return IntervalTrigger(seconds=schedule.interval_s, timezone=tz)
+    if schedule.cron is None:
+        raise ValueError("a schedule needs interval_s or cron")
+    return CronTrigger.from_crontab(schedule.cron, timezone=tz)
+
+
+def interval_of(schedule: Schedule, *, now: datetime | None = None) -> float:
+    """The longest expected gap between two cycles (the health bound is twice this).
+
+    For a cron it is the longest gap between its runs over the next week, so a
+    "weekdays at 9" schedule is not reported stale over the weekend.
+    """
+    if schedule.interval_s is not None:
+        return float(schedule.interval_s)
+    trigger = trigger_for(schedule)
+    start = now or datetime.now(ZoneInfo(schedule.timezone))
+    horizon = start + timedelta(days=8)
+    previous = trigger.get_next_fire_time(None, start)
+    longest = 0.0
+    for _ in range(2000):  # bounded: a per-minute cron has ~11,500 runs a week; this is enough
+        if previous is None or previous > horizon:
+            break
+        following = trigger.get_next_fire_time(previous, previous + timedelta(microseconds=1))
+        if following is None:
+            break
+        longest = max(longest, (following - previous).total_seconds())
+        previous = following
+    return longest or 86400.0
+
+
+@dataclass(slots=True)
+class _Tally:
+    cycles: int = 0
+    failed: int = 0
+    actions_applied: int = 0
+    actions_failed: int = 0
+    requests: int = 0
+    retries: int = 0
+    last: CycleReport | None = None
+
+
+class Service:
+    """Runs cycles on a schedule until told to stop."""
+
+    def __init__(
+        self,
+        runner: CycleRunner,
+        *,
+        dry_run: bool = False,
+        http_port: int | None = None,
+        http_host: str = "127.0.0.1",
+        health: Health | None = None,
+        metrics: Metrics | None = None,
+        watch: bool = True,
+    ) -> None:
+        self.runner = runner
+        self.dry_run = dry_run
+        self.http_port = http_port
+        self.http_host = http_host
+        self.health = health or runner.health or Health(interval_s=300.0)
+        self.metrics = metrics or runner.metrics or Metrics()
+        runner.health = self.health
+        runner.metrics = self.metrics
+        self.stopping = threading.Event()
+        self._done = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._tally = _Tally()
+        self._statuses: Counter[str] = Counter()
+        self._schedule: Schedule | None = None
+        self._scheduler: BackgroundScheduler | None = None
+        self._server: HealthServer | None = None
+        self._signal: str | None = None
+        self._started = time.monotonic()
+        # the job (after each cycle) and the reload thread both apply a loaded file
+        self._apply_lock = threading.Lock()
+        #: file changes, SIGHUP and (without inotify) a poll -> :meth:`reload`
+        self.reloader = Reloader(runner.source, self.reload, watch=watch)
+        #: the leader lease (None: a dry run, or a runner without one: acts alone)
+        self.lease: Lease | None = None if dry_run else runner.lease
+        self._keeper: Renewer | None = None
+        self._leading = False
+
+    # ------------------------------------------------------------------ the job
+
+    def _leads(self) -> bool:
+        """Whether this replica holds the lease now (taking it if free); a standby says who
+        holds it and does nothing else."""
+        lease = self.lease
+        if lease is None:
+            return True
+        held = lease.held or lease.acquire()
+        self._looked(lease, from_job=True)
+        if not held:
+            row = lease.last_seen
+            log.info("lease.standby", holder=None if row is None else row.holder,
+                     fencing=None if row is None else row.fencing,
+                     until=None if row is None else row.expires_at.isoformat())
+        return held
+
+    def _looked(self, lease: Lease, *, from_job: bool = False) -> None:
+        """After each look at the lease: report leadership; a standby that just took the
+        lease over runs a cycle at once (the old leader may have died mid-cycle)."""
+        leading = lease.held
+        row = lease.last_seen
+        self.health.set_leader(holder=None if row is None else row.holder,
+                               fencing=None if row is None else row.fencing, leader=leading)
+        self.metrics.leader.set(1 if leading else 0)
+        became = leading and not self._leading
+        self._leading = leading
+        if not became or from_job:
+            return
+        log.info("lease.took_over", fencing=lease.fencing)
+        with self._apply_lock:  # the job exists once a policy file loaded, until shutdown
+            scheduler = self._scheduler
+            if (scheduler is not None and not self.stopping.is_set()
+                    and scheduler.get_job(JOB_ID) is not None):
+                scheduler.modify_job(JOB_ID, next_run_time=datetime.now(UTC))
+
+    def _job(self) -> None:
+        if self.stopping.is_set():
+            return
+        self._idle.clear()
+        try:
+            if not self._leads():
+                return
+            report = self.runner.run(dry_run=self.dry_run, stopping=self.stopping)
+            self._count(report)
+        except LeaseHeldError:  # lost between the look and the cycle: a standby now
+            if self.lease is not None:
+                self._looked(self.lease)
+        except Exception as exc:  # run_cycle never raises; this is the last line of defence
+            log.exception("service.job_failed", error=str(exc))
+            self.health.cycle_failed(kind="error", message=str(exc))
+        finally:
+            self._idle.set()
+        if not self.stopping.is_set():
+            self._maybe_reschedule()
+
+    def _count(self, report: CycleReport) -> None:
+        t = self._tally
+        t.cycles += 1
+        t.failed += report.status == "failed"
+        t.actions_applied += report.actions_applied
+        t.actions_failed += report.actions_failed
+        t.requests += report.requests
+        t.retries += report.retries
+        t.last = report
+        self._statuses[report.status] += 1
+
+    def _maybe_reschedule(self) -> None:
+        policies = self.runner.source.policies
+        if policies is not None:
+            self._apply(policies)
+
+    def _apply(self, policies: Policies) -> None:
+        """Put a loaded file's schedule in force: the first valid file starts the cycles
+        (at once); a changed schedule rebuilds the job's trigger."""
+        with self._apply_lock:
+            scheduler = self._scheduler
+            if scheduler is None or self.stopping.is_set() or policies.schedule == self._schedule:
+                return
+            first = self._schedule is None
+            self._schedule = policies.schedule
+            trigger = trigger_for(policies.schedule)
+            if first:
+                scheduler.add_job(
+                    self._job,
+                    trigger=trigger,
+                    id=JOB_ID,
+                    name="handoff-guard cycle",
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=policies.schedule.misfire_grace_s,
+                    next_run_time=datetime.now(ZoneInfo(policies.schedule.timezone)),
+                )
+            else:
+                scheduler.reschedule_job(JOB_ID, trigger=trigger)
+                scheduler.modify_job(JOB_ID, misfire_grace_time=policies.schedule.misfire_grace_s)
+            self.health.set_interval(interval_of(policies.schedule))
+            log.info("service.scheduled" if first else "service.rescheduled",
+                     interval_s=policies.schedule.interval_s,
+                     cron=policies.schedule.cron, timezone=policies.schedule.timezone)
+
+    def reload(self, trigger: str = "SIGHUP") -> None:
+        """Re-read the policy file now (the reload thread calls this on a file change, on
+        SIGHUP and when polling); a valid file's schedule is applied at once."""
+        source = self.runner.source
+        before = source.sha256, source.problems
+        policies: Policies | None
+        try:
+            policies = source.current()
+        except (PolicyError, ConfigUnavailableError):  # logged by the source; still waiting
+            policies = None
+        self.metrics.config_valid.set(0 if source.problems else 1)
+        if trigger == "SIGHUP" or (source.sha256, source.problems) != before:
+            # one line per re-read that an operator asked for or that changed something
+            log.info("config.checked", trigger=trigger, valid=not source.problems,
+                     sha256=source.sha256[:12] if source.sha256 else None,
+                     running="nothing yet" if source.policies is None else "last good config"
+                     if source.problems else "this file")
+        if policies is not None:
+            self._apply(policies)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT -> graceful stop; a second one -> exit now; SIGHUP -> re-read the
+        policy file (main thread only)."""
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_hup)
+
+    def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
+        self.reloader.request("SIGHUP")  # a queue put: safe here, the work is on its thread
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self.stopping.is_set():
+            log.warning("service.killed", signal=name)
+            os._exit(130)
+        self._signal = name
+        log.info("service.stopping", signal=name)
+        self.stop()
+
+    def stop(self) -> None:
+        """Ask the service to stop (thread-safe; the cycle in hand finishes its issue)."""
+        self.stopping.set()
+        self._done.set()
+
+    def run(self) -> int:
+        """Start the scheduler, the reload threads and the health server; block until
+        stopped. Returns an exit code.
+
+        The first cycle runs at once, so a broken connection shows immediately. A policy
+        file that does not load leaves the service up and not ready until it does.
+        """
+        scheduler = BackgroundScheduler(timezone=UTC)  # each trigger carries its own zone
+        self._scheduler = scheduler
+        scheduler.start()
+        self.reloader.start()
+        try:
+            policies: Policies | None = self.runner.source.current()
+        except (PolicyError, ConfigUnavailableError):  # logged as config.invalid by the source
+            policies = None
+        self.metrics.config_valid.set(0 if self.runner.source.problems else 1)
+        if self.http_port is not None:
+            self._server = HealthServer(self.health, self.metrics, port=self.http_port,
+                                        host=self.http_host, live=self.threads).start()
+        if self.lease is not None:
+            self.runner.lease_kept = True
+            self._keeper = Renewer(self.lease, on_look=self._looked).__enter__()
+        if policies is not None:
+            self._apply(policies)
+        else:
+            log.error("service.waiting_for_config", path=str(self.runner.source.path),
+                      problems=list(self.runner.source.problems),
+                      watching="the file and its templates (SIGHUP re-reads at once)")
+        log.info(
+            "service.started",
+            dry_run=self.dry_run,
+            interval_s=policies.schedule.interval_s if policies else None,
+            cron=policies.schedule.cron if policies else None,
+            timezone=policies.schedule.timezone if policies else None,
+            health_port=self._server.port if self._server else None,
+            health_host=self._server.host if self._server else None,
+        )
+        self._done.wait()
+        return self._shutdown()
+
+    def threads(self) -> dict[str, bool]:
+        """The threads ``/livez`` requires alive: the scheduler's, the reload thread and,
+        when this service keeps a leader lease, its renewer (dead, the lease would lapse)."""
+        thread = getattr(self._scheduler, "_thread", None)  # APScheduler keeps it private
+        running = bool(self._scheduler is not None and self._scheduler.running)
+        found = {
+            "scheduler": running and isinstance(thread, threading.Thread) and thread.is_alive(),
+            "reload": self.reloader.alive(),
+        }
+        if self._keeper is not None:
+            found["lease"] = self._keeper.alive()
+        return found
+
+    def _shutdown(self) -> int:
+        deadline = time.monotonic() + STOP_BOUND_S - _STOP_MARGIN_S
+        with self._apply_lock:  # no reload adds or moves the job from here on
+            if self._scheduler is not None:
+                self._scheduler.shutdown(wait=False)
+        self.reloader.stop()
+        finished = self._idle.wait(timeout=max(0.0, deadline - time.monotonic()))
+        if self._keeper is not None:
+            self._keeper.__exit__(None, None, None)
+        if finished and self.lease is not None:
+            self.lease.release()  # a standby need not wait for it to expire
+        if self._server is not None:
+            self._server.stop()
+        t = self._tally
+        log.info(
+            "service.stopped",
+            signal=self._signal,
+            cycle_in_hand="finished" if finished else "abandoned",
+            cycles=t.cycles,
+            cycles_failed=t.failed,
+            actions_applied=t.actions_applied,
+            actions_failed=t.actions_failed,
+            requests=t.requests,
+            retries=t.retries,
+            uptime_s=round(time.monotonic() - self._started, 3),
+            last_run_id=t.last.run_id if t.last else None,
+            last_status=t.last.status if t.last else None,
+        )
+        if not finished:
+            self.runner.abandon()
+        self.runner.store.close()
+        if not finished:
+            # The worker thread is stuck in a network call; exiting now is the lesser evil:
+            # the executor records "unknown" before each write, so the journal stays honest.
+            os._exit(0)
+        return 0
+
+    def job(self) -> Job | None:
+        """The scheduled cycle job while the scheduler runs (for inspection)."""
+        return self._scheduler.get_job(JOB_ID) if self._scheduler is not None else None
+
+    @property
+    def health_port(self) -> int | None:
+        """The health server's port once started (useful with port 0)."""
+        return self._server.port if self._server else None

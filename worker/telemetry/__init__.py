@@ -1,0 +1,1 @@
+"""What the worker tells operators: structured logs, metrics, event counts."""

@@ -1,0 +1,1 @@
+"""The one writer: executing a plan against Jira, the write journal, revert."""
