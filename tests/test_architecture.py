@@ -9,16 +9,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: circles known today, each to be taken apart (a new one fails; one taken apart fails until
-#: it is struck from this list, so the list stays true)
-KNOWN_CIRCLES: frozenset[frozenset[str]] = frozenset({
-    # a Policy holds its conditions, actions and templates; they see a TicketContext that
-    # holds the PlanContext built from the Policies (type-only imports, both ways)
-    frozenset({"worker.policy.config", "worker.policy.actions", "worker.policy.conditions",
-               "worker.policy.templates", "worker.policy.context"}),
-})
-
-
 def _circles(graph: grimp.ImportGraph) -> list[frozenset[str]]:
     """The strongly connected components with more than one module (Tarjan)."""
     modules = sorted(graph.modules)
@@ -76,11 +66,9 @@ def graph() -> grimp.ImportGraph:
     return grimp.build_graph("worker", include_external_packages=False)
 
 
-def test_no_import_circle_but_the_known_ones(graph: grimp.ImportGraph) -> None:
-    """Every import circle among the worker's modules is one the list above names."""
-    circles = set(_circles(graph))
-    assert circles - KNOWN_CIRCLES == set(), "a new import circle"
-    assert KNOWN_CIRCLES - circles == set(), "a known circle is gone: strike it from the list"
+def test_no_import_circle(graph: grimp.ImportGraph) -> None:
+    """No worker module imports itself through others, type-only imports included."""
+    assert _circles(graph) == []
 
 
 def test_the_top_level_holds_packages_and_a_handful_of_modules() -> None:

@@ -25,8 +25,8 @@ from worker.model import (
     Text,
     Visibility,
 )
-from worker.policy.actions import ActionSpec, Blocked, StepContext, actions
-from worker.policy.context import PlanContext, TicketContext
+from worker.policy.actions import ActionSpec, Blocked, actions
+from worker.policy.context import PlanContext, StepContext, TicketContext
 from worker.policy.templates import compile_template, sample_variables
 
 STEP = StepContext("p", "A policy", 0, (), None, None)

@@ -16,8 +16,8 @@ from worker.cycle.source import PolicySource
 from worker.model import (
     SearchSpec,
 )
-from worker.policy.config import PM_SET
 from worker.policy.scope import scope_time_dependent
+from worker.policy.sections import PM_SET
 from worker.read.deal_facts import DealPageCount, StoredDealFacts, StoredDealPageCount
 from worker.read.incremental import (
     IncrementalSettings,

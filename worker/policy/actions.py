@@ -9,7 +9,6 @@ the step cannot run (nobody to reassign to) — then the whole step waits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -18,7 +17,6 @@ from worker.model import (
     Action,
     CommentAction,
     Document,
-    Evidence,
     FlagAction,
     LabelAction,
     Person,
@@ -26,8 +24,9 @@ from worker.model import (
     Visibility,
 )
 from worker.policy.conditions import expand_shorthand
-from worker.policy.context import TicketContext
+from worker.policy.context import StepContext, TicketContext
 from worker.policy.registry import Registry
+from worker.policy.template_vars import template_vars
 
 TEMPLATE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -37,18 +36,6 @@ class Blocked:
     """A step that cannot run now, and why (in words for the decision's reason)."""
 
     reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class StepContext:
-    """What a step's actions know besides the ticket: the policy and what comes next."""
-
-    policy_id: str
-    policy_description: str
-    step: int
-    evidence: tuple[Evidence, ...]
-    next_step: str | None
-    next_step_at: datetime | None
 
 
 class ActionSpec(BaseModel):
@@ -122,8 +109,6 @@ class CommentSpec(ActionSpec):
 
     def render(self, ctx: TicketContext, step: StepContext) -> CommentAction:
         """The comment for this ticket, rendered from the template."""
-        from worker.policy.templates import template_vars  # the template module imports us
-
         template = ctx.plan.policies.templates[self.template]
         document = template.render(template_vars(ctx, step))
         vis = self.visibility.to_model() if self.visibility else None
@@ -215,8 +200,6 @@ class ReassignSpec(ActionSpec):
         )
 
     def _note(self, ctx: TicketContext, step: StepContext, owner: Person, why: str) -> Document:
-        from worker.policy.templates import template_vars  # the template module imports us
-
         template = ctx.plan.policies.templates[self.note]
         return template.render(template_vars(ctx, step, new_owner=owner, new_owner_why=why))
 

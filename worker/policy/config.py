@@ -6,21 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from worker.model import DealSource, Mode, Person
+from worker.model import Mode, Person
+from worker.policy.actions import ActionSpec
+from worker.policy.conditions import Condition
 from worker.policy.durations import Duration
-
-if TYPE_CHECKING:
-    from worker.policy.actions import ActionSpec
-    from worker.policy.conditions import Condition
-    from worker.policy.templates import CommentTemplate
-
-#: the people set whose members the search is bounded to
-PM_SET = "pm"
-#: the people set "reporter in Sales" refers to when finding a sales owner
-SALES_SET = "sales"
+from worker.policy.sections import PM_SET, SALES_SET, DealsConfig, PeopleSet
+from worker.policy.templates import CommentTemplate
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,25 +54,6 @@ class Safety:
     #: None: no cycle-wide budget (``unlimited`` in the file)
     max_actions_per_cycle: int | None
     breaker: Breaker
-
-
-@dataclass(frozen=True, slots=True)
-class PeopleSet:
-    """A named set of people: members of Jira groups and/or explicit user ids."""
-
-    name: str
-    groups: tuple[str, ...]
-    users: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class DealsConfig:
-    """Where contract status comes from, in order of precedence."""
-
-    status_field: str | None
-    account_field: str | None
-    pages: DealSource | None
-    signed_values: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from worker.model import Deal, DealRead, Directory, Evidence, IssueSnapshot, Person
-from worker.policy.config import SALES_SET, Policies
 from worker.policy.deal_index import DealFinding, DealIndex
+from worker.policy.sections import SALES_SET, FileView
 
-__all__ = ["DealFinding", "PlanContext", "SalesOwner", "TicketContext"]
+__all__ = ["DealFinding", "PlanContext", "SalesOwner", "StepContext", "TicketContext"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ class PlanContext:
 
     def __init__(
         self,
-        policies: Policies,
+        policies: FileView,
         directory: Directory,
         deals: DealRead | Sequence[Deal],
         now: datetime,
@@ -173,3 +173,15 @@ def _field_str(fields: Mapping[str, str | tuple[str, ...] | None], name: str | N
     if isinstance(value, tuple):
         value = value[0] if value else None
     return value.strip() or None if value else None
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    """What a step's actions know besides the ticket: the policy and what comes next."""
+
+    policy_id: str
+    policy_description: str
+    step: int
+    evidence: tuple[Evidence, ...]
+    next_step: str | None
+    next_step_at: datetime | None

@@ -55,7 +55,7 @@ def explain(
 ) -> Explanation:
     """Every policy's decision on ``snapshot`` (all evidence), the deal, the owner, next steps."""
     pctx = PlanContext(policies, directory, deals, now)
-    result = _plan([snapshot], pctx, keep_no_match=True, full=True)
+    result = _plan([snapshot], policies, pctx, keep_no_match=True, full=True)
     tctx = TicketContext(snapshot, pctx)
     finding = tctx.deal()
     owner = tctx.sales_owner()

@@ -21,18 +21,7 @@ from worker.model import DealSource, Person
 from worker.policy.actions import ActionSpec, CommentSpec, ReassignSpec, actions
 from worker.policy.bounded_yaml import YamlLimitError, YamlLimits, compose
 from worker.policy.conditions import Composite, Condition, conditions
-from worker.policy.config import (
-    PM_SET,
-    Breaker,
-    DealsConfig,
-    PeopleSet,
-    Policies,
-    Policy,
-    ReportConfig,
-    Safety,
-    Schedule,
-    Step,
-)
+from worker.policy.config import Breaker, Policies, Policy, ReportConfig, Safety, Schedule, Step
 from worker.policy.errors import PolicyError, Problem
 from worker.policy.schedule import cron_problem
 from worker.policy.schema import (
@@ -44,6 +33,7 @@ from worker.policy.schema import (
     StepModel,
 )
 from worker.policy.scope import parse_scope
+from worker.policy.sections import PM_SET, DealsConfig, PeopleSet
 from worker.policy.templates import CommentTemplate, load_template
 
 Loc = tuple[str | int, ...]

@@ -45,11 +45,12 @@ from worker.model import (
     Subject,
     Verdict,
 )
-from worker.policy.actions import Blocked, CommentSpec, StepContext
+from worker.policy.actions import Blocked, CommentSpec
 from worker.policy.conditions import Condition
-from worker.policy.config import PM_SET, Policies, Policy
-from worker.policy.context import PlanContext, TicketContext
+from worker.policy.config import Policies, Policy
+from worker.policy.context import PlanContext, StepContext, TicketContext
 from worker.policy.scope import scope_context, scope_matches, walk
+from worker.policy.sections import PM_SET
 from worker.policy.templates import TemplateRenderError
 
 _KEY = re.compile(r"^(.*?)-(\d+)$")
@@ -449,6 +450,7 @@ def plan(
     the ones handed out.
     """
     planner = _Planner(
+        policies,
         PlanContext(policies, directory, deals, now),
         keep_no_match=keep_no_match,
         full=False,
@@ -486,13 +488,14 @@ def writes_wait_for_read(policies: Policies) -> str | None:
 
 def _plan(
     snapshots: Iterable[IssueSnapshot | MalformedIssue],
+    policies: Policies,
     pctx: PlanContext,
     *,
     keep_no_match: bool,
     full: bool,
     scope_sizes: Mapping[str, int] | None = None,
 ) -> Plan:
-    planner = _Planner(pctx, keep_no_match=keep_no_match, full=full,
+    planner = _Planner(policies, pctx, keep_no_match=keep_no_match, full=full,
                        scope_sizes=scope_sizes or {})
     for snap in snapshots:
         planner.add(snap)
@@ -504,6 +507,7 @@ class _Planner:
 
     def __init__(
         self,
+        policies: Policies,
         pctx: PlanContext,
         *,
         keep_no_match: bool,
@@ -511,12 +515,13 @@ class _Planner:
         scope_sizes: Mapping[str, int],
         on_write: Callable[[IssueWrite], None] | None = None,
     ) -> None:
+        self.policies = policies
         self.pctx = pctx
         self.keep_no_match = keep_no_match
         self.full = full
         self.scope_sizes = scope_sizes
         self.on_write = on_write
-        self.active = [(i, p) for i, p in enumerate(pctx.policies.policies) if p.mode != "off"]
+        self.active = [(i, p) for i, p in enumerate(policies.policies) if p.mode != "off"]
         self.acc = _Acc(scope_counts={p.id: 0 for _, p in self.active})
         # Time-based conditions decide the rechecks: an enforcing policy's for its writes, a
         # dry-run policy's so that what it would have done is recorded when it becomes true
@@ -575,8 +580,7 @@ class _Planner:
 
     def finish(self) -> Plan:
         """Apply the breaker and the budget, render the comments, and return the plan."""
-        acc, pctx = self.acc, self.pctx
-        policies = pctx.policies
+        acc, pctx, policies = self.acc, self.pctx, self.policies
         counted = dict(acc.scope_counts)
         for pid, known in self.scope_sizes.items():
             if pid in acc.scope_counts:

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 from worker.model import IssueSnapshot, SearchSpec
 from worker.policy.actions import CommentSpec, ReassignSpec
 from worker.policy.conditions import Condition
-from worker.policy.config import PM_SET, Policies
+from worker.policy.config import Policies
+from worker.policy.sections import PM_SET
 
 _DEAL_VARIABLES = frozenset({"deal", "deal_page", "sales_owner", "contract_state"})
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)

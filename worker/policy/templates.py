@@ -46,8 +46,6 @@ from worker.model import BulletList, Document, Inline, Link, Mention, Paragraph,
 if TYPE_CHECKING:
     from jinja2 import Template
 
-    from worker.policy.actions import StepContext
-    from worker.policy.context import TicketContext
 
 SUFFIX = ".j2"
 _OPEN, _CLOSE = "\ue000", "\ue001"
@@ -423,8 +421,6 @@ def load_template(directory: Path, name: str) -> CommentTemplate:
 
 
 #: conditions whose evidence is not worth telling the PM (they know who and where they are)
-_QUIET = frozenset({"assignee_in", "reporter_in", "status_category_in", "not"})
-
 VARIABLES = (
     "issue",
     "policy",
@@ -525,54 +521,6 @@ def labelled_samples() -> dict[str, dict[str, Any]]:
 def sample_variables() -> list[dict[str, Any]]:
     """The sample contexts of :func:`labelled_samples`, in order."""
     return list(labelled_samples().values())
-
-
-def template_vars(
-    ctx: TicketContext,
-    step: StepContext,
-    *,
-    new_owner: Person | None = None,
-    new_owner_why: str | None = None,
-) -> dict[str, Any]:
-    """The variables a comment template sees for one ticket and step (``new_owner`` and
-    ``new_owner_why`` only in the note to the person a reassignment gives the ticket to)."""
-    snap = ctx.snapshot
-    finding = ctx.deal()
-    deal = finding.deal
-    deal_vars = None
-    if deal is not None or finding.status:
-        deal_vars = {
-            "account": deal.account if deal else None,
-            "contract_status": finding.status,
-            "source": finding.evidence,
-            "url": deal.page_url if deal else None,
-        }
-    page = None
-    if deal is not None and deal.page_id is not None:
-        page = {"title": deal.page_title or deal.source, "url": deal.page_url}
-    pages = ctx.plan.policies.deals.pages
-    at = step.next_step_at.astimezone(ctx.plan.tz) if step.next_step_at else None
-    return {
-        "issue": {
-            "key": snap.key,
-            "summary": snap.summary,
-            "type": snap.issue_type,
-            "project": snap.project,
-        },
-        "policy": {"id": step.policy_id, "description": step.policy_description},
-        "deal": deal_vars,
-        "deal_page": page,
-        "deal_pages": deal_pages_where(pages.cql if pages else None),
-        "contract_state": finding.state,
-        "sales_owner": ctx.sales_owner().person,
-        "evidence": [e.detail for e in step.evidence if e.result and e.condition not in _QUIET],
-        "next_step": step.next_step,
-        "next_step_at": at,
-        "opt_out_label": ctx.plan.policies.opt_out_label,
-        "new_owner": new_owner,
-        "new_owner_why": new_owner_why,
-        "previous_assignee": snap.assignee,
-    }
 
 
 # --------------------------------------------------------------------------- text -> Document
