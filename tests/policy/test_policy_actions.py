@@ -27,7 +27,8 @@ from worker.model import (
 )
 from worker.policy.actions import ActionSpec, Blocked, actions
 from worker.policy.context import PlanContext, StepContext, TicketContext
-from worker.policy.templates import compile_template, sample_variables
+from worker.policy.template_samples import sample_variables
+from worker.policy.templates import compile_template
 
 STEP = StepContext("p", "A policy", 0, (), None, None)
 

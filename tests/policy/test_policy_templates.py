@@ -20,11 +20,11 @@ from policy_factories import (
 
 from worker.model import CommentAction
 from worker.policy import PolicyError, load_policies, plan
+from worker.policy.template_samples import labelled_samples
 from worker.policy.templates import (
     MAX_COMMENT_CHARS,
     TemplateRenderError,
     compile_template,
-    labelled_samples,
     load_template,
 )
 

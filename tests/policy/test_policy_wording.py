@@ -10,7 +10,7 @@ from policy_factories import ACME, DEALS, DIRECTORY, NOW, default_policies, snap
 
 from worker.model import CommentAction, Link
 from worker.policy import plan
-from worker.policy.templates import deal_pages_where
+from worker.policy.template_samples import deal_pages_where
 
 P1 = "sales-deliverable-before-signature"
 URL = "https://example.atlassian.net/wiki/spaces/SALES/pages/100001"

@@ -8,7 +8,7 @@ with a docstring for admins that ends in a YAML example (tests validate every ex
 from __future__ import annotations
 
 import typing
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable
 from datetime import datetime
 from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal
@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from worker.model import Evidence, IssueSnapshot, Person
+from worker.model import Evidence, IssueSnapshot
 from worker.policy.context import TicketContext
 from worker.policy.durations import DURATION_HINT, Duration, parse_duration
 from worker.policy.linear_regex import LinearRegex, compile_regex, keyword_regex
@@ -148,11 +148,11 @@ class Condition(BaseModel):
 conditions: Registry[Condition] = Registry("condition")
 
 
-def _ev(cond: Condition, result: bool, detail: str) -> Evidence:
+def evidence_of(cond: Condition, result: bool, detail: str) -> Evidence:
     return Evidence(condition=cond.name, result=result, detail=detail)
 
 
-def _patterns(keywords: list[str], regex: LinearRegex | None) -> tuple[LinearRegex, ...]:
+def patterns_for(keywords: list[str], regex: LinearRegex | None) -> tuple[LinearRegex, ...]:
     out = []
     if keywords:
         out.append(keyword_regex(keywords))
@@ -161,7 +161,7 @@ def _patterns(keywords: list[str], regex: LinearRegex | None) -> tuple[LinearReg
     return tuple(out)
 
 
-def _fold(values: list[str]) -> frozenset[str]:
+def folded(values: list[str]) -> frozenset[str]:
     return frozenset(v.casefold() for v in values)
 
 
@@ -214,9 +214,9 @@ class AllOf(Composite):
         for cond in self.items:
             ev = cond.evidence(snapshot, ctx)
             if not ev.result:
-                return _ev(self, False, ev.detail)
+                return evidence_of(self, False, ev.detail)
             details.append(ev.detail)
-        return _ev(self, True, "; ".join(details))
+        return evidence_of(self, True, "; ".join(details))
 
     def describe(self) -> str:
         return "all of (" + "; ".join(c.describe() for c in self.items) + ")"
@@ -241,9 +241,9 @@ class AnyOf(Composite):
         for cond in self.items:
             ev = cond.evidence(snapshot, ctx)
             if ev.result:
-                return _ev(self, True, ev.detail)
+                return evidence_of(self, True, ev.detail)
             misses.append(ev.detail)
-        return _ev(self, False, "; ".join(misses))
+        return evidence_of(self, False, "; ".join(misses))
 
     def describe(self) -> str:
         return "any of (" + "; ".join(c.describe() for c in self.items) + ")"
@@ -264,376 +264,10 @@ class Not(Composite):
 
     def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
         ev = self.items[0].evidence(snapshot, ctx)
-        return _ev(self, not ev.result, f"not: {ev.detail}")
+        return evidence_of(self, not ev.result, f"not: {ev.detail}")
 
     def describe(self) -> str:
         return f"not ({self.items[0].describe()})"
-
-
-# --------------------------------------------------------------------------- people
-
-
-class _PeopleCondition(Condition):
-    shorthand: ClassVar[str | None] = "sets"
-    sets: list[str] = Field(default_factory=list, description="people sets defined under `people`")
-    users: list[str] = Field(default_factory=list, description="explicit user ids")
-    role: ClassVar[str] = ""
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> _PeopleCondition:
-        if not self.sets and not self.users:
-            raise ValueError("name at least one people set (e.g. pm) or user id")
-        return self
-
-    def people_sets(self) -> tuple[str, ...]:
-        return tuple(self.sets)
-
-    def _person(self, snapshot: IssueSnapshot) -> Person | None:
-        raise NotImplementedError
-
-    def memo_key(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Hashable | None:
-        return self._person(snapshot) or ""
-
-    def test(self, snapshot: IssueSnapshot, ctx: TicketContext) -> bool:
-        person = self._person(snapshot)
-        if person is None:
-            return False
-        plan = ctx.plan
-        return any(plan.is_member(name, person) for name in self.sets) or (
-            person.active and person.id in self.users
-        )
-
-    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
-        person = self._person(snapshot)
-        if person is None:
-            return _ev(self, False, f"the ticket has no {self.role}")
-        for name in self.sets:
-            if ctx.plan.is_member(name, person):
-                return _ev(self, True, f"{self.role} {person.display_name} is in {name}")
-        if person.active and person.id in self.users:
-            return _ev(self, True, f"{self.role} {person.display_name} is a listed user")
-        inactive = "" if person.active else " (inactive)"
-        wanted = " or ".join([*self.sets, *(["the listed users"] if self.users else [])])
-        return _ev(self, False, f"{self.role} {person.display_name}{inactive} is not in {wanted}")
-
-    def describe(self) -> str:
-        return f"{self.role} in " + ", ".join([*self.sets, *self.users])
-
-
-@conditions.register("assignee_in")
-class AssigneeIn(_PeopleCondition):
-    """The assignee is an active member of a people set (or one of the listed user ids).
-
-    ```yaml
-    assignee_in: pm
-    ```
-    """
-
-    role: ClassVar[str] = "assignee"
-
-    def _person(self, snapshot: IssueSnapshot) -> Person | None:
-        return snapshot.assignee
-
-
-@conditions.register("reporter_in")
-class ReporterIn(_PeopleCondition):
-    """The reporter is an active member of a people set (or one of the listed user ids).
-
-    ```yaml
-    reporter_in: {sets: [sales], users: ["712020:lee"]}
-    ```
-    """
-
-    role: ClassVar[str] = "reporter"
-
-    def _person(self, snapshot: IssueSnapshot) -> Person | None:
-        return snapshot.reporter
-
-
-# --------------------------------------------------------------------------- ticket fields
-
-
-class _ValueIn(Condition):
-    shorthand: ClassVar[str | None] = "values"
-    values: NonEmptyList
-    label: ClassVar[str] = ""
-
-    @cached_property
-    def folded(self) -> frozenset[str]:
-        """The values, case-folded once."""
-        return _fold(self.values)
-
-    @cached_property
-    def listed(self) -> str:
-        """The values as one phrase (built once; evidence is built per ticket)."""
-        return ", ".join(self.values)
-
-    def _value(self, snapshot: IssueSnapshot) -> str:
-        raise NotImplementedError
-
-    def memo_key(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Hashable | None:
-        return self._value(snapshot)
-
-    def test(self, snapshot: IssueSnapshot, ctx: TicketContext) -> bool:
-        return self._value(snapshot).casefold() in self.folded
-
-    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
-        value = self._value(snapshot)
-        if value.casefold() in self.folded:
-            return _ev(self, True, f"{self.label} is {value}")
-        return _ev(self, False, f"{self.label} is {value}, not one of {self.listed}")
-
-    def describe(self) -> str:
-        return f"{self.label} is one of {', '.join(self.values)}"
-
-
-@conditions.register("issue_type_in")
-class IssueTypeIn(_ValueIn):
-    """The issue type is one of these (case-insensitive).
-
-    ```yaml
-    issue_type_in: [Statement of Work, Contract, Proposal]
-    ```
-    """
-
-    label: ClassVar[str] = "type"
-
-    def _value(self, snapshot: IssueSnapshot) -> str:
-        return snapshot.issue_type
-
-
-@conditions.register("project_in")
-class ProjectIn(_ValueIn):
-    """The ticket's project key is one of these (case-insensitive).
-
-    ```yaml
-    project_in: [ACME, SALES]
-    ```
-    """
-
-    label: ClassVar[str] = "project"
-
-    def _value(self, snapshot: IssueSnapshot) -> str:
-        return snapshot.project
-
-
-@conditions.register("status_category_in")
-class StatusCategoryIn(Condition):
-    """The status category is one of ``new``, ``indeterminate`` (in progress), ``done``.
-
-    ```yaml
-    not:
-      status_category_in: [done]
-    ```
-    """
-
-    shorthand: ClassVar[str | None] = "categories"
-    categories: Annotated[list[Literal["new", "indeterminate", "done"]], Field(min_length=1)]
-
-    def test(self, snapshot: IssueSnapshot, ctx: TicketContext) -> bool:
-        return snapshot.status_category in self.categories
-
-    def memo_key(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Hashable | None:
-        return (snapshot.status, snapshot.status_category)
-
-    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
-        ok = snapshot.status_category in self.categories
-        return _ev(self, ok, f"status {snapshot.status} is in category {snapshot.status_category}")
-
-    def describe(self) -> str:
-        return "status category is " + " or ".join(self.categories)
-
-
-class _Labels(Condition):
-    shorthand: ClassVar[str | None] = "labels"
-    labels: NonEmptyList
-
-    @cached_property
-    def folded(self) -> frozenset[str]:
-        """The values, case-folded once."""
-        return _fold(self.labels)
-
-    @cached_property
-    def listed(self) -> str:
-        """The labels as one phrase (built once; evidence is built per ticket)."""
-        return ", ".join(self.labels)
-
-    def memo_key(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Hashable | None:
-        return snapshot.labels
-
-
-@conditions.register("labels_any")
-class LabelsAny(_Labels):
-    """The ticket has at least one of these labels (case-insensitive).
-
-    ```yaml
-    labels_any: [sow, contract, msa]
-    ```
-    """
-
-    def test(self, snapshot: IssueSnapshot, ctx: TicketContext) -> bool:
-        folded = self.folded
-        return any(lab.casefold() in folded for lab in snapshot.labels)
-
-    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
-        hits = [lab for lab in snapshot.labels if lab.casefold() in self.folded]
-        if hits:
-            return _ev(self, True, f"labelled {', '.join(hits)}")
-        return _ev(self, False, f"none of the labels {self.listed}")
-
-    def describe(self) -> str:
-        return "labelled any of " + ", ".join(self.labels)
-
-
-@conditions.register("labels_all")
-class LabelsAll(_Labels):
-    """The ticket has every one of these labels (case-insensitive).
-
-    ```yaml
-    labels_all: [msa, redline]
-    ```
-    """
-
-    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
-        have = {lab.casefold() for lab in snapshot.labels}
-        missing = [lab for lab in self.labels if lab.casefold() not in have]
-        if missing:
-            return _ev(self, False, f"missing the label(s) {', '.join(missing)}")
-        return _ev(self, True, f"labelled {', '.join(self.labels)}")
-
-    def describe(self) -> str:
-        return "labelled all of " + ", ".join(self.labels)
-
-
-TextField = Literal["summary", "description"]
-
-
-def _summary_only() -> list[TextField]:
-    return ["summary"]
-
-
-@conditions.register("text_matches")
-class TextMatches(Condition):
-    """The summary and/or description match a regular expression or name a keyword.
-
-    ``keywords`` match as whole words, case-insensitively, with any spacing inside a
-    phrase ("order form"), so "Contractor onboarding" does not match ``contract``.
-    ``regex`` is searched case-insensitively. Give one or both.
-
-    ```yaml
-    text_matches:
-      fields: [summary]
-      keywords: [sow, statement of work, contract]
-      regex: "\\bredlines?\\b"
-    ```
-    """
-
-    fields: Annotated[list[TextField], Field(min_length=1)] = Field(default_factory=_summary_only)
-    keywords: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
-    regex: Regex | None = None
-
-    @model_validator(mode="after")
-    def _compile(self) -> TextMatches:
-        if not self.keywords and self.regex is None:
-            raise ValueError("give `keywords`, `regex` or both")
-        return self
-
-    @cached_property
-    def patterns(self) -> tuple[LinearRegex, ...]:
-        """The keyword pattern (whole words) and the regex, compiled once."""
-        return _patterns(self.keywords, self.regex)
-
-    @cached_property
-    def miss(self) -> str:
-        """The evidence when nothing matches."""
-        return f"the {' or '.join(self.fields)} names no Sales deliverable"
-
-    def test(self, snapshot: IssueSnapshot, ctx: TicketContext) -> bool:
-        for name in self.fields:
-            text = snapshot.summary if name == "summary" else snapshot.description
-            if text and any(p.find(text) is not None for p in self.patterns):
-                return True
-        return False
-
-    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
-        for name in self.fields:
-            text = snapshot.summary if name == "summary" else snapshot.description
-            for pattern in self.patterns:
-                found = pattern.find(text) if text else None
-                if found is not None:
-                    return _ev(self, True, f"the {name} says “{found}”")
-        return _ev(self, False, self.miss)
-
-    def describe(self) -> str:
-        what = ", ".join(self.keywords) if self.keywords else ""
-        if self.regex is not None:
-            what = f"{what}, /{self.regex.pattern}/" if what else f"/{self.regex.pattern}/"
-        return f"{' or '.join(self.fields)} mentions {what}"
-
-
-@conditions.register("field_equals")
-class FieldEquals(Condition):
-    """A Jira field (by its display name) equals a value (case-insensitive); ``value: null``
-    means the field is empty.
-
-    ```yaml
-    field_equals: {field: Account, value: Acme Corp}
-    ```
-    """
-
-    field: Annotated[str, Field(min_length=1)]
-    value: str | None
-
-    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
-        values = _field_values(snapshot.fields, self.field)
-        if self.value is None:
-            ok = not values
-        else:
-            ok = self.value.casefold() in {v.casefold() for v in values}
-        shown = ", ".join(values) if values else "empty"
-        return _ev(self, ok, f"{self.field} is {shown}")
-
-    def fields_read(self) -> tuple[str, ...]:
-        return (self.field,)
-
-    def describe(self) -> str:
-        return f"{self.field} is {self.value if self.value is not None else 'empty'}"
-
-
-@conditions.register("field_in")
-class FieldIn(Condition):
-    """A Jira field (by its display name) is one of these values (case-insensitive).
-
-    ```yaml
-    field_in: {field: Contract status, values: [Draft, In negotiation]}
-    ```
-    """
-
-    field: Annotated[str, Field(min_length=1)]
-    values: NonEmptyList
-
-    @cached_property
-    def folded(self) -> frozenset[str]:
-        """The values, case-folded once."""
-        return _fold(self.values)
-
-    def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
-        values = _field_values(snapshot.fields, self.field)
-        ok = any(v.casefold() in self.folded for v in values)
-        return _ev(self, ok, f"{self.field} is {', '.join(values) if values else 'empty'}")
-
-    def fields_read(self) -> tuple[str, ...]:
-        return (self.field,)
-
-    def describe(self) -> str:
-        return f"{self.field} is one of {', '.join(self.values)}"
-
-
-def _field_values(fields: Mapping[str, str | tuple[str, ...] | None], name: str) -> list[str]:
-    value = fields.get(name)
-    if value is None:
-        return []
-    return [v for v in value if v] if isinstance(value, tuple) else ([value] if value else [])
 
 
 # --------------------------------------------------------------------------- deals and time
@@ -669,7 +303,7 @@ class Contract(Condition):
             ok = finding.state != "signed"
         else:
             ok = finding.state == self.state
-        return _ev(self, ok, finding.evidence)
+        return evidence_of(self, ok, finding.evidence)
 
     def needs(self) -> frozenset[str]:
         return frozenset({"deals"})
@@ -703,7 +337,8 @@ class IdleFor(Condition):
         ok = due <= ctx.now
         day = last.astimezone(plan.tz).strftime("%Y-%m-%d %H:%M")
         verb = "idle" if ok else "not idle"
-        return _ev(self, ok, f"{verb} for {self.duration.words()}: last human activity {day}")
+        return evidence_of(
+            self, ok, f"{verb} for {self.duration.words()}: last human activity {day}")
 
     def needs(self) -> frozenset[str]:
         # Human comments are activity as much as edits are.
@@ -749,7 +384,7 @@ class CommentsBy(Condition):
     @cached_property
     def patterns(self) -> tuple[LinearRegex, ...]:
         """The keyword pattern (whole words) and the regex, compiled once."""
-        return _patterns(self.keywords, self.regex)
+        return patterns_for(self.keywords, self.regex)
 
     def evaluate(self, snapshot: IssueSnapshot, ctx: TicketContext) -> Evidence:
         plan = ctx.plan
@@ -767,8 +402,9 @@ class CommentsBy(Condition):
                 if found is not None:
                     who = comment.author.display_name if comment.author else "someone"
                     day = comment.created.astimezone(plan.tz).strftime("%Y-%m-%d")
-                    return _ev(self, True, f"{who} ({self.people}) wrote “{found}” on {day}")
-        return _ev(
+                    return evidence_of(
+                        self, True, f"{who} ({self.people}) wrote “{found}” on {day}")
+        return evidence_of(
             self,
             False,
             f"no comment by {self.people} in the last {self.within.words()} gives orders or chases",

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from worker.model import DealSource, Person
+from worker.policy import field_conditions  # noqa: F401  (registers its kinds)
 from worker.policy.actions import ActionSpec, CommentSpec, ReassignSpec, actions
 from worker.policy.bounded_yaml import YamlLimitError, YamlLimits, compose
 from worker.policy.conditions import Composite, Condition, conditions

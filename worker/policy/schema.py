@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from worker.model import DEFAULT_PROPERTY_KEY, DealSource
+from worker.policy import field_conditions  # noqa: F401  (registers its kinds)
 from worker.policy.actions import actions
 from worker.policy.conditions import DurationField, conditions
 from worker.policy.durations import Duration, parse_duration

@@ -1,5 +1,5 @@
 """The variables a comment template sees for one ticket and step (the names are
-:data:`worker.policy.templates.VARIABLES`)."""
+:data:`worker.policy.template_samples.VARIABLES`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from worker.model import Person
 from worker.policy.context import StepContext, TicketContext
-from worker.policy.templates import deal_pages_where
+from worker.policy.template_samples import deal_pages_where
 
 _QUIET = frozenset({"assignee_in", "reporter_in", "status_category_in", "not"})
 
