@@ -18,7 +18,7 @@ from atlassian.rest_client import AtlassianRestAPI
 
 from worker.atlassian.confluence import ConfluenceGateway
 from worker.atlassian.jira import JiraGateway
-from worker.atlassian.pacing import DEFAULT_WRITE_RATE_PER_S, WritePacer
+from worker.atlassian.pacing import DEFAULT_WRITE_RATE_PER_S, PacerStats, WritePacer
 from worker.atlassian.transport import Counters, RequestCounts, Transport, UnexpectedBodyError
 from worker.model import Flavor, Person
 
@@ -114,11 +114,17 @@ class Atlassian:
         jira: JiraGateway,
         confluence: ConfluenceGateway,
         counters: Counters,
+        pacer: WritePacer | None = None,
     ) -> None:
         self.flavor: Flavor = flavor
         self.jira = jira
         self.confluence = confluence
         self._counters = counters
+        self._pacer = pacer
+
+    def pacing(self) -> PacerStats:
+        """The write pacer's numbers: writers waiting now, seconds waited in all."""
+        return PacerStats() if self._pacer is None else self._pacer.stats()
 
     @property
     def bot(self) -> Person:
@@ -182,4 +188,5 @@ def connect(conn: Connection) -> Atlassian:
     confluence = ConfluenceGateway(
         Transport(confluence_client, "confluence", counters), flavor=flavor, jira=jira
     )
-    return Atlassian(flavor=flavor, jira=jira, confluence=confluence, counters=counters)
+    return Atlassian(flavor=flavor, jira=jira, confluence=confluence, counters=counters,
+                     pacer=pacer)

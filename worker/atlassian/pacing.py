@@ -31,6 +31,14 @@ DEFAULT_WRITE_RATE_PER_S = 25.0
 PER_ISSUE_REASON = "jira-per-issue-on-write"
 
 
+@dataclass(frozen=True, slots=True)
+class PacerStats:
+    """What the write pacer did: writers waiting for their turn now, seconds waited in all."""
+
+    waiting: int = 0
+    paced_s: float = 0.0
+
+
 @dataclass
 class WritePacer:
     """Spaces write starts and holds all writers after a tenant-wide refusal."""
@@ -42,6 +50,8 @@ class WritePacer:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _next_at: float = field(default=0.0, init=False, repr=False)
     _held_until: float = field(default=0.0, init=False, repr=False)
+    _waiting: int = field(default=0, init=False, repr=False)
+    _paced_s: float = field(default=0.0, init=False, repr=False)
 
     def acquire(self) -> float:
         """Wait for this write's turn; returns the seconds waited."""
@@ -50,10 +60,22 @@ class WritePacer:
             now = self.clock()
             start = max(now, self._next_at, self._held_until)
             self._next_at = start + interval
-        wait = start - now
+            wait = start - now
+            if wait > 0:
+                self._waiting += 1
         if wait > 0:
-            self.sleep(wait)
+            try:
+                self.sleep(wait)
+            finally:
+                with self._lock:
+                    self._waiting -= 1
+                    self._paced_s += wait
         return wait
+
+    def stats(self) -> PacerStats:
+        """Writers waiting now, and the seconds all writers waited so far (for /metrics)."""
+        with self._lock:
+            return PacerStats(waiting=self._waiting, paced_s=self._paced_s)
 
     def refused(self, *, retry_after_s: float | None, reason: str | None) -> None:
         """A write was refused with 429/503: hold every writer for ``retry_after_s``."""

@@ -116,6 +116,8 @@ class CycleResources:
         """The connection, made once per process (and again after a failed attempt)."""
         if self.connected is None:
             self.connected = connect(self.settings.connection())
+            if self.metrics is not None:
+                self.metrics.follow_pacing(self.connected.pacing)
             log.info("atlassian.connected", flavor=self.connected.flavor,
                      bot=self.connected.bot.display_name)
         return self.connected

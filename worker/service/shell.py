@@ -73,6 +73,10 @@ def trigger_for(schedule: Schedule) -> BaseTrigger:
     return CronTrigger.from_crontab(schedule.cron, timezone=tz)
 
 
+#: how many recent cycles the service looks through at start for the last successful one
+SEED_CYCLES = 50
+
+
 def interval_of(schedule: Schedule, *, now: datetime | None = None) -> float:
     """The longest expected gap between two cycles (the health bound is twice this).
 
@@ -175,6 +179,10 @@ class Service:
         self.health.set_leader(holder=None if row is None else row.holder,
                                fencing=None if row is None else row.fencing, leader=leading)
         self.metrics.leader.set(1 if leading else 0)
+        # the holder's own number once it holds (the row it saw may predate its acquisition)
+        fencing = lease.fencing if leading else None if row is None else row.fencing
+        if fencing is not None:
+            self.metrics.lease_fencing.set(fencing)
         became = leading and not self._leading
         self._leading = leading
         if not became or from_job:
@@ -246,7 +254,9 @@ class Service:
             else:
                 scheduler.reschedule_job(JOB_ID, trigger=trigger)
                 scheduler.modify_job(JOB_ID, misfire_grace_time=policies.schedule.misfire_grace_s)
-            self.health.set_interval(interval_of(policies.schedule))
+            interval_s = interval_of(policies.schedule)
+            self.health.set_interval(interval_s)
+            self.metrics.cycle_interval.set(interval_s)
             log.info("service.scheduled" if first else "service.rescheduled",
                      interval_s=policies.schedule.interval_s,
                      cron=policies.schedule.cron, timezone=policies.schedule.timezone)
@@ -313,6 +323,7 @@ class Service:
         except (PolicyError, ConfigUnavailableError):  # logged as config.invalid by the source
             policies = None
         self.metrics.config_valid.set(0 if self.runner.source.problems else 1)
+        self._seed_last_success()
         if self.http_port is not None:
             self._server = HealthServer(self.health, self.metrics, port=self.http_port,
                                         host=self.http_host, live=self.threads).start()
@@ -336,6 +347,14 @@ class Service:
         )
         self._done.wait()
         return self._shutdown()
+
+    def _seed_last_success(self) -> None:
+        """The last successful cycle the store recorded (this replica's or another's, before
+        a restart), so that an alert on its age does not fire because a process is new."""
+        for cycle in self.runner.store.cycles(limit=SEED_CYCLES):
+            if cycle.status == "ok" and cycle.finished_at is not None:
+                self.metrics.last_success.set(cycle.finished_at.timestamp())
+                return
 
     def threads(self) -> dict[str, bool]:
         """The threads ``/livez`` requires alive: the scheduler's, the reload thread and,

@@ -8,13 +8,56 @@ other output.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from worker.telemetry.logs import scrub
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Pacing(Protocol):
+    """What the write pacer reports (:class:`worker.atlassian.pacing.PacerStats`)."""
+
+    @property
+    def waiting(self) -> int: ...
+
+    @property
+    def paced_s(self) -> float: ...
+
+
+class _PacerCollector(Collector):
+    """The write pacer's numbers, read at each scrape from the connection being followed
+    (none yet: 0 writers waiting, 0 s)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._source: Callable[[], Pacing] | None = None
+
+    def follow(self, source: Callable[[], Pacing]) -> None:
+        with self._lock:
+            self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            source = self._source
+        stats = None if source is None else source()
+        yield GaugeMetricFamily(
+            "handoff_guard_write_pacer_waiting",
+            "Writers waiting for their turn at the write pacer now (Jira's Retry-After, or "
+            "HANDOFF_GUARD_WRITE_RATE).",
+            value=0 if stats is None else stats.waiting,
+        )
+        yield CounterMetricFamily(
+            "handoff_guard_write_paced_seconds",
+            "Seconds writers waited at the write pacer, in all.",
+            value=0.0 if stats is None else stats.paced_s,
+        )
 
 
 class Metrics:
@@ -63,7 +106,7 @@ class Metrics:
         )
         self.last_success = Gauge(
             "handoff_guard_last_success_timestamp_seconds",
-            "Unix time the last successful cycle finished.",
+            "Unix time the last successful cycle finished (at start: the store's last one).",
             registry=r,
         )
         self.config_valid = Gauge(
@@ -81,6 +124,20 @@ class Metrics:
             "1 while another installation's recent writes are seen on the site (writes stop).",
             registry=r,
         )
+        self.cycle_interval = Gauge(
+            "handoff_guard_cycle_interval_seconds",
+            "The longest expected gap between two cycles: the schedule's interval (cron: its "
+            "longest gap over the next week); 0 until a policy file loaded.",
+            registry=r,
+        )
+        self.lease_fencing = Gauge(
+            "handoff_guard_lease_fencing",
+            "The leader lease's fencing number as this replica last saw it: one more at "
+            "every change of holder (0: no lease seen).",
+            registry=r,
+        )
+        self._pacer = _PacerCollector()
+        r.register(self._pacer)
         self.cycle_duration = Histogram(
             "handoff_guard_cycle_duration_seconds",
             "Wall time of one cycle.",
@@ -122,6 +179,10 @@ class Metrics:
             self.matching.labels(policy=scrub(policy)).set(count)
         if finished_unix_s is not None:
             self.last_success.set(finished_unix_s)
+
+    def follow_pacing(self, source: Callable[[], Pacing]) -> None:
+        """Export the write pacer's numbers from ``source`` (the connection's, once made)."""
+        self._pacer.follow(source)
 
     def render(self) -> bytes:
         """The registry in Prometheus' text exposition format."""
