@@ -91,3 +91,24 @@ def test_writers_in_flight_share_one_pace() -> None:
     ordered = sorted(slots)
     assert len(set(ordered)) == 40
     assert all(b - a == pytest.approx(0.04) for a, b in itertools.pairwise(ordered))
+
+
+def test_stats_count_the_writers_waiting_and_the_seconds_waited() -> None:
+    """While a writer sleeps for its turn it counts as waiting (the /metrics gauge); once it
+    goes, its wait adds to the seconds paced (the counter)."""
+    clock = FakeClock()
+    seen: list[int] = []
+
+    def sleep(seconds: float) -> None:
+        seen.append(pacer.stats().waiting)
+        clock.sleep(seconds)
+
+    pacer = WritePacer(rate_per_s=25.0, clock=clock, sleep=sleep)
+    assert (pacer.stats().waiting, pacer.stats().paced_s) == (0, 0.0)
+    pacer.acquire()  # at once: not counted
+    pacer.refused(retry_after_s=3.0, reason=None)
+    pacer.acquire()  # held 3 s
+    pacer.acquire()  # 40 ms after that one
+    assert seen == [1, 1]
+    assert pacer.stats().waiting == 0
+    assert pacer.stats().paced_s == pytest.approx(3.04)

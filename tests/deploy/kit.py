@@ -18,6 +18,7 @@ YAMLLINT_CONFIG = ROOT / ".yamllint.yaml"
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 SYSTEMD_UNIT = ROOT / "deploy" / "systemd" / "handoff-guard.service"
 SYSTEMD_ENV = ROOT / "deploy" / "systemd" / "handoff-guard.env"
+PROMETHEUS_RULES = ROOT / "deploy" / "prometheus"
 SLIM_VENV = ROOT / "deploy" / "docker" / "slim-venv.sh"
 #: what ``kubectl apply -k`` applies (examples, like the Secret's, are the operator's to make)
 MANIFESTS = sorted(p for p in KUBERNETES.glob("*.yaml")

@@ -37,12 +37,13 @@ class Scrape:
         return self.samples.get((name, tuple(sorted(labels.items()))))
 
     def names(self) -> set[str]:
-        """Every metric name the text mentions (sample names and HELP/TYPE families)."""
+        """Every metric name the text mentions (sample names and HELP/TYPE families), the
+        ``*_created`` bookkeeping left out."""
         found = {name for name, _ in self.samples}
         for line in self.text.splitlines():
             if line.startswith(("# HELP ", "# TYPE ")):
                 found.add(line.split()[2])
-        return found
+        return {name for name in found if not name.endswith("_created")}
 
 
 @dataclass(frozen=True, slots=True)

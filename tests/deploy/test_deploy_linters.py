@@ -17,6 +17,7 @@ from tests.deploy.kit import (
     EXAMPLES,
     KUBERNETES,
     MANIFESTS,
+    PROMETHEUS_RULES,
     ROOT,
     SYSTEMD_UNIT,
     YAMLLINT_CONFIG,
@@ -45,7 +46,8 @@ def test_hadolint_passes_the_dockerfile() -> None:
 
 def test_yamllint_passes_compose_and_the_manifests() -> None:
     # relative paths: the config's per-file ignores are relative to the checkout
-    files = [str(p.relative_to(ROOT)) for p in (COMPOSE, KUBERNETES, YAMLLINT_CONFIG)]
+    files = [str(p.relative_to(ROOT)) for p in (COMPOSE, KUBERNETES, PROMETHEUS_RULES,
+                                                YAMLLINT_CONFIG)]
     done = _run(_need("yamllint"), "--strict", "-c", str(YAMLLINT_CONFIG), *files)
     assert done.returncode == 0, done.stdout + done.stderr
 
