@@ -39,7 +39,7 @@ from tests.service.service_support import (
     until,
 )
 from worker.sandbox import Sandbox
-from worker.store import Store
+from worker.state.store import Store
 
 RULES = ROOT / "deploy" / "prometheus" / "handoff-guard.rules.yaml"
 
