@@ -20,8 +20,8 @@ test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check worker tests bench
-	$(BIN)/mypy --strict worker
+	$(BIN)/ruff check worker tests bench scripts
+	$(BIN)/mypy --strict worker scripts
 	$(BIN)/lint-imports --no-cache
 
 demo: $(STAMP)

@@ -1,8 +1,9 @@
-"""Shared fixtures: the read-only ``../shared`` folder, the example site, and sandboxes.
+"""Shared fixtures: the example site and sandboxes.
 
 ``sandbox`` (Jira Cloud flavor) and ``dc_sandbox`` (Data Center flavor) serve the example site
-``../shared/fixtures/site-example.yaml``; one server per session, reset before each test.
-They skip when ``../shared`` is absent.
+``config/sandbox/site-example.yaml`` (the site-file format, copied from
+``../shared/fixtures/``); one server per session, reset before each test. Nothing here needs
+files outside the repository.
 """
 
 from __future__ import annotations
@@ -20,24 +21,17 @@ import yaml
 
 from worker.sandbox import Sandbox
 
-SHARED_DIR = Path(__file__).resolve().parents[1] / ".." / "shared"
+ROOT = Path(__file__).resolve().parents[1]
+#: The site-file format example (a contract: the sandbox loads it unchanged).
+EXAMPLE_SITE = ROOT / "config" / "sandbox" / "site-example.yaml"
+#: Atlassian's OpenAPI documents, trimmed to what the tests check (``scripts/trim_specs.py``).
+SPECS = ROOT / "tests" / "specs"
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """The read-only ``../shared`` folder (skips when absent)."""
-    if not SHARED_DIR.is_dir():
-        pytest.skip(f"../shared is absent ({SHARED_DIR.resolve()}); this test needs it")
-    return SHARED_DIR
-
-
-@pytest.fixture(scope="session")
-def example_site_path(shared_dir: Path) -> Path:
-    """``../shared/fixtures/site-example.yaml`` (skips when absent)."""
-    path = shared_dir / "fixtures" / "site-example.yaml"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    return path
+def example_site_path() -> Path:
+    """``config/sandbox/site-example.yaml``."""
+    return EXAMPLE_SITE
 
 
 @pytest.fixture(scope="session")

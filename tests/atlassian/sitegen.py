@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-EXAMPLE = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "site-example.yaml"
+from tests.conftest import EXAMPLE_SITE
+
 PMS = ("priya", "marco")
 PROJECTS = ("ACME", "GLOBEX")
 STATUSES = ("To Do", "In Progress", "Waiting for customer")
@@ -23,13 +22,8 @@ START = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
 
 
 def example_site() -> dict[str, Any]:
-    """The shared example site as a dict (the contract fixture, unchanged).
-
-    Skips the calling test when ../shared is absent: the example is the base of every site here.
-    """
-    if not EXAMPLE.exists():
-        pytest.skip("../shared/fixtures/site-example.yaml is absent (generated sites build on it)")
-    loaded: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    """The example site as a dict (the contract fixture, unchanged)."""
+    loaded: dict[str, Any] = yaml.safe_load(EXAMPLE_SITE.read_text(encoding="utf-8"))
     return loaded
 
 

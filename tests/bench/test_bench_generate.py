@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import EXAMPLE_SITE
 from worker.sandbox.generate import (
     DELIVERABLE_SHARE,
     UNSIGNED_STATUSES,
@@ -15,10 +16,6 @@ from worker.sandbox.generate import (
     generate_site,
     write_site,
 )
-
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
-EXAMPLE = SHARED / "fixtures" / "site-example.yaml"
-
 
 #: Maps whose keys are data (status names, field ids, property names), not format.
 FREE_FORM = {"workflow", "issues[].fields", "issues[].properties", "confluence.pages[].properties"}
@@ -117,10 +114,8 @@ EXTENSIONS = {"confluence.pages[]": {"shape", "created", "updated"}}
 def test_uses_only_keys_of_the_site_file_contract() -> None:
     """Every mapping key the generator writes appears at the same place in the example site
     file, except the documented extensions it uses on purpose (page shapes and times)."""
-    if not EXAMPLE.exists():
-        pytest.skip(f"shared fixtures absent: {EXAMPLE} (read-only ../shared not laid out)")
     allowed: dict[str, set[str]] = {}
-    _keys_by_path(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")), "", allowed)
+    _keys_by_path(yaml.safe_load(EXAMPLE_SITE.read_text(encoding="utf-8")), "", allowed)
     for path, keys in EXTENSIONS.items():
         allowed.setdefault(path, set()).update(keys)
     used: dict[str, set[str]] = {}

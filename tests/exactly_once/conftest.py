@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import EXAMPLE_SITE
 from worker.atlassian import retry
 from worker.cycle.report import CycleReport
 from worker.cycle.runner import CycleRunner
@@ -23,7 +24,6 @@ from worker.telemetry import logs
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "config" / "policies.yaml"
-EXAMPLE = ROOT / ".." / "shared" / "fixtures" / "site-example.yaml"
 #: the tickets the default policies comment on in the example site
 ACTED = ("ACME-1", "ACME-2", "SALES-3")
 
@@ -42,10 +42,8 @@ def flavor(request: pytest.FixtureRequest) -> str:
 
 
 def example_site(flavor: str) -> dict[str, Any]:
-    """The shared example site (skips when ../shared is absent) in one flavor."""
-    if not EXAMPLE.is_file():
-        pytest.skip(f"{EXAMPLE} is absent")
-    site: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    """The example site in one flavor."""
+    site: dict[str, Any] = yaml.safe_load(EXAMPLE_SITE.read_text(encoding="utf-8"))
     site = copy.deepcopy(site)
     site["site"]["flavor"] = flavor
     return site

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from policy_factories import (
@@ -18,11 +17,11 @@ from policy_factories import (
     snap,
 )
 
+from tests.conftest import EXAMPLE_SITE
 from worker.model import CommentAction, Decision, IssueSnapshot, LabelAction, Plan, ReassignAction
 from worker.policy import explain, plan, search_spec
 
 P1, P2, P3 = "sales-deliverable-before-signature", "engaged-before-signature", "sales-directing-pm"
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 
 
 def _decision(result: Plan, issue: str, policy: str) -> Decision:
@@ -34,15 +33,11 @@ def _apply(result: Plan, tickets: list[IssueSnapshot]) -> list[IssueSnapshot]:
     return [replace(t, state=states.get(t.key, t.state)) for t in tickets]
 
 
-@pytest.mark.skipif(
-    not (SHARED / "fixtures" / "site-example.yaml").exists(),
-    reason="../shared/fixtures/site-example.yaml is not available",
-)
 def test_default_set_matches_site_example_conventions() -> None:
     """The default set names the example site's groups, fields, deal space and signed value."""
     import yaml
 
-    site = yaml.safe_load((SHARED / "fixtures" / "site-example.yaml").read_text())
+    site = yaml.safe_load(EXAMPLE_SITE.read_text())
     policies = default_policies()
     groups = {g["name"] for g in site["groups"]}
     fields = {f["name"] for f in site["fields"]}

@@ -1,5 +1,6 @@
 """The sandbox's Jira v3 and Confluence v1 responses validated against Atlassian's published
-OpenAPI documents (``../shared/reference/specs``) with openapi-core."""
+OpenAPI documents with openapi-core: the copies in ``tests/specs/``, trimmed by
+``scripts/trim_specs.py`` to the endpoints called here and everything they reference."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import json
 import re
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,6 +16,7 @@ import requests
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 
+from tests.conftest import SPECS
 from worker.sandbox import Sandbox
 
 SPEC_HOST = "your-domain.atlassian.net"
@@ -24,11 +25,8 @@ ADF = {"type": "doc", "version": 1,
        "content": [{"type": "paragraph", "content": [{"type": "text", "text": "hi"}]}]}
 
 
-def _load(shared_dir: Path, name: str) -> OpenAPI:
-    path = shared_dir / "reference" / "specs" / name
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    spec = json.loads(path.read_text(encoding="utf-8"))
+def _load(name: str) -> OpenAPI:
+    spec = json.loads((SPECS / name).read_text(encoding="utf-8"))
     spec["servers"] = [{"url": f"https://{SPEC_HOST}"}]
     # Atlassian's documents break a few of their own enum defaults; we check our responses
     # against them, not the documents themselves.
@@ -52,15 +50,15 @@ def _is_date_time(value: object) -> bool:
 
 
 @pytest.fixture(scope="session")
-def jira_spec(shared_dir: Path) -> OpenAPI:
+def jira_spec() -> OpenAPI:
     """Jira Cloud platform v3 (loaded once per session)."""
-    return _load(shared_dir, "jira-cloud-platform.swagger-v3.v3.json")
+    return _load("jira-cloud-platform.swagger-v3.v3.json")
 
 
 @pytest.fixture(scope="session")
-def confluence_spec(shared_dir: Path) -> OpenAPI:
+def confluence_spec() -> OpenAPI:
     """Confluence Cloud v1 (loaded once per session)."""
-    return _load(shared_dir, "confluence-cloud-v1.swagger.v3.json")
+    return _load("confluence-cloud-v1.swagger.v3.json")
 
 
 def _validate(spec: OpenAPI, response: requests.Response) -> None:

@@ -20,7 +20,7 @@ the worker reads them the way real sites write them.
 
 Determinism: everything derives from ``random.Random(seed)``; the same ``(n, seed, flavor)``
 gives the same dict, key for key. The output uses the keys of the site-file contract
-(``../shared/fixtures/site-example.yaml``) plus the page ``shape`` extension.
+(``config/sandbox/site-example.yaml``) plus the page ``shape`` extension.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The site model: one simulated Atlassian site, loaded from a site file or a dict.
 
-The format is ``../shared/fixtures/site-example.yaml``. Every key is checked: an unknown key
+The format is ``config/sandbox/site-example.yaml``. Every key is checked: an unknown key
 is an error naming the key, the file and the line, so a typo in a fixture never passes
 silently. ``Site.to_dict()`` writes the same format back (what ``GET /_sandbox/site`` serves),
 omitting optional keys that hold their default so a loaded file round-trips unchanged.

@@ -2,7 +2,7 @@
 
 ``python -m worker snapshot --out site.yaml [--anonymize] [--issues N]`` reads what the loaded
 policies need through the cycle's own read (same requests, same permissions), and writes it in
-the site-file format (``../shared/fixtures/site-example.yaml``). Served by
+the site-file format (``config/sandbox/site-example.yaml``). Served by
 ``python -m worker sandbox --site site.yaml``, it plans as the site did.
 """
 
