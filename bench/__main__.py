@@ -15,7 +15,7 @@ from rich.console import Console
 from bench.report import chart, performance_markdown, print_report, write_json
 from bench.run import DEFAULT_POLICIES, PROJECT_ROOT, BenchConfig, run_benchmark
 
-PUBLISHED = PROJECT_ROOT / "bench" / "results"
+PUBLISHED = PROJECT_ROOT / "docs" / "performance"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="results JSON path "
                         "(default var/bench/results-<timestamp>.json)")  # fmt: skip
     parser.add_argument("--publish", action="store_true",
-                        help="also write bench/results/ and bench/PERFORMANCE.md")  # fmt: skip
+                        help="also write docs/performance.md and docs/performance/")  # fmt: skip
     args = parser.parse_args(argv)
 
     sizes = args.sizes or ((1_000,) if args.quick else (1_000, 10_000, 50_000))
@@ -71,15 +71,15 @@ def main(argv: list[str] | None = None) -> int:
         PUBLISHED.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(json_path, PUBLISHED / "results.json")
         shutil.copyfile(png_path, PUBLISHED / "chart.png")
-        (PROJECT_ROOT / "bench" / "PERFORMANCE.md").write_text(
+        (PROJECT_ROOT / "docs" / "performance.md").write_text(
             performance_markdown(
                 results,
-                chart_link="bench/results/chart.png",
-                json_link="bench/results/results.json",
+                chart_link="performance/chart.png",
+                json_link="performance/results.json",
             ),
             encoding="utf-8",
         )
-        console.print(f"published: {PUBLISHED}/results.json, chart.png, bench/PERFORMANCE.md")
+        console.print(f"published: {PUBLISHED}/results.json, chart.png, docs/performance.md")
     return 0
 
 

@@ -1,5 +1,5 @@
 """The benchmark's outputs: a terminal table, the JSON results file, a PNG chart and the
-README's "Performance" section text, all from one results document."""
+manual's Performance page, all from one results document."""
 
 from __future__ import annotations
 
@@ -196,13 +196,15 @@ def chart(results: Mapping[str, Any], path: Path) -> Path:
 
 
 def performance_markdown(results: Mapping[str, Any], *, chart_link: str, json_link: str) -> str:
-    """The README's "Performance" section: table, chart, machine, ratios against targets."""
+    """The manual's Performance page (``docs/performance.md``): table, chart, machine, ratios
+    against targets."""
     cfg, m, p = results["config"], results["machine"], results["planner"]
     lines = [
-        "## Performance",
+        "# Performance",
         "",
-        "After a first full read, a cycle reads only what can have changed (see *Incremental "
-        "cycles*): an unchanged cycle costs the same at 1,000 and 100,000 tickets. The "
+        "After a first full read, a cycle reads only what can have changed (see [Incremental "
+        "cycles](operating.md#incremental-cycles)): an unchanged cycle costs the same at 1,000 "
+        "and 100,000 tickets. The "
         "benchmark runs, per size, these cycles a quarter of an hour apart: "
         + ", ".join(label for label, _f, _c in GUARD_SCRIPT)
         + " (churn: Sales people comment on or relabel that share of the tickets through the "

@@ -107,7 +107,7 @@ def test_fields_have_realistic_sizes() -> None:
     assert len({i["key"] for i in issues}) == len(issues)
 
 
-#: sandbox extensions the generator uses on purpose (documented in worker/sandbox/README.md)
+#: sandbox extensions the generator uses on purpose (documented in docs/sandbox.md)
 EXTENSIONS = {"confluence.pages[]": {"shape", "created", "updated"}}
 
 

@@ -89,7 +89,7 @@ def test_chart_and_section(smoke: dict[str, Any], tmp_path: Path) -> None:
     png = chart(smoke, tmp_path / "chart.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = performance_markdown(smoke, chart_link="chart.png", json_link="results.json")
-    assert text.startswith("## Performance")
+    assert text.startswith("# Performance")
     assert "| 50 |" in text
     assert "![wall time and requests against N](chart.png)" in text
 

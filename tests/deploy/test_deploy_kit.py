@@ -1,6 +1,7 @@
 """The deployment kit agrees with the worker and with itself: the image's user, probes and
-signal; the settings the files name are ones the worker reads and the README documents; the
-Kubernetes ConfigMap is the shipped policy file and loads where the Deployment mounts it;
+signal; the settings the files name are ones the worker reads and the README or the manual
+(docs/) documents; the Kubernetes ConfigMap is the shipped policy file and loads where the
+Deployment mounts it;
 compose's worker reaches compose's sandbox and PostgreSQL with the right credentials; the
 Procfile, the unit and the image start the same command."""
 
@@ -35,6 +36,8 @@ from tests.deploy.kit import (
 from worker.policy import load_policies
 
 README = (ROOT / "README.md").read_text("utf-8")
+#: the README and the manual in docs/, where each setting is documented
+MANUAL = "\n".join([README, *(p.read_text("utf-8") for p in sorted((ROOT / "docs").glob("*.md")))])
 
 
 def _instructions(stage: list[str], keyword: str) -> list[str]:
@@ -123,8 +126,8 @@ def test_every_setting_the_kit_names_is_read_by_the_worker_and_documented(path: 
     names = _kit_settings()[path]
     unread = names - _worker_reads()
     assert unread == set(), f"{path} sets what the worker never reads: {sorted(unread)}"
-    undocumented = {n for n in names if f"`{n}`" not in README}
-    assert undocumented == set(), f"{path}: not in the README: {sorted(undocumented)}"
+    undocumented = {n for n in names if f"`{n}`" not in MANUAL}
+    assert undocumented == set(), f"{path}: not in the README or docs/: {sorted(undocumented)}"
 
 
 def test_the_deployment_runs_two_replicas_with_both_probes() -> None:

@@ -1,6 +1,6 @@
 """The command line: ``python -m worker`` and ``handoff-guard``.
 
-Exit codes (documented in the README and ``--help``):
+Exit codes (documented in docs/operating.md and ``--help``):
 
 * 0 ok
 * 1 invalid input or configuration (settings, policy file, arguments, state store)

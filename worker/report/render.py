@@ -194,7 +194,7 @@ def storage(report: Report, *, attachment: str | None, note: str | None = None) 
 
 
 def as_json(report: Report) -> dict[str, Any]:
-    """The documented JSON shape of ``report --format json`` (see the README)."""
+    """The documented JSON shape of ``report --format json`` (see docs/history.md)."""
 
     def breakdown(items: Sequence[Breakdown]) -> list[dict[str, Any]]:
         return [{"name": b.name, "flagged": b.flagged, "open": b.open, "link": b.link}
