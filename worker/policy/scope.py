@@ -92,7 +92,7 @@ def scope_fields(query: Any) -> tuple[str, ...]:
     def walk_node(node: Any) -> None:
         if isinstance(node, jql.Clause):
             low = node.field.strip().lower()
-            if low not in jql._SYSTEM_FIELDS and not jql._CF_RE.match(low):
+            if low not in jql.SYSTEM_FIELDS and not jql.CUSTOM_FIELD_RE.match(low):
                 found.append(node.field.strip())
         elif isinstance(node, jql.And | jql.Or):
             for child in node.children:
