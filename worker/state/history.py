@@ -294,7 +294,7 @@ def _reassigned(actions: Sequence[Mapping[str, Any]]) -> PersonRef | None:
 
 
 def row_json(row: HistoryRow) -> dict[str, Any]:
-    """One row in the documented JSON shape (see the README, ``history --format json``)."""
+    """One row in the documented JSON shape (see docs/history.md, ``history --format json``)."""
 
     def person(p: PersonRef | None) -> dict[str, str] | None:
         return None if p is None else {"id": p.id, "name": p.name}
