@@ -3,15 +3,13 @@ settings and a subprocess environment pointing at the sandbox, and retries that 
 
 from __future__ import annotations
 
-import io
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.service.service_support import DEMO_SITE, POLICIES, TEMPLATES, subprocess_env
-from worker.__main__ import main
+from tests.cli_support import DEMO_SITE, Cli, in_process_cli, private_config
+from tests.service.service_support import subprocess_env
 from worker.atlassian import retry
 from worker.sandbox import Sandbox
 from worker.settings import Secret, Settings
@@ -34,11 +32,7 @@ def demo_sandbox(_demo_sandbox: Sandbox) -> Sandbox:
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
     """A private copy of the default policy file and its templates (safe to edit)."""
-    target = tmp_path / "config"
-    target.mkdir()
-    shutil.copy(POLICIES, target / "policies.yaml")
-    shutil.copytree(TEMPLATES, target / "templates")
-    return target
+    return private_config(tmp_path)
 
 
 @pytest.fixture
@@ -68,26 +62,11 @@ def _forget_secrets() -> Iterator[None]:
     logs.clear_secrets()
 
 
-Cli = Callable[..., tuple[int, str, str]]
-
-
 @pytest.fixture
 def cli(
     demo_sandbox: Sandbox, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[Cli]:
     """Run ``main(argv)`` in-process with the environment pointing at the demo sandbox."""
-    for key, value in subprocess_env(demo_sandbox, config_dir, tmp_path).items():
-        monkeypatch.setenv(key, value)
-
-    def run(*argv: str, **env: str) -> tuple[int, str, str]:
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        capsys.readouterr()
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    yield run
-    # main() pointed logging at pytest's captured stderr; point it somewhere that stays open.
-    logs.configure(log_format="json", level="WARNING", stream=io.StringIO())
+    yield from in_process_cli(subprocess_env(demo_sandbox, config_dir, tmp_path), monkeypatch,
+                              capsys)

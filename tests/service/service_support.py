@@ -15,12 +15,9 @@ from typing import Any, TypeVar
 
 import requests
 
+from tests.cli_support import DEMO_SITE, POLICIES, ROOT, TEMPLATES  # noqa: F401  (this area's paths)
 from worker.sandbox import Sandbox
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO_SITE = ROOT / "config" / "sandbox" / "demo-site.yaml"
-POLICIES = ROOT / "config" / "policies.yaml"
-TEMPLATES = ROOT / "config" / "templates"
 PYTHON = sys.executable
 
 T = TypeVar("T")

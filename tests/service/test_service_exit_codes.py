@@ -3,43 +3,14 @@ served with 200, or a server without ``serverInfo``; with a hint, never "invalid
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.service.service_support import subprocess_env
-from worker.__main__ import main
+from tests.cli_support import Cli
 from worker.sandbox import Sandbox
-from worker.telemetry import logs
-
-Cli = Callable[..., tuple[int, str, str]]
 
 SSO_PAGE = ("<!DOCTYPE html><html><head><title>Sign in - Example Corp SSO</title></head>"
             "<body><form action=\"/idp/login\">...</form></body></html>")
 HTML = {"Content-Type": "text/html; charset=utf-8"}
-
-
-@pytest.fixture
-def cli(
-    demo_sandbox: Sandbox, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Iterator[Cli]:
-    """``main(argv)`` in-process, the environment pointing at the demo sandbox."""
-    for key, value in subprocess_env(demo_sandbox, config_dir, tmp_path).items():
-        monkeypatch.setenv(key, value)
-
-    def run(*argv: str, **env: str) -> tuple[int, str, str]:
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        capsys.readouterr()
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    yield run
-    logs.configure(log_format="json", level="WARNING", stream=io.StringIO())
 
 
 @pytest.mark.parametrize(

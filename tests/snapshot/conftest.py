@@ -7,12 +7,12 @@ import copy
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.cli_support import DEMO_SITE, POLICIES, ROOT  # noqa: F401  (this area's paths)
 from worker.atlassian import retry
 from worker.atlassian.clients import Atlassian, Connection, connect
 from worker.cli.render import plan_json
@@ -20,10 +20,6 @@ from worker.model import Plan
 from worker.policy import Policies, load_policies, plan, search_spec
 from worker.read.site import read_site
 from worker.sandbox import Sandbox
-
-ROOT = Path(__file__).resolve().parents[2]
-DEMO_SITE = ROOT / "config" / "sandbox" / "demo-site.yaml"
-POLICIES = ROOT / "config" / "policies.yaml"
 
 
 @pytest.fixture(autouse=True)

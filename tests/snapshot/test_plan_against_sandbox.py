@@ -4,10 +4,7 @@ the Sales-deliverable ladder waiting two business days)."""
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,32 +12,15 @@ from typing import Any
 
 import pytest
 
-from tests.snapshot.conftest import DEMO_SITE, POLICIES, with_flavor
-from worker.__main__ import main
+from tests.cli_support import DEMO_SITE, POLICIES, Cli, in_process_cli, private_config, site_env
+from tests.snapshot.conftest import with_flavor
 from worker.sandbox import Sandbox
-from worker.telemetry import logs
 
 ROOT = POLICIES.parents[1]
 TEMPLATES = POLICIES.parent / "templates"
 #: the Sales-deliverable tickets the first cycle commented on; their step 2 waits
 WAITING = ["ACME-1", "ACME-2", "ACME-3", "HOOLI-1", "INITECH-1", "INITECH-2", "SALES-3",
            "SALES-5", "UMB-4"]
-
-Cli = Callable[..., tuple[int, str, str]]
-
-
-def _env(sb: Sandbox, config: Path, state: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("JIRA_", "CONFLUENCE_", "HANDOFF_GUARD_"))}
-    env.update(JIRA_URL=sb.url, JIRA_FLAVOR=sb.flavor, CONFLUENCE_URL=sb.url + "/wiki",
-               HANDOFF_GUARD_CONFIG=str(config), HANDOFF_GUARD_STATE=str(state),
-               HANDOFF_GUARD_LOG_FORMAT="json")
-    if sb.flavor == "cloud":
-        env.update(JIRA_USERNAME=sb.bot_email, JIRA_API_TOKEN=sb.bot_token)
-    else:
-        env.update(JIRA_PERSONAL_TOKEN=sb.bot_token)
-    return env
-
 
 @pytest.fixture(scope="module", params=["cloud", "datacenter"])
 def after_cycle(request: pytest.FixtureRequest, demo_data: dict[str, Any],
@@ -51,7 +31,8 @@ def after_cycle(request: pytest.FixtureRequest, demo_data: dict[str, Any],
         tmp = tmp_path_factory.mktemp(f"cycle-{request.param}")
         done = subprocess.run(
             [str(ROOT / ".venv" / "bin" / "python"), "-m", "worker", "run", "--once"],
-            cwd=ROOT, env=_env(sb, POLICIES, tmp / "state.db"), capture_output=True,
+            cwd=ROOT, env=site_env(sb, config=POLICIES, state=tmp / "state.db"),
+            capture_output=True,
             text=True, timeout=120, check=False,
         )
         assert done.returncode == 0, done.stderr[-2000:]
@@ -61,32 +42,15 @@ def after_cycle(request: pytest.FixtureRequest, demo_data: dict[str, Any],
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
     """The shipped policy file and its templates, in a folder the test may edit."""
-    target = tmp_path / "config"
-    target.mkdir()
-    shutil.copy(POLICIES, target / "policies.yaml")
-    shutil.copytree(TEMPLATES, target / "templates")
-    return target
+    return private_config(tmp_path)
 
 
 @pytest.fixture
 def cli(after_cycle: Sandbox, config_dir: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Cli]:
     """``main(argv)`` in-process against the site after the cycle (read-only from here)."""
-    for key in list(os.environ):
-        if key.startswith(("JIRA_", "CONFLUENCE_", "HANDOFF_GUARD_")):
-            monkeypatch.delenv(key)
-    for key, value in _env(after_cycle, config_dir / "policies.yaml",
-                           tmp_path / "state.db").items():
-        monkeypatch.setenv(key, value)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    yield run
-    logs.configure(log_format="json", level="WARNING", stream=io.StringIO())
+    env = site_env(after_cycle, config=config_dir / "policies.yaml", state=tmp_path / "state.db")
+    yield from in_process_cli(env, monkeypatch, capsys)
 
 
 def _edit(text: str, old: str, new: str) -> str:
