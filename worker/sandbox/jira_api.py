@@ -384,10 +384,18 @@ class _Edit:
         if want not in value and (self.world.cloud or "key" not in value):
             self.fail(field, f"Specify the user by '{want}'.")
             return False, None
+        by_key = want not in value
         ref = value.get(want) if want in value else value.get("key")
         if ref is None:
             return True, None
         ref = str(ref)
+        if by_key:  # Data Center: a user key (JIRAUSER10615, or the username of old users)
+            keyed = self.world.user_by_key(ref)
+            if keyed is None:
+                self.fail(field, CANNOT_ASSIGN.format(user=ref) if assignee else (
+                    f"Specified reporter '{ref}' does not exist or is inactive."))
+                return False, None
+            ref = keyed.name
         if assignee and ref == "-1":
             project = next(p for p in self.world.site.projects if p.key == self.new.project)
             return True, project.lead
@@ -961,7 +969,13 @@ def fields(ctx: Ctx) -> Reply:
 
 def _find_user(ctx: Ctx) -> User:
     world = ctx.world
-    ref = (ctx.arg("accountId") if world.cloud else (ctx.arg("username") or ctx.arg("key")))
+    ref = ctx.arg("accountId") if world.cloud else ctx.arg("username")
+    if not world.cloud and not ref and ctx.arg("key"):  # a user key names a user on DC
+        keyed = world.user_by_key(ctx.arg("key"))
+        if keyed is None:
+            raise ApiError(404, "Specified user does not exist or you do not have required "
+                                "permissions")
+        ref = keyed.name
     if not ref:
         want = "accountId" if world.cloud else "username"
         raise bad_request(f"The query parameter '{want}' is required.")

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any, TypeGuard
+from zoneinfo import ZoneInfo
 
 from worker.sandbox.shapes import confluence_key, render_properties
 from worker.sandbox.site import Comment, FieldDef, History, Issue, Page, User
@@ -63,10 +64,17 @@ def jira_time(value: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
 
 
-def confluence_time(value: datetime) -> str:
-    """Confluence's timestamp format: ``2026-11-02T09:00:00.000Z``."""
-    utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+def confluence_time(value: datetime, tz: str | None = None) -> str:
+    """Confluence's timestamp format: ``2026-11-02T09:00:00.000Z`` (Cloud, UTC); with ``tz``
+    (Data Center: the server's zone) the local time and its offset,
+    ``2026-11-02T11:00:00.000+02:00``."""
+    if tz is None:
+        utc = value.astimezone(UTC)
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    local = value.astimezone(ZoneInfo(tz))
+    offset = local.strftime("%z")
+    return (local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}"
+            + f"{offset[:3]}:{offset[3:]}")
 
 
 def http_date(value: datetime) -> str:
@@ -182,7 +190,7 @@ def user_json(world: World, user: User, base: str, *, api: int) -> dict[str, Any
                "accountId": user.account_id, "accountType": "atlassian"}
     else:
         out = {"self": f"{base}/rest/api/2/user?username={user.name}", "name": user.name,
-               "key": user.name}
+               "key": user.jira_key or user.name}
     out.update({
         "emailAddress": user.email or "",
         "avatarUrls": {size: f"{avatar}&size={size}" for size in
@@ -429,15 +437,17 @@ def field_list_json(world: World) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- confluence
 
 
-def page_storage(world: World, page: Page) -> str:
+def page_storage(world: World, page: Page, *, site_url: str = "") -> str:
     """The page's storage body: ``storage`` verbatim when set, else a Page Properties
-    (details) macro in the page's shape (``worker.sandbox.shapes``), then the raw body."""
+    (details) macro in the page's shape (``worker.sandbox.shapes``), then the raw body.
+    ``site_url`` is the Jira site a ``project_link`` points at."""
     if page.storage is not None:
         return page.storage
     if not page.properties:
         return page.body
     return render_properties(page.properties, page.shape, cloud=world.cloud,
-                             users=world.user) + page.body
+                             users=world.user, link=page.project_link,
+                             site_url=site_url) + page.body
 
 
 def confluence_user_json(world: World, ref: str | None, base: str) -> dict[str, Any] | None:
@@ -462,6 +472,11 @@ def confluence_person_json(world: World, user: User, base: str) -> dict[str, Any
         out.update({"username": user.name, "userKey": key,
                     "_links": {"self": f"{base}/rest/api/user?key={key}"}})
     return out
+
+
+def _dc_zone(world: World) -> str | None:
+    """Data Center writes Confluence times in the server's zone with an offset; Cloud in UTC."""
+    return None if world.cloud else world.site.timezone
 
 
 def page_json(world: World, page: Page, base: str, *, expand: Iterable[str]) -> dict[str, Any]:
@@ -491,7 +506,8 @@ def page_json(world: World, page: Page, base: str, *, expand: Iterable[str]) -> 
     if "version" in expand:
         out["version"] = {"by": confluence_user_json(world, page.updated_by or page.created_by,
                                                      base),
-                          "when": confluence_time(when), "number": page.version,
+                          "when": confluence_time(when, _dc_zone(world)),
+                          "number": page.version,
                           "message": "", "minorEdit": False,
                           "_links": {"self": f"{base}/rest/experimental/content/{page.id}/"
                                              f"version/{page.version}"}}
@@ -500,13 +516,16 @@ def page_json(world: World, page: Page, base: str, *, expand: Iterable[str]) -> 
     if "history" in expand:
         out["history"] = {"latest": True,
                           "createdBy": confluence_user_json(world, page.created_by, base),
-                          "createdDate": confluence_time(page.created or world.now)}
+                          "createdDate": confluence_time(page.created or world.now,
+                                                        _dc_zone(world))}
     else:
         expandable["history"] = f"/rest/api/content/{page.id}/history"
     if "body.storage" in expand or "body" in expand:
         body: dict[str, Any] = {"_expandable": {"editor": "", "view": ""}}
         if "body.storage" in expand:
-            body["storage"] = {"value": page_storage(world, page), "representation": "storage",
+            site_url = base.removesuffix("/wiki")
+            body["storage"] = {"value": page_storage(world, page, site_url=site_url),
+                               "representation": "storage",
                                "embeddedContent": [], "_expandable": {"content": ""}}
         else:
             body["_expandable"]["storage"] = ""

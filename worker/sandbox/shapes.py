@@ -19,6 +19,15 @@ and half-filled templates write them (see ``../shared/reference/ATLASSIAN.md``):
 
 Mentions are ``ri:account-id`` on Cloud and ``ri:userkey`` (Confluence's own 32-hex key) on
 Data Center, whatever the shape.
+
+What people add to a value, in any shape:
+
+- a value of several lines (``"Signed\ncountersigned copy in DocuSign"``) is a paragraph per
+  line; where the shape writes the status as a lozenge, the first line is the lozenge and the
+  later lines paragraphs beside it;
+- a page's ``project_link`` writes the Jira project cell as a link instead of the typed key
+  (:data:`PROJECT_LINKS`): a Cloud smart link to an issue, an ``<a href>`` to the project or
+  its board, an ``ac:link`` card, a Jira issue macro, or a link to another site.
 """
 
 from __future__ import annotations
@@ -29,9 +38,11 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import date
 
-from worker.sandbox.site import User
+from worker.sandbox.site import PROJECT_LINKS, User
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+#: a Jira site that is not the sandbox's (a link there names no project of this site)
+ELSEWHERE = "https://other-company.atlassian.net"
 NBSP = "&nbsp;"
 
 #: what a half-filled template shows in an empty cell (the editor's instructional text)
@@ -88,8 +99,42 @@ def _mention(user: User, *, cloud: bool) -> str:
     return f"<ac:link><ri:user {attr} /></ac:link>"
 
 
+def project_link(key: str, how: str, *, site_url: str) -> str:
+    """The Jira project cell for project ``key`` written as ``how`` (one of
+    ``PROJECT_LINKS``), linking to ``site_url`` (the Jira site)."""
+    issue = f"{site_url}/browse/{html.escape(key)}-1"
+    if how == "smart":  # what the Cloud editor stores for a pasted issue URL
+        return f'<p><a href="{issue}" data-card-appearance="inline">{issue}</a>&nbsp;</p>'
+    if how == "href":
+        url = f"{site_url}/projects/{html.escape(key)}"
+        return f'<p><a href="{url}">{html.escape(key)} project</a></p>'
+    if how == "board":
+        url = f"{site_url}/jira/software/projects/{html.escape(key)}/boards/3"
+        return f'<p><a href="{url}">Implementation board</a></p>'
+    if how == "card":
+        return (f'<p><ac:link><ri:url ri:value="{issue}" /><ac:plain-text-link-body>'
+                f"<![CDATA[{key}-1]]></ac:plain-text-link-body></ac:link></p>")
+    if how == "macro":
+        return ('<p><ac:structured-macro ac:name="jira" ac:schema-version="1">'
+                '<ac:parameter ac:name="server">System JIRA</ac:parameter>'
+                f'<ac:parameter ac:name="key">{html.escape(key)}-1</ac:parameter>'
+                "</ac:structured-macro></p>")
+    if how == "elsewhere":
+        url = f"{ELSEWHERE}/browse/{html.escape(key)}-1"
+        return f'<p><a href="{url}" data-card-appearance="inline">{url}</a></p>'
+    raise ValueError(f"project_link must be one of {', '.join(PROJECT_LINKS)}, got {how!r}")
+
+
 def _value(key: str, value: str, shape: str, *, cloud: bool, users: UserLookup) -> str:
-    """The inner storage of one value cell (without the cell element)."""
+    """The inner storage of one value cell (without the cell element); a value of several
+    lines is its first line as the shape writes it, then a paragraph per later line."""
+    first, *later = value.split("\n") if value else [""]
+    inner = _one_value(key, first.strip(), shape, cloud=cloud, users=users)
+    return inner + "".join(f"<p>{html.escape(line.strip())}</p>" for line in later
+                           if line.strip())
+
+
+def _one_value(key: str, value: str, shape: str, *, cloud: bool, users: UserLookup) -> str:
     if not value:
         if shape == "template":
             return f"<p><ac:placeholder>{html.escape(_placeholder_for(key))}</ac:placeholder></p>"
@@ -124,9 +169,15 @@ def _details(table: str, *, macro_id: str = "", extra: str = "") -> str:
 
 
 def render_properties(properties: Mapping[str, str], shape: str, *, cloud: bool,
-                      users: UserLookup) -> str:
-    """The Page Properties macro (and what surrounds it) for ``properties`` in ``shape``."""
-    items = [(k, _value(k, v, shape, cloud=cloud, users=users)) for k, v in properties.items()]
+                      users: UserLookup, link: str | None = None, site_url: str = "") -> str:
+    """The Page Properties macro (and what surrounds it) for ``properties`` in ``shape``;
+    with ``link``, the Jira project cell as that kind of link to ``site_url``."""
+    items = [
+        (k, project_link(v, link, site_url=site_url)
+         if link is not None and "project" in k.casefold() and v
+         else _value(k, v, shape, cloud=cloud, users=users))
+        for k, v in properties.items()
+    ]
     if shape == "horizontal":
         head = "".join(f"<th>{_key(k, shape)}</th>" for k, _ in items)
         values = "".join(f"<td>{v}</td>" for _, v in items)

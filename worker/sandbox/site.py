@@ -30,6 +30,9 @@ FIELD_TYPES = ("string", "number", "option", "multi_option")
 #: how a page's ``properties`` are rendered into storage format (``worker.sandbox.shapes``)
 PAGE_SHAPES = ("tidy", "cloud-editor", "title-case", "header-row", "layout", "horizontal",
                "template")
+#: how a page's Jira project cell may be written instead of the typed key
+#: (``worker.sandbox.shapes.project_link``)
+PROJECT_LINKS = ("smart", "href", "board", "card", "macro", "elsewhere")
 FLAGGED_NAME = "Flagged"
 FLAGGED_VALUE = "Impediment"
 #: first numeric id handed out to issues, comments, projects when the file gives none
@@ -110,6 +113,9 @@ class User:
     #: lets this person log in (Basic email:token on Cloud, Bearer on Data Center), so tests
     #: can act as the humans through the normal REST API
     api_token: str | None = None
+    #: Jira Data Center's user key; None: the username (users made before Jira 8). Users
+    #: made since have keys like ``JIRAUSER10615``, unrelated to their username
+    jira_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +251,9 @@ class Page:
     updated_by: str | None = None
     shape: str = "tidy"
     storage: str | None = None
+    #: how the Jira project cell is written instead of the typed key (``shapes.PROJECT_LINKS``:
+    #: a smart link, an ``<a href>`` to the project or its board...); None: the typed key
+    project_link: str | None = None
 
     def copy(self) -> Page:
         """A copy whose containers can be changed without touching this one."""
@@ -491,7 +500,7 @@ class _Keys:
     site: ClassVar = _K({"flavor", "now", "timezone", "search_lag_s", "bot"})
     bot: ClassVar = _K({"account_id", "name", "display_name", "email", "api_token"})
     user: ClassVar = _K({"account_id", "name", "display_name", "email", "active",
-                         "confluence_key", "api_token"})
+                         "confluence_key", "api_token", "jira_key"})
     group: ClassVar = _K({"name", "group_id", "members"})
     field: ClassVar = _K({"id", "name", "type", "options"})
     project: ClassVar = _K({"key", "name", "lead", "id", "assignee_on_edit_screen"})
@@ -505,7 +514,8 @@ class _Keys:
     confluence: ClassVar = _K({"spaces", "pages"})
     space: ClassVar = _K({"key", "name"})
     page: ClassVar = _K({"id", "space", "title", "labels", "created_by", "properties", "body",
-                         "version", "created", "updated", "updated_by", "shape", "storage"})
+                         "version", "created", "updated", "updated_by", "shape", "storage",
+                         "project_link"})
 
 
 def site_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Site:
@@ -541,7 +551,7 @@ def site_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Site:
                          key="confluence_key")
         users.append(User(u.text("account_id"), u.text("name"), u.text("display_name"),
                           u.opt_str("email"), u.flag("active", True), ckey,
-                          u.opt_str("api_token")))
+                          u.opt_str("api_token"), u.opt_str("jira_key")))
     known = {u.name for u in users} | {u.account_id for u in users} | {bot.name, bot.account_id}
 
     def check_user(r: _Reader, key: str) -> str | None:
@@ -626,9 +636,13 @@ def site_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Site:
             if shape not in PAGE_SHAPES:
                 raise pg.fail(f"shape must be one of {', '.join(PAGE_SHAPES)}, got {shape!r}",
                               key="shape")
+            link = pg.opt_str("project_link")
+            if link is not None and link not in PROJECT_LINKS:
+                raise pg.fail(f"project_link must be one of {', '.join(PROJECT_LINKS)}, got "
+                              f"{link!r}", key="project_link")
             storage = pg.opt_str("storage")
             if storage is not None:
-                for other in ("properties", "body", "shape"):
+                for other in ("properties", "body", "shape", "project_link"):
                     if other in pg.data:
                         raise pg.fail(f"'storage' is the whole page body: it excludes {other!r}",
                                       key=other)
@@ -645,6 +659,7 @@ def site_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Site:
                 created=pg.time("created") if pg.data.get("created") else None,
                 updated=pg.time("updated") if pg.data.get("updated") else None,
                 updated_by=check_user(pg, "updated_by"), shape=shape, storage=storage,
+                project_link=link,
             ))
 
     site_stub.issues = issues
@@ -825,6 +840,8 @@ def _user_dict(u: User) -> dict[str, Any]:
         d["confluence_key"] = u.confluence_key
     if u.api_token is not None:
         d["api_token"] = u.api_token
+    if u.jira_key is not None:
+        d["jira_key"] = u.jira_key
     return d
 
 
@@ -873,6 +890,8 @@ def _page_dict(p: Page) -> dict[str, Any]:
         d["body"] = p.body
     if p.shape != "tidy":
         d["shape"] = p.shape
+    if p.project_link is not None:
+        d["project_link"] = p.project_link
     if p.storage is not None:
         d["storage"] = p.storage
     if p.version != 1:

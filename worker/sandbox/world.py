@@ -154,6 +154,13 @@ class World:
         """The user named by account id or name (None when unknown)."""
         return None if ref is None else self.users_by_id.get(ref)
 
+    def user_by_key(self, key: str | None) -> User | None:
+        """The user whose Jira Data Center user key is ``key`` (the username when the site
+        file gives no ``jira_key``)."""
+        if key is None:
+            return None
+        return next((u for u in self.site.users if (u.jira_key or u.name) == key), None)
+
     def ident(self, user: User) -> str:
         """The id a user is known by on this flavor (accountId on Cloud, name on DC)."""
         return user.account_id if self.cloud else user.name
