@@ -25,7 +25,7 @@ from __future__ import annotations
 import html.entities
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
@@ -82,6 +82,13 @@ class CellValue:
     status: str | None = None  # the first status lozenge's title
     dates: tuple[str, ...] = ()  # <time datetime="...">
     statuses: tuple[str, ...] = ()  # every lozenge title, when there are several
+    #: the visible text line by line (a paragraph, a list item, a line break each): a status
+    #: is read from the first line, the rest is kept as evidence. ``text`` says the same in
+    #: one line, so two cells that read alike are equal whatever their line breaks
+    lines: tuple[str, ...] = field(default=(), compare=False)
+    #: link targets in the cell, as written: ``<a href>`` (smart links included),
+    #: ``ri:url ri:value`` and a Jira issue macro's ``key`` (as ``jira-key:KEY-1``)
+    links: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -159,8 +166,51 @@ def visible_text(element: etree._Element) -> str:
     return "".join(parts)
 
 
+def visible_lines(element: etree._Element) -> tuple[str, ...]:
+    """The visible text (as :func:`visible_text`) split at block elements and line breaks,
+    each line squashed, empty lines left out."""
+    marker = "\u2029"  # PARAGRAPH SEPARATOR: never typed in a cell, and not a space to split()
+    return tuple(
+        line for raw in _lined_text(element, marker).split(marker) if (line := _squash(raw))
+    )
+
+
+def _lined_text(element: etree._Element, marker: str) -> str:
+    parts: list[str] = [element.text] if isinstance(element.text, str) else []
+    for child in element:
+        if not isinstance(child.tag, str):
+            pass
+        elif _is_macro(child, "status"):
+            parts.append(_param(child, "title") or "")
+        elif child.tag not in (_PARAM, _PLACEHOLDER):
+            inner = _lined_text(child, marker)
+            block = _local(child.tag) in _BLOCK_TAGS
+            parts.append(f"{marker}{inner}{marker}" if block else inner)
+        if isinstance(child.tail, str):
+            parts.append(child.tail)
+    return "".join(parts)
+
+
+def cell_links(cell: etree._Element) -> tuple[str, ...]:
+    """Every link target in a cell, in page order: ``<a href>`` (the Cloud editor's smart
+    links are ``<a href data-card-appearance>``), ``<ri:url ri:value>`` inside ``ac:link``
+    or a card, and the ``key`` of a Jira issue macro (written ``jira-key:KEY-1``)."""
+    out: list[str] = []
+    for element in cell.iter():
+        if not isinstance(element.tag, str):
+            continue
+        if _local(element.tag) == "a" and (href := (element.get("href") or "").strip()):
+            out.append(href)
+        elif element.tag == f"{{{RI}}}url" and (value := (element.get(f"{{{RI}}}value")
+                                                        or "").strip()):
+            out.append(value)
+        elif _is_macro(element, "jira") and (key := _param(element, "key")):
+            out.append(f"jira-key:{key}")
+    return tuple(out)
+
+
 def cell_value(cell: etree._Element) -> CellValue:
-    """The value of one table cell: user links, status lozenges, dates and plain text."""
+    """The value of one table cell: user links, status lozenges, dates, links and text."""
     users = tuple(
         UserRef(
             account_id=user.get(f"{{{RI}}}account-id") or None,
@@ -182,6 +232,8 @@ def cell_value(cell: etree._Element) -> CellValue:
         status=statuses[0] if statuses else None,
         dates=dates,
         statuses=statuses if len(statuses) > 1 else (),
+        lines=visible_lines(cell),
+        links=cell_links(cell),
     )
 
 

@@ -48,20 +48,26 @@ class MetaStore(Protocol):
         """Insert or replace the value."""
 
 
+#: the shape of the kept cells; facts kept in an older shape are not used (read again once)
+FACTS_FORMAT = 2
+
+
 def source_digest(source: DealSource) -> str:
-    """What the facts depend on in the policy file, as a short digest."""
-    return hashlib.sha256(repr(source).encode()).hexdigest()[:16]
+    """What the facts depend on in the policy file (and the facts' format), as a short
+    digest."""
+    return hashlib.sha256(f"{FACTS_FORMAT}:{source!r}".encode()).hexdigest()[:16]
 
 
 def _cell_json(cell: CellValue) -> list[Any]:
     users = [[u.account_id, u.username, u.user_key] for u in cell.users]
-    return [cell.text, users, cell.status, list(cell.dates), list(cell.statuses)]
+    return [cell.text, users, cell.status, list(cell.dates), list(cell.statuses),
+            list(cell.lines), list(cell.links)]
 
 
 def _cell(value: object) -> CellValue:
-    if not isinstance(value, list) or len(value) != 5:
-        raise ValueError("a cell is [text, users, status, dates, statuses]")
-    text, users, status, dates, statuses = value
+    if not isinstance(value, list) or len(value) != 7:
+        raise ValueError("a cell is [text, users, status, dates, statuses, lines, links]")
+    text, users, status, dates, statuses, lines, links = value
     if not isinstance(text, str) or not isinstance(users, list):
         raise ValueError("a cell's text is a string and its users a list")
     refs = []
@@ -75,6 +81,8 @@ def _cell(value: object) -> CellValue:
         status=status if isinstance(status, str) else None,
         dates=tuple(str(d) for d in dates or ()),
         statuses=tuple(str(s) for s in statuses or ()),
+        lines=tuple(str(line) for line in lines or ()),
+        links=tuple(str(link) for link in links or ()),
     )
 
 
