@@ -80,6 +80,10 @@ class DealSource:
     min_pages_share: float = 0.5
     #: how ``10/11/2026`` reads: day first, month first, or not at all (None)
     date_order: Literal["dmy", "mdy"] | None = None
+    #: True when an admin says that finding no deal page at all is right (a new site with no
+    #: deals yet); otherwise a read finding none, with no earlier good read to compare with,
+    #: is a failed read (the bot may lack permission on the space, or the CQL may be wrong)
+    zero_pages_ok: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,12 @@ class Deal:
     unreadable: str | None = None
     #: values that could not be read, in words ("the Signed on date could not be read: …")
     notes: tuple[str, ...] = ()
+    #: what the status cell holds besides its leading value (``contract_status``): later
+    #: lines, text beside a lozenge; read for a contradiction, kept as evidence
+    status_rest: tuple[str, ...] = ()
+    #: why the page's Jira project cell gave no key (a link to another site, text that is not
+    #: a key), in words; the page can then still be matched by its account
+    project_problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ CQL results without trusting the server blindly:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from worker.atlassian.pageprops import (
     page_properties,
     read_date,
 )
+from worker.atlassian.project_links import project_from_cell
 from worker.atlassian.transport import (
     AtlassianHTTPError,
     Transport,
@@ -120,7 +122,8 @@ def page_facts(page: Mapping[str, Any], source: DealSource, *, base_url: str) ->
         return PageFacts(page_id, title, url, "no Page Properties table on the page")
     cells = {k: cell for k in keys if (cell := lookup(props, k)) is not None}
     account = _text(cells.get(source.account_property))
-    project = _text(cells.get(source.project_property))
+    project_cell = cells.get(source.project_property)
+    project = _text(project_cell) or (" ".join(project_cell.links) if project_cell else "")
     if not account and not project:
         return PageFacts(
             page_id,
@@ -133,7 +136,7 @@ def page_facts(page: Mapping[str, Any], source: DealSource, *, base_url: str) ->
 
 
 def deal_from_facts(
-    facts: PageFacts, source: DealSource, *, resolve: PersonResolver
+    facts: PageFacts, source: DealSource, *, resolve: PersonResolver, jira_url: str | None = None
 ) -> Deal | DealSkip:
     """One deal from a page's facts, or a skip with the reason.
 
@@ -141,15 +144,23 @@ def deal_from_facts(
     its contract status cannot be read, ``Deal.unreadable`` says why. Values that could not
     be read (a date, a person) are ``Deal.notes``, never a reason to drop the deal. People
     are resolved now (the directory changes from cycle to cycle; the page may not have).
+
+    The Jira project is a typed key or read from a link to ``jira_url``'s site (the page's own
+    site when not given); the contract status is the cell's leading value (first lozenge,
+    else first line), the rest of the cell kept in ``Deal.status_rest``.
     """
     page_id, title, url = facts.page_id, facts.title, facts.url
     if facts.skip is not None:
         return DealSkip(page_id, title, facts.skip, url)
     cells = facts.cells
     account = _text(cells.get(source.account_property))
-    project = _text(cells.get(source.project_property))
-    status, unreadable = _status(cells.get(source.status_property), source)
+    site = jira_url or _site_root(url)
+    project_cell = project_from_cell(cells.get(source.project_property), jira_url=site)
+    project = project_cell.key
+    status, rest, unreadable = _status(cells.get(source.status_property), source)
     notes: list[str] = []
+    if project_cell.how is not None:
+        notes.append(f"the Jira project {project} was read {project_cell.how}")
     signed_on = None
     signed = cells.get(source.signed_on_property)
     if signed is not None:
@@ -181,6 +192,8 @@ def deal_from_facts(
         page_url=url,
         unreadable=unreadable,
         notes=tuple(notes),
+        status_rest=rest,
+        project_problem=project_cell.problem,
     )
 
 
@@ -190,28 +203,70 @@ def deal_from_page(
     *,
     resolve: PersonResolver,
     base_url: str,
+    jira_url: str | None = None,
 ) -> Deal | DealSkip:
     """One deal from one page JSON (with ``body.storage``), or a skip with the reason (see
     :func:`deal_from_facts`)."""
-    return deal_from_facts(page_facts(page, source, base_url=base_url), source, resolve=resolve)
+    return deal_from_facts(page_facts(page, source, base_url=base_url), source, resolve=resolve,
+                           jira_url=jira_url)
+
+
+def zero_pages_reason(source: DealSource) -> str:
+    """Why a read that found no deal page at all, with no earlier good read to compare
+    with, is failed: it names the CQL and the space, and the setting that accepts zero."""
+    space = re.search(r"space\s*=\s*\"?([^\"\s)]+)", source.cql, re.IGNORECASE)
+    where = f"the space {space.group(1)}" if space else "the spaces it names"
+    return (
+        f"the CQL {source.cql!r} found no deal page at all, and no earlier read found any: "
+        f"check that the bot can read {where} and that the CQL matches the deal pages "
+        "(if the site has no deal page yet, set deals.pages.zero_pages_ok: true)"
+    )
 
 
 def _text(cell: CellValue | None) -> str:
     return cell.text if cell is not None else ""
 
 
-def _status(cell: CellValue | None, source: DealSource) -> tuple[str | None, str | None]:
-    """The contract status, or None and why it cannot be read."""
+def _status(
+    cell: CellValue | None, source: DealSource
+) -> tuple[str | None, tuple[str, ...], str | None]:
+    """The contract status's leading value (the first lozenge, else the first line) and the
+    rest of the cell, or None and why it cannot be read. Whether the value is signed is the
+    policy file's to say (:mod:`worker.policy.contract_status`)."""
     name = source.status_property
     if cell is None:
-        return None, f"the page has no {name!r} row"
+        return None, (), f"the page has no {name!r} row"
     distinct = {status_key(s): s for s in cell.statuses}
     if len(distinct) > 1:
-        return None, f"{name!r} holds several statuses: {', '.join(distinct.values())}"
-    value = cell.status or cell.text
-    if not value:
-        return None, f"{name!r} is empty"
-    return value, None
+        return None, (), f"{name!r} holds several statuses: {', '.join(distinct.values())}"
+    lines = list(cell.lines) or ([cell.text] if cell.text else [])
+    if cell.status:
+        rest = _without_once(lines, cell.status)
+        return cell.status, tuple(rest), None
+    if not lines:
+        return None, (), f"{name!r} is empty"
+    return lines[0], tuple(lines[1:]), None
+
+
+def _without_once(lines: list[str], value: str) -> list[str]:
+    """``lines`` with the first occurrence of ``value`` (a lozenge's title) taken out."""
+    out: list[str] = []
+    done = False
+    for line in lines:
+        if not done and value in line:
+            line = " ".join(line.replace(value, " ", 1).split())
+            done = True
+        if line:
+            out.append(line)
+    return out
+
+
+def _site_root(page_url: str | None) -> str:
+    """The site a page lives on (scheme, host, port), for links when no Jira URL is given."""
+    if not page_url:
+        return ""
+    parts = urlsplit(page_url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _page_url(page: Mapping[str, Any], base_url: str) -> str | None:
@@ -275,6 +330,7 @@ class ConfluenceGateway:
         """
         resolve = self._resolver(directory)
         base_url = self.transport.client.url
+        jira_url = self._jira.transport.client.url
         facts: dict[str, PageFacts] = {}
         failed: str | None = None
         try:
@@ -290,12 +346,14 @@ class ConfluenceGateway:
         deals: list[Deal] = []
         skips: list[DealSkip] = []
         for found in facts.values():
-            result = deal_from_facts(found, source, resolve=resolve)
+            result = deal_from_facts(found, source, resolve=resolve, jira_url=jira_url)
             if isinstance(result, Deal):
                 deals.append(result)
             else:
                 skips.append(result)
-        if failed is None and last_pages and pages < last_pages * source.min_pages_share:
+        if failed is None and not pages and not last_pages and not source.zero_pages_ok:
+            failed = zero_pages_reason(source)
+        elif failed is None and last_pages and pages < last_pages * source.min_pages_share:
             failed = (
                 f"found {pages} deal page(s), under {source.min_pages_share:.0%} of the "
                 f"{last_pages} the last successful read found (if pages were removed on "

@@ -54,7 +54,9 @@ class PlanContext:
         self.directory = directory
         self.now = now
         self.tz: ZoneInfo = policies.tz
-        self.deal_index = DealIndex(deals, policies.deals.signed_values)
+        self.deal_index = DealIndex(
+            deals, policies.deals.signed_values, policies.deals.unsigned_values
+        )
         self._groups: dict[str, frozenset[str]] = {}
         self._users: dict[str, frozenset[str]] = {}
         for name, pset in policies.people.items():
@@ -100,11 +102,19 @@ class PlanContext:
         if cfg.pages is not None:
             pages = self.deal_index.find(project, account)
         if field_status:
+            # The ticket's own field is read three ways too: a value in neither list is
+            # unreadable, whatever the deal page says (the field comes first).
+            reading = self.deal_index.vocabulary.read_text(field_status)
+            said = f"the ticket's field {cfg.status_field} says {field_status!r}"
+            evidence = (
+                f"contract status {reading.words()}, from the ticket's field {cfg.status_field}"
+                if reading.reason is None else f"{said}: {reading.reason}"
+            )
             return DealFinding(
                 pages.deal if pages is not None else None,
-                field_status,
-                self.deal_index.state(field_status),
-                f"contract status {field_status}, from the ticket's field {cfg.status_field}",
+                field_status if reading.reason is None else None,
+                reading.state,
+                evidence,
                 pages.found_by if pages is not None else None,
             )
         if pages is not None:

@@ -268,6 +268,7 @@ class _Loader:
                 if pages
                 else None,
                 signed_values=tuple(top.deals.signed_values),
+                unsigned_values=tuple(top.deals.unsigned_values),
             ),
             sales_owner_fallback=Person(id=fallback.id, display_name=fallback.display_name)
             if fallback

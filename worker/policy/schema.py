@@ -26,6 +26,7 @@ from worker.model import DEFAULT_PROPERTY_KEY, DealSource
 from worker.policy import field_conditions  # noqa: F401  (registers its kinds)
 from worker.policy.actions import actions
 from worker.policy.conditions import DurationField, conditions
+from worker.policy.contract_status import DEFAULT_UNSIGNED_VALUES
 from worker.policy.durations import Duration, parse_duration
 from worker.policy.schedule import CRON_HINT, cron_problem, interval_problem
 
@@ -154,6 +155,9 @@ class DealPagesModel(_Strict):
     #: a read that finds fewer than this share of the last successful read's deal pages
     #: is a failed read (contract-dependent policies skip that cycle)
     min_pages_share: Annotated[float, Field(ge=0, le=1)] = _DEALS.min_pages_share
+    #: true when finding no deal page at all is right (a site with no deals yet); false: a
+    #: read that finds none, with no earlier good read to compare with, is a failed read
+    zero_pages_ok: bool = False
 
 
 class DealsModel(_Strict):
@@ -164,6 +168,10 @@ class DealsModel(_Strict):
     pages: DealPagesModel | None = Field(default_factory=DealPagesModel)
     signed_values: Annotated[list[str], Field(min_length=1)] = Field(
         default_factory=lambda: ["Signed"]
+    )
+    #: statuses that mean "not signed yet"; a status in neither list is unreadable (skip)
+    unsigned_values: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: list(DEFAULT_UNSIGNED_VALUES)
     )
     #: how a typed ``10/11/2026`` reads: ``dmy`` (10 November) or ``mdy`` (October 11);
     #: unset, such a date is not read (unambiguous ones like ``25/10/2026`` still are)

@@ -38,6 +38,8 @@ class DealsConfig:
     account_field: str | None
     pages: DealSource | None
     signed_values: tuple[str, ...]
+    #: statuses that positively mean "not signed yet"; a status in neither list is unreadable
+    unsigned_values: tuple[str, ...] = ()
 
 
 class FileView(Protocol):

@@ -176,7 +176,9 @@ class StoredDealPageCount:
 def report_deal_problems(read: DealRead, policies: Policies, metrics: Metrics | None) -> None:
     """Log each deal page the bot cannot trust this cycle once (``deal.unreadable``,
     ``deal.conflicting``, ``deal.read_failed``) and count them in the metrics."""
-    problems = DealIndex(read, policies.deals.signed_values).problems()
+    problems = DealIndex(
+        read, policies.deals.signed_values, policies.deals.unsigned_values
+    ).problems()
     for p in problems:
         log.warning(f"deal.{p.kind}", page_id=p.page_id, title=p.title, url=p.url,
                     reason=p.reason)
