@@ -145,13 +145,16 @@ class FieldDef:
 @dataclass(frozen=True, slots=True)
 class Project:
     """A Jira project. ``assignee_on_edit_screen`` is a sandbox extension: when False the
-    edit-issue call refuses ``assignee`` (the worker must fall back to ``PUT .../assignee``)."""
+    edit-issue call refuses ``assignee`` (the worker must fall back to ``PUT .../assignee``).
+    ``not_assignable`` names users who lack the project's "Assignable User" permission: Jira
+    refuses them as assignee ("User 'sam' cannot be assigned issues.")."""
 
     key: str
     name: str
     lead: str
     id: str
     assignee_on_edit_screen: bool = True
+    not_assignable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -503,7 +506,8 @@ class _Keys:
                          "confluence_key", "api_token", "jira_key"})
     group: ClassVar = _K({"name", "group_id", "members"})
     field: ClassVar = _K({"id", "name", "type", "options"})
-    project: ClassVar = _K({"key", "name", "lead", "id", "assignee_on_edit_screen"})
+    project: ClassVar = _K({"key", "name", "lead", "id", "assignee_on_edit_screen",
+                            "not_assignable"})
     issue: ClassVar = _K({"key", "id", "type", "summary", "description", "status", "assignee",
                           "reporter", "labels", "created", "updated", "fields", "comments",
                           "properties", "changelog", "hidden", "flagged", "moved_from"})
@@ -596,9 +600,14 @@ def site_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Site:
     projects = []
     for index, p in enumerate(top.items("projects")):
         p.check_keys(_Keys.project, _K({"key", "name"}))
+        barred = p.str_list("not_assignable")
+        for name in barred:
+            if name not in known:
+                raise p.fail(f"not_assignable: {name!r} is not a known user",
+                             key="not_assignable")
         projects.append(Project(p.text("key"), p.text("name"), check_user(p, "lead") or bot.name,
                                 p.text("id", str(FIRST_ID + index)),
-                                p.flag("assignee_on_edit_screen", True)))
+                                p.flag("assignee_on_edit_screen", True), tuple(barred)))
     project_keys = {p.key for p in projects}
 
     site_stub = Site(flavor, now, timezone, float(lag), bot, users, groups, fields, workflow,
@@ -858,6 +867,8 @@ def _project_dict(p: Project, index: int) -> dict[str, Any]:
         d["id"] = p.id
     if not p.assignee_on_edit_screen:
         d["assignee_on_edit_screen"] = False
+    if p.not_assignable:
+        d["not_assignable"] = list(p.not_assignable)
     return d
 
 
