@@ -197,6 +197,11 @@ class PolicyState:
     #: when ``revert`` undid the bot's changes, and at whose request (the bot stays out)
     reverted_at: datetime | None = None
     reverted_by: str | None = None
+    #: the ladder step Jira refused (its reassignment), when, and Jira's reason: nothing of
+    #: that step went out, and it is tried again at most once per business day
+    refused_step: int | None = None
+    refused_at: datetime | None = None
+    refused_reason: str | None = None
 
     @property
     def last_step(self) -> int:
@@ -251,6 +256,10 @@ class BotState:
                         else {"step": ps.promised_step, "at": _iso(ps.promised_at)},
                         "reverted_at": _iso(ps.reverted_at),
                         "reverted_by": ps.reverted_by,
+                        "refused": None
+                        if ps.refused_step is None or ps.refused_at is None
+                        else {"step": ps.refused_step, "at": _iso(ps.refused_at),
+                              "reason": ps.refused_reason or ""},
                     }.items()
                     if v not in (None, [])
                 }
@@ -283,6 +292,9 @@ class BotState:
                 promised = raw.get("promised")
                 if promised is not None and not isinstance(promised, dict):
                     raise ValueError("'promised' is not an object")
+                refused = raw.get("refused")
+                if refused is not None and not isinstance(refused, dict):
+                    raise ValueError("'refused' is not an object")
                 out[str(pid)] = PolicyState(
                     first_flagged_at=_opt_dt(raw.get("first_flagged_at")),
                     steps=steps,
@@ -293,6 +305,9 @@ class BotState:
                     promised_at=None if promised is None else _parse_dt(promised["at"]),
                     reverted_at=_opt_dt(raw.get("reverted_at")),
                     reverted_by=_opt_str(raw.get("reverted_by")),
+                    refused_step=None if refused is None else int(refused["step"]),
+                    refused_at=None if refused is None else _parse_dt(refused["at"]),
+                    refused_reason=None if refused is None else _opt_str(refused.get("reason")),
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"state for policy {pid!r} is malformed: {exc}") from exc

@@ -150,9 +150,9 @@ def test_zero_deal_pages_is_a_failed_read_until_an_admin_says_so(kit, flavor, po
         assert acted == ["SALES-3"]  # its own Contract status field says Draft: no page needed
         assert "found no deal page at all" in (skips[0].reason or "")
         assert "the space SALES" in (skips[0].reason or "")
-        text = POLICIES.read_text(encoding="utf-8").replace(
-            "    min_pages_share: 0.5\n", "    min_pages_share: 0.5\n    zero_pages_ok: true\n"
-        )
+        text = POLICIES.read_text(encoding="utf-8")
+        assert "zero_pages_ok: false" in text
+        text = text.replace("zero_pages_ok: false", "zero_pages_ok: true")
         accepting = tmp_path / "policies.yaml"
         accepting.write_text(text, encoding="utf-8")
         (tmp_path / "templates").symlink_to(POLICIES.parent / "templates")

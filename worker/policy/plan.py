@@ -49,6 +49,7 @@ from worker.policy.actions import Blocked, CommentSpec
 from worker.policy.conditions import Condition
 from worker.policy.config import Policies, Policy
 from worker.policy.context import PlanContext, StepContext, TicketContext
+from worker.policy.durations import parse_duration
 from worker.policy.scope import scope_context, scope_matches, walk
 from worker.policy.sections import PM_SET
 from worker.policy.templates import TemplateRenderError
@@ -332,6 +333,19 @@ def step_due(policy: Policy, index: int, state: PolicyState, ctx: TicketContext)
     return due
 
 
+#: how long a step Jira refused waits before it is tried again
+REFUSED_RETRY = parse_duration("1 business day")
+
+
+def refused_retry(state: PolicyState, index: int, ctx: TicketContext) -> datetime | None:
+    """When step ``index``, refused by Jira earlier, may be tried again (one business day
+    after the refusal), or None when that step was not refused."""
+    if state.refused_step != index or state.refused_at is None:
+        return None
+    plan = ctx.plan
+    return REFUSED_RETRY.add_to(state.refused_at, tz=plan.tz, holidays=plan.policies.holidays)
+
+
 def _announces_date(policy: Policy, index: int, ctx: TicketContext) -> bool:
     """Whether step ``index`` posts a comment whose template can print the next step's date."""
     templates = ctx.plan.policies.templates
@@ -358,6 +372,19 @@ def _plan_step(match: _Match, ctx: TicketContext) -> None:
             match.promise_vs_file = "kept"
         elif state.promised_at < by_file:
             match.promise_vs_file = "later"
+    retry = refused_retry(state, index, ctx)
+    if retry is not None and retry > due:
+        due = retry
+        if due > ctx.now:
+            match.verdict = "waiting"
+            match.due_at = due
+            refused_on = (state.refused_at or ctx.now).astimezone(ctx.plan.tz)
+            match.reason = (
+                f"step {index + 1} ({next_step_words(policy, index, ctx)}) was refused by Jira "
+                f"on {refused_on:%Y-%m-%d %H:%M} ({state.refused_reason or 'no reason given'}); "
+                f"tried again {due.astimezone(ctx.plan.tz):%Y-%m-%d %H:%M}"
+            )
+            return
     if due > ctx.now:
         match.verdict = "waiting"
         match.due_at = due
@@ -739,6 +766,9 @@ def _writes(matches: list[_Match], now: datetime) -> tuple[IssueWrite, ...]:
                 reassigned_to=reassign.to.id if reassign is not None else old.reassigned_to,
                 promised_step=m.promise[0] if m.promise else old.promised_step,
                 promised_at=m.promise[1] if m.promise else old.promised_at,
+                refused_step=None,
+                refused_at=None,
+                refused_reason=None,
             )
             merged.extend(m.actions)
         writes.append(

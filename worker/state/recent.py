@@ -33,8 +33,11 @@ def overlay_recent(snapshot: IssueSnapshot, recent: Mapping[str, RecordedWrite])
 
 
 def marks_more(known: PolicyState, seen: PolicyState) -> bool:
-    """A write that added no step but marked the ticket (a revert, an override) is newer
-    than a search result without the mark."""
-    return (known.reverted_at is not None and seen.reverted_at is None) or (
-        known.overridden_at is not None and seen.overridden_at is None
+    """A write that added no step but marked the ticket (a revert, an override, a step Jira
+    refused) is newer than a search result without the mark."""
+    return (
+        (known.reverted_at is not None and seen.reverted_at is None)
+        or (known.overridden_at is not None and seen.overridden_at is None)
+        or (known.refused_at is not None
+            and (seen.refused_at is None or known.refused_at > seen.refused_at))
     )

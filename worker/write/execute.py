@@ -85,6 +85,8 @@ _FAILED: tuple[type[Exception], ...] = (AtlassianHTTPError, *_NO_ANSWER)
 _UNREADABLE: tuple[type[Exception], ...] = (*_FAILED, ValueError)
 #: The answer to a write was lost, or nothing usable came back.
 _LOST: tuple[type[Exception], ...] = (OutcomeUnknownError, *_NO_ANSWER)
+#: Jira said no, or the answer was lost.
+_REFUSED_OR_LOST: tuple[type[Exception], ...] = (AtlassianHTTPError, *_LOST)
 
 
 def _kinds(write: IssueWrite) -> tuple[str, ...]:
@@ -603,6 +605,10 @@ class _Writer:
         notes = [f"edit refused {', '.join(sorted(refused))} ({exc}); sent without"]
         if reassign is not None and "assignee" in refused:
             assigned, note = self._assign_fallback(write, reassign)
+            if assigned is None:
+                # Nobody got the ticket: nothing of the step that claims the handoff (the
+                # label, the note to the new owner) may go out. The step fails, loudly.
+                return self._step_refused(write, reassign, exc)
             notes.append(note)
             write = _with_assignee(write, reassign, assigned, now=self.now)
         if "labels" in refused:
@@ -638,6 +644,37 @@ class _Writer:
             http_status=400,
             changes=write_changes(write),
         )
+
+    def _step_refused(
+        self, write: IssueWrite, action: ReassignAction, exc: AtlassianHTTPError
+    ) -> Outcome:
+        """Jira refused the reassignment (and the fallback): the step fails as a whole.
+
+        No comment, label or note goes out; only our state records the refusal (a property
+        no person sees), so the next cycles wait a business day before trying again and
+        say why. The outcome is ``failed`` with Jira's reason.
+        """
+        kinds = _kinds(write)
+        reason = "; ".join(exc.field_errors.values()) or str(exc)
+        log.error("step.refused", issue=write.issue, assignee=action.to.id, target=action.target,
+                  reason=reason,
+                  policies=list(write.policies))
+        marked = replace(write, actions=(),
+                         state=_refused_state(write, action, reason=reason, now=self.now))
+        detail = (f"Jira refused the reassignment to {action.to.display_name} "
+                  f"({action.to.id}): {reason}; nothing of the step was sent (no label, no "
+                  "note), tried again in one business day")
+        try:
+            self._record(marked, "unknown")
+            self._send(marked, self._body(marked))
+        except _REFUSED_OR_LOST as again:
+            log.warning("step.refusal_unrecorded", error=str(again))
+            return Outcome(write.issue, "failed", kinds, detail=detail + f" (the refusal "
+                           f"could not be recorded on the ticket: {again})",
+                           http_status=exc.status, retryable=True)
+        self._record(marked, "applied")
+        return Outcome(write.issue, "failed", kinds, detail=detail, http_status=exc.status,
+                       retryable=True)
 
     def _assign_fallback(
         self, write: IssueWrite, action: ReassignAction
@@ -686,6 +723,29 @@ def _with_assignee(
         for pid, ps in write.state.policies.items()
     }
     return replace(write, state=BotState(policies=policies))
+
+
+def _refused_state(
+    write: IssueWrite, action: ReassignAction, *, reason: str, now: datetime
+) -> BotState:
+    """The state as it stands when Jira refused this write's reassignment: the steps this
+    write adds are taken back (nothing of them went out), and each policy whose step held
+    the reassignment records the refusal (step, time, Jira's reason)."""
+    policies = dict(write.state.policies)
+    for pid in write.policies:
+        ps = policies.get(pid)
+        if ps is None or not ps.steps or ps.steps[-1].at != now:
+            continue
+        step = ps.steps[-1]
+        kept = replace(
+            ps,
+            steps=ps.steps[:-1],
+            reassigned_to=None if ps.reassigned_to == action.to.id else ps.reassigned_to,
+        )
+        if "reassign" in step.actions:
+            kept = replace(kept, refused_step=step.step, refused_at=now, refused_reason=reason)
+        policies[pid] = kept
+    return BotState(policies=policies, by=write.state.by)
 
 
 def _without_labels(write: IssueWrite, *, now: datetime) -> IssueWrite:
