@@ -400,9 +400,9 @@ class _Edit:
             project = next(p for p in self.world.site.projects if p.key == self.new.project)
             return True, project.lead
         user = self.world.user(ref)
-        project = next((p for p in self.world.site.projects if p.key == self.new.project), None)
-        barred = assignee and user is not None and project is not None and (
-            user.name in project.not_assignable or user.account_id in project.not_assignable)
+        home = next((p for p in self.world.site.projects if p.key == self.new.project), None)
+        barred = assignee and user is not None and home is not None and (
+            user.name in home.not_assignable or user.account_id in home.not_assignable)
         if user is None or self.world.ident(user) != ref or not user.active or barred:
             message = CANNOT_ASSIGN.format(user=ref) if assignee else (
                 f"Specified reporter '{ref}' does not exist or is inactive.")
