@@ -35,6 +35,7 @@ from worker.policy.schema import (
 )
 from worker.policy.scope import parse_scope
 from worker.policy.sections import PM_SET, DealsConfig, PeopleSet
+from worker.policy.targets import target_problem, user_shape_problem
 from worker.policy.templates import CommentTemplate, load_template
 
 Loc = tuple[str | int, ...]
@@ -210,6 +211,8 @@ class _Loader:
         self.people = frozenset(people) if isinstance(people, dict) else frozenset({"pm", "sales"})
         if top is not None and top.schedule.cron is not None:
             self.cron(top.schedule.cron)
+        if top is not None:
+            self.users(top)
         if top is not None and PM_SET not in top.people:
             self.problem(
                 ("people",),
@@ -455,6 +458,8 @@ class _Loader:
                 spec.note, templates_dir, (*loc, str(key))
             ):
                 ok = False
+            if isinstance(spec, ReassignSpec) and not self.targets(spec, value, (*loc, str(key))):
+                ok = False
             specs.append(spec)
         if ok and not specs:
             self.problem(loc, "a step needs at least one action: " + ", ".join(actions.names()))
@@ -469,6 +474,29 @@ class _Loader:
         if not ok or step_model is None:
             return None
         return Step(after=step_model.after, actions=tuple(specs))
+
+    def targets(self, spec: ReassignSpec, raw: Any, loc: Loc) -> bool:
+        """Report a ``to`` or ``fallback`` that names nobody (a typo of a symbolic value, a
+        display name), at the value itself."""
+        ok = True
+        for name, value, symbolic in (("to", spec.to, True), ("fallback", spec.fallback, False)):
+            if value is None:
+                continue
+            found = target_problem(value, symbolic=symbolic)
+            if found is not None:
+                self.problem((*loc, name) if isinstance(raw, dict) else loc, found)
+                ok = False
+        return ok
+
+    def users(self, top: FileModel) -> None:
+        """Report user ids in people sets and the fallback sales owner that cannot be ids."""
+        for set_name, pset in top.people.items():
+            for i, user in enumerate(pset.users):
+                if (found := user_shape_problem(user)) is not None:
+                    self.problem(("people", set_name, "users", i), found)
+        fallback = top.sales_owner.fallback
+        if fallback is not None and (found := user_shape_problem(fallback.id)) is not None:
+            self.problem(("sales_owner", "fallback", "id"), found)
 
     def template(self, name: str, directory: Path, loc: Loc) -> bool:
         if name not in self.templates:
