@@ -21,7 +21,13 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from worker.sandbox import confluence_api, confluence_attachments, control, jira_api
+from worker.sandbox import (
+    assignable,
+    confluence_api,
+    confluence_attachments,
+    control,
+    jira_api,
+)
 from worker.sandbox.context import NO_SHAPE, Ctx, PageShape, Reply
 from worker.sandbox.errors import NOT_AUTHENTICATED, ApiError
 from worker.sandbox.faults import FaultRule, default_body, echoed_credentials
@@ -71,6 +77,8 @@ _RULES: list[tuple[str, str, tuple[str, ...]]] = [
     (f"{J}/field", "fields", ("GET",)),
     (f"{J}/user", "user", ("GET",)),
     (f"{J}/user/search", "user_search", ("GET",)),
+    (f"{J}/user/assignable/search", "assignable_search", ("GET",)),
+    (f"{J}/project", "projects", ("GET",)),
     (f"{J}/users/search", "users_search", ("GET",)),
     (f"{J}/group/member", "group_member", ("GET",)),
     (f"{W}/content/search", "wiki_content_search", ("GET",)),
@@ -102,6 +110,8 @@ _JIRA: dict[str, Callable[..., Reply]] = {
     "fields": jira_api.fields,
     "user": jira_api.get_user,
     "user_search": jira_api.search_users,
+    "assignable_search": assignable.assignable_users,
+    "projects": assignable.list_projects,
     "users_search": jira_api.list_users,
     "group_member": jira_api.group_members,
 }
