@@ -123,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check a policy file and summarize it")
     validate.add_argument("path", nargs="?", type=Path, metavar="PATH")
+    validate.add_argument("--site", action="store_true",
+                          help="also ask the site: the contract statuses its deal pages use "
+                          "(deal pages only), and whether the users the file names exist, are "
+                          "active and can be assigned")
     with_config(validate)
 
     revert = sub.add_parser(
@@ -417,6 +421,7 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
         reading_progress,
         select_decisions,
     )
+    from worker.cli.site_check import print_statuses, statuses_seen
     from worker.policy import plan as make_plan
     from worker.policy import promise_words, search_spec
     from worker.read.site import read_site
@@ -458,6 +463,10 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     }
     if missing:
         extra["not_in_scope"] = missing
+    seen = statuses_seen(reading.deal_read, policies) if spec.deals is not None else None
+    if seen is not None:
+        extra["statuses"] = [{"value": s.value, "state": s.state, "pages": s.pages}
+                             for s in seen]
     if args.format == "json":
         if wanted or args.policy or args.limit:
             rows = select_decisions(the_plan.decisions, verdicts=wanted or VERDICTS,
@@ -487,6 +496,11 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
         out.print(f"[cyan]promises[/] {line}", highlight=False)
     for key in missing:
         out.print(f"[yellow]{key}[/]: not in any policy's scope (try `explain {key}`)")
+    if seen is not None:
+        print_statuses(out, seen)
+    elif reading.deal_read.failed is not None:
+        out.print(f"[bold red]deal pages not read[/]: {reading.deal_read.failed}",
+                  highlight=False)
     return EXIT_OK
 
 
@@ -562,6 +576,15 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     for line in warnings(policies):
         sys.stderr.write(line + "\n")
     sys.stdout.write(f"{path}: OK\n")
+    if args.site:
+        from worker.cli.render import console
+        from worker.cli.site_check import validate_site
+
+        runner, store = _reader(settings)
+        try:
+            return validate_site(policies, runner.atlassian(), console(), path)
+        finally:
+            store.close()
     return EXIT_OK
 
 

@@ -105,7 +105,8 @@ def run_cycle(
                 window=JOURNAL_WINDOW)
             if actors is not None:
                 reading.observe = actors.observe
-            report_deal_problems(reading.deal_read, policies, runner.metrics)
+            report_deal_problems(reading.deal_read, policies, runner.metrics,
+                                 full=reading.read is None or reading.read.full)
             partial = reading.read is not None and not reading.read.full
             journal = GuardedJournal(runner.store)
             dispatch: WriteDispatch | None = None

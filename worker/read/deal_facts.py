@@ -26,6 +26,7 @@ from worker.atlassian.confluence import PageFacts
 from worker.atlassian.pageprops import CellValue, UserRef
 from worker.model import DealRead, DealSource
 from worker.policy.deal_index import DealIndex
+from worker.policy.statuses_seen import MAX_LABELLED_VALUES, unreadable_line
 from worker.state.store import Store
 
 if TYPE_CHECKING:
@@ -173,12 +174,26 @@ class StoredDealPageCount:
         self.store.set_meta(self.key, str(pages))
 
 
-def report_deal_problems(read: DealRead, policies: Policies, metrics: Metrics | None) -> None:
+def report_deal_problems(
+    read: DealRead, policies: Policies, metrics: Metrics | None, *, full: bool = True
+) -> None:
     """Log each deal page the bot cannot trust this cycle once (``deal.unreadable``,
-    ``deal.conflicting``, ``deal.read_failed``) and count them in the metrics."""
-    problems = DealIndex(
-        read, policies.deals.signed_values, policies.deals.unsigned_values
-    ).problems()
+    ``deal.conflicting``, ``deal.read_failed``) and count them in the metrics; on a full read
+    also the statuses seen (``deal.statuses``) and, loudly, each one the bot cannot read
+    (``deal.status_unreadable``), kept in ``handoff_guard_deal_statuses_unreadable{value}``."""
+    index = DealIndex(read, policies.deals.signed_values, policies.deals.unsigned_values)
+    problems = index.problems()
+    if full and read.failed is None and policies.deals.pages is not None:
+        seen = index.statuses_seen()
+        log.info("deal.statuses", seen={s.value: s.pages for s in seen})
+        for s in seen:
+            if (line := unreadable_line(s)) is not None:
+                log.warning("deal.status_unreadable", value=s.value, pages=s.pages, hint=line)
+        if metrics is not None:
+            metrics.deal_statuses_unreadable.clear()
+            bad = [s for s in seen if s.state in ("unreadable", "conflicting")]
+            for s in bad[:MAX_LABELLED_VALUES]:
+                metrics.deal_statuses_unreadable.labels(value=s.value[:60]).set(s.pages)
     for p in problems:
         log.warning(f"deal.{p.kind}", page_id=p.page_id, title=p.title, url=p.url,
                     reason=p.reason)

@@ -95,6 +95,14 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.deal_statuses_unreadable = Gauge(
+            "handoff_guard_deal_statuses_unreadable",
+            "Deal pages per contract status value the bot cannot read (in neither "
+            "deals.signed_values nor deals.unsigned_values, or contradicting itself), as of "
+            "the last full read.",
+            ["value"],
+            registry=r,
+        )
         self.issues_read = Counter(
             "handoff_guard_issues_read", "Issues read from Jira search.", registry=r
         )

@@ -1,0 +1,131 @@
+"""``validate --site`` and the statuses lines of ``plan``: what the site says about a policy
+file before it acts.
+
+``validate --site`` reads the deal pages only (no ticket) and lists the contract statuses
+they use, loudly those the bot cannot read; then it asks Jira about every literal user the
+file names (``reassign`` targets and fallbacks, people sets, the fallback sales owner): that
+the id has this flavor's shape, that the user exists and is active, and, for the people the
+bot may assign, that some project lets them be assigned. Any such problem refuses the file
+(exit 1), each with the policy file and line it comes from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from worker.atlassian.assignable import assignable_in, project_keys
+from worker.atlassian.clients import Atlassian
+from worker.exits import EXIT_INVALID, EXIT_OK
+from worker.model import DealRead
+from worker.policy.actions import ReassignSpec
+from worker.policy.config import Policies
+from worker.policy.deal_index import DealIndex, StatusSeen
+from worker.policy.statuses_seen import seen_line, unreadable_lines
+from worker.policy.targets import SYMBOLIC_TARGETS, flavor_problem
+
+
+@dataclass(frozen=True, slots=True)
+class LiteralUser:
+    """A user id the policy file names, where, and whether the bot may assign them."""
+
+    value: str
+    where: str
+    line: int
+    assigned: bool
+
+
+def statuses_seen(read: DealRead, policies: Policies) -> list[StatusSeen] | None:
+    """The statuses on the deal pages just read (None when the read failed)."""
+    if read.failed is not None:
+        return None
+    return DealIndex(read, policies.deals.signed_values,
+                     policies.deals.unsigned_values).statuses_seen()
+
+
+def print_statuses(out: Console, seen: list[StatusSeen]) -> None:
+    """The statuses seen on deal pages, and loudly those the bot cannot read."""
+    out.print(seen_line(seen), highlight=False, markup=False)
+    for line in unreadable_lines(seen):
+        out.print(f"[bold red]unreadable status[/] {escape(line)}", highlight=False)
+
+
+def literal_users(policies: Policies) -> Iterator[LiteralUser]:
+    """Every literal user id the file names (symbolic targets left out)."""
+    for i, policy in enumerate(policies.policies):
+        for s, step in enumerate(policy.steps):
+            for spec in step.actions:
+                if not isinstance(spec, ReassignSpec):
+                    continue
+                where = f"policies[{i}] ({policy.id}) step {s + 1} reassign"
+                if spec.to not in SYMBOLIC_TARGETS:
+                    yield LiteralUser(spec.to, f"{where} to", policy.line, True)
+                if spec.fallback is not None:
+                    yield LiteralUser(spec.fallback, f"{where} fallback", policy.line, True)
+    for name, pset in policies.people.items():
+        for user in pset.users:
+            yield LiteralUser(user, f"people.{name}.users", 0, False)
+    if policies.sales_owner_fallback is not None:
+        yield LiteralUser(policies.sales_owner_fallback.id, "sales_owner.fallback", 0, True)
+
+
+def user_problems(policies: Policies, atlassian: Atlassian) -> list[str]:
+    """What the site says is wrong with the file's literal users (empty: nothing)."""
+    problems: list[str] = []
+    jira = atlassian.jira
+    projects: tuple[str, ...] | None = None
+    for user in literal_users(policies):
+        at = f"{policies.source}:{user.line}" if user.line else f"{policies.source}"
+        shape = flavor_problem(user.value, atlassian.flavor)
+        if shape is not None:
+            problems.append(f"{at}: {user.where}: {shape}")
+            continue
+        person = (jira.user(account_id=user.value) if atlassian.flavor == "cloud"
+                  else jira.user(username=user.value))
+        if person is None:
+            problems.append(f"{at}: {user.where}: no user '{user.value}' on this site")
+            continue
+        if not person.active:
+            problems.append(f"{at}: {user.where}: {person.display_name} ({user.value}) is "
+                            "inactive")
+            continue
+        if not user.assigned:
+            continue
+        if projects is None:
+            projects = project_keys(jira)
+        barred = [key for key in projects if not assignable_in(jira, user.value, key)]
+        if projects and len(barred) == len(projects):
+            problems.append(f"{at}: {user.where}: {person.display_name} ({user.value}) cannot "
+                            "be assigned issues in any project the bot can see")
+    return problems
+
+
+def validate_site(policies: Policies, atlassian: Atlassian, out: Console, path: Path) -> int:
+    """``validate --site``: the deal pages' statuses and the literal users, checked on the
+    site; exit 1 when the site refuses the file (or the deal pages cannot be read)."""
+    failed = False
+    source = policies.deals.pages
+    if source is not None:
+        read = atlassian.confluence.read_deals(source).read
+        seen = statuses_seen(read, policies)
+        if seen is None:
+            out.print(f"[bold red]deal pages not read[/]: {escape(read.failed or '')}",
+                      highlight=False)
+            failed = True
+        else:
+            out.print(f"{read.pages} deal page(s) found by {source.cql}", highlight=False,
+                      markup=False)
+            print_statuses(out, seen)
+    problems = user_problems(policies, atlassian)
+    for problem in problems:
+        out.print(f"[bold red]refused[/] {escape(problem)}", highlight=False)
+    if problems or failed:
+        out.print(f"{path}: refused by the site ({len(problems)} user problem(s))",
+                  highlight=False, markup=False)
+        return EXIT_INVALID
+    out.print(f"{path}: OK on the site", highlight=False, markup=False)
+    return EXIT_OK
