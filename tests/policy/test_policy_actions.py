@@ -85,8 +85,9 @@ def _words(doc: Document | None) -> str:
 
 
 def test_reassign_note_mentions_the_new_owner_and_says_why() -> None:
-    """The note to the new owner mentions them, names who had it, the policy, the evidence
-    and the way back (the opt-out label from the policy file)."""
+    """The note to the new owner mentions them, names who had it, the ticket and the customer
+    in words (not the policy id: issue 19), the evidence and the way back (the opt-out label
+    from the policy file)."""
     got = _plan({"reassign": {"to": "sales_owner", "fallback": DANA.id}}, snap())
     assert isinstance(got, ReassignAction)
     assert got.previous == PRIYA
@@ -96,11 +97,12 @@ def test_reassign_note_mentions_the_new_owner_and_says_why() -> None:
     assert first.inlines[0] == Mention(SAM)
     assert Mention(PRIYA) in first.inlines
     text = _words(got.note)
-    assert "policy p" in text
+    assert "policy p" not in text
+    assert 'assigned you ACME-1, "Plan kickoff workshop", for Acme Corp' in text
     assert "You are the account executive on the page Deal: Acme Corp" in text
     assert "add the label handoff-exception" in text
     fallback = _words(got.fallback_note)
-    assert fallback.startswith("@Dana Kim, Handoff Guard assigned ACME-1 to you")
+    assert fallback.startswith("@Dana Kim, Handoff Guard assigned you ACME-1")
     assert "You are the fallback owner this policy names" in fallback
 
 

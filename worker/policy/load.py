@@ -489,11 +489,7 @@ class _Loader:
         return ok
 
     def users(self, top: FileModel) -> None:
-        """Report user ids in people sets and the fallback sales owner that cannot be ids."""
-        for set_name, pset in top.people.items():
-            for i, user in enumerate(pset.users):
-                if (found := user_shape_problem(user)) is not None:
-                    self.problem(("people", set_name, "users", i), found)
+        """Report a fallback sales owner whose id cannot be a user id (a display name)."""
         fallback = top.sales_owner.fallback
         if fallback is not None and (found := user_shape_problem(fallback.id)) is not None:
             self.problem(("sales_owner", "fallback", "id"), found)

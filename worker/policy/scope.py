@@ -19,7 +19,7 @@ from worker.policy.conditions import Condition
 from worker.policy.config import Policies
 from worker.policy.sections import PM_SET
 
-_DEAL_VARIABLES = frozenset({"deal", "deal_page", "sales_owner", "contract_state"})
+_DEAL_VARIABLES = frozenset({"deal", "deal_page", "sales_owner", "contract_state", "customer"})
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 

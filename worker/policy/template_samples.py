@@ -26,6 +26,8 @@ VARIABLES = (
     "new_owner",
     "new_owner_why",
     "previous_assignee",
+    "customer",
+    "fields",
 )
 
 _SPACE = re.compile(r"\bspace\s*(?:=|in\s*\()\s*\"?([^\"\s,()]+)", re.IGNORECASE)
@@ -71,6 +73,8 @@ def labelled_samples() -> dict[str, dict[str, Any]]:
         "new_owner": owner,
         "new_owner_why": "the account executive on the page Deal: Acme Corp",
         "previous_assignee": Person(id="priya", display_name="Priya Raman"),
+        "customer": "Acme Corp",
+        "fields": {"account": "Account", "status": "Contract status"},
     }
     full = {
         **base,
@@ -93,6 +97,8 @@ def labelled_samples() -> dict[str, dict[str, Any]]:
         "next_step": None,
         "next_step_at": None,
         "previous_assignee": None,
+        "customer": None,
+        "fields": {"account": None, "status": None},
     }
     return {
         "a deal and a sales owner": full,

@@ -34,8 +34,12 @@ def template_vars(
     page = None
     if deal is not None and deal.page_id is not None:
         page = {"title": deal.page_title or deal.source, "url": deal.page_url}
-    pages = ctx.plan.policies.deals.pages
+    cfg = ctx.plan.policies.deals
+    pages = cfg.pages
     at = step.next_step_at.astimezone(ctx.plan.tz) if step.next_step_at else None
+    account = snap.fields.get(cfg.account_field) if cfg.account_field else None
+    if isinstance(account, tuple):
+        account = account[0] if account else None
     return {
         "issue": {
             "key": snap.key,
@@ -56,4 +60,8 @@ def template_vars(
         "new_owner": new_owner,
         "new_owner_why": new_owner_why,
         "previous_assignee": snap.assignee,
+        # the customer in words: the deal page's account, else the ticket's own field
+        "customer": (deal.account if deal is not None and deal.account else None)
+        or (account.strip() if isinstance(account, str) and account.strip() else None),
+        "fields": {"account": cfg.account_field, "status": cfg.status_field},
     }
