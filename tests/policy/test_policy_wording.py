@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from policy_factories import ACME, DEALS, DIRECTORY, NOW, default_policies, snap
 
+from worker.atlassian.markup import to_wiki
 from worker.model import CommentAction, Link
 from worker.policy import plan
-from worker.atlassian.markup import to_wiki
 from worker.policy.template_samples import deal_pages_where, labelled_samples
 from worker.policy.templates import load_template
 
