@@ -21,16 +21,17 @@ from prometheus_client import generate_latest
 from structlog.testing import capture_logs
 
 from tests.service.service_support import DEMO_SITE
-from worker import logs
 from worker.__main__ import main
-from worker.cycle import CycleRunner, PolicySource
+from worker.cycle.runner import CycleRunner
+from worker.cycle.source import PolicySource
 from worker.exits import EXIT_FAILED_ACTIONS
-from worker.health import Health
-from worker.metrics import Metrics
 from worker.model import ReassignAction
 from worker.sandbox import Sandbox
 from worker.settings import Settings
-from worker.store import Store
+from worker.state.store import Store
+from worker.telemetry import logs
+from worker.telemetry.health import Health
+from worker.telemetry.metrics import Metrics
 
 SALES = ["sam", "dana", "rita"]
 

@@ -14,10 +14,10 @@ import pytest
 import yaml
 
 from tests.service.service_support import DEMO_SITE
-from worker import logs
 from worker.__main__ import main
 from worker.exits import EXIT_INVALID, EXIT_OK
 from worker.sandbox import Sandbox
+from worker.telemetry import logs
 
 
 @pytest.fixture(params=["cloud", "datacenter"])
