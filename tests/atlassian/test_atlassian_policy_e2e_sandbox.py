@@ -63,7 +63,10 @@ def test_default_policies_on_example_site(kit, flavor, policies) -> None:
         assert note["body"].startswith(mention)
         assert ("[~accountid:712020:priya]" if flavor == "cloud" else "[~priya]") in note["body"]
         words = note["body"].replace("\\", "").replace("{_}", "_")  # wiki escapes on DC
-        assert "sales-deliverable-before-signature" in words
+        # the ticket and the customer in words, not the policy id (issue 19)
+        assert "sales-deliverable-before-signature" not in words
+        assert "assigned you ACME-1" in words
+        assert "for Acme Corp" in words
         assert "add the label _handoff-exception_" in words
         [put] = [r for r in ladder.requests if r["method"] == "PUT" and "ACME-1" in r["path"]]
         assert put["status"] == 204

@@ -181,8 +181,10 @@ def test_revert_puts_back_assignee_and_labels(kit: Any, flavor: str, policies: A
 
 
 def test_a_reassignment_nobody_got_records_nothing_to_undo(kit: Any, flavor: str) -> None:
-    """Jira refuses the new owner and there is no fallback: the comment and labels land, and
-    the state records no reassignment, so revert will not claim one."""
+    """Jira refuses the new owner and there is no fallback: the step is all or nothing
+    (issue 19; before, the comment and the label landed without the handoff). Nothing of it
+    goes out, the outcome is failed with Jira's reason, and the state records the refusal
+    but no step, so revert has nothing to undo."""
     from worker.model import (
         CommentAction,
         Document,
@@ -215,19 +217,19 @@ def test_a_reassignment_nobody_got_records_nothing_to_undo(kit: Any, flavor: str
         ), state, ("pre-sales",), snap.updated)
         [outcome] = execute(Plan(now=now, decisions=(), writes=(write,)), atl, kit.journal(),
                             dry_run=False)
-        assert outcome.status == "fallback"
+        assert outcome.status == "failed"
+        assert "cannot be assigned issues" in outcome.detail
         issue = _issue(sb, snap.key)
         assert issue["assignee"] == snap.assignee.id.split(":")[-1]
-        assert "pre-sales" in issue["labels"]
-        assert len(_bot_comments(sb, snap.key)) == 1  # no note to someone who did not get it
+        assert "pre-sales" not in issue["labels"]
+        assert _bot_comments(sb, snap.key) == []  # neither the comment nor the note
         stored = BotState.from_json(issue["properties"]["handoff-guard"]).for_policy("pre-sales")
         assert stored.reassigned_to is None
-        assert stored.steps[-1].previous_assignee is None
-        assert stored.steps[-1].labels_added == ("pre-sales",)
-        assert outcome.changes is not None
-        assert "new_assignee" not in outcome.changes
+        assert stored.steps == ()
+        assert (stored.refused_step, stored.refused_at) == (0, now)
+        assert outcome.changes is None
         found = plan_revert(_read_any(atl, kit, snap.key), now=now, reason="Lee", people={})
-        assert found.notes == ("label pre-sales removed",)
+        assert found.notes == () or not any("removed" in n for n in found.notes)
 
 
 def _read_any(atl: Any, kit: Any, key: str) -> IssueSnapshot:
