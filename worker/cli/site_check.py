@@ -11,32 +11,18 @@ bot may assign, that some project lets them be assigned. Any such problem refuse
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
-from worker.atlassian.assignable import assignable_in, project_keys
 from worker.atlassian.clients import Atlassian
 from worker.exits import EXIT_INVALID, EXIT_OK
 from worker.model import DealRead
-from worker.policy.actions import ReassignSpec
 from worker.policy.config import Policies
 from worker.policy.deal_index import DealIndex, StatusSeen
 from worker.policy.statuses_seen import seen_line, unreadable_lines
-from worker.policy.targets import SYMBOLIC_TARGETS, flavor_problem
-
-
-@dataclass(frozen=True, slots=True)
-class LiteralUser:
-    """A user id the policy file names, where, and whether the bot may assign them."""
-
-    value: str
-    where: str
-    line: int
-    assigned: bool
+from worker.read.site_targets import user_problems
 
 
 def statuses_seen(read: DealRead, policies: Policies) -> list[StatusSeen] | None:
@@ -52,56 +38,6 @@ def print_statuses(out: Console, seen: list[StatusSeen]) -> None:
     out.print(seen_line(seen), highlight=False, markup=False)
     for line in unreadable_lines(seen):
         out.print(f"[bold red]unreadable status[/] {escape(line)}", highlight=False)
-
-
-def literal_users(policies: Policies) -> Iterator[LiteralUser]:
-    """Every literal user id the file names (symbolic targets left out)."""
-    for i, policy in enumerate(policies.policies):
-        for s, step in enumerate(policy.steps):
-            for spec in step.actions:
-                if not isinstance(spec, ReassignSpec):
-                    continue
-                where = f"policies[{i}] ({policy.id}) step {s + 1} reassign"
-                if spec.to not in SYMBOLIC_TARGETS:
-                    yield LiteralUser(spec.to, f"{where} to", policy.line, True)
-                if spec.fallback is not None:
-                    yield LiteralUser(spec.fallback, f"{where} fallback", policy.line, True)
-    for name, pset in policies.people.items():
-        for user in pset.users:
-            yield LiteralUser(user, f"people.{name}.users", 0, False)
-    if policies.sales_owner_fallback is not None:
-        yield LiteralUser(policies.sales_owner_fallback.id, "sales_owner.fallback", 0, True)
-
-
-def user_problems(policies: Policies, atlassian: Atlassian) -> list[str]:
-    """What the site says is wrong with the file's literal users (empty: nothing)."""
-    problems: list[str] = []
-    jira = atlassian.jira
-    projects: tuple[str, ...] | None = None
-    for user in literal_users(policies):
-        at = f"{policies.source}:{user.line}" if user.line else f"{policies.source}"
-        shape = flavor_problem(user.value, atlassian.flavor)
-        if shape is not None:
-            problems.append(f"{at}: {user.where}: {shape}")
-            continue
-        person = (jira.user(account_id=user.value) if atlassian.flavor == "cloud"
-                  else jira.user(username=user.value))
-        if person is None:
-            problems.append(f"{at}: {user.where}: no user '{user.value}' on this site")
-            continue
-        if not person.active:
-            problems.append(f"{at}: {user.where}: {person.display_name} ({user.value}) is "
-                            "inactive")
-            continue
-        if not user.assigned:
-            continue
-        if projects is None:
-            projects = project_keys(jira)
-        barred = [key for key in projects if not assignable_in(jira, user.value, key)]
-        if projects and len(barred) == len(projects):
-            problems.append(f"{at}: {user.where}: {person.display_name} ({user.value}) cannot "
-                            "be assigned issues in any project the bot can see")
-    return problems
 
 
 def validate_site(policies: Policies, atlassian: Atlassian, out: Console, path: Path) -> int:

@@ -24,6 +24,7 @@ from worker.read.incremental import (
     ReadState,
 )
 from worker.read.site import JOURNAL_WINDOW, IncrementalRead
+from worker.read.site_targets import literal_users, user_problems
 from worker.settings import Settings
 from worker.state.lease import Lease
 from worker.state.store import CycleRecord, Store
@@ -69,6 +70,8 @@ class CycleResources:
         self.health = health
         self.metrics = metrics
         self.source = source or PolicySource(settings.config_path, health=health)
+        if self.source.site_check is None:
+            self.source.site_check = self.refused_users
         self.on_issue = on_issue
         #: the policy source's reload count the last plan was made with
         self.reloads_seen = 0
@@ -111,6 +114,14 @@ class CycleResources:
             ))
         except Exception as exc:  # exiting anyway: the journal keeps the "unknown" rows
             log.error("store.failed", error=one_line(exc))
+
+    def refused_users(self, policies: Policies) -> tuple[str, ...]:
+        """What the site says about the people a newly loaded policy file may assign tickets
+        to (reassign targets and fallbacks, the fallback sales owner; no request when it
+        names none): the file is refused when there is anything."""
+        if not any(u.assigned for u in literal_users(policies)):
+            return ()
+        return tuple(user_problems(policies, self.atlassian(), assigned_only=True))
 
     def atlassian(self) -> Atlassian:
         """The connection, made once per process (and again after a failed attempt)."""

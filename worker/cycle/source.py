@@ -50,6 +50,9 @@ class PolicySource:
         self.reloads = 0
         #: the policies a reload replaced, until the cycle logs the impact of the change
         self.replaced: Policies | None = None
+        #: asks the site about a newly loaded file (the users it names); problems refuse the
+        #: file like a syntax error does. None: no site check (set by the cycle's resources)
+        self.site_check: Callable[[Policies], tuple[str, ...]] | None = None
 
     def current(self) -> Policies:
         """The policies to use now; raises :class:`PolicyError` only when none ever loaded.
@@ -79,6 +82,9 @@ class PolicySource:
         except Exception as exc:  # a loader bug must not stop enforcement: keep the last good
             problem = f"{self.path}: cannot load: {one_line(exc)}"
             return self._invalid(digest, (problem,), exc)
+        refused = self._site_refuses(loaded)
+        if refused:
+            return self._invalid(digest, refused, ConfigUnavailableError(refused[0]))
         first = self.policies is None
         if not first and self.replaced is None:
             # several reloads before a cycle reports one: the impact since what last ran
@@ -93,6 +99,18 @@ class PolicySource:
             log.info("config.reloaded", path=str(self.path), sha256=digest[:12],
                      policies=[p.id for p in loaded.policies])
         return loaded
+
+    def _site_refuses(self, loaded: Policies) -> tuple[str, ...]:
+        """What the site says is wrong with a newly loaded file (a target user who does not
+        exist, is inactive or cannot be assigned); () when nothing, or when the site cannot
+        be asked now (the cycle's own read then fails and says why)."""
+        if self.site_check is None:
+            return ()
+        try:
+            return self.site_check(loaded)
+        except Exception as exc:  # unreachable site: the file is not refused for it
+            log.warning("config.site_check_failed", error=one_line(exc))
+            return ()
 
     def loaded(self) -> tuple[Policies, str | None]:
         """:meth:`current` and the digest of the file it came from, read together."""
