@@ -66,6 +66,13 @@ CASES: dict[str, Reading] = {
         unreadable="'Contract status' holds several statuses: SENT FOR SIGNATURE, SIGNED",
     ),
     "header-column-and-row": Reading("Acme Corp", "ACME", "Draft", None, SAM),
+    # issue 19: what people add around the values
+    "status-note-paragraph": Reading("Acme Corp", "ACME", "Signed ✅", date(2026, 10, 15), SAM),
+    "smart-link-project": Reading("Globex Corporation", "GLOBEX", "SIGNED", date(2026, 10, 15),
+                                  DANA, note="the Jira project GLOBEX was read from the link"),
+    "href-project-legal-name": Reading("Initech B.V.", "INIT", "In negotiation (redlines with "
+                                       "legal)", None, DANA,
+                                       note="the Jira project INIT was read from the link"),
 }
 
 
@@ -78,7 +85,8 @@ def read(name: str, source: DealSource | None = None) -> Deal:
         "body": {"storage": {"value": storage, "representation": "storage"}},
         "_links": {"webui": "/spaces/SALES/pages/1"},
     }
-    deal = deal_from_page(page, source or DealSource(), resolve=resolve, base_url="http://x/wiki")
+    deal = deal_from_page(page, source or DealSource(), resolve=resolve,
+                          base_url="https://acme.atlassian.net/wiki")
     assert isinstance(deal, Deal), deal
     return deal
 
@@ -182,3 +190,14 @@ def test_time_element_wins_over_text() -> None:
     """A picked date (<time datetime>) is read from its attribute."""
     cell = CellValue(text="Oct 15, 2026", dates=("2026-10-15",))
     assert read_date(cell).value == date(2026, 10, 15)
+
+
+@pytest.mark.parametrize(
+    ("name", "rest"),
+    [("status-note-paragraph", ("countersigned copy in DocuSign",)),
+     ("smart-link-project", ("(DocuSign)",)), ("cloud-editor", ())],
+)
+def test_what_surrounds_the_status_is_kept_as_evidence(name: str, rest: tuple[str, ...]) -> None:
+    """The lines after a status, and text beside a lozenge, are kept (read for a
+    contradiction by the deal index), never part of the status itself."""
+    assert read(name).status_rest == rest

@@ -40,8 +40,9 @@ EXAMPLES = int(os.environ.get("HANDOFF_GUARD_PROPERTY_EXAMPLES", "300"))
 SOURCES = {"several-macros-id": DealSource(details_id="deal")}
 #: how a person reads each corpus page's status (pages with no readable status left out)
 SIGNED = ("cloud-editor", "server-migrated", "layout-panel-expand", "several-macros-id",
-          "horizontal", "date-not-applicable", "date-unreadable")
-UNSIGNED = ("title-case-nbsp", "header-row", "header-column-and-row")
+          "horizontal", "date-not-applicable", "date-unreadable", "status-note-paragraph",
+          "smart-link-project")
+UNSIGNED = ("title-case-nbsp", "header-row", "header-column-and-row", "href-project-legal-name")
 NOTES = ("countersigned copy in DocuSign", "see the DocuSign envelope", "updated by Sam",
          "pending countersignature", "not yet", "awaiting legal", "PO received")
 SUFFIXES = (".", "!", " ✅", " ✔️", " 🎉", " (DocuSign)", " (see note)", "  ", "\u00a0")
