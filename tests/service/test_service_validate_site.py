@@ -100,3 +100,14 @@ def test_validate_site_refuses_a_target_the_site_refuses(
     assert "step 2 reassign to" in out
     assert said.format(id=ident) in out
     assert f"{path}:" in out
+
+
+def test_plan_lists_the_statuses_seen_too(cli, site: Sandbox) -> None:
+    """`plan` ends with the same lines, in table and JSON form."""
+    code, out, _err = cli("plan")
+    assert code == EXIT_OK
+    assert "Statuses on deal pages: SIGNED 2 (signed), Closed won 1 (unreadable)" in out
+    assert "unreadable status 'Closed won' on 1 page" in out
+    code, out, _err = cli("plan", "--format", "json")
+    assert code == EXIT_OK
+    assert '{ "value": "Closed won", "state": "unreadable", "pages": 1 }' in out
