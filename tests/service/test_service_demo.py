@@ -40,7 +40,7 @@ def test_demo_tells_the_whole_story_offline_and_deterministically() -> None:
     assert "Tom Becker (left the company)" in out
     assert "HOOLI-3 'Contractor onboarding for the analytics pilot'" in out  # not a contract
     assert "Hello from Handoff Guard. ACME-1 looks like Sales work" in out
-    assert "The sales owner is @Sam Ortiz." in out
+    assert "Until signature, Sales owns this work: @Sam Ortiz is the sales owner." in out
     assert "ACME-1 is now assigned to Sam Ortiz" in out
     assert "0 ticket(s) written" in out
     assert "Demo complete." in out
