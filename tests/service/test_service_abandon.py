@@ -14,6 +14,7 @@ from typing import Any
 from tests.service.service_support import DEMO_SITE, PYTHON, ROOT, subprocess_env
 from tests.service.test_service_shutdown import STOP_BOUND_S, _pump, _wait_for
 from worker.sandbox import Sandbox
+from worker.state.lease import Fence, Lease
 from worker.state.store import Store
 
 #: longer than the service's stop bound: the write is still running when it gives up
@@ -60,3 +61,11 @@ def test_a_write_abandoned_at_shutdown_is_recorded_as_unknown(config_dir: Path,
     statuses = [o.status for o in history.outcomes]
     assert statuses.count("unknown") == 1
     assert statuses.count("applied") >= 1
+    # The lease was released all the same (a `run --once` now need not wait a period), saying
+    # a write may be in flight: the next holder holds the tickets journaled so back for the
+    # request timeout.
+    successor = Lease(store, period_s=60, holder="next:1:aa")
+    assert successor.acquire()
+    assert successor.predecessor_ended is not None
+    assert Fence(successor, request_timeout_s=30).settle_left_s() > 20
+    store.close()

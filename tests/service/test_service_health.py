@@ -69,6 +69,25 @@ def _recovered(h: Health, c: _Clock) -> None:
     h.cycle_succeeded()
 
 
+def _store_silent(h: Health, c: _Clock) -> None:
+    h.cycle_succeeded()
+    h.watch_store(leading=lambda: True, contact_age_s=lambda: 3.5, bound_s=3.0)
+
+
+def _store_answers(h: Health, c: _Clock) -> None:
+    h.cycle_succeeded()
+    h.watch_store(leading=lambda: True, contact_age_s=lambda: 0.5, bound_s=3.0)
+
+
+def _store_never(h: Health, c: _Clock) -> None:
+    h.watch_store(leading=lambda: False, contact_age_s=lambda: None, bound_s=3.0)
+
+
+def _standby_after_error(h: Health, c: _Clock) -> None:
+    h.cycle_failed(kind="store", message="OperationalError: connection refused")
+    h.set_leader(holder="other:1:aa", fencing=3, leader=False)
+
+
 @pytest.mark.parametrize(
     ("events", "ok", "reason"),
     [
@@ -82,6 +101,10 @@ def _recovered(h: Health, c: _Clock) -> None:
         (_config, False, "config_invalid"),
         (_config_fixed, True, None),
         (_recovered, True, None),
+        (_store_silent, False, "store_unreachable"),
+        (_store_answers, True, None),
+        (_store_never, False, "store_unreachable"),
+        (_standby_after_error, True, None),
     ],
 )
 def test_health_verdict(
@@ -93,6 +116,17 @@ def test_health_verdict(
     events(health, clock)
     status = health.status()
     assert (status.ok, status.reason) == (ok, reason)
+
+
+def test_leader_is_read_live_from_the_lease() -> None:
+    """A replica whose lease deadline passed says ``leader: false`` whatever it last saw."""
+    health = Health(interval_s=60, clock=_Clock())
+    health.set_leader(holder="me:1:aa", fencing=2, leader=True)
+    leading = [True]
+    health.watch_store(leading=lambda: leading[0], contact_age_s=lambda: 0.1, bound_s=3.0)
+    assert health.status().detail["leader"] is True
+    leading[0] = False
+    assert health.status().detail["leader"] is False
 
 
 def test_endpoints_over_http() -> None:

@@ -19,7 +19,13 @@ from atlassian.rest_client import AtlassianRestAPI
 from worker.atlassian.confluence import ConfluenceGateway
 from worker.atlassian.jira import JiraGateway
 from worker.atlassian.pacing import DEFAULT_WRITE_RATE_PER_S, PacerStats, WritePacer
-from worker.atlassian.transport import Counters, RequestCounts, Transport, UnexpectedBodyError
+from worker.atlassian.transport import (
+    Counters,
+    RequestCounts,
+    Transport,
+    UnexpectedBodyError,
+    WriteGate,
+)
 from worker.model import Flavor, Person
 
 # Its DEBUG level prints whole request and response bodies (personal data) and auth headers.
@@ -144,6 +150,11 @@ class Atlassian:
     def counts(self) -> RequestCounts:
         """A snapshot of the counters; subtract two snapshots to get one cycle's numbers."""
         return self._counters.snapshot()
+
+    def gate_writes(self, gate: WriteGate | None) -> None:
+        """Every Jira and Confluence write checks ``gate`` as it leaves (None: no check)."""
+        self.jira.transport.gate = gate
+        self.confluence.transport.gate = gate
 
     def close(self) -> None:
         """Close the HTTP sessions."""

@@ -2,11 +2,18 @@
 
 The library's ``request(..., advanced_mode=True)`` gives us the raw response; everything
 above it (which statuses are errors, what a body must look like) is decided here, once.
+
+A write (every request that changes the site) passes the transport's :data:`WriteGate` as
+the last thing before it leaves the process: after pacing, before each attempt (retries
+included), after the executor journaled it. A closed gate (the leader lease's local deadline
+passed, see :meth:`worker.state.lease.Fence.gate`) abandons it with :class:`WriteAbandonedError`:
+nothing was sent.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -89,6 +96,27 @@ class OutcomeUnknownError(Exception):
         super().__init__(f"{method} {path}: no answer ({type(cause).__name__})")
 
 
+#: the last look before a write leaves the process: None to send it, else the reason not to
+#: (``lease_deadline``)
+WriteGate = Callable[[], "str | None"]
+
+
+class WriteAbandonedError(Exception):
+    """A write the gate stopped before it left the process (``reason``): nothing was sent."""
+
+    def __init__(self, reason: str, *, method: str, path: str) -> None:
+        self.reason = reason
+        self.method = method
+        self.path = path
+        super().__init__(f"{reason}: {method} {path} not sent")
+
+
+def is_write(method: str, *, idempotent: bool | None) -> bool:
+    """Whether a request changes the site: any method but GET, except a POST marked
+    idempotent (a search or a bulk fetch sent as POST)."""
+    return method != "GET" and not (method == "POST" and idempotent)
+
+
 class TransportFailedError(Exception):
     """An idempotent request got no answer even after retries."""
 
@@ -155,6 +183,8 @@ class Transport:
     policy: retry.RetryPolicy = retry.DEFAULT_POLICY
     #: paces writes (requests that are not idempotent) and holds them after a 429
     pacer: WritePacer | None = None
+    #: checked by every write as it leaves (None: this process acts alone)
+    gate: WriteGate | None = None
 
     def call(
         self,
@@ -216,10 +246,18 @@ class Transport:
             )
 
         pacer = None if safe else self.pacer
+        gated = is_write(method, idempotent=idempotent)
 
         def send() -> requests.Response:
             if pacer is not None:
                 pacer.acquire()
+            # The last moment before the bytes leave: after pacing, journaling and any wait
+            # before this attempt. Whatever came before may have taken long.
+            gate = self.gate
+            if gated and gate is not None and (reason := gate()) is not None:
+                log.warning(f"{self.service}.write_abandoned", method=method, path=path,
+                            reason=reason)
+                raise WriteAbandonedError(reason, method=method, path=path)
             self.counters.count(requests=1)
             response: requests.Response = self.client.request(
                 method,

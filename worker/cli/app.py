@@ -351,15 +351,27 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from worker.cycle.runner import CycleRunner
     from worker.cycle.source import PolicySource
     from worker.service.shell import Service
+    from worker.service.store_wait import wait_for_store
     from worker.state.lease import Lease
     from worker.state.store import Store
     from worker.telemetry.health import Health
     from worker.telemetry.metrics import Metrics
 
     settings.check_atlassian()
-    store = Store.open(settings.state)
     health = Health(interval_s=300.0)
     metrics = Metrics()
+    server = None
+    if args.once:
+        store = Store.open(settings.state, lease_s=settings.lease_s)
+    else:
+        # The service outlives a store unreachable at start: probes up, not ready, retrying.
+        waited, server = wait_for_store(
+            lambda: Store.open(settings.state, lease_s=settings.lease_s), health, metrics,
+            http_port=settings.http_port, http_host=settings.http_host,
+            lease_s=settings.lease_s)
+        if waited is None:
+            return EXIT_OK  # stopped before the store ever answered
+        store = waited
     runner = CycleRunner(settings, store, health=health, metrics=metrics,
                          source=PolicySource(settings.config_path, health=health),
                          lease=Lease(store, period_s=settings.lease_s))
@@ -379,7 +391,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         return report.exit_code
     # The service outlives an invalid policy file: up, not ready, waiting for a valid one.
     service = Service(runner, dry_run=args.dry_run, http_port=settings.http_port,
-                      http_host=settings.http_host, health=health, metrics=metrics)
+                      http_host=settings.http_host, health=health, metrics=metrics,
+                      server=server)
     service.install_signal_handlers()
     return service.run()
 
@@ -402,7 +415,7 @@ def _reader(settings: Settings) -> tuple[CycleRunner, Store]:
     from worker.state.store import Store
 
     settings.check_atlassian()
-    store = Store.open(settings.state)
+    store = Store.open(settings.state, lease_s=settings.lease_s)
     return CycleRunner(settings, store), store
 
 

@@ -78,7 +78,8 @@ def revert_issues(
             if not lease.acquire():
                 raise LeaseHeldError(lease.last_seen)
             kept.enter_context(Renewer(lease))
-            fence = Fence(lease)
+            fence = Fence(lease, request_timeout_s=runner.settings.timeout_s)
+            kept.enter_context(runner.fenced(fence))
         return _revert(runner, store, wanted=revert_keys(store, keys=keys, run_id=run_id),
                        reason=reason, dry_run=dry_run, fence=fence)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,7 @@ from worker.read.incremental import (
 from worker.read.site import JOURNAL_WINDOW, IncrementalRead
 from worker.read.site_targets import literal_users, user_problems
 from worker.settings import Settings
-from worker.state.lease import Lease
+from worker.state.lease import Fence, Lease
 from worker.state.store import CycleRecord, Store
 from worker.telemetry.events import EventCounter
 from worker.telemetry.logs import register_secrets
@@ -83,6 +84,8 @@ class CycleResources:
         self.deal_facts = StoredDealFacts(store)
         #: the connection once made (its counters say what this process sent)
         self.connected: Atlassian | None = None
+        #: the fence whose gate every write of the connection passes as it leaves (None: none)
+        self._fence: Fence | None = None
         #: one cycle at a time: the runner holds it for a whole cycle
         self.cycle_lock = threading.Lock()
         #: the cycle in hand while it writes: its run id, start and journal
@@ -129,9 +132,24 @@ class CycleResources:
             self.connected = connect(self.settings.connection())
             if self.metrics is not None:
                 self.metrics.follow_pacing(self.connected.pacing)
+            self.connected.gate_writes(self._gate)
             log.info("atlassian.connected", flavor=self.connected.flavor,
                      bot=self.connected.bot.display_name)
         return self.connected
+
+    @contextlib.contextmanager
+    def fenced(self, fence: Fence | None) -> Iterator[None]:
+        """While inside, every Jira and Confluence write of this connection passes
+        ``fence``'s gate as it leaves the process (:meth:`~worker.state.lease.Fence.gate`)."""
+        self._fence = fence
+        try:
+            yield
+        finally:
+            self._fence = None
+
+    def _gate(self) -> str | None:
+        fence = self._fence
+        return None if fence is None else fence.gate()
 
     def incremental(self, policies: Policies, spec: SearchSpec, policy_sha: str | None
                     ) -> IncrementalRead:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 from worker.cycle.report import CycleReport
@@ -23,10 +24,10 @@ class CycleRunner(CycleResources):
                 return run_cycle(self, dry_run=dry_run, stopping=stopping or threading.Event())
             if not lease.held and not lease.acquire():
                 raise LeaseHeldError(lease.last_seen)
-            fence = Fence(lease)
-            if self.lease_kept:
-                return run_cycle(self, dry_run=dry_run, stopping=stopping or threading.Event(),
-                                 fence=fence)
-            with Renewer(lease):
+            fence = Fence(lease, request_timeout_s=self.settings.timeout_s)
+            with contextlib.ExitStack() as kept:
+                if not self.lease_kept:
+                    kept.enter_context(Renewer(lease))
+                kept.enter_context(self.fenced(fence))
                 return run_cycle(self, dry_run=dry_run, stopping=stopping or threading.Event(),
                                  fence=fence)

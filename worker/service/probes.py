@@ -69,14 +69,20 @@ class HealthServer:
         host: str = "127.0.0.1",
         live: Callable[[], Mapping[str, bool]] | None = None,
     ) -> None:
+        #: the threads ``/livez`` requires alive (settable: the service names them once it
+        #: runs; until then answering is alive enough)
+        self.live = live
         self._server: BaseWSGIServer = make_server(
-            host, port, wsgi_app(health, metrics, live=live), threaded=True
+            host, port, wsgi_app(health, metrics, live=self._live), threaded=True
         )
         self.host = host
         self.port = self._server.port
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="health-http", daemon=True
         )
+
+    def _live(self) -> Mapping[str, bool]:
+        return {} if self.live is None else self.live()
 
     @property
     def url(self) -> str:

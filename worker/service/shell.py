@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 import structlog
 from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -50,7 +51,8 @@ from worker.policy import Policies, PolicyError
 from worker.policy.config import Schedule
 from worker.service.probes import HealthServer
 from worker.service.reload import Reloader
-from worker.state.lease import Lease, LeaseHeldError, Renewer
+from worker.state.lease import Lease, LeaseHeldError, Renewer, bar_after_schema_loss
+from worker.state.store import schema_missing
 from worker.telemetry.health import Health
 from worker.telemetry.metrics import Metrics
 
@@ -61,8 +63,6 @@ STOP_BOUND_S = 10.0
 #: part of the bound reserved for logging, closing the store and the HTTP server
 _STOP_MARGIN_S = 1.5
 JOB_ID = "cycle"
-
-
 def trigger_for(schedule: Schedule) -> BaseTrigger:
     """The APScheduler trigger for a policy file's schedule (interval wins over cron)."""
     tz = ZoneInfo(schedule.timezone)
@@ -125,6 +125,7 @@ class Service:
         health: Health | None = None,
         metrics: Metrics | None = None,
         watch: bool = True,
+        server: HealthServer | None = None,
     ) -> None:
         self.runner = runner
         self.dry_run = dry_run
@@ -142,7 +143,9 @@ class Service:
         self._statuses: Counter[str] = Counter()
         self._schedule: Schedule | None = None
         self._scheduler: BackgroundScheduler | None = None
-        self._server: HealthServer | None = None
+        #: the probes' server: made by :meth:`run`, or already serving (a service that
+        #: waited for its store at start)
+        self._server: HealthServer | None = server
         self._signal: str | None = None
         self._started = time.monotonic()
         # the job (after each cycle) and the reload thread both apply a loaded file
@@ -153,6 +156,8 @@ class Service:
         self.lease: Lease | None = None if dry_run else runner.lease
         self._keeper: Renewer | None = None
         self._leading = False
+        #: the store's schema vanished and could not be made again: ``/livez`` fails
+        self._schema_lost: str | None = None
 
     # ------------------------------------------------------------------ the job
 
@@ -162,7 +167,14 @@ class Service:
         lease = self.lease
         if lease is None:
             return True
-        held = lease.held or lease.acquire()
+        try:
+            held = lease.held or lease.acquire()
+        except sa.exc.SQLAlchemyError as exc:
+            # The store is down: not a failed cycle (readiness says store_unreachable); the
+            # keeper keeps looking.
+            lease.last_error = exc
+            log.warning("lease.look_failed", error=type(exc).__name__)
+            held = False
         self._looked(lease, from_job=True)
         if not held:
             row = lease.last_seen
@@ -174,6 +186,8 @@ class Service:
     def _looked(self, lease: Lease, *, from_job: bool = False) -> None:
         """After each look at the lease: report leadership; a standby that just took the
         lease over runs a cycle at once (the old leader may have died mid-cycle)."""
+        if schema_missing(lease.last_error):
+            self._remigrate()
         leading = lease.held
         row = lease.last_seen
         self.health.set_leader(holder=None if row is None else row.holder,
@@ -193,6 +207,24 @@ class Service:
             if (scheduler is not None and not self.stopping.is_set()
                     and scheduler.get_job(JOB_ID) is not None):
                 scheduler.modify_job(JOB_ID, next_run_time=datetime.now(UTC))
+
+    def _remigrate(self) -> None:
+        """The store answers but our tables are gone (the database was dropped and made
+        again): make them again; if that fails, ``/livez`` fails so the orchestrator
+        restarts the process."""
+        log.error("store.schema_missing")
+        try:
+            revision = self.runner.store.remigrate()
+        except Exception as exc:  # any failure here is reported by /livez
+            lines = str(exc).strip().splitlines()
+            self._schema_lost = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+            log.error("store.remigrate_failed", error=self._schema_lost)
+            return
+        self._schema_lost = None
+        lease = self.lease
+        barred = lease is not None and bar_after_schema_loss(
+            self.runner.store, period_s=lease.period.total_seconds(), name=lease.name)
+        log.warning("store.remigrated", revision=revision, lease_barred=barred)
 
     def _job(self) -> None:
         if self.stopping.is_set():
@@ -324,11 +356,14 @@ class Service:
             policies = None
         self.metrics.config_valid.set(0 if self.runner.source.problems else 1)
         self._seed_last_success()
-        if self.http_port is not None:
+        if self._server is not None:
+            self._server.live = self.threads
+        elif self.http_port is not None:
             self._server = HealthServer(self.health, self.metrics, port=self.http_port,
                                         host=self.http_host, live=self.threads).start()
         if self.lease is not None:
             self.runner.lease_kept = True
+            self._watch_store(self.lease)
             self._keeper = Renewer(self.lease, on_look=self._looked).__enter__()
         if policies is not None:
             self._apply(policies)
@@ -356,9 +391,22 @@ class Service:
                 self.metrics.last_success.set(cycle.finished_at.timestamp())
                 return
 
+    def _watch_store(self, lease: Lease) -> None:
+        """Readiness reads the lease live: leader only within its local deadline, and not
+        ready once the store has not answered for a lease period (the store was opened just
+        before, which counts as its first answer)."""
+        opened = lease.clock()
+
+        def contact_age_s() -> float:
+            return lease.clock() - (lease.last_contact or opened)
+
+        self.health.watch_store(leading=lambda: lease.held, contact_age_s=contact_age_s,
+                                bound_s=lease.period.total_seconds())
+
     def threads(self) -> dict[str, bool]:
         """The threads ``/livez`` requires alive: the scheduler's, the reload thread and,
-        when this service keeps a leader lease, its renewer (dead, the lease would lapse)."""
+        when this service keeps a leader lease, its renewer (dead, the lease would lapse);
+        and ``store_schema`` (false) once the store lost its tables and could not remake them."""
         thread = getattr(self._scheduler, "_thread", None)  # APScheduler keeps it private
         running = bool(self._scheduler is not None and self._scheduler.running)
         found = {
@@ -367,6 +415,8 @@ class Service:
         }
         if self._keeper is not None:
             found["lease"] = self._keeper.alive()
+        if self._schema_lost is not None:  # the store's tables are gone and could not be remade
+            found["store_schema"] = False
         return found
 
     def _shutdown(self) -> int:
@@ -377,9 +427,12 @@ class Service:
         self.reloader.stop()
         finished = self._idle.wait(timeout=max(0.0, deadline - time.monotonic()))
         if self._keeper is not None:
-            self._keeper.__exit__(None, None, None)
-        if finished and self.lease is not None:
-            self.lease.release()  # a standby need not wait for it to expire
+            self._keeper.stop(timeout_s=max(0.1, deadline - time.monotonic()))
+        if self.lease is not None:
+            # Even mid-write: a standby need not wait for it to expire (it then holds back
+            # the tickets journaled as in flight for the request timeout).
+            self._release(self.lease, in_flight=not finished,
+                          timeout_s=max(0.5, deadline - time.monotonic()))
         if self._server is not None:
             self._server.stop()
         t = self._tally
@@ -405,6 +458,17 @@ class Service:
             # the executor records "unknown" before each write, so the journal stays honest.
             os._exit(0)
         return 0
+
+    @staticmethod
+    def _release(lease: Lease, *, in_flight: bool, timeout_s: float) -> None:
+        """Release the lease within ``timeout_s`` (a stalled store must not hold the exit;
+        the write gate closes at once either way)."""
+        thread = threading.Thread(target=lease.release, kwargs={"in_flight": in_flight},
+                                  name="lease-release", daemon=True)
+        thread.start()
+        thread.join(timeout=timeout_s)
+        if thread.is_alive():
+            log.warning("lease.release_timed_out", timeout_s=round(timeout_s, 3))
 
     def job(self) -> Job | None:
         """The scheduled cycle job while the scheduler runs (for inspection)."""

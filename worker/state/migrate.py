@@ -69,6 +69,11 @@ def migrate(engine: Engine, *, target: str = "head") -> str:
     config = alembic_config()
     scripts = ScriptDirectory.from_config(config)
     with _migration_lock(engine), engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # A migration may take longer than the statement timeout every other call gets
+            # (worker.state.store.engine_for); it is back to that default when the connection is.
+            conn.execute(sa.text("SET statement_timeout = 0"))
+            conn.commit()
         tables = set(sa.inspect(conn).get_table_names())
         start = _starting_point(conn, tables, scripts)
         conn.commit()
@@ -79,6 +84,9 @@ def migrate(engine: Engine, *, target: str = "head") -> str:
         command.upgrade(config, target)
         conn.commit()
         revision = MigrationContext.configure(conn).get_current_revision()
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("RESET statement_timeout"))
+            conn.commit()
     return revision or ""
 
 

@@ -302,9 +302,53 @@ def describe(target: str | Path) -> str:
         return "(an unreadable HANDOFF_GUARD_STATE value)"
 
 
-def engine_for(target: str | Path) -> Engine:
-    """An engine for a filesystem path (SQLite; parent folders created) or a SQLAlchemy URL."""
+#: the lease period the store's timeouts are sized for when the caller names none (seconds)
+DEFAULT_LEASE_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreTimeouts:
+    """How long one database call may take, sized from the leader lease's period so that a
+    stalled store never holds a renewal, a check or a journal write past the lease."""
+
+    #: opening a connection (PostgreSQL ``connect_timeout``, whole seconds, at least 2)
+    connect_s: int
+    #: one statement (PostgreSQL ``statement_timeout``), and unacknowledged data on the wire
+    #: (``tcp_user_timeout``): a black-holed link fails instead of stalling forever
+    statement_s: float
+    #: SQLite: how long to wait for another process's write lock
+    busy_s: float
+
+    @classmethod
+    def for_lease(cls, lease_s: float) -> StoreTimeouts:
+        """A quarter of the lease to connect (2 to 10 s), half of it per statement, half of
+        it (1 to 30 s) for SQLite's lock."""
+        return cls(connect_s=int(min(10.0, max(2.0, lease_s / 4))),
+                   statement_s=max(1.0, lease_s / 2),
+                   busy_s=min(30.0, max(1.0, lease_s / 2)))
+
+
+def engine_for(target: str | Path, *, lease_s: float = DEFAULT_LEASE_S) -> Engine:
+    """An engine for a filesystem path (SQLite; parent folders created) or a SQLAlchemy URL,
+    with connect and statement timeouts shorter than a lease of ``lease_s``."""
     url = database_url(target)
+    timeouts = StoreTimeouts.for_lease(lease_s)
+    if url.get_backend_name() == "postgresql":
+        statement_ms = int(timeouts.statement_s * 1000)
+        # Options the URL itself carries (a search_path, say) are kept: connect_args would
+        # replace them.
+        given = url.query.get("options")
+        given = " ".join(given) if isinstance(given, tuple) else (given or "")
+        options = f"-c statement_timeout={statement_ms} -c lock_timeout={statement_ms}"
+        return sa.create_engine(url, pool_pre_ping=True, connect_args={
+            "connect_timeout": timeouts.connect_s,
+            "options": f"{given} {options}".strip(),
+            "tcp_user_timeout": statement_ms,
+            "keepalives": 1,
+            "keepalives_idle": timeouts.connect_s,
+            "keepalives_interval": 1,
+            "keepalives_count": 3,
+        })
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return sa.create_engine(url, pool_pre_ping=True)
     Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -312,7 +356,7 @@ def engine_for(target: str | Path) -> Engine:
     # serializes writers, so the same-thread guard would only get in the way. Several processes
     # may share the file (the lease): wait for a writer's lock rather than fail at once.
     engine = sa.create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30}
+        url, connect_args={"check_same_thread": False, "timeout": timeouts.busy_s}
     )
     sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -351,12 +395,13 @@ class Store:
         return self._engine
 
     @classmethod
-    def open(cls, target: str | Path) -> Store:
-        """Open (create, migrate) the store at a path or URL; :class:`StoreError` on failure."""
+    def open(cls, target: str | Path, *, lease_s: float = DEFAULT_LEASE_S) -> Store:
+        """Open (create, migrate) the store at a path or URL; :class:`StoreError` on failure.
+        ``lease_s``: the leader lease's period, which the database timeouts stay under."""
         where = describe(target)
         engine: Engine | None = None
         try:
-            engine = engine_for(target)
+            engine = engine_for(target, lease_s=lease_s)
             return cls(engine)
         except SchemaError as exc:
             _dispose(engine)
@@ -372,6 +417,16 @@ class Store:
     def close(self) -> None:
         """Release the database connections."""
         self._engine.dispose()
+
+    def remigrate(self) -> str:
+        """Create the schema again in a database that lost it (dropped and recreated under
+        a running service), keeping this installation's id; returns the revision."""
+        self.version = migrate(self._engine)
+        with self._engine.begin() as conn:
+            insert_ignoring_conflict(conn, meta, {"key": INSTALLATION_KEY,
+                                                  "value": self.installation_id},
+                                     key_columns=("key",))
+        return self.version
 
     # ------------------------------------------------------------------ write journal
 
@@ -657,6 +712,15 @@ class Store:
                 t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
                 for t in (cycles, decisions, outcomes, writes)
             }
+
+
+def schema_missing(exc: BaseException | None) -> bool:
+    """Whether a store error says our tables are gone (the database was dropped and made
+    again, or emptied): PostgreSQL's ``undefined_table``, SQLite's ``no such table``."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    code = getattr(exc.orig, "sqlstate", None)
+    return code == "42P01" or "no such table" in str(exc.orig)
 
 
 def _upsert(

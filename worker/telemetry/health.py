@@ -17,6 +17,10 @@ The server listens on ``HANDOFF_GUARD_HTTP_HOST`` (loopback unless told otherwis
 
 Leadership is part of the answer (``leader``, ``holder``, ``fencing``): a standby that finds
 the lease held elsewhere is ready while it keeps looking (each look counts as its tick).
+``leader`` is read live from the lease at each probe: a replica whose local deadline passed
+never says ``leader: true``, whatever its last look said. A service that keeps a lease is
+not ready (``store_unreachable``) once the store has not answered for one lease period
+(leader and standby alike), and ready again the moment it answers.
 """
 
 from __future__ import annotations
@@ -78,13 +82,26 @@ class Health:
         self._leadership: tuple[bool, str | None, int | None] | None = None
         self._standby_seen: float | None = None
         self._another_actor: str | None = None
+        #: live checks of the lease (see :meth:`watch_store`); None: no lease kept
+        self._store: _StoreWatch | None = None
+
+    def watch_store(self, *, leading: Callable[[], bool],
+                    contact_age_s: Callable[[], float | None], bound_s: float) -> None:
+        """Read at every probe: whether this replica still leads (``leading``: the lease held
+        within its local deadline) and how long ago the store last answered
+        (``contact_age_s``; None: never). Past ``bound_s`` without an answer: not ready."""
+        with self._lock:
+            self._store = _StoreWatch(leading, contact_age_s, bound_s)
 
     def set_leader(self, *, holder: str | None, fencing: int | None, leader: bool) -> None:
         """Who holds the leader lease as this replica last looked, and whether it is us.
-        A standby's look is its tick: it is as fresh as its last look."""
+        A standby's look is its tick: it is as fresh as its last look, and an error left
+        from when it led or from a failed look is no longer its concern."""
         with self._lock:
             self._leadership = (leader, holder, fencing)
             self._standby_seen = None if leader else self._clock()
+            if not leader:
+                self._last_error = None
 
     def another_actor(self, detail: str | None) -> None:
         """Another installation writes to the same site (None: no longer seen)."""
@@ -134,8 +151,11 @@ class Health:
                 else self._config_sha256[:12],
             }
             last_success = self._last_success
+            watch = self._store
             if self._leadership is not None:
                 leader, holder, fencing = self._leadership
+                if watch is not None:
+                    leader = leader and watch.leading()
                 detail.update(leader=leader, holder=holder, fencing=fencing)
                 if not leader and self._standby_seen is not None:
                     last_success = max(last_success or 0.0, self._standby_seen)
@@ -143,6 +163,11 @@ class Health:
             if self._another_actor is not None:
                 detail["another_actor"] = self._another_actor
                 return HealthStatus(False, "another_actor", detail)
+            if watch is not None:
+                age = watch.contact_age_s()
+                detail["store_answered_s_ago"] = None if age is None else round(age, 3)
+                if age is None or age > watch.bound_s:
+                    return HealthStatus(False, "store_unreachable", detail)
             if self._config_problems:
                 detail["problems"] = list(self._config_problems)
                 return HealthStatus(False, "config_invalid", detail)
@@ -157,3 +182,10 @@ class Health:
             if now - last_success > bound_s:
                 return HealthStatus(False, "stale", detail)
             return HealthStatus(True, None, detail)
+
+
+@dataclass(frozen=True, slots=True)
+class _StoreWatch:
+    leading: Callable[[], bool]
+    contact_age_s: Callable[[], float | None]
+    bound_s: float

@@ -23,6 +23,12 @@ With a leader lease (``fence``), each write starts only after the fence confirms
 still this cycle's (holder and fencing number, read from the store); the first failed check
 stops every writer: no new write starts, and the writes not done come back as "stopped" with
 the reason (nothing was sent for them, so the journal holds nothing "unknown" for them).
+The transport checks the lease's local deadline once more as each request leaves (after the
+journal row, the pacer and any retry wait): a write it abandons comes back "stopped" with the
+reason ``lease_deadline`` (its journal row stays "unknown": the next holder reads the ticket
+before writing to it). A holder that took the lease over from one that did not release it
+holds back the tickets the journal shows in flight until that holder's requests can no
+longer land (its hold's end plus the request timeout), then reads their state first.
 With ``actors`` (:mod:`worker.state.installation`), every property written carries this
 installation's id, and a property read before a write that another installation wrote
 recently stops the writes the same way (``another_actor``).
@@ -51,6 +57,7 @@ from worker.atlassian.transport import (
     OutcomeUnknownError,
     TransportFailedError,
     UnexpectedBodyError,
+    WriteAbandonedError,
 )
 from worker.model import (
     DEFAULT_PROPERTY_KEY,
@@ -395,6 +402,16 @@ class _Writer:
         """Why the stored state must be read before this write (None: the plan's is known),
         or the outcome when the issue is held back."""
         last = self.recent.get(write.issue)
+        if last is not None and last.status == "unknown" and self.fence is not None:
+            settle_s = self.fence.settle_left_s()
+            if settle_s > 0:
+                log.warning("write.held_back", previous_holder_settles_s=round(settle_s, 3))
+                return None, Outcome(
+                    write.issue, "skipped", _kinds(write), retryable=True,
+                    detail="the previous leader journaled a write to this issue that may "
+                    f"still land: held back for {settle_s:.1f} s more (its lease's end plus "
+                    "the request timeout), then its state is read first",
+                )
         if last is not None and last.status == "unknown":
             age = self.now - last.at
             if age < self.in_flight:
@@ -455,6 +472,12 @@ class _Writer:
             return Outcome(write.issue, "failed", _kinds(write), retryable=True,
                            detail=f"{exc}; nothing sent (a write not journaled could be "
                            "sent twice)")
+        except WriteAbandonedError as exc:
+            log.warning("write.abandoned", reason=exc.reason)
+            halted = self.halted()
+            return Outcome(write.issue, "stopped", _kinds(write), retryable=True,
+                           detail=f"{exc.reason}: not sent"
+                           + ("" if halted is None else f" ({halted})"))
 
     def _apply(self, write: IssueWrite) -> Outcome:
         kinds = _kinds(write)
