@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -60,7 +61,8 @@ pytestmark = pytest.mark.slow
 def _env(sandbox: Sandbox, tmp_path: Path, state: str) -> dict[str, str]:
     # 12 writes a second: the leader is still writing when the standby has looked
     return worker_env(sandbox, tmp_path, state, HANDOFF_GUARD_LEASE_S=LEASE_S,
-                      HANDOFF_GUARD_HTTP_PORT="0", HANDOFF_GUARD_WRITE_RATE="12")
+                      HANDOFF_GUARD_HTTP_PORT="0", HANDOFF_GUARD_WRITE_RATE="12",
+                      PYTHONFAULTHANDLER="1")
 
 
 @contextmanager
@@ -118,11 +120,24 @@ def _waited(check: Callable[[], bool], *, timeout_s: float) -> bool:
 
 
 def _stop(*procs: WorkerProcess) -> list[int]:
-    """SIGTERM to all at once; their exit codes."""
+    """SIGTERM to all at once; their exit codes (a process still running after 20 s fails
+    the trial with its last log lines)."""
     for proc in procs:
         if proc.proc.poll() is None:
             proc.proc.terminate()
-    return [proc.finish(timeout_s=20) for proc in procs]
+    codes = []
+    for proc in procs:
+        try:
+            codes.append(proc.finish(timeout_s=20))
+        except subprocess.TimeoutExpired:
+            # faulthandler (PYTHONFAULTHANDLER) prints every thread's stack on SIGABRT
+            proc.proc.send_signal(signal.SIGABRT)
+            proc.proc.wait(timeout=10)
+            time.sleep(0.5)
+            stacks = "".join(str(e.get("text", "")) for e in proc.events if e.get("event") == "raw")
+            raise AssertionError(f"{proc.name} still ran 20 s after SIGTERM: "
+                                 f"{proc.events[-6:]}\n{stacks[-6000:]}") from None
+    return codes
 
 
 def _finished_ok(*procs: WorkerProcess, after: int = 0) -> bool:
