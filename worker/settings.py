@@ -251,6 +251,7 @@ class Settings:
 
         Raises :class:`SettingsError` when Jira's URL or credentials are missing.
         """
+        # Not at the top: the client library costs the CLI's first line about 0.2 s.
         from worker.atlassian.clients import Connection
 
         self.check_atlassian()

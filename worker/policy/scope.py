@@ -6,13 +6,13 @@ load time and evaluated again locally on each snapshot with our JQL engine (``wo
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from worker import jql
 from worker.model import IssueSnapshot, SearchSpec
 from worker.policy.actions import CommentSpec, ReassignSpec
 from worker.policy.conditions import Condition
@@ -40,21 +40,12 @@ class _AnyField(Mapping[str, str]):
         return 0
 
 
-def _jql() -> Any:
-    # Imported lazily: the JQL engine lives with the sandbox and is only needed for scopes.
-    try:
-        return importlib.import_module("worker.jql")
-    except ImportError as exc:
-        raise ValueError(f"the JQL engine (worker.jql) is not available: {exc}") from None
-
-
-def parse_scope(text: str) -> tuple[Any, tuple[str, ...]]:
+def parse_scope(text: str) -> tuple[jql.JqlQuery, tuple[str, ...]]:
     """Parse a policy scope with a permissive context: the query and the groups its
     ``membersOf`` calls name (the cycle must read them). Raises ``ValueError`` when the scope
     is not valid JQL or could not run as part of the cycle's one search.
 
     The custom fields it names are :func:`scope_fields` (the cycle must read them too)."""
-    jql = _jql()
     groups: list[str] = []
 
     def members_of(group: str) -> frozenset[str]:
@@ -83,10 +74,9 @@ def parse_scope(text: str) -> tuple[Any, tuple[str, ...]]:
     return query, tuple(dict.fromkeys(groups))
 
 
-def scope_fields(query: Any) -> tuple[str, ...]:
+def scope_fields(query: jql.JqlQuery) -> tuple[str, ...]:
     """The custom fields a parsed scope names, as written ("Region"): the search must read
     them, or the local re-check would find them empty and put every ticket out of scope."""
-    jql = _jql()
     found: list[str] = []
 
     def walk_node(node: Any) -> None:
@@ -107,10 +97,10 @@ def scope_fields(query: Any) -> tuple[str, ...]:
                  dict.fromkeys(name.casefold() for name in found))
 
 
-def scope_context(*, now: datetime, tz: ZoneInfo, groups: Mapping[str, frozenset[str]]) -> Any:
+def scope_context(*, now: datetime, tz: ZoneInfo, groups: Mapping[str, frozenset[str]]
+                  ) -> jql.JqlContext:
     """The JQL context for local scope checks during one plan call (built once: queries
     compile against it once)."""
-    jql = _jql()
 
     def members_of(group: str) -> frozenset[str]:
         return groups[group]
@@ -126,9 +116,8 @@ def scope_context(*, now: datetime, tz: ZoneInfo, groups: Mapping[str, frozenset
     )
 
 
-def scope_matches(query: Any, snapshot: IssueSnapshot, ctx: Any) -> bool:
+def scope_matches(query: jql.JqlQuery, snapshot: IssueSnapshot, ctx: jql.JqlContext) -> bool:
     """Evaluate a parsed scope locally on one snapshot (raises ``ValueError`` if it cannot)."""
-    jql = _jql()
     try:
         return bool(query.matches(issue_mapping(snapshot), ctx))
     except (jql.JqlError, KeyError) as exc:
@@ -204,7 +193,7 @@ def scope_text_needs(scope: str) -> frozenset[str]:
     out unused costs bytes; not reading one that is used would make the scope never match.
     """
     try:
-        tokens = _jql().tokenize(scope)
+        tokens = jql.tokenize(scope)
     except ValueError:
         return frozenset()  # an invalid scope never loads; nothing to read for it
     out: set[str] = set()
@@ -228,7 +217,7 @@ def scope_time_dependent(scope: str) -> bool:
     """True when a scope's result can change with the clock alone (a relative date, a date
     field, a date function): incremental reads cannot know when, so every cycle reads all."""
     try:
-        tokens = _jql().tokenize(scope)
+        tokens = jql.tokenize(scope)
     except ValueError:
         return True
     for tok in tokens:

@@ -36,6 +36,7 @@ from worker.sandbox.render import (
     issue_json,
     jira_time,
     names_json,
+    option_id,
     select_fields,
     status_json,
     user_json,
@@ -512,8 +513,6 @@ class _Edit:
                 self.new.fields[fdef.id] = [o for o in options if o is not None] or None
 
     def option(self, fdef: FieldDef, value: Any) -> str | None:
-        from worker.sandbox.render import option_id
-
         if not isinstance(value, Mapping):
             return None
         if "value" in value and value["value"] in fdef.options:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.atlassian.markup import adf_to_text
-from worker.atlassian.snapshots import parse_jira_time
+from worker.atlassian.snapshots import normalize_field, parse_jira_time
 from worker.model import Flavor, SearchSpec
 from worker.sandbox.site import format_time
 from worker.snapshot.record import Recording
@@ -237,8 +237,6 @@ def _field_type(schema: object) -> str:
 
 
 def _field_value(fdef: _Field, value: object) -> Any:
-    from worker.atlassian.snapshots import normalize_field
-
     if value is None:
         return None
     if fdef.type == "number" and isinstance(value, int | float) and not isinstance(value, bool):
