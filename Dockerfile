@@ -19,13 +19,25 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends binutils \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# The lock first (its layer is cached while only the code changes): every dependency pinned
+# with its hashes (requirements/runtime.txt, or chart.txt with EXTRAS=chart; `make lock`).
+COPY requirements/runtime.txt requirements/chart.txt ./requirements/
 COPY pyproject.toml README.md ./
 COPY worker ./worker
+# the shipped policy file, its templates, the env example and the demo site: the package
+# installs them under share/handoff-guard (`handoff-guard demo` runs in the image; the policy
+# the worker reads is still the one mounted at /etc/handoff-guard)
+COPY config/policies.yaml config/handoff-guard.env.example ./config/
+COPY config/templates ./config/templates
+COPY config/sandbox/demo-site.yaml ./config/sandbox/
 COPY deploy/docker/slim-venv.sh /usr/local/bin/slim-venv
-# "." is this project: its dependencies' ranges are pyproject.toml's.
+# The lock's versions and hashes, then the worker itself with --no-deps: nothing is resolved
+# here.
 # hadolint ignore=DL3013
 RUN python -m venv --without-pip /opt/handoff-guard \
-    && pip --python /opt/handoff-guard/bin/python install --no-compile ".${EXTRAS:+[$EXTRAS]}" \
+    && pip --python /opt/handoff-guard/bin/python install --no-compile --require-hashes \
+       -r "requirements/${EXTRAS:-runtime}.txt" \
+    && pip --python /opt/handoff-guard/bin/python install --no-compile --no-deps . \
     && slim-venv /opt/handoff-guard
 
 FROM ${PYTHON_IMAGE}

@@ -6,13 +6,32 @@ STAMP  := $(VENV)/.installed
 # the suite spreads over the cores (pytest-xdist); PYTEST_ARGS= runs it in one process
 PYTEST_ARGS ?= -n 4
 
-.PHONY: install test lint docs demo bench clean
+# The lock files (requirements/): every dependency pinned with its hashes. `make install`,
+# CI and the image install from them, then the package itself with --no-deps: nothing is
+# resolved anew. `make lock` re-resolves them from pyproject.toml's ranges (newest allowed).
+LOCK_DEV     := requirements/dev.txt
+LOCK_RUNTIME := requirements/runtime.txt
+LOCK_CHART   := requirements/chart.txt
+UV_VERSION   := 0.13.9
+UV_COMPILE   = $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --universal \
+	--python-version 3.11 --no-header --annotation-style line
 
-$(STAMP): pyproject.toml
+.PHONY: install test lint docs demo bench clean lock
+
+$(STAMP): pyproject.toml $(LOCK_DEV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,bench,chart,docs]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK_DEV)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# dev: the runtime, test, bench, chart and docs dependencies (make install, CI); runtime and chart
+# (the image, without and with --build-arg EXTRAS=chart) are held to dev's versions.
+lock: $(STAMP)
+	$(BIN)/pip install --quiet 'uv==$(UV_VERSION)'
+	$(UV_COMPILE) --extra test --extra bench --extra chart --extra docs -o $(LOCK_DEV)
+	$(UV_COMPILE) -c $(LOCK_DEV) -o $(LOCK_RUNTIME)
+	$(UV_COMPILE) -c $(LOCK_DEV) --extra chart -o $(LOCK_CHART)
 
 install: $(STAMP)
 

@@ -21,15 +21,21 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # the build context, as .dockerignore lets it through
-mkdir -p "$work/src/deploy/docker"
+mkdir -p "$work/src/deploy/docker" "$work/src/requirements" "$work/src/config/sandbox"
 cp "$root/pyproject.toml" "$root/README.md" "$work/src/"
+cp "$root/requirements/runtime.txt" "$root/requirements/chart.txt" "$work/src/requirements/"
 cp -r "$root/worker" "$work/src/worker"
+cp "$root/config/policies.yaml" "$root/config/handoff-guard.env.example" "$work/src/config/"
+cp -r "$root/config/templates" "$work/src/config/templates"
+cp "$root/config/sandbox/demo-site.yaml" "$work/src/config/sandbox/"
 find "$work/src" -name __pycache__ -type d -prune -exec rm -rf {} +
 
 "$PYTHON" -m venv --without-pip "$work/opt/handoff-guard"
 (cd "$work/src" && PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1 \
     "$PYTHON" -m pip --python "$work/opt/handoff-guard/bin/python" install --quiet --no-compile \
-    ".${EXTRAS:+[$EXTRAS]}")
+        --require-hashes -r "requirements/${EXTRAS:-runtime}.txt" &&
+    "$PYTHON" -m pip --python "$work/opt/handoff-guard/bin/python" install --quiet --no-compile \
+        --no-deps .)
 sh "$root/deploy/docker/slim-venv.sh" "$work/opt/handoff-guard"
 
 # the layer as a registry stores it (gzip of a tar), and as it lands on disk

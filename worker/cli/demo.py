@@ -40,8 +40,20 @@ from worker.state.store import Store
 from worker.telemetry import logs
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_SITE = ROOT / "config" / "sandbox" / "demo-site.yaml"
-DEMO_POLICIES = ROOT / "config" / "policies.yaml"
+
+
+def shipped_config(root: Path = ROOT, prefix: Path = Path(sys.prefix)) -> Path:
+    """The folder of the shipped policy file, its templates and the demo site: ``config/`` of
+    the checkout this code runs from, else the copy an installed package put under
+    ``<prefix>/share/handoff-guard`` (pyproject.toml's data-files)."""
+    checkout = root / "config"
+    if (checkout / "sandbox" / "demo-site.yaml").is_file():
+        return checkout
+    return prefix / "share" / "handoff-guard"
+
+
+DEMO_SITE = shipped_config() / "sandbox" / "demo-site.yaml"
+DEMO_POLICIES = shipped_config() / "policies.yaml"
 #: Monday 09:00 UTC + 3 days = Thursday: three business days, past the two-day grace
 ADVANCE = "3d"
 
