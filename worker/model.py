@@ -13,6 +13,8 @@ Identities: a :class:`Person` ``id`` is the Cloud ``accountId`` on Jira Cloud an
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -215,11 +217,20 @@ _NO_POLICY_STATE = PolicyState()
 
 @dataclass(frozen=True, slots=True)
 class WrittenBy:
-    """Which installation of the bot wrote the issue property last (its id, kept in its
-    store), and when (the site's clock): see :mod:`worker.state.installation`."""
+    """Which installation of the bot wrote the issue property last, and when (the site's
+    clock): see :mod:`worker.state.installation`.
+
+    ``installation`` is the name an operator gives it (or the default derived from the site
+    and the bot account); ``store`` the id of the store that journaled the write, and
+    ``holder``/``fencing`` the leader lease that granted it (a copy of a store shares its
+    id, never its later grants). Properties written before stores and grants were recorded
+    carry the installation only (the store's id then)."""
 
     installation: str
     at: datetime
+    store: str | None = None
+    holder: str | None = None
+    fencing: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +240,12 @@ class BotState:
     policies: Mapping[str, PolicyState] = field(default_factory=dict)
     #: the installation that wrote it (None: written before installations were recorded)
     by: WrittenBy | None = None
+    #: the writer's signature over the rest of the value (``v1:`` + HMAC-SHA256 hex), made
+    #: with a key only the installation holds (None: unsigned)
+    sig: str | None = None
+    #: SHA-256 of the value as read, without ``sig`` (canonical JSON): what the signature
+    #: signs; None for a state built in memory (see :func:`property_digest`)
+    digest: bytes | None = field(default=None, compare=False)
 
     def for_policy(self, policy_id: str) -> PolicyState:
         """The state for one policy (empty when the bot never acted for it)."""
@@ -236,12 +253,12 @@ class BotState:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object stored in the issue property (compact, versioned)."""
-        by = {} if self.by is None else {
-            "by": {"installation": self.by.installation, "at": _iso(self.by.at)}
-        }
+        by = {} if self.by is None else {"by": _by_json(self.by)}
+        sig = {} if self.sig is None else {"sig": self.sig}
         return {
             "v": 1,
             **by,
+            **sig,
             "policies": {
                 pid: {
                     k: v
@@ -311,7 +328,30 @@ class BotState:
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"state for policy {pid!r} is malformed: {exc}") from exc
-        return cls(policies=out, by=_written_by(value.get("by")))
+        sig = value.get("sig")
+        if sig is not None and not isinstance(sig, str):
+            raise ValueError("'sig' is not a string")
+        return cls(policies=out, by=_written_by(value.get("by")), sig=sig,
+                   digest=property_digest(value))
+
+
+def property_digest(value: Mapping[str, Any]) -> bytes:
+    """SHA-256 of a property value without its ``sig``, as canonical JSON (sorted keys, no
+    spaces): the bytes a signature covers, the same however Jira orders the keys."""
+    unsigned = {k: v for k, v in value.items() if k != "sig"}
+    text = json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).digest()
+
+
+def _by_json(by: WrittenBy) -> dict[str, Any]:
+    out: dict[str, Any] = {"installation": by.installation, "at": _iso(by.at)}
+    if by.store is not None:
+        out["store"] = by.store
+    if by.holder is not None:
+        out["holder"] = by.holder
+    if by.fencing is not None:
+        out["fencing"] = by.fencing
+    return out
 
 
 def _written_by(value: object) -> WrittenBy | None:
@@ -319,7 +359,15 @@ def _written_by(value: object) -> WrittenBy | None:
         return None
     if not isinstance(value, dict) or not isinstance(value.get("installation"), str):
         raise ValueError("'by' is not an object naming an installation")
-    return WrittenBy(installation=value["installation"], at=_parse_dt(value.get("at")))
+    store, holder, fencing = value.get("store"), value.get("holder"), value.get("fencing")
+    if store is not None and not isinstance(store, str):
+        raise ValueError("'by.store' is not a string")
+    if holder is not None and not isinstance(holder, str):
+        raise ValueError("'by.holder' is not a string")
+    if fencing is not None and (isinstance(fencing, bool) or not isinstance(fencing, int)):
+        raise ValueError("'by.fencing' is not a whole number")
+    return WrittenBy(installation=value["installation"], at=_parse_dt(value.get("at")),
+                     store=store, holder=holder, fencing=fencing)
 
 
 def _step_json(step: StepRecord) -> dict[str, Any]:
@@ -411,6 +459,10 @@ class IssueSnapshot:
     #: False when the changelog in the answer was capped so that the latest human change
     #: may be missing (Cloud lists the newest entries only)
     changelog_complete: bool = True
+    #: why the bot's state on the ticket cannot be trusted (None: it can): a property in a
+    #: shape the bot never writes, or one no installation of the bot can be shown to have
+    #: written (see :mod:`worker.state.installation`). The planner skips the ticket with it.
+    state_doubt: str | None = None
 
     def label_added(self, label: str) -> LabelAdded | None:
         """Who added ``label`` (case-insensitive) and when, if the changelog says."""

@@ -114,9 +114,15 @@ class Settings:
     write_rate: int = DEFAULT_WRITE_RATE
     #: the leader lease's period (renewed every third of it while a cycle runs)
     lease_s: int = DEFAULT_LEASE_S
-    #: other installations (ids kept in their stores) an operator confirmed may write to the
-    #: same site: their recent writes are not ``another_actor``
+    #: installations an operator retired (their names): their writes made before this
+    #: store began are history, not ``another_actor`` (one that still writes stops ours)
     trusted_installations: frozenset[str] = frozenset()
+    #: this installation's name, stamped into every write (None: derived from the site and
+    #: the bot account); two deployments on one site that must be told apart set their own
+    installation: str | None = None
+    #: the secrets the bot's property signatures are keyed by, comma-separated (the first
+    #: signs, all verify); None: the Jira credential (see :mod:`worker.signature`)
+    signing_key: Secret | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -180,6 +186,8 @@ class Settings:
             lease_s=_positive_int("HANDOFF_GUARD_LEASE_S", get("HANDOFF_GUARD_LEASE_S"))
             or DEFAULT_LEASE_S,
             trusted_installations=_id_list(get("HANDOFF_GUARD_TRUSTED_INSTALLATIONS")),
+            installation=_name("HANDOFF_GUARD_INSTALLATION", get("HANDOFF_GUARD_INSTALLATION")),
+            signing_key=_secret(get("HANDOFF_GUARD_SIGNING_KEY")),
         )
 
     def secrets(self) -> tuple[str, ...]:
@@ -192,10 +200,20 @@ class Settings:
             self.confluence_personal_token,
         )
         found = [s.reveal() for s in wrapped if s is not None]
+        found += self.signing_secrets() if self.signing_key is not None else ()
         store_password = url_password(self.state)
         if store_password:
             found.append(store_password)
         return tuple(found)
+
+    def signing_secrets(self) -> tuple[str, ...]:
+        """What the bot's property signatures are keyed by, the signing one first:
+        ``HANDOFF_GUARD_SIGNING_KEY``'s entries, else the Jira credential (empty when there
+        is none: such settings cannot write)."""
+        if self.signing_key is not None:
+            return tuple(p.strip() for p in self.signing_key.reveal().split(",") if p.strip())
+        credential = self.jira_personal_token or self.jira_api_token
+        return () if credential is None else (credential.reveal(),)
 
     def usernames(self) -> tuple[str, ...]:
         """The accounts credentials are sent for (their HTTP Basic form is masked too)."""
@@ -465,6 +483,18 @@ def _positive_int(name: str, value: str | None) -> int | None:
     if number <= 0:
         raise SettingsError(f"{name} must be greater than 0 {_HIDDEN}")
     return number
+
+
+#: an installation's name: it travels in every property the bot writes
+_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,63}")
+
+
+def _name(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not _NAME.fullmatch(value):
+        raise SettingsError(f"{name} must be 1-64 letters, digits, '.', '_' or '-' {_HIDDEN}")
+    return value
 
 
 def _id_list(value: str | None) -> frozenset[str]:

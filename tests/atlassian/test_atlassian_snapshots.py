@@ -179,13 +179,28 @@ def test_changelog_by_bot_is_not_human_activity() -> None:
 
 
 @pytest.mark.parametrize(
+    ("stored", "reason_part"),
+    [
+        ("not an object", "issue property 'handoff-guard' is in a shape the bot never writes"),
+        ({"policies": {"p": {"steps": [{"at": "x"}]}}}, "state for policy 'p' is malformed"),
+        ({"v": 1, "policies": {}, "by": {"installation": 7}}, "'by' is not an object"),
+    ],
+)
+def test_a_property_the_bot_never_writes_is_a_doubt_not_a_broken_issue(
+        stored: object, reason_part: str) -> None:
+    """Anyone who may edit the ticket may write the property: a shape the bot never writes
+    leaves the ticket readable, with an empty state and the reason it cannot be trusted (the
+    planner skips it), instead of dropping the whole ticket."""
+    result = build(raw_issue(properties={"handoff-guard": stored}))
+    assert isinstance(result, IssueSnapshot)
+    assert result.state == BotState()
+    assert result.state_doubt is not None
+    assert reason_part in result.state_doubt
+
+
+@pytest.mark.parametrize(
     ("overrides", "reason_part"),
     [
-        ({"properties": {"handoff-guard": "not an object"}}, "issue property 'handoff-guard'"),
-        (
-            {"properties": {"handoff-guard": {"policies": {"p": {"steps": [{"at": "x"}]}}}}},
-            "state for policy 'p' is malformed",
-        ),
         ({"fields": {"status": None}}, "field 'status' is missing"),
         ({"fields": {"created": "yesterday"}}, "bad timestamp"),
         ({"fields": {"summary": None}}, "field 'summary' is missing"),

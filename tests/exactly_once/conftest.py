@@ -19,6 +19,7 @@ from worker.cycle.report import CycleReport
 from worker.cycle.runner import CycleRunner
 from worker.sandbox import Sandbox
 from worker.settings import Secret, Settings
+from worker.state.lease import Lease
 from worker.state.store import Store
 from worker.telemetry import logs
 
@@ -57,7 +58,8 @@ class Bench:
     tmp: Path
 
     def settings(self, *, state: str | None = None, timeout_s: int = 30,
-                 trusted: frozenset[str] = frozenset()) -> Settings:
+                 trusted: frozenset[str] = frozenset(),
+                 installation: str | None = None) -> Settings:
         sb = self.sandbox
         cloud = sb.flavor == "cloud"
         return Settings(
@@ -72,12 +74,19 @@ class Bench:
             state=state or str(self.tmp / "state.db"),
             timeout_s=timeout_s,
             trusted_installations=trusted,
+            installation=installation,
         )
 
     def runner(self, *, state: str | None = None, timeout_s: int = 30,
-               trusted: frozenset[str] = frozenset()) -> CycleRunner:
-        settings = self.settings(state=state, timeout_s=timeout_s, trusted=trusted)
-        return CycleRunner(settings, Store.open(settings.state))
+               trusted: frozenset[str] = frozenset(), installation: str | None = None,
+               lease_s: int | None = None) -> CycleRunner:
+        """A runner on a store; with ``lease_s``, one long-lived process holding the store's
+        leader lease (its holder stays the same across its cycles, like a service's)."""
+        settings = self.settings(state=state, timeout_s=timeout_s, trusted=trusted,
+                                 installation=installation)
+        store = Store.open(settings.state)
+        lease = None if lease_s is None else Lease(store, period_s=lease_s)
+        return CycleRunner(settings, store, lease=lease)
 
     def cycle(self, runner: CycleRunner) -> CycleReport:
         report = runner.run()

@@ -18,7 +18,7 @@ from worker.model import CommentAction, IssueWrite
 from worker.sandbox import Sandbox
 from worker.sandbox.site import FIRST_ID
 from worker.settings import Secret, Settings
-from worker.state.store import Store
+from worker.state.store import INSTALLATION_KEY, Store
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "config" / "policies.yaml"
@@ -130,8 +130,8 @@ class Worker:
         self.policies = policies
         self.incremental = incremental
         self.full_sweep_s = full_sweep_s
-        #: other workers' installations whose writes this one accepts (the pair's twin)
-        self.trusted: frozenset[str] = frozenset()
+        #: the installation's name (None: derived from the site, which differs per copy)
+        self.installation: str | None = None
 
     def cycle(self, sandbox: Sandbox, *, expect_ok: bool = True) -> CycleReport:
         """One enforcing cycle against ``sandbox``."""
@@ -144,7 +144,7 @@ class Worker:
             state=self.state,
             incremental=self.incremental,
             full_sweep_s=self.full_sweep_s,
-            trusted_installations=self.trusted,
+            installation=self.installation,
         )
         runner = CycleRunner(settings, self.store)
         try:
@@ -157,11 +157,14 @@ class Worker:
         return report
 
 
-def trust_each_other(a: Worker, b: Worker) -> None:
+def one_installation(a: Worker, b: Worker) -> None:
     """Two workers play the same bot on copies of one site, each copy carrying the other's
-    writes forward: as an operator would, each confirms the other's installation."""
-    a.trusted = frozenset({b.store.installation_id})
-    b.trusted = frozenset({a.store.installation_id})
+    writes forward: one installation whose store was copied, written by two processes
+    without a leader lease, so each one's writes are its own to the other."""
+    a.installation = b.installation = "twin"
+    b.store.set_meta(INSTALLATION_KEY, a.store.installation_id)
+    b.store.close()
+    b.store = Store.open(b.state)
 
 
 class Pair:
@@ -176,7 +179,7 @@ class Pair:
         self.incremental = Worker(tmp, "incremental", self.policies, incremental=True,
                                   **incremental)
         self.full = Worker(tmp, "full", self.policies, incremental=False)
-        trust_each_other(self.incremental, self.full)
+        one_installation(self.incremental, self.full)
         self.requests: list[dict[str, Any]] = []
 
     def cycle(self, *, faults: list[dict[str, Any]] | None = None

@@ -52,9 +52,9 @@ from tests.service.incremental_support import (  # noqa: E402
     iso,
     move_issue,
     now_of,
+    one_installation,
     pin_ids,
     policy_file,
-    trust_each_other,
     write_fingerprint,
 )
 from worker.atlassian import retry  # noqa: E402
@@ -92,7 +92,7 @@ class IncrementalEquivalence(RuleBasedStateMachine):
         self.incremental = Worker(self.tmp, "incremental", policy_file(self.tmp, unlimited=True),
                                   incremental=True)
         self.full = Worker(self.tmp, "full", policy_file(self.tmp), incremental=False)
-        trust_each_other(self.incremental, self.full)
+        one_installation(self.incremental, self.full)
 
     # ------------------------------------------------------------------ people's changes
 

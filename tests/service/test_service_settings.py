@@ -96,6 +96,21 @@ def test_trusted_installations_are_a_comma_separated_list() -> None:
     assert settings.trusted_installations == frozenset({"a1", "b2"})
 
 
+def test_the_installation_name_and_the_signing_key() -> None:
+    """The name is checked (it travels in every property); the signing key defaults to the
+    Jira credential, an explicit list comes first-signs-first and is a secret like a token."""
+    settings = Settings.from_env({**CLOUD, "HANDOFF_GUARD_INSTALLATION": "prod-eu.1"})
+    assert settings.installation == "prod-eu.1"
+    assert Settings.from_env(CLOUD).installation is None
+    assert Settings.from_env(CLOUD).signing_secrets() == (CLOUD["JIRA_API_TOKEN"],)
+    keyed = Settings.from_env({**CLOUD, "HANDOFF_GUARD_SIGNING_KEY": " new-key , old-key"})
+    assert keyed.signing_secrets() == ("new-key", "old-key")
+    assert {"new-key", "old-key"} <= set(keyed.secrets())
+    for bad in ("has space", "-dash-first", "x" * 65, "a/b"):
+        with pytest.raises(SettingsError, match="HANDOFF_GUARD_INSTALLATION"):
+            Settings.from_env({**CLOUD, "HANDOFF_GUARD_INSTALLATION": bad})
+
+
 @pytest.mark.parametrize(
     ("env", "flavor", "confluence"),
     [

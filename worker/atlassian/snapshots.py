@@ -179,10 +179,14 @@ def _build(
 
     properties = raw.get("properties")
     stored = properties.get(property_key) if isinstance(properties, dict) else None
+    doubt: str | None = None
     try:
         state = BotState.from_json(stored)
     except ValueError as exc:
-        raise _MalformedError(f"issue property {property_key!r}: {exc}") from exc
+        # Anyone who may edit the ticket may write the property: a shape the bot never
+        # writes makes this ticket a skip with the reason, never the whole read's failure.
+        state = BotState()
+        doubt = f"issue property {property_key!r} is in a shape the bot never writes ({exc})"
 
     comments = _comments(fields.get("comment"), flavor)
     activity = [created]
@@ -214,6 +218,7 @@ def _build(
         state_known=isinstance(properties, dict),
         comments_complete=_total(fields.get("comment")) <= len(comments),
         changelog_complete=history.complete,
+        state_doubt=doubt,
     )
 
 

@@ -30,11 +30,11 @@ from worker.exits import (
 )
 from worker.model import Decision, Plan
 from worker.policy import search_spec
-from worker.read.site import JOURNAL_WINDOW, read_site, spec_for_issues
-from worker.state.installation import Actors
+from worker.read.site import read_site, spec_for_issues
 from worker.state.lease import Fence, Lease, LeaseHeldError, Renewer
 from worker.state.store import CycleRecord, Store
 from worker.write.execute import execute
+from worker.write.identity import load_actors
 from worker.write.journal import GuardedJournal
 from worker.write.revert import RevertPlan, plan_revert
 
@@ -120,8 +120,8 @@ def _revert(
         journal = GuardedJournal(store)
         # a revert writes like a cycle: stamped with this installation, and stopped by
         # another one's recent writes (confirm it first if the revert is meant to undo them)
-        actors = Actors.load(store, trusted=runner.settings.trusted_installations,
-                             window=JOURNAL_WINDOW)
+        actors = load_actors(runner.settings, store, bot_id=atlassian.bot.id,
+                             now=reading.now, fence=fence)
         if not dry_run and actors.active(reading.now):
             log.error("another_actor", detail=actors.reason)
         # Search may lag behind a write made moments ago: read each ticket's state right

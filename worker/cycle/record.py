@@ -118,6 +118,7 @@ def observe_cycle(runner: CycleResources, report: CycleReport) -> None:
     runner.metrics.config_valid.set(0 if runner.source.problems else 1)
     if checked:
         runner.metrics.another_actor.set(0 if report.another_actor is None else 1)
+        runner.metrics.state_unverified.set(len(report.state_unverified))
     loaded = runner.source.policies
     events = runner.events.count(
         report.plan,

@@ -80,6 +80,9 @@ class CycleReport:
     lease_lost: bool = False
     #: another installation writes to the site (the ``another_actor`` line): nothing written
     another_actor: str | None = None
+    #: tickets skipped because no installation of the bot can be shown to have written the
+    #: state on them (a person's edit, or a key this installation lacks)
+    state_unverified: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -123,6 +126,7 @@ class CycleReport:
             "error_kind": self.error_kind,
             "lease_lost": self.lease_lost,
             "another_actor": None if self.another_actor is None else scrub(self.another_actor),
+            "state_unverified": len(self.state_unverified),
         }
 
 

@@ -48,6 +48,7 @@ from worker.state.installation import Actors
 from worker.state.lease import Fence
 from worker.state.store import CycleRecord, Store
 from worker.write.execute import IN_FLIGHT_MARGIN, WriteDispatch, dry_run_matches, execute
+from worker.write.identity import UNVERIFIED_WORDS, load_actors
 from worker.write.journal import GuardedJournal
 
 if TYPE_CHECKING:
@@ -100,11 +101,11 @@ def run_cycle(
                                   policies=policies, deal_pages=runner.deal_pages,
                                   incremental=incremental, deal_facts=runner.deal_facts)
             progress["reading"] = reading
-            actors = None if dry_run else Actors.load(
-                runner.store, trusted=runner.settings.trusted_installations,
-                window=JOURNAL_WINDOW)
+            actors = None if dry_run else load_actors(
+                runner.settings, runner.store, bot_id=atlassian.bot.id, now=reading.now,
+                fence=fence)
             if actors is not None:
-                reading.observe = actors.observe
+                reading.review = actors.review
             report_deal_problems(reading.deal_read, policies, runner.metrics,
                                  full=reading.read is None or reading.read.full)
             partial = reading.read is not None and not reading.read.full
@@ -156,7 +157,7 @@ def run_cycle(
             results = _execute(the_plan, atlassian, journal, dry_run=dry_run,
                                stopping=stopping, property_key=policies.property_key,
                                verify=reading.verify,
-                               verify_all=_without_history(runner.store, run_id),
+                               verify_all=_without_history(runner.store, run_id, reading.now),
                                timeout_s=runner.settings.timeout_s,
                                concurrency=runner.settings.writes_in_flight, fence=fence,
                                actors=actors, started=dispatch)
@@ -234,7 +235,7 @@ def _while_reading(
     return WriteDispatch(
         atlassian, journal, now=reading.now, stopping=stopping.is_set,
         property_key=policies.property_key, verify=reading.verify,
-        verify_all=_without_history(runner.store, run_id),
+        verify_all=_without_history(runner.store, run_id, reading.now),
         in_flight=timedelta(seconds=runner.settings.timeout_s) + IN_FLIGHT_MARGIN,
         concurrency=runner.settings.writes_in_flight, fence=fence, actors=actors,
     )  # fmt: skip
@@ -252,21 +253,25 @@ def _written_while_reading(runner: CycleResources, progress: dict[str, object]) 
         in_hand[2].flush()
 
 
-def _without_history(store: Store, run_id: str) -> str | None:
+def _without_history(store: Store, run_id: str, now: datetime) -> str | None:
     """Why every write must read the issue's state first, when the store holds no enforcing
-    cycle before this one that completed (new, or lost): its journal cannot tell what a
-    lagging search hides. A cycle that was stopped (another actor, a lost lease, a stop
-    request) may have written nothing and does not count. A store that cannot answer counts
-    as one without history."""
+    cycle that completed within the journal window before this one (new, lost, restored
+    from a backup, or stopped for a while): its journal cannot tell what a lagging search
+    hides. A cycle that was stopped (another actor, a lost lease, a stop request) may have
+    written nothing and does not count. A store that cannot answer counts as one without
+    history."""
     try:
         earlier = [c for c in store.cycles(limit=20)
                    if c.run_id != run_id and not c.dry_run and c.status == "ok"]
     except Exception as exc:  # the store stumbling must not make us guess: read first
         log.warning("store.failed", error=one_line(exc))
         earlier = []
-    if earlier:
-        return None
-    return "the store holds no earlier cycle (new or lost) and search may lag behind writes"
+    if not earlier:
+        return "the store holds no earlier cycle (new or lost) and search may lag behind writes"
+    if all((c.site_now or c.started_at) < now - JOURNAL_WINDOW for c in earlier):
+        return ("the store's last completed cycle is older than the journal window (restored "
+                "from a backup, or stopped a while): its journal may miss writes search hides")
+    return None
 
 
 def _execute(
@@ -296,11 +301,18 @@ def _execute(
 def _with_actors(runner: CycleResources, actors: Actors, report: CycleReport,
                  now: datetime) -> CycleReport:
     """Keep what was seen of other installations; a cycle another one stopped says so (its
-    writes are "stopped"; status "stopped", so the read state does not move on)."""
+    writes are "stopped"; status "stopped", so the read state does not move on). Tickets
+    whose state cannot be trusted are skipped (the plan says why) and told once more here,
+    together, for the admin."""
     try:
         actors.save(runner.store, now)
     except Exception as exc:  # seen again next cycle: the tickets still say who wrote them
         log.error("store.failed", error=one_line(exc))
+    if actors.unverified:
+        keys = tuple(sorted(actors.unverified))
+        log.warning("cycle.state_unverified", tickets=len(keys), issues=list(keys[:20]),
+                    detail=UNVERIFIED_WORDS)
+        report = replace(report, state_unverified=keys)
     if not actors.active(now):
         return report
     stopped = sum(1 for o in report.results if o.status == "stopped")

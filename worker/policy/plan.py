@@ -204,6 +204,11 @@ def _evaluate(
         opted = opt_out_evidence(snapshot, plan.policies.opt_out_labels, plan.tz)
         if opted is not None:
             return _Outcome("exempt", (opted,), opted.detail)
+    if snapshot.state_doubt is not None:
+        # Anyone who may edit the ticket may write the bot's property: a state no
+        # installation of the bot can be shown to have written decides nothing (neither a
+        # step done nor an opt-out); the ticket is a skip with the reason, never a guess.
+        return _Outcome("skip", reason=snapshot.state_doubt)
     state = snapshot.state.for_policy(policy.id)
     if state.reverted_at is not None:
         who = state.reverted_by or "a person"

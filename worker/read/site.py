@@ -17,7 +17,6 @@ from worker.atlassian.transport import (
     AtlassianHTTPError,
 )
 from worker.model import (
-    BotState,
     Deal,
     DealRead,
     DealSkip,
@@ -106,8 +105,10 @@ class IssueStream:
     read: ReadPlan | None = None
     #: the keys an incremental read returned (None for a full read)
     keys: frozenset[str] | None = None
-    #: told each ticket's key and state as it is read (which installation wrote it last)
-    observe: Callable[[str, BotState], object] | None = None
+    #: reviews each ticket as it is read (who wrote its state: see
+    #: :mod:`worker.state.installation`); may mark it for a read before writing (in
+    #: ``verify``) or as a skip
+    review: Callable[[IssueSnapshot, dict[str, str]], IssueSnapshot] | None = None
 
     @property
     def deals(self) -> tuple[Deal, ...]:
@@ -127,8 +128,8 @@ class IssueStream:
                 self.issues += 1
                 if not item.state_known:
                     self.verify[item.key] = "the search answer carried no issue properties"
-                if self.observe is not None:
-                    self.observe(item.key, item.state)
+                if self.review is not None:
+                    item = self.review(item, self.verify)
             yield item
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from worker.model import BotState, IssueSnapshot, PolicyState, RecordedWrite
+from worker.model import IssueSnapshot, PolicyState, RecordedWrite
 
 
 def overlay_recent(snapshot: IssueSnapshot, recent: Mapping[str, RecordedWrite]) -> IssueSnapshot:
@@ -29,7 +29,9 @@ def overlay_recent(snapshot: IssueSnapshot, recent: Mapping[str, RecordedWrite])
         if seen is None or known.last_step > seen.last_step or marks_more(known, seen):
             merged[policy_id] = known
             changed = True
-    return replace(snapshot, state=BotState(policies=merged)) if changed else snapshot
+    # The writer's stamp and signature stay: they speak for the property as read.
+    return replace(snapshot, state=replace(snapshot.state, policies=merged)) if changed \
+        else snapshot
 
 
 def marks_more(known: PolicyState, seen: PolicyState) -> bool:

@@ -42,7 +42,8 @@ from worker.model import (
 from worker.state.migrate import SchemaError, migrate
 from worker.telemetry.logs import scrub
 
-#: ``meta``: this installation's id, stamped into the issue property with every write
+#: ``meta``: this store's id (made at first open; a copy of the store shares it), stamped
+#: into the issue property with every write as ``by.store`` (see :mod:`worker.state.installation`)
 INSTALLATION_KEY = "installation_id"
 
 
@@ -385,8 +386,9 @@ class Store:
         self._engine = engine
         #: the Alembic revision the store is at
         self.version = migrate(engine)
-        #: this installation's id (``meta`` ``installation_id``, made when first opened):
-        #: every process sharing the store shares it (see :mod:`worker.state.installation`)
+        #: this store's id (``meta`` ``installation_id``, made when first opened): every
+        #: process sharing the store shares it, and so does a copy of the store; the
+        #: installation's name is a setting (see :mod:`worker.state.installation`)
         self.installation_id = self._installation_id()
 
     @property
@@ -472,6 +474,13 @@ class Store:
                     status="applied" if row.status == "applied" else "unknown",
                 )
         return latest
+
+    def journaled_states(self, issue: str, *, limit: int = 20) -> list[BotState]:
+        """The states this store's journal holds for ``issue`` (any age), newest first."""
+        query = (sa.select(writes.c.state).where(writes.c.issue == issue)
+                 .order_by(writes.c.at.desc(), writes.c.id.desc()).limit(limit))
+        with self._engine.connect() as conn:
+            return [BotState.from_json(row.state) for row in conn.execute(query)]
 
     # ------------------------------------------------------------------ audit trail
 

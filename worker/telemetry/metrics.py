@@ -146,6 +146,12 @@ class Metrics:
         )
         self._pacer = _PacerCollector()
         r.register(self._pacer)
+        self.state_unverified = Gauge(
+            "handoff_guard_state_unverified",
+            "Tickets the last enforcing cycle skipped because the bot's state on them was not "
+            "written by this installation or one sharing its signing key.",
+            registry=r,
+        )
         self.cycle_duration = Histogram(
             "handoff_guard_cycle_duration_seconds",
             "Wall time of one cycle.",

@@ -29,9 +29,10 @@ reason ``lease_deadline`` (its journal row stays "unknown": the next holder read
 before writing to it). A holder that took the lease over from one that did not release it
 holds back the tickets the journal shows in flight until that holder's requests can no
 longer land (its hold's end plus the request timeout), then reads their state first.
-With ``actors`` (:mod:`worker.state.installation`), every property written carries this
-installation's id, and a property read before a write that another installation wrote
-recently stops the writes the same way (``another_actor``).
+With ``actors`` (:mod:`worker.state.installation`), every property written is stamped with
+this writer (installation, store, lease grant) and signed; a property read before a write that
+another actor wrote recently stops the writes the same way (``another_actor``), and one no
+installation of the bot can be shown to have written skips that issue only.
 
 Failures are per issue: one bad issue never stops the others. A dry run walks the same plan
 and logs the same events (``action.planned`` instead of ``action.applied``) with no write.
@@ -372,9 +373,12 @@ class _Writer:
         return _stopped(write, self.halted())
 
     def _body(self, write: IssueWrite, **options: Any) -> dict[str, Any]:
+        """The edit request; the property stamped with this writer and signed (every send,
+        fallbacks included, goes through here)."""
+        state = write.state if self.actors is None else self.actors.seal(write.state, self.now)
         return edit_body(
             write.actions,
-            write.state,
+            state,
             flavor=self.flavor,
             property_key=self.property_key,
             flagged_field_id=self.jira.field_info().flagged_id,
@@ -440,10 +444,17 @@ class _Writer:
                 f"read ({exc}); nothing written",
             )
         actors = self.actors
-        if (actors is not None and actors.observe(write.issue, stored) is not None
-                and actors.active(self.now)):  # recent: every writer stops
-            log.error("another_actor", detail=actors.reason)
+        verdict = None if actors is None else actors.judge(write.issue, stored, self.now)
+        if verdict is not None and verdict.kind == "another":  # recent: every writer stops
+            log.error("another_actor", detail=self.halted())
             return write, _stopped(write, self.halted())
+        if verdict is not None and verdict.kind == "unverified":
+            # Someone else's edit (or a key this installation lacks): this ticket only.
+            return write, Outcome(
+                write.issue, "skipped", kinds,
+                detail=f"the bot's state on the issue cannot be trusted: {verdict.detail}; "
+                "nothing written",
+            )
         if step_landed(stored.to_json(), write):
             self._record(write, "applied", state=stored)
             log.info("write.already_done", why=why)
@@ -490,8 +501,6 @@ class _Writer:
             write, refused = self._read_first(write, why)
             if refused is not None:
                 return refused
-        if self.actors is not None:  # which installation wrote the property, and when
-            write = replace(write, state=replace(write.state, by=self.actors.stamp(self.now)))
         try:
             body = self._body(write)  # may read the field catalogue: before we journal
         except _FAILED as exc:
