@@ -176,11 +176,11 @@ def deal_page_unreadable(run: Run) -> None:
 
 
 def another_installation_writes(run: Run) -> None:
-    """Store B exists; another installation (store A) then acts on the site; B's service
-    finds A's writes on its tickets and stops writing."""
+    """Installation B (its own name and store) exists; another installation (A) then acts
+    on the site; B's service finds A's writes on its tickets and stops writing."""
     Store.open(run.tmp_path / "b.db").close()  # B was installed first
-    _run_once(run, run.env("a.db"))
-    with ServiceProcess(run.env("b.db")) as service:
+    _run_once(run, run.env("a.db", HANDOFF_GUARD_INSTALLATION="a"))
+    with ServiceProcess(run.env("b.db", HANDOFF_GUARD_INSTALLATION="b")) as service:
         _first_cycle(service)
         run.scrape(service, "b")
 
