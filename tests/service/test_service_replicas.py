@@ -122,7 +122,11 @@ def test_kill_9_of_the_leader_mid_cycle(
             leader, standby = _leader_and_standby(a, b)
             leader.wait_for(event, times=times)
             leader.kill()
-            standby.wait_for("lease.took_over", timeout_s=30)
+            # The standby holds the lease within a period of the kill: taken over by its
+            # watcher (``lease.took_over``) or, on a loaded machine where the 2 s lease of the
+            # leader lapsed before the kill, by its own scheduled cycle; either way it logs
+            # ``lease.acquired`` with its holder.
+            standby.wait_for("lease.acquired", timeout_s=30)
             standby.wait_for("cycle.finished", timeout_s=120)
             assert standby.stop() == EXIT_OK
         finally:
