@@ -1,8 +1,9 @@
 """Bringing a state store to the current schema with Alembic, safely and only our own.
 
 :func:`migrate` runs at every start. It takes a lock first (PostgreSQL: an advisory lock;
-SQLite: an exclusive ``flock`` on the database file), because two replicas starting together
-against a fresh database would otherwise both create the tables. Under the lock it looks at what
+SQLite: an exclusive ``flock`` on a lock file beside the database, ``<file>.migrate-lock``),
+because two replicas starting together against a fresh database would otherwise both create the
+tables. Under the lock it looks at what
 is there:
 
 - an ``alembic_version`` row: upgrade from that revision (an unknown one means a newer program
@@ -150,16 +151,25 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
-    # flock on the database file itself: SQLite's own locks are POSIX record locks, which
-    # flock does not interact with, so this orders migrators without touching SQLite's locking.
+    # flock on a file of its own beside the database, never on the database file: closing any
+    # descriptor of the database file drops every POSIX lock this process holds on it
+    # (SQLite's "how to corrupt", 2.2.1), including the SHARED lock an open WAL connection
+    # keeps. A process that lost it is invisible to the others: the last one to close then
+    # believes itself alone, checkpoints and deletes the WAL under it, and from then on the
+    # two write to different logs (two leaders with one fencing number, seen on a handover).
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not a POSIX system: SQLite's locks must do
         yield
         return
-    with path.open("a+b") as handle:
+    with migrate_lock_path(path).open("a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def migrate_lock_path(database: Path) -> Path:
+    """The file migrators of a SQLite store lock (``<database>.migrate-lock``, left in place)."""
+    return database.with_name(f"{database.name}.migrate-lock")
