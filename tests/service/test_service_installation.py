@@ -216,3 +216,34 @@ def test_another_installation_stops_writes_and_trust_is_for_a_retired_one(
     for issue in demo_sandbox.site()["issues"]:
         bodies = [c["body"] for c in issue.get("comments") or () if c.get("author") == bot]
         assert len(bodies) == len(set(bodies)), issue["key"]
+
+
+def test_the_container_example_restarted_three_times_never_stalls(
+    demo_sandbox: Sandbox, config_dir: Path, tmp_path: Path
+) -> None:
+    """The README's ``docker run --rm`` without a volume, followed literally three times an
+    hour apart: each start is a service on a new SQLite store. Today the second and third
+    answer 503 ``another_actor`` and write nothing for a day; now each is ready after its
+    first cycle (an earlier store of this installation is history: one warning that the store
+    is new), and no comment is posted twice."""
+    for restart in range(3):
+        if restart:
+            demo_sandbox.advance("1h")
+        env = worker_env(demo_sandbox, tmp_path, str(tmp_path / f"container-{restart}.db"),
+                         HANDOFF_GUARD_HTTP_PORT="0")
+        service = WorkerProcess(["run"], env, name=f"container-{restart}")
+        try:
+            url = service.wait_for("health.listening")["url"]
+            service.wait_for("cycle.finished")
+            assert service.count("another_actor") == 0
+            ready = requests.get(f"{url}/readyz", timeout=5)
+            assert ready.status_code == 200, ready.text
+            if restart:
+                assert service.count("installation.store_new") == 1
+            assert service.stop() == EXIT_OK
+        finally:
+            service.close()
+    bot = demo_sandbox.site()["site"]["bot"]["name"]
+    for issue in demo_sandbox.site()["issues"]:
+        bodies = [c["body"] for c in issue.get("comments") or () if c.get("author") == bot]
+        assert len(bodies) == len(set(bodies)), issue["key"]

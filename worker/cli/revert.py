@@ -30,7 +30,7 @@ from worker.exits import (
 )
 from worker.model import Decision, Plan
 from worker.policy import search_spec
-from worker.read.site import read_site, spec_for_issues
+from worker.read.site import JOURNAL_WINDOW, read_site, spec_for_issues
 from worker.state.lease import Fence, Lease, LeaseHeldError, Renewer
 from worker.state.store import CycleRecord, Store
 from worker.write.execute import execute
@@ -121,7 +121,7 @@ def _revert(
         # a revert writes like a cycle: stamped with this installation, and stopped by
         # another one's recent writes (confirm it first if the revert is meant to undo them)
         actors = load_actors(runner.settings, store, bot_id=atlassian.bot.id,
-                             now=reading.now, fence=fence)
+                             now=reading.now, fence=fence, window=JOURNAL_WINDOW)
         if not dry_run and actors.active(reading.now):
             log.error("another_actor", detail=actors.reason)
         # Search may lag behind a write made moments ago: read each ticket's state right

@@ -103,7 +103,7 @@ def run_cycle(
             progress["reading"] = reading
             actors = None if dry_run else load_actors(
                 runner.settings, runner.store, bot_id=atlassian.bot.id, now=reading.now,
-                fence=fence)
+                fence=fence, window=JOURNAL_WINDOW)
             if actors is not None:
                 reading.review = actors.review
             report_deal_problems(reading.deal_read, policies, runner.metrics,

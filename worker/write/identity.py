@@ -11,9 +11,6 @@ from worker.state.lease import Fence
 from worker.state.signature import Signer, key_from_secret
 from worker.state.store import Store
 
-#: how long another actor's last write seen keeps stopping this one (the journal's window)
-ACTORS_WINDOW = timedelta(hours=24)
-
 #: the admin's warning when tickets carry a state the bot cannot trust
 UNVERIFIED_WORDS = (
     "the bot's issue property on these tickets was not written by this installation or any "
@@ -24,11 +21,13 @@ UNVERIFIED_WORDS = (
 
 
 def load_actors(settings: Settings, store: Store, *, bot_id: str, now: datetime,
-                fence: Fence | None) -> Actors:
+                fence: Fence | None, window: timedelta) -> Actors:
     """Who this cycle (or revert) writes as, and what the store saw of other actors before.
 
     ``bot_id`` is the bot account (the default name is derived from it and the site);
-    ``now`` the site's clock; ``fence`` the lease grant the writes are made under."""
+    ``now`` the site's clock; ``fence`` the lease grant the writes are made under;
+    ``window`` how long another actor's last write seen keeps stopping this one (the
+    journal's window)."""
     secrets = settings.signing_secrets()
     if not secrets:
         raise SettingsError("no Jira credential or HANDOFF_GUARD_SIGNING_KEY to sign with")
@@ -36,7 +35,7 @@ def load_actors(settings: Settings, store: Store, *, bot_id: str, now: datetime,
         store,
         name=settings.installation or default_name(settings.jira_url or "", bot_id),
         signer=Signer.of([key_from_secret(k) for k in secrets]),
-        trusted=settings.trusted_installations, window=ACTORS_WINDOW, now=now,
+        trusted=settings.trusted_installations, window=window, now=now,
         holder=None if fence is None else fence.lease.holder,
         fencing=None if fence is None else fence.fencing,
     )
