@@ -27,6 +27,8 @@ from worker.sandbox import (
     confluence_attachments,
     control,
     jira_api,
+    webhook_api,
+    webhook_events,
 )
 from worker.sandbox.context import NO_SHAPE, Ctx, PageShape, Reply
 from worker.sandbox.errors import NOT_AUTHENTICATED, ApiError
@@ -81,6 +83,9 @@ _RULES: list[tuple[str, str, tuple[str, ...]]] = [
     (f"{J}/project", "projects", ("GET",)),
     (f"{J}/users/search", "users_search", ("GET",)),
     (f"{J}/group/member", "group_member", ("GET",)),
+    (f"{J}/webhook", "dynamic_webhook", ("GET", "POST", "DELETE")),
+    ("/rest/webhooks/1.0/webhook", "admin_webhooks", ("GET", "POST")),
+    ("/rest/webhooks/1.0/webhook/<int:webhook_id>", "admin_webhook", ("GET", "DELETE")),
     (f"{W}/content/search", "wiki_content_search", ("GET",)),
     (f"{W}/search", "wiki_search", ("GET",)),
     (f"{W}/content", "wiki_create", ("GET", "POST")),
@@ -97,7 +102,8 @@ URL_MAP = Map([Rule(path, endpoint=name, methods=list(methods)) for path, name, 
               converters={"version": _ApiVersion})
 
 #: endpoints only Jira Cloud serves (Data Center answers 404)
-_CLOUD_ONLY = frozenset({"search_jql", "approximate_count", "changelog", "bulkfetch"})
+_CLOUD_ONLY = frozenset({"search_jql", "approximate_count", "changelog", "bulkfetch",
+                         "dynamic_webhook"})
 
 _JIRA: dict[str, Callable[..., Reply]] = {
     "search_jql": jira_api.search_jql,
@@ -114,6 +120,7 @@ _JIRA: dict[str, Callable[..., Reply]] = {
     "projects": assignable.list_projects,
     "users_search": jira_api.list_users,
     "group_member": jira_api.group_members,
+    "dynamic_webhook": webhook_api.dynamic,
 }
 _BY_METHOD: dict[tuple[str, str], Callable[..., Reply]] = {
     ("issue", "GET"): jira_api.get_issue,
@@ -142,6 +149,10 @@ _BY_METHOD: dict[tuple[str, str], Callable[..., Reply]] = {
     ("wiki_labels", "GET"): confluence_api.get_labels,
     ("wiki_labels", "POST"): confluence_api.add_labels,
     ("wiki_user", "GET"): confluence_api.get_user,
+    ("admin_webhooks", "GET"): webhook_api.list_all,
+    ("admin_webhooks", "POST"): webhook_api.register,
+    ("admin_webhook", "GET"): webhook_api.get_one,
+    ("admin_webhook", "DELETE"): webhook_api.delete_one,
 }
 
 
@@ -199,7 +210,11 @@ class SandboxApp:
             entry.status, entry.fault = fault.status, "status"
             return self._fault_response(request, fault)
         with world.lock:
-            response = self._dispatch(request, shape=shape)
+            try:
+                response = self._dispatch(request, shape=shape)
+            finally:
+                # the writes this request made, as Jira's events (sent by another thread)
+                webhook_events.emit(world, request.host_url.rstrip("/"))
             entry.status = response.status_code
             if shape.repeat or shape.omit or shape.issue_errors:
                 entry.fault = "shape"

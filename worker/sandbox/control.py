@@ -12,6 +12,7 @@ from werkzeug.wrappers import Request
 
 from worker.sandbox.faults import FaultError, parse_rule
 from worker.sandbox.site import SiteError, format_time, parse_time
+from worker.sandbox.webhooks import WebhookError
 from worker.sandbox.world import World, parse_duration
 
 
@@ -77,4 +78,25 @@ def handle(world: World, request: Request, action: str) -> tuple[int, Any]:
         elif method != "GET":
             return 405, {"error": "use GET or DELETE"}
         return 200, {"requests": [r.to_dict() for r in world.log]}
+    if action == "webhooks":
+        return _webhooks(world, request)
     return 404, {"error": f"no control call {method} /_sandbox/{action}"}
+
+
+def _webhooks(world: World, request: Request) -> tuple[int, Any]:
+    """``GET``: the webhooks and the delivery log; ``POST``: register one (Jira's admin
+    body); ``DELETE``: forget them all."""
+    hub = world.webhooks
+    base = request.host_url.rstrip("/")
+    if request.method == "POST":
+        try:
+            hook = hub.register(_body(request))
+        except WebhookError as exc:
+            raise ControlError(str(exc)) from exc
+        return 201, hook.to_json(base)
+    if request.method == "DELETE":
+        hub.clear()
+    elif request.method != "GET":
+        return 405, {"error": "use GET, POST or DELETE"}
+    return 200, {"webhooks": [h.to_json(base) for h in hub.webhooks()],
+                 "deliveries": [d.to_dict() for d in hub.deliveries()]}

@@ -594,7 +594,7 @@ class _Edit:
         if items:
             self.new.changelog.append(History(self.world.new_id(), self.ctx.actor,
                                               self.world.now, tuple(items)))
-        self.world.commit_issue(self.new)
+        self.world.commit_issue(self.new, actor=self.ctx.actor)
 
 
 def _user_label(world: World, ref: str | None) -> tuple[str | None, str | None]:
@@ -698,7 +698,7 @@ def create_issue(ctx: Ctx) -> Reply:
         edit.set_properties(body["properties"])
     if edit.errors:
         raise bad_request(errors=edit.errors)
-    world.create_issue(edit.new)
+    world.create_issue(edit.new, actor=ctx.actor)
     return 201, {"id": edit.new.id, "key": edit.new.key,
                  "self": f"{ctx.base}/rest/api/{ctx.api}/issue/{edit.new.id}"}
 
@@ -825,7 +825,7 @@ def add_comment(ctx: Ctx, key: str) -> Reply:
     new = issue.copy()
     new.comments.append(comment)
     new.updated = ctx.world.now
-    ctx.world.commit_issue(new)
+    ctx.world.commit_issue(new, actor=ctx.actor)
     return 201, comment_json(ctx.world, new, comment, ctx.base, api=ctx.api)
 
 
@@ -886,7 +886,7 @@ def put_property(ctx: Ctx, key: str, prop: str) -> Reply:
     new = issue.copy()
     created = prop not in new.properties
     new.properties[prop] = value
-    ctx.world.commit_issue(new)
+    ctx.world.commit_issue(new, actor=ctx.actor)
     return (201 if created else 200), None
 
 
@@ -897,7 +897,7 @@ def delete_property(ctx: Ctx, key: str, prop: str) -> Reply:
         raise ApiError(404, f"The property with key '{prop}' does not exist.")
     new = issue.copy()
     del new.properties[prop]
-    ctx.world.commit_issue(new)
+    ctx.world.commit_issue(new, actor=ctx.actor)
     return 204, None
 
 

@@ -159,6 +159,7 @@ class Sandbox:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+        self._world.webhooks.close()
         self._http.close()
 
     def __enter__(self) -> Sandbox:
@@ -212,6 +213,29 @@ class Sandbox:
     def clear_requests(self) -> None:
         """Clear only the request log."""
         self._control("DELETE", "requests")
+
+    def register_webhook(self, url: str, *, secret: str | None, jql: str | None = None,
+                         events: tuple[str, ...] = ("jira:issue_created", "jira:issue_updated",
+                                                    "comment_created")) -> dict[str, Any]:
+        """Register an admin webhook (the body of Jira's ``/rest/webhooks/1.0/webhook``)."""
+        body: dict[str, Any] = {"name": "handoff-guard", "url": url, "events": list(events),
+                                "filters": {"issue-related-events-section": jql or ""},
+                                "excludeBody": False}
+        if secret is not None:
+            body["secret"] = secret
+        return dict(self._control("POST", "webhooks", body))
+
+    def webhook_deliveries(self) -> list[dict[str, Any]]:
+        """Every webhook delivery since reset, oldest first (event, issue, status)."""
+        return list(self._control("GET", "webhooks")["deliveries"])
+
+    def clear_webhooks(self) -> None:
+        """Remove every webhook (and the delivery log)."""
+        self._control("DELETE", "webhooks")
+
+    def wait_webhooks(self, timeout_s: float = 10.0) -> bool:
+        """Wait until every queued webhook event was delivered (False on timeout)."""
+        return self._world.webhooks.wait_idle(timeout_s)
 
     def site(self) -> dict[str, Any]:
         """The current site in the site-file format."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from worker.sandbox.faults import FaultRule
 from worker.sandbox.site import FieldDef, Issue, Page, Site, User
+from worker.sandbox.webhooks import WebhookHub
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -99,6 +100,11 @@ class World:
     originals: dict[str, Issue | None] = field(default_factory=dict)
     #: page id -> its attachments, oldest first
     attachments: dict[str, list[Attachment]] = field(default_factory=dict)
+    #: the admin webhooks and their delivery thread (:mod:`worker.sandbox.webhooks`)
+    webhooks: WebhookHub = field(default_factory=WebhookHub)
+    #: (version before or None for a new issue, version after, who) of each write since the
+    #: request began, while a webhook listens: turned into events after the request
+    changes: list[tuple[Issue | None, Issue, str | None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.reset()
@@ -114,6 +120,8 @@ class World:
         self.searches.clear()
         self.originals.clear()
         self.attachments.clear()
+        self.changes.clear()
+        self.webhooks.clear()
         self.reindex()
         numbers = [int(i.id) for i in self.site.issues if i.id.isdigit()]
         numbers += [int(c.id) for i in self.site.issues for c in i.comments if c.id.isdigit()]
@@ -206,9 +214,12 @@ class World:
         """The site clock."""
         return self.site.now
 
-    def commit_issue(self, new: Issue) -> None:
-        """Replace an issue by its new version (the write is stamped with the site clock)."""
+    def commit_issue(self, new: Issue, *, actor: str | None = None) -> None:
+        """Replace an issue by its new version (the write is stamped with the site clock);
+        ``actor``: who made the change (named in the webhook events it sends)."""
         old = self.issues_by_key[new.key]
+        if self.webhooks.listening():
+            self.changes.append((old, new, actor))
         self.site.issues[self.positions[new.key]] = new
         self.issues_by_key[new.key] = new
         self.issues_by_id[new.id] = new
@@ -216,8 +227,10 @@ class World:
             self.originals.setdefault(new.key, old)
             self.versions.setdefault(new.key, []).append((self.now, new))
 
-    def create_issue(self, issue: Issue) -> None:
+    def create_issue(self, issue: Issue, *, actor: str | None = None) -> None:
         """Add a new issue (``POST /issue``); under search lag search sees it only later."""
+        if self.webhooks.listening():
+            self.changes.append((None, issue, actor))
         self.positions[issue.key] = len(self.site.issues)
         self.site.issues.append(issue)
         self.issues_by_key[issue.key] = issue
