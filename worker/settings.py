@@ -44,6 +44,10 @@ DEFAULT_WRITES_IN_FLIGHT = 4
 DEFAULT_WRITE_RATE = 25
 #: the leader lease's period: a standby takes over this long after the leader dies
 DEFAULT_LEASE_S = 60
+#: how long the first webhook event of a batch waits for others before its cycle starts
+DEFAULT_WEBHOOK_COALESCE_MS = 500
+#: webhook requests per second the endpoint takes on average (a burst of 5 s is allowed)
+DEFAULT_WEBHOOK_RATE = 20
 
 _FLAVORS: dict[str, Flavor] = {
     "cloud": "cloud",
@@ -123,6 +127,11 @@ class Settings:
     #: the secrets the bot's property signatures are keyed by, comma-separated (the first
     #: signs, all verify); None: the Jira credential (see :mod:`worker.signature`)
     signing_key: Secret | None = None
+    #: the shared secret of Jira's admin webhook (None: no ``/webhooks/jira`` endpoint)
+    webhook_secret: Secret | None = None
+    webhook_coalesce_ms: int = DEFAULT_WEBHOOK_COALESCE_MS
+    #: webhook requests per second, on average
+    webhook_rate: int = DEFAULT_WEBHOOK_RATE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -147,6 +156,14 @@ class Settings:
         jira_api_token = _secret(get("JIRA_API_TOKEN"))
         jira_personal_token = _secret(get("JIRA_PERSONAL_TOKEN"))
         jira_username = get("JIRA_USERNAME")
+        http_port = _port(get("HANDOFF_GUARD_HTTP_PORT"))
+        webhook_secret = _secret(get("HANDOFF_GUARD_WEBHOOK_SECRET"))
+        if webhook_secret is not None and http_port is None:
+            raise SettingsError("HANDOFF_GUARD_WEBHOOK_SECRET needs HANDOFF_GUARD_HTTP_PORT "
+                                "(/webhooks/jira is served on that port)")
+        if webhook_secret is not None and len(webhook_secret.reveal()) < 16:
+            raise SettingsError(f"HANDOFF_GUARD_WEBHOOK_SECRET must be at least 16 characters "
+                                f"{_HIDDEN}")
         return cls(
             jira_url=jira_url,
             jira_username=jira_username,
@@ -159,7 +176,7 @@ class Settings:
             confluence_personal_token=_secret(get("CONFLUENCE_PERSONAL_TOKEN")),
             config_path=Path(get("HANDOFF_GUARD_CONFIG") or DEFAULT_CONFIG_PATH),
             state=get("HANDOFF_GUARD_STATE") or str(DEFAULT_STATE_PATH),
-            http_port=_port(get("HANDOFF_GUARD_HTTP_PORT")),
+            http_port=http_port,
             http_host=_host(get("HANDOFF_GUARD_HTTP_HOST")),
             log_format=_log_format(get("HANDOFF_GUARD_LOG_FORMAT")),
             timeout_s=_positive_int("HANDOFF_GUARD_TIMEOUT_S", get("HANDOFF_GUARD_TIMEOUT_S"))
@@ -188,16 +205,25 @@ class Settings:
             trusted_installations=_id_list(get("HANDOFF_GUARD_TRUSTED_INSTALLATIONS")),
             installation=_name("HANDOFF_GUARD_INSTALLATION", get("HANDOFF_GUARD_INSTALLATION")),
             signing_key=_secret(get("HANDOFF_GUARD_SIGNING_KEY")),
+            webhook_secret=webhook_secret,
+            webhook_coalesce_ms=_positive_int(
+                "HANDOFF_GUARD_WEBHOOK_COALESCE_MS", get("HANDOFF_GUARD_WEBHOOK_COALESCE_MS")
+            )
+            or DEFAULT_WEBHOOK_COALESCE_MS,
+            webhook_rate=_positive_int("HANDOFF_GUARD_WEBHOOK_RATE",
+                                       get("HANDOFF_GUARD_WEBHOOK_RATE"))
+            or DEFAULT_WEBHOOK_RATE,
         )
 
     def secrets(self) -> tuple[str, ...]:
         """Every credential value, for the one scrubber (:mod:`worker.telemetry.logs`): the
-        tokens and the password in the state store's URL."""
+        tokens, the webhook secret and the password in the state store's URL."""
         wrapped = (
             self.jira_api_token,
             self.jira_personal_token,
             self.confluence_api_token,
             self.confluence_personal_token,
+            self.webhook_secret,
         )
         found = [s.reveal() for s in wrapped if s is not None]
         found += self.signing_secrets() if self.signing_key is not None else ()
@@ -348,6 +374,13 @@ CATALOGUE: tuple[SettingInfo, ...] = (
     SettingInfo("HANDOFF_GUARD_HTTP_PORT", "http_port",
                 "port of /livez, /readyz and /metrics", unset="off"),
     SettingInfo("HANDOFF_GUARD_HTTP_HOST", "http_host", "address the HTTP endpoint binds"),
+    SettingInfo("HANDOFF_GUARD_WEBHOOK_SECRET", "webhook_secret",
+                "the secret of Jira's admin webhook: POST /webhooks/jira on the HTTP port",
+                secret=True, unset="off"),
+    SettingInfo("HANDOFF_GUARD_WEBHOOK_COALESCE_MS", "webhook_coalesce_ms",
+                "milliseconds the first webhook event of a batch waits for others"),
+    SettingInfo("HANDOFF_GUARD_WEBHOOK_RATE", "webhook_rate",
+                "webhook requests per second taken on average"),
     SettingInfo("HANDOFF_GUARD_LOG_FORMAT", "log_format", "json or console",
                 unset="json unless stderr is a terminal"),
     SettingInfo("HANDOFF_GUARD_TIMEOUT_S", "timeout_s",

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -32,6 +32,7 @@ from worker.model import (
 from worker.policy import plan, promise_words, search_spec
 from worker.policy.plan import writes_wait_for_read
 from worker.read.deal_facts import report_deal_problems
+from worker.read.hinted import keep_rechecks
 from worker.read.incremental import (
     ReadState,
     deal_prints,
@@ -63,12 +64,14 @@ def _new_run_id(now: datetime) -> str:
 
 
 def run_cycle(
-    runner: CycleResources, *, dry_run: bool, stopping: threading.Event, fence: Fence | None = None
+    runner: CycleResources, *, dry_run: bool, stopping: threading.Event, fence: Fence | None = None,
+    hint: Sequence[str] | None = None,
 ) -> CycleReport:
     """Run one cycle with ``runner``'s connection and store; returns its report.
 
     With a ``fence`` (the leader lease, held at the start), every write checks it first; a
-    lease lost mid-cycle stops the writes and the report says so (``lease_lost``).
+    lease lost mid-cycle stops the writes and the report says so (``lease_lost``). With
+    ``hint``, only those tickets are read, and the watermark stays (:mod:`worker.read.hinted`).
     """
     started = datetime.now(UTC)
     started_mono = time.monotonic()
@@ -99,7 +102,8 @@ def run_cycle(
             reading = stream_site(atlassian, spec, journal=runner.store,
                                   on_issue=runner.on_issue, stopping=stopping.is_set,
                                   policies=policies, deal_pages=runner.deal_pages,
-                                  incremental=incremental, deal_facts=runner.deal_facts)
+                                  incremental=incremental, deal_facts=runner.deal_facts,
+                                  hint=hint)
             progress["reading"] = reading
             actors = None if dry_run else load_actors(
                 runner.settings, runner.store, bot_id=atlassian.bot.id, now=reading.now,
@@ -183,7 +187,9 @@ def run_cycle(
                 log.error("cycle.store_failed", error=journal.failure)
                 report = replace(report, status="failed", error=journal.failure,
                                  error_kind="store")
-            if report.status == "ok":
+            if report.status == "ok" and hint is not None:
+                _keep_rechecks(runner, reading, the_plan, report.results)
+            elif report.status == "ok":
                 _advance(runner, incremental, reading, the_plan, report.results)
         except CycleStoppedError as exc:
             _written_while_reading(runner, progress)
@@ -322,6 +328,17 @@ def _with_actors(runner: CycleResources, actors: Actors, report: CycleReport,
 
 #: outcomes after which the ticket changed on the site (its `updated` moved: read next cycle)
 _LANDED = frozenset({"applied", "fallback"})
+
+
+def _keep_rechecks(runner: CycleResources, reading: IssueStream, the_plan: Plan,
+                   results: Iterable[Outcome]) -> None:
+    """After a successful hinted cycle: only the rechecks of what it read move."""
+    due = reading.read.due if reading.read is not None else ()
+    try:
+        keep_rechecks(runner.store, read=(reading.keys or frozenset()) | frozenset(due),
+                      rechecks=the_plan.rechecks, results=results, now=reading.now)
+    except Exception as exc:  # the next scheduled cycle reads what changed anyway
+        log.error("store.failed", error=one_line(exc))
 
 
 def _advance(

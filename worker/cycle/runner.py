@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Sequence
 
 from worker.cycle.report import CycleReport
 from worker.cycle.resources import CycleResources
@@ -14,14 +15,16 @@ from worker.state.lease import Fence, LeaseHeldError, Renewer
 class CycleRunner(CycleResources):
     """Runs cycles with what outlives them (see :class:`CycleResources`), never two at once."""
 
-    def run(self, *, dry_run: bool = False, stopping: threading.Event | None = None) -> CycleReport:
+    def run(self, *, dry_run: bool = False, stopping: threading.Event | None = None,
+            hint: Sequence[str] | None = None) -> CycleReport:
         """One cycle; never raises (see :mod:`worker.cycle.run`), except
         :class:`~worker.state.lease.LeaseHeldError` when an enforcing cycle cannot take the lease
-        (nothing was read or written)."""
+        (nothing was read or written). ``hint``: read only these tickets (a webhook's)."""
+        stop = stopping or threading.Event()
         with self.cycle_lock:  # the scheduler never overlaps cycles; this guards manual calls too
             lease = None if dry_run else self.lease
             if lease is None:
-                return run_cycle(self, dry_run=dry_run, stopping=stopping or threading.Event())
+                return run_cycle(self, dry_run=dry_run, stopping=stop, hint=hint)
             if not lease.held and not lease.acquire():
                 raise LeaseHeldError(lease.last_seen)
             fence = Fence(lease, request_timeout_s=self.settings.timeout_s)
@@ -29,5 +32,4 @@ class CycleRunner(CycleResources):
                 if not self.lease_kept:
                     kept.enter_context(Renewer(lease))
                 kept.enter_context(self.fenced(fence))
-                return run_cycle(self, dry_run=dry_run, stopping=stopping or threading.Event(),
-                                 fence=fence)
+                return run_cycle(self, dry_run=dry_run, stopping=stop, fence=fence, hint=hint)

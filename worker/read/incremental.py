@@ -115,9 +115,7 @@ class ReadState:
         store.set_meta(META_DEALS, _dump({k: v.to_json() for k, v in self.deals.items()}))
         store.set_meta(META_SCOPES, _dump(dict(self.scope_sizes)))
         store.set_meta(META_DEAL_PAGES, _dump(sorted(self.deals)))
-        store.set_meta(
-            META_RECHECKS, _dump({k: t.isoformat() for k, t in sorted(self.rechecks.items())})
-        )
+        self.save_rechecks(store)
         if self.config is not None:
             store.set_meta(META_READ_CONFIG, self.config)
         if self.last_full_sweep is not None:
@@ -125,6 +123,14 @@ class ReadState:
         # The watermark last: a crash before it leaves the previous one (reads more, not less).
         if self.watermark is not None:
             store.set_meta(META_WATERMARK, self.watermark.isoformat())
+
+
+    def save_rechecks(self, store: MetaStore) -> None:
+        """Write the rechecks alone (a cycle that read only hinted tickets: the rest of
+        the state, the watermark first, stays as the last scheduled cycle left it)."""
+        store.set_meta(
+            META_RECHECKS, _dump({k: t.isoformat() for k, t in sorted(self.rechecks.items())})
+        )
 
 
 def _strings(value: object) -> list[str]:

@@ -28,6 +28,7 @@ from worker.model import (
 )
 from worker.policy.completeness import Completeness
 from worker.read.deal_facts import DealPageCount, StoredDealFacts
+from worker.read.hinted import read_hinted
 from worker.read.incremental import (
     KEYS_PER_QUERY,
     IncrementalSettings,
@@ -177,6 +178,7 @@ def stream_site(
     deal_pages: DealPageCount | None = None,
     incremental: IncrementalRead | None = None,
     deal_facts: StoredDealFacts | None = None,
+    hint: Sequence[str] | None = None,
 ) -> IssueStream:
     """Read the directory and deals now; return the issues as a stream read page by page.
 
@@ -190,7 +192,8 @@ def stream_site(
     remembers how many deal pages the last successful read found (a read finding far fewer
     is a failed read). With
     ``incremental``, only the tickets that can have changed are read when that is safe, and
-    with ``deal_facts`` too only the deal page bodies that can have changed.
+    with ``deal_facts`` too only the deal page bodies that can have changed. With ``hint``
+    (issue keys a webhook named), exactly those tickets are read (:mod:`worker.read.hinted`).
     """
     now = atlassian.jira.server_now()
     directory = atlassian.jira.directory(spec.groups)
@@ -221,7 +224,14 @@ def stream_site(
     read: ReadPlan | None = None
     keys: frozenset[str] | None = None
     issues: Iterable[IssueSnapshot | MalformedIssue] | None = None
-    if incremental is not None:
+    if hint is not None:
+        read = ReadPlan(full=False, reason=f"webhook: {len(hint)} tickets named",
+                        due=tuple(hint))
+        issues = read_hinted(atlassian, spec, hint, reconcile=reconcile, now=now,
+                             directory=directory, complete=complete)
+        keys = frozenset(item.key for item in issues)
+        log.info("read.planned", full=False, reason=read.reason, due=len(hint))
+    elif incremental is not None:
         read = incremental.decide(now=now, directory=directory, deals=deal_read.deals)
         if not read.full:
             try:

@@ -1,4 +1,6 @@
-"""The probe port: ``/livez``, ``/readyz`` (alias ``/healthz``) and ``/metrics`` over HTTP.
+"""The probe port: ``/livez``, ``/readyz`` (alias ``/healthz``) and ``/metrics`` over HTTP,
+and ``/webhooks/jira`` when a webhook secret is set (:mod:`worker.service.webhooks`;
+otherwise it is not found).
 
 What the answers mean is :mod:`worker.telemetry.health`'s; this module only serves them. Every
 body goes through :func:`worker.telemetry.logs.scrub_value`.
@@ -23,6 +25,8 @@ log = structlog.get_logger(__name__)
 
 #: the readiness paths (``/healthz``: the name before probes were split)
 READY_PATHS = frozenset({"/readyz", "/healthz"})
+#: where Jira's signed webhook events arrive (when a webhook secret is set)
+WEBHOOK_PATH = "/webhooks/jira"
 
 
 def _verdict(verdict: HealthStatus) -> Response:
@@ -37,6 +41,7 @@ def wsgi_app(
     metrics: Metrics,
     *,
     live: Callable[[], Mapping[str, bool]] | None = None,
+    webhook: Callable[[Request], Response | None] | None = None,
 ) -> Callable[..., Iterable[bytes]]:
     """The WSGI application for ``/livez``, ``/readyz`` (alias ``/healthz``) and ``/metrics``.
 
@@ -45,6 +50,10 @@ def wsgi_app(
 
     @Request.application
     def app(request: Request) -> Response:
+        if request.path == WEBHOOK_PATH and webhook is not None:
+            answer = webhook(request)
+            if answer is not None:
+                return answer
         if request.path == "/livez":
             return _verdict(liveness(live() if live is not None else {}))
         if request.path in READY_PATHS:
@@ -68,12 +77,16 @@ class HealthServer:
         port: int,
         host: str = "127.0.0.1",
         live: Callable[[], Mapping[str, bool]] | None = None,
+        webhook: Callable[[Request], Response] | None = None,
     ) -> None:
         #: the threads ``/livez`` requires alive (settable: the service names them once it
         #: runs; until then answering is alive enough)
         self.live = live
+        #: the webhook endpoint (settable like ``live``; None: /webhooks/jira is not found)
+        self.webhook = webhook
         self._server: BaseWSGIServer = make_server(
-            host, port, wsgi_app(health, metrics, live=self._live), threaded=True
+            host, port, wsgi_app(health, metrics, live=self._live, webhook=self._webhook),
+            threaded=True,
         )
         self.host = host
         self.port = self._server.port
@@ -83,6 +96,9 @@ class HealthServer:
 
     def _live(self) -> Mapping[str, bool]:
         return {} if self.live is None else self.live()
+
+    def _webhook(self, request: Request) -> Response | None:
+        return None if self.webhook is None else self.webhook(request)
 
     @property
     def url(self) -> str:

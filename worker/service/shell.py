@@ -19,6 +19,15 @@ leader killed with ``kill -9`` releases nothing): a standby takes over within on
 runs a cycle at once. On a standby each tick looks at the lease, does nothing else and logs who
 holds it (``lease.standby``). Health and metrics say whether this replica leads.
 
+With a webhook secret (``HANDOFF_GUARD_WEBHOOK_SECRET``), ``/webhooks/jira`` takes Jira's
+signed events (:mod:`worker.service.webhooks`); the issue keys they name are coalesced
+(:mod:`worker.service.hints`) into cycles that read exactly those tickets
+(:mod:`worker.read.hinted`), one at a time and never alongside a scheduled cycle, with the
+same lease, fence and policy.
+A standby answers 503 (Jira sends the event again, maybe to the leader); before the first
+successful cycle, a hint runs the scheduled cycle instead (it reads everything). Polling
+stays the safety net.
+
 SIGTERM or SIGINT sets a stop flag that the reader checks between issues and the executor
 between writes: the issue in hand is finished and recorded, ``service.stopped`` is logged with
 a summary, and the process exits within :data:`STOP_BOUND_S`. A second signal exits at once.
@@ -49,8 +58,11 @@ from worker.cycle.report import CycleReport
 from worker.cycle.runner import CycleRunner
 from worker.policy import Policies, PolicyError
 from worker.policy.config import Schedule
+from worker.read.incremental import ReadState
+from worker.service.hints import HintQueue
 from worker.service.probes import HealthServer
 from worker.service.reload import Reloader
+from worker.service.webhooks import GateSettings, Result, WebhookEndpoint, WebhookGate
 from worker.state.lease import Lease, LeaseHeldError, Renewer, bar_after_schema_loss
 from worker.state.store import schema_missing
 from worker.telemetry.health import Health
@@ -158,6 +170,20 @@ class Service:
         self._leading = False
         #: the store's schema vanished and could not be made again: ``/livez`` fails
         self._schema_lost: str | None = None
+        #: a hinted cycle is not running (the scheduled job has ``_idle``)
+        self._hint_idle = threading.Event()
+        self._hint_idle.set()
+        #: the webhook fast path (None: no webhook secret set)
+        self.hints: HintQueue | None = None
+        self.webhook: WebhookEndpoint | None = None
+        settings = runner.settings
+        if settings.webhook_secret is not None:
+            self.hints = HintQueue(self._hinted, coalesce_s=settings.webhook_coalesce_ms / 1000,
+                                   overflow=self._run_now)
+            gate = WebhookGate(settings.webhook_secret.reveal(), GateSettings(
+                rate_per_s=float(settings.webhook_rate), burst=5 * settings.webhook_rate))
+            self.webhook = WebhookEndpoint(gate, self._queue_hints, count=self._count_webhook,
+                                           standby=self._standby)
 
     # ------------------------------------------------------------------ the job
 
@@ -202,6 +228,10 @@ class Service:
         if not became or from_job:
             return
         log.info("lease.took_over", fencing=lease.fencing)
+        self._run_now()
+
+    def _run_now(self) -> None:
+        """Run the scheduled cycle now (coalesced with one already due)."""
         with self._apply_lock:  # the job exists once a policy file loaded, until shutdown
             scheduler = self._scheduler
             if (scheduler is not None and not self.stopping.is_set()
@@ -245,6 +275,50 @@ class Service:
             self._idle.set()
         if not self.stopping.is_set():
             self._maybe_reschedule()
+
+    # ------------------------------------------------------------------ the fast path
+
+    def _queue_hints(self, keys: list[str]) -> bool:
+        assert self.hints is not None
+        kept = self.hints.add(keys)
+        self.metrics.webhook_waiting.set(self.hints.waiting())
+        return kept
+
+    def _count_webhook(self, result: Result) -> None:
+        self.metrics.webhook_requests.labels(result=result).inc()
+
+    def _standby(self) -> bool:
+        """Whether another replica holds the lease as this one last looked."""
+        return self.lease is not None and not self._leading
+
+    def _hinted(self, keys: tuple[str, ...]) -> None:
+        """A batch of hinted keys: a cycle that reads exactly those tickets."""
+        self.metrics.webhook_waiting.set(self.hints.waiting() if self.hints else 0)
+        if self.stopping.is_set():
+            return
+        self._hint_idle.clear()
+        try:
+            if not self._leads():
+                log.info("webhook.standby", issues=len(keys),
+                         detail="not the leader: its own events reach the leader")
+                return
+            if ReadState.load(self.runner.store).watermark is None:
+                # A store with no successful cycle: the scheduled cycle reads everything
+                # (and reads the bot's state before each write: search may lag).
+                log.info("webhook.deferred", issues=len(keys),
+                         detail="no successful cycle yet: the scheduled cycle runs now")
+                self._run_now()
+                return
+            report = self.runner.run(dry_run=self.dry_run, stopping=self.stopping,
+                                     hint=keys)
+            self._count(report)
+        except LeaseHeldError:  # lost between the look and the cycle: a standby now
+            if self.lease is not None:
+                self._looked(self.lease)
+        except Exception as exc:  # run_cycle never raises; this is the last line of defence
+            log.exception("service.job_failed", error=str(exc))
+        finally:
+            self._hint_idle.set()
 
     def _count(self, report: CycleReport) -> None:
         t = self._tally
@@ -356,11 +430,15 @@ class Service:
             policies = None
         self.metrics.config_valid.set(0 if self.runner.source.problems else 1)
         self._seed_last_success()
+        if self.hints is not None:  # before /livez can be asked about it
+            self.hints.start()
         if self._server is not None:
             self._server.live = self.threads
+            self._server.webhook = self.webhook
         elif self.http_port is not None:
             self._server = HealthServer(self.health, self.metrics, port=self.http_port,
-                                        host=self.http_host, live=self.threads).start()
+                                        host=self.http_host, live=self.threads,
+                                        webhook=self.webhook).start()
         if self.lease is not None:
             self.runner.lease_kept = True
             self._watch_store(self.lease)
@@ -379,6 +457,7 @@ class Service:
             timezone=policies.schedule.timezone if policies else None,
             health_port=self._server.port if self._server else None,
             health_host=self._server.host if self._server else None,
+            webhooks=self.webhook is not None,
         )
         self._done.wait()
         return self._shutdown()
@@ -417,6 +496,8 @@ class Service:
             found["lease"] = self._keeper.alive()
         if self._schema_lost is not None:  # the store's tables are gone and could not be remade
             found["store_schema"] = False
+        if self.hints is not None:
+            found["webhooks"] = self.hints.alive()
         return found
 
     def _shutdown(self) -> int:
@@ -425,7 +506,10 @@ class Service:
             if self._scheduler is not None:
                 self._scheduler.shutdown(wait=False)
         self.reloader.stop()
-        finished = self._idle.wait(timeout=max(0.0, deadline - time.monotonic()))
+        if self.hints is not None:
+            self.hints.stop(timeout_s=0.0)  # no new batch; the one running is waited for below
+        finished = (self._idle.wait(timeout=max(0.0, deadline - time.monotonic()))
+                    and self._hint_idle.wait(timeout=max(0.0, deadline - time.monotonic())))
         if self._keeper is not None:
             self._keeper.stop(timeout_s=max(0.1, deadline - time.monotonic()))
         if self.lease is not None:

@@ -152,6 +152,18 @@ class Metrics:
             "written by this installation or one sharing its signing key.",
             registry=r,
         )
+        self.webhook_requests = Counter(
+            "handoff_guard_webhook_requests",
+            "Requests to /webhooks/jira, by what the front door made of them (accepted, "
+            "unsigned, bad_signature, stale, duplicate, too_large, rate_limited...).",
+            ["result"],
+            registry=r,
+        )
+        self.webhook_waiting = Gauge(
+            "handoff_guard_webhook_waiting_tickets",
+            "Tickets named by accepted webhook events that wait for their cycle.",
+            registry=r,
+        )
         self.cycle_duration = Histogram(
             "handoff_guard_cycle_duration_seconds",
             "Wall time of one cycle.",
