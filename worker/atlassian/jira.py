@@ -546,6 +546,45 @@ class JiraGateway:
             "PUT", f"{self.api}/issue/{key}/assignee", body=assignee_value(person, self.flavor)
         )
 
+    def reconciled_properties(
+        self, issues: Sequence[tuple[str, str]], property_key: str
+    ) -> dict[str, object | None]:
+        """Our property on up to :data:`MAX_RECONCILE` issues in one request (Cloud): a
+        ``key in (...)`` search naming their ids in ``reconcileIssues``, so the answer
+        reflects each one's latest state, not a lagging index. ``issues``: (key, id) pairs.
+
+        Returns key -> the value (None when absent); an issue the answer leaves out, or
+        shows without a ``properties`` object, is not in the result (read it on its own).
+        """
+        if self.flavor != "cloud":
+            raise ValueError("reconcileIssues is a Jira Cloud search parameter")
+        chosen = list(issues)[:MAX_RECONCILE]
+        if not chosen:
+            return {}
+        quoted = ", ".join('"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                           for key, _id in chosen)
+        body: dict[str, Any] = {
+            "jql": f"key in ({quoted})",
+            # no fields: each issue comes back as its id (and our property), nothing more
+            "properties": [property_key],
+            "maxResults": MAX_RECONCILE,
+            "reconcileIssues": [int(i) for _key, i in chosen if str(i).isdigit()],
+        }
+        page = _expect_dict(
+            self.transport.call("POST", f"{self.api}/search/jql", body=body, idempotent=True),
+            "search/jql",
+        )
+        found: dict[str, object | None] = {}
+        wanted = {str(ident): key for key, ident in chosen}
+        for raw in page.get("issues") or []:
+            if not isinstance(raw, dict):
+                continue
+            key = wanted.get(str(raw.get("id", "")))
+            props = raw.get("properties")
+            if key is not None and isinstance(props, dict):
+                found[key] = props.get(property_key)
+        return found
+
     def issue_property(self, key: str, property_key: str) -> object | None:
         """Our property's current value on one issue (None when absent)."""
         try:

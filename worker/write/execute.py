@@ -10,10 +10,12 @@ Exactly once rests on three habits:
   name those issues in ``reconcileIssues``;
 * a write whose answer was lost is never resent blindly: we re-read our property first and
   resend only when our step is not there;
-* where the state a write builds on is not known for sure, the property is read first (one
-  GET, only for the issues about to be written): the search answer carried no ``properties``
-  object, the store holds no earlier cycle (new or lost: a lagging search may not show what
-  an earlier run wrote), or the journal's last write to the issue has no known outcome. A
+* where the state a write builds on is not known for sure, the property is read first (only
+  for the issues about to be written: on Jira Cloud fifty in one search that names them in
+  ``reconcileIssues``, :mod:`worker.write.state_reads`; else one GET): the search answer carried
+  no ``properties`` object, the store holds no earlier cycle (new or lost: a lagging search
+  may not show what an earlier run wrote), or the journal's last write to the issue has no
+  known outcome. A
   journal row ``unknown`` younger than the write timeout plus a margin holds the issue back
   altogether: that write may still be running on the server, so even a read proves nothing.
   A step already there is not written again; a state that differs from what the plan read is
@@ -74,6 +76,7 @@ from worker.model import (
 )
 from worker.state.recent import marks_more
 from worker.write.journal import JournalUnavailableError
+from worker.write.state_reads import NOT_READ, Prefetched, StateReads
 
 if TYPE_CHECKING:
     from worker.state.installation import Actors
@@ -113,6 +116,9 @@ def step_landed(stored: object, write: IssueWrite) -> bool:
         for pid in write.policies
     )
 
+
+#: Writes queued per writer in flight before the reader waits (:class:`WriteDispatch`)
+QUEUED_PER_WRITER = 8
 
 #: How long after a write that got no answer it may still land: the client's timeout plus
 #: this margin (queues, retries inside Jira). Younger "unknown" journal rows hold the issue back.
@@ -251,19 +257,52 @@ class WriteDispatch:
         self._stop_logged = False
         self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency),
                                         thread_name_prefix="writer")
+        # Writes handed in but not finished, at most this many: the writers are paced (the
+        # tenant's edit rate), the reader is not; past the bound the reader waits for a
+        # writer instead of queueing every planned write ahead of the pace.
+        self._room = threading.BoundedSemaphore(max(1, concurrency) * QUEUED_PER_WRITER)
         self._started: dict[str, tuple[IssueWrite, Future[Outcome]]] = {}
+        #: writes whose state is read fifty at a time first (Cloud: reconcileIssues)
+        self._waiting: dict[str, IssueWrite] = {}
+        #: writes handed to the pool and not finished
+        self._busy = 0
+        self._busy_lock = threading.Lock()
+        self._reads = (StateReads(atlassian.jira, property_key, self._start,
+                                  idle=lambda: self._busy == 0)
+                       if atlassian.flavor == "cloud" else None)
 
     def submit(self, write: IssueWrite) -> None:
-        """Start ``write`` when a writer is free (at once when one is)."""
-        if write.issue in self._started:
+        """Start ``write`` when a writer is free (at once when one is); one whose state must
+        be read first waits for its batch's read (:mod:`worker.write.state_reads`)."""
+        if write.issue in self._started or write.issue in self._waiting:
             # One write per issue and cycle, whatever happens: the first one stands.
             log.error("execute.duplicate_write", issue=write.issue)
             return
-        # Each writer runs in a copy of this context: the cycle's run_id stays bound.
-        future = self._pool.submit(contextvars.copy_context().run, self._one, write)
-        self._started[write.issue] = (write, future)
+        if self._reads is not None and self._writer.needs_state(write):
+            self._waiting[write.issue] = write
+            self._reads.add(write)
+            return
+        self._start(write, NOT_READ)
 
-    def _one(self, write: IssueWrite) -> Outcome:
+    def _start(self, write: IssueWrite, prefetched: Prefetched) -> None:
+        self._room.acquire()  # back-pressure: blocks the reader while the queue is full
+        with self._busy_lock:
+            self._busy += 1
+        # Each writer runs in a copy of this context: the cycle's run_id stays bound.
+        future = self._pool.submit(contextvars.copy_context().run, self._one, write,
+                                   prefetched)
+        future.add_done_callback(self._done)
+        # Started before it stops waiting: a batch's timer thread may start it while the
+        # reader hands in the next write, which must find it in one or the other.
+        self._started[write.issue] = (write, future)
+        self._waiting.pop(write.issue, None)
+
+    def _done(self, _future: Future[Outcome]) -> None:
+        with self._busy_lock:
+            self._busy -= 1
+        self._room.release()
+
+    def _one(self, write: IssueWrite, prefetched: Prefetched = NOT_READ) -> Outcome:
         if self._ended or self._stopping():
             if not self._stop_logged:
                 self._stop_logged = True
@@ -271,23 +310,29 @@ class WriteDispatch:
                     1 for _w, f in self._started.values() if not f.done()))
             return _stopped(write, self._writer.halted())
         with structlog.contextvars.bound_contextvars(issue=write.issue):
-            return self._writer.apply(write)
+            return self._writer.apply(write, prefetched)
 
     def finish(self, writes: Sequence[IssueWrite]) -> list[Outcome]:
         """Write the rest of ``writes`` and wait for every one; outcomes in their order
         (then any write handed in that the plan does not hold, which should never be)."""
         for write in writes:
-            known = self._started.get(write.issue)
+            started = self._started.get(write.issue)
+            known = started[0] if started is not None else self._waiting.get(write.issue)
             if known is None:
                 self.submit(write)
-            elif known[0] != write:
+            elif known != write:
                 log.error("execute.early_write_differs", issue=write.issue)
+        if self._reads is not None:
+            self._reads.flush()
         return self._collect([w.issue for w in writes])
 
     def abort(self) -> list[Outcome]:
         """The cycle ends before its plan (a stop, a failed read): no new issue starts; the
         ones in flight finish. The outcomes of everything handed in."""
         self._ended = True
+        if self._reads is not None:
+            for write in self._reads.drop():  # nothing sent for them: "stopped"
+                self._start(write, NOT_READ)
         return self._collect([])
 
     def _collect(self, order: list[str]) -> list[Outcome]:
@@ -431,11 +476,24 @@ class _Writer:
             return "the last write to this issue got no answer", None
         return self.verify.get(write.issue) or self.verify_all, None
 
-    def _read_first(self, write: IssueWrite, why: str) -> tuple[IssueWrite, Outcome | None]:
-        """Read our property (one GET) before writing; the write to send, or why not."""
+    def needs_state(self, write: IssueWrite) -> bool:
+        """Whether the stored state must be read before this write for a reason a batched
+        read serves (not a write whose last answer was lost: that one is read on its own,
+        right before it is decided)."""
+        last = self.recent.get(write.issue)
+        if last is not None and last.status == "unknown":
+            return False
+        return bool(self.verify.get(write.issue) or self.verify_all)
+
+    def _read_first(self, write: IssueWrite, why: str, prefetched: Prefetched = NOT_READ
+                    ) -> tuple[IssueWrite, Outcome | None]:
+        """Read our property (one GET, unless a batch read it already) before writing; the
+        write to send, or why not."""
         kinds = _kinds(write)
         try:
-            stored = BotState.from_json(self.jira.issue_property(write.issue, self.property_key))
+            raw = (self.jira.issue_property(write.issue, self.property_key)
+                   if prefetched is NOT_READ else prefetched)
+            stored = BotState.from_json(raw)
         except _UNREADABLE as exc:
             log.warning("write.state_unknown", why=why, error=str(exc))
             return write, Outcome(
@@ -475,9 +533,10 @@ class _Writer:
                   **{p: write.state.for_policy(p) for p in write.policies}}
         return replace(write, state=BotState(policies=dict(sorted(merged.items())))), None
 
-    def apply(self, write: IssueWrite) -> Outcome:
+    def apply(self, write: IssueWrite, prefetched: Prefetched = NOT_READ) -> Outcome:
+        """Apply one write (``prefetched``: its stored state, read in a batch)."""
         try:
-            return self._apply(write)
+            return self._apply(write, prefetched)
         except JournalUnavailableError as exc:
             log.error("action.failed", error=str(exc), retryable=True)
             return Outcome(write.issue, "failed", _kinds(write), retryable=True,
@@ -490,7 +549,7 @@ class _Writer:
                            detail=f"{exc.reason}: not sent"
                            + ("" if halted is None else f" ({halted})"))
 
-    def _apply(self, write: IssueWrite) -> Outcome:
+    def _apply(self, write: IssueWrite, prefetched: Prefetched = NOT_READ) -> Outcome:
         kinds = _kinds(write)
         if (fenced := self._fenced(write, look=False)) is not None:
             return fenced
@@ -498,7 +557,7 @@ class _Writer:
         if held is not None:
             return held
         if why is not None:
-            write, refused = self._read_first(write, why)
+            write, refused = self._read_first(write, why, prefetched)
             if refused is not None:
                 return refused
         try:
