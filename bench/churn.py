@@ -107,12 +107,17 @@ def churn(people: People, *, fraction: float, seed: int, deal: int = 0) -> dict[
 
 def sign_deal(people: People, session: requests.Session, page_id: str) -> str:
     """An account executive edits one unsigned deal page: Contract status becomes Signed."""
-    base = f"{people.url}/wiki/rest/api/content/{page_id}"
+    return set_deal_status(people.url, session, page_id, "Signed")
+
+
+def set_deal_status(url: str, session: requests.Session, page_id: str, status: str) -> str:
+    """Someone in Sales edits a deal page's Contract status (through Confluence's REST API)."""
+    base = f"{url}/wiki/rest/api/content/{page_id}"
     page = session.get(base, params={"expand": "body.storage,version"}, timeout=30)
     page.raise_for_status()
     data = page.json()
     storage = data["body"]["storage"]["value"]
-    signed, found = _STATUS_CELL.subn(lambda m: m.group(1) + "Signed", storage, count=1)
+    signed, found = _STATUS_CELL.subn(lambda m: m.group(1) + status, storage, count=1)
     if not found:
         raise ValueError(f"deal page {page_id}: no Contract status cell to edit")
     answer = session.put(

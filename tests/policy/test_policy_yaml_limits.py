@@ -38,7 +38,7 @@ GOOD_LINES = GOOD.count("\n")
     [
         (GOOD + alias_bomb(), f"policies.yaml:{GOOD_LINES + 1}:7: YAML anchors (&l0) are not "
                               "allowed in a policy file; write the value out where it applies"),
-        (GOOD.replace("schedule:\n  every: 15m", "schedule:\n  every: &often 15m", 1)
+        (GOOD.replace("schedule:\n  every: 1m", "schedule:\n  every: &often 1m", 1)
          + "x: *often\n", "YAML anchors (&often) are not allowed in a policy file"),
         (GOOD + "deep: " + "[" * 200 + "]" * 200 + "\n",
          f"policies.yaml:{GOOD_LINES + 1}:70: YAML nesting deeper than 64 levels"),

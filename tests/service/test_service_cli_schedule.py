@@ -24,8 +24,8 @@ def test_each_bad_schedule_exits_1_with_its_line(
     """validate and run --once both refuse the file at the schedule's line (nothing runs)."""
     path = config_dir / "policies.yaml"
     text = path.read_text()
-    assert "  every: 15m\n" in text
-    path.write_text(text.replace("  every: 15m\n", line))
+    assert "  every: 1m\n" in text
+    path.write_text(text.replace("  every: 1m\n", line))
     code, out, err = cli("validate", str(path))
     assert (code, out) == (1, "")
     assert f"{path}{expected}" in err
@@ -37,7 +37,7 @@ def test_each_bad_schedule_exits_1_with_its_line(
 def test_validate_prints_the_real_interval_and_warns(cli: Cli, config_dir: Path) -> None:
     """`every: 90s` is summarized as 90 seconds; `ignore_opt_out` prints a warning."""
     path = config_dir / "policies.yaml"
-    text = path.read_text().replace("  every: 15m\n", "  every: 90s\n")
+    text = path.read_text().replace("  every: 1m\n", "  every: 90s\n")
     text = text.replace("    mode: dry-run ", "    ignore_opt_out: true\n    mode: dry-run ")
     path.write_text(text)
     code, out, err = cli("validate", str(path))

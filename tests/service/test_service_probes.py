@@ -30,7 +30,7 @@ from worker.telemetry.health import Health, liveness
 from worker.telemetry.metrics import Metrics
 
 #: the default policy file's schedule, and an invalid replacement (a known problem and place)
-GOOD_SCHEDULE = "  every: 15m\n"
+GOOD_SCHEDULE = "  every: 1m\n"
 BAD_SCHEDULE = '  cron: "*/15 7-19 * * mon-fry"\n'
 BAD_PROBLEM = ("policies.yaml:14:24: schedule.cron: day of week field 'mon-fry': invalid "
                'weekday name "fry" (allowed: 0-6 or mon-sun)')
