@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         baseline_max_n=args.baseline_max_n,
         policies=args.policies.resolve(),
         log_dir=out.parent / f"logs-{stamp}",
+        fast_path=True,
     )
     # Piped output (CI logs, files) gets a width that fits the table instead of rich's 80.
     console = Console(width=None if sys.stdout.isatty() else 160)
