@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
@@ -43,6 +43,8 @@ from worker.model import (
 )
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 #: Jira's own name for the flag ("Impediment") field.
 FLAGGED_FIELD_NAME = "Flagged"
@@ -172,6 +174,8 @@ class JiraGateway:
     _myself: Person | None = field(default=None, init=False, repr=False)
     _time_zone: ZoneInfo | None = field(default=None, init=False, repr=False)
     _users: dict[str, Person | None] = field(default_factory=dict, init=False, repr=False)
+    #: whether this process asked ``/serverInfo`` once (a site that is not Jira shows there)
+    _clock_asked: bool = field(default=False, init=False, repr=False)
 
     @property
     def api(self) -> str:
@@ -183,7 +187,25 @@ class JiraGateway:
     def server_now(self) -> datetime:
         """The site's clock (``/serverInfo`` serverTime): a cycle's "now"."""
         info = _expect_dict(self.transport.call("GET", f"{self.api}/serverInfo"), "serverInfo")
+        self._clock_asked = True
         return parse_jira_time(info.get("serverTime"))
+
+    def read_with_clock(self, read: Callable[[], T]) -> tuple[datetime, T]:
+        """``read()`` and the site's clock taken no later than its answers.
+
+        The first time in a process, ``/serverInfo`` is asked before ``read`` (it also tells a
+        site that is not Jira at once). After that the clock is the ``Date`` of ``read``'s last
+        answer, one request less per cycle: whole seconds, rounded down, so a cycle that
+        starts from it reads a little more, never less; ``/serverInfo`` again when ``read``
+        got no dated answer.
+        """
+        if not self._clock_asked:
+            now = self.server_now()
+            return now, read()
+        self.transport.last_date = None
+        value = read()
+        dated = self.transport.last_date
+        return (dated if dated is not None else self.server_now()), value
 
     def myself(self) -> Person:
         """The account the worker runs as (``/myself``), read once per process."""

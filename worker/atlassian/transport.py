@@ -15,6 +15,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -173,6 +175,18 @@ def _error_details(response: requests.Response) -> tuple[tuple[str, ...], dict[s
     return messages, field_errors
 
 
+def answered_at(response: requests.Response) -> datetime | None:
+    """The answer's ``Date`` header as an aware time (None when absent or unreadable)."""
+    value = response.headers.get("Date")
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 @dataclass(slots=True)
 class Transport:
     """Sends requests through one library client under the retry policy."""
@@ -185,6 +199,8 @@ class Transport:
     pacer: WritePacer | None = None
     #: checked by every write as it leaves (None: this process acts alone)
     gate: WriteGate | None = None
+    #: the ``Date`` of the last successful answer (the site's clock, to the second)
+    last_date: datetime | None = None
 
     def call(
         self,
@@ -304,6 +320,7 @@ class Transport:
                 messages=messages,
                 field_errors=field_errors,
             )
+        self.last_date = answered_at(response)
         if response.status_code == 204 or not response.content:
             return None
         try:

@@ -195,8 +195,8 @@ def stream_site(
     with ``deal_facts`` too only the deal page bodies that can have changed. With ``hint``
     (issue keys a webhook named), exactly those tickets are read (:mod:`worker.read.hinted`).
     """
-    now = atlassian.jira.server_now()
-    directory = atlassian.jira.directory(spec.groups)
+    # the clock no later than the directory's answers: before anything the cycle compares
+    now, directory = atlassian.jira.read_with_clock(lambda: atlassian.jira.directory(spec.groups))
     deal_read = DealRead()
     if spec.deals is not None:
         last = deal_pages.last() if deal_pages is not None else None
