@@ -205,11 +205,21 @@ def performance_markdown(results: Mapping[str, Any], *, chart_link: str, json_li
         "After a first full read, a cycle reads only what can have changed (see [Incremental "
         "cycles](operating.md#incremental-cycles)): an unchanged cycle costs the same at 1,000 "
         "and 100,000 tickets. The "
-        "benchmark runs, per size, these cycles a quarter of an hour apart: "
+        "benchmark runs, per size, these cycles a quarter of an hour apart (the last two a "
+        "minute apart, as `every: 1m` runs them): "
         + ", ".join(label for label, _f, _c in GUARD_SCRIPT)
         + " (churn: Sales people comment on or relabel that share of the tickets through the "
         "REST API, and one deal page is marked signed; full read: a full sweep with nothing "
         "to write, run twice because CPU time on a shared machine swells with its load).",
+        "",
+        "At the largest size it then measures what a PM feels: the service runs as deployed "
+        "(`python -m worker run`, its own process and store, `every: 1m`, a webhook secret) "
+        "against the same sandbox; a Sales person creates a Sales deliverable assigned to a PM "
+        "through the REST API, and the clock stops when the bot's comment can be read back "
+        "through the REST API. With the sandbox's signed webhook (see [the webhook fast "
+        "path](webhooks.md)) the samples run one after another; with polling only, the tickets "
+        "are created at random moments over a minute. Requests per day at `every: 1m` are the "
+        "minute cycles' mean times 1,439 plus one daily full sweep.",
         "",
         f"`make bench` runs Handoff Guard and the script a user would write against the sandbox "
         f"with {cfg['latency_ms']} ms injected per request (a nearby Cloud site), on a generated "
