@@ -204,8 +204,12 @@ def search_jql(ctx: Ctx) -> Reply:
     else:
         if not isinstance(jql, str):
             raise bad_request(UNBOUNDED_JQL)
-        result = world.remember_search(
-            evaluate(world, jql, bounded=True, reconcile=frozenset(reconcile)))
+        found = evaluate(world, jql, bounded=True, reconcile=frozenset(reconcile))
+        # Only a search with a next page needs its token: an answer that fits one page is
+        # not kept, so it cannot push out a long read's paging (a reconciled batch read
+        # between two pages, say).
+        paged = len(found) > min(max_results, MAX_SEARCH_RESULTS)
+        result = world.remember_search(found, keep=paged)
         offset = 0
     chosen = select_fields(world, fields, default="id")
     id_only = not chosen

@@ -251,9 +251,12 @@ class World:
                 chosen = version
         return chosen
 
-    def remember_search(self, issues: list[Issue]) -> SearchResult:
-        """Cache an evaluated search so its pages are served without evaluating it again."""
+    def remember_search(self, issues: list[Issue], *, keep: bool = True) -> SearchResult:
+        """Cache an evaluated search so its pages are served without evaluating it again
+        (``keep=False``: one page holds it all, nothing to page through)."""
         result = SearchResult(next(self._search_ids), issues)
+        if not keep:
+            return result
         self.searches[result.id] = result
         while len(self.searches) > SEARCH_CACHE_SIZE:
             self.searches.popitem(last=False)
