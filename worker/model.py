@@ -35,6 +35,12 @@ MATCHED_VERDICTS: frozenset[str] = frozenset({"act", "waiting", "handled", "defe
 #: ``unreadable``/``conflicting``: deal pages name the customer but cannot be trusted
 ContractState = Literal["signed", "unsigned", "unknown", "unreadable", "conflicting"]
 
+def step_number(index: int | None) -> int | None:
+    """A ladder step as people count it (from 1), for everything shown or exported; the state
+    and the store keep the index (from 0)."""
+    return None if index is None else index + 1
+
+
 #: The issue property our state lives in (overridable in settings).
 DEFAULT_PROPERTY_KEY = "handoff-guard"
 
@@ -557,6 +563,26 @@ class Evidence:
     condition: str
     result: bool
     detail: str
+    #: a person's comment the condition quotes (``comments_by``): who wrote it, its id, when,
+    #: and an excerpt around what matched (kept in the store for the report's second sign)
+    quote: CommentQuote | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommentQuote:
+    """A comment a condition matched: the words that matched and an excerpt around them."""
+
+    comment_id: str
+    author: str
+    created: datetime
+    matched: str
+    excerpt: str
+
+    def to_json(self) -> dict[str, str]:
+        """The JSON kept with the decision's evidence."""
+        return {"comment_id": self.comment_id, "author": self.author,
+                "created": self.created.isoformat(), "matched": self.matched,
+                "excerpt": self.excerpt}
 
 
 @dataclass(frozen=True, slots=True)
@@ -621,6 +647,8 @@ class Subject:
     account_executive: Person | None = None
     deal_page_id: str | None = None
     deal_page_url: str | None = None
+    #: the ticket's summary as read (hostile text: escape it wherever it is shown)
+    summary: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -724,6 +752,16 @@ class Outcome:
     retryable: bool = False
     #: what the write changed on the ticket (applied writes only; see ``write_changes``)
     changes: Mapping[str, Any] | None = None
+
+
+def comment_stamp(write: IssueWrite, now: datetime) -> dict[str, Any]:
+    """The comment property each comment of ``write`` carries: the cycle's site time (the
+    ``at`` its outcome is recorded under), the policies and the templates. ``revert`` finds a
+    run's comments by it (the edit request answers no comment id)."""
+    templates = [a.template for a in write.actions if isinstance(a, CommentAction)]
+    templates += ["note to the new owner" for a in write.actions
+                  if isinstance(a, ReassignAction) and a.note is not None]
+    return {"at": now.isoformat(), "policies": list(write.policies), "templates": templates}
 
 
 def write_changes(write: IssueWrite) -> dict[str, Any]:

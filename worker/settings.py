@@ -127,6 +127,8 @@ class Settings:
     #: the secrets the bot's property signatures are keyed by, comma-separated (the first
     #: signs, all verify); None: the Jira credential (see :mod:`worker.signature`)
     signing_key: Secret | None = None
+    #: the status page asks for ``Authorization: Bearer <token>`` (None: open, as the probes)
+    status_token: Secret | None = None
     #: the shared secret of Jira's admin webhook (None: no ``/webhooks/jira`` endpoint)
     webhook_secret: Secret | None = None
     webhook_coalesce_ms: int = DEFAULT_WEBHOOK_COALESCE_MS
@@ -205,6 +207,7 @@ class Settings:
             trusted_installations=_id_list(get("HANDOFF_GUARD_TRUSTED_INSTALLATIONS")),
             installation=_name("HANDOFF_GUARD_INSTALLATION", get("HANDOFF_GUARD_INSTALLATION")),
             signing_key=_secret(get("HANDOFF_GUARD_SIGNING_KEY")),
+            status_token=_secret(get("HANDOFF_GUARD_STATUS_TOKEN")),
             webhook_secret=webhook_secret,
             webhook_coalesce_ms=_positive_int(
                 "HANDOFF_GUARD_WEBHOOK_COALESCE_MS", get("HANDOFF_GUARD_WEBHOOK_COALESCE_MS")
@@ -223,6 +226,7 @@ class Settings:
             self.jira_personal_token,
             self.confluence_api_token,
             self.confluence_personal_token,
+            self.status_token,
             self.webhook_secret,
         )
         found = [s.reveal() for s in wrapped if s is not None]
@@ -311,6 +315,7 @@ class Settings:
             confluence_personal_token=_reveal(self.confluence_personal_token),
             timeout_s=self.timeout_s,
             write_rate_per_s=float(self.write_rate),
+            confluence_guessed=self.confluence_url is None,
         )
 
 @dataclass(frozen=True, slots=True)
@@ -374,6 +379,8 @@ CATALOGUE: tuple[SettingInfo, ...] = (
     SettingInfo("HANDOFF_GUARD_HTTP_PORT", "http_port",
                 "port of /livez, /readyz and /metrics", unset="off"),
     SettingInfo("HANDOFF_GUARD_HTTP_HOST", "http_host", "address the HTTP endpoint binds"),
+    SettingInfo("HANDOFF_GUARD_STATUS_TOKEN", "status_token",
+                "bearer token the status page asks for", secret=True, unset="open"),
     SettingInfo("HANDOFF_GUARD_WEBHOOK_SECRET", "webhook_secret",
                 "the secret of Jira's admin webhook: POST /webhooks/jira on the HTTP port",
                 secret=True, unset="off"),

@@ -21,6 +21,7 @@ from worker.atlassian.clients import Connection, connect
 from worker.atlassian.transport import AtlassianHTTPError, Transport
 from worker.policy.config import ReportConfig
 from worker.report import load_report
+from worker.report.html import storage
 from worker.report.publish import (
     PUBLISHED_KEY,
     ReportPage,
@@ -28,7 +29,6 @@ from worker.report.publish import (
     publish_if_due,
     publish_report,
 )
-from worker.report.render import storage
 from worker.sandbox import Sandbox
 from worker.state.store import Store
 

@@ -16,9 +16,11 @@ import pytest
 
 from tests.report.history_factories import T0
 from worker.report import FATES, Report, load_report
-from worker.report.build import Breakdown, build_report, period_start, trend_words
+from worker.report.build import Breakdown, build_report, period_start
 from worker.report.chart import SIZE_PX, chart_png
-from worker.report.render import as_json, html_page, markdown, storage, write_csv
+from worker.report.html import html_page, storage
+from worker.report.render import as_json, markdown, write_csv
+from worker.report.trend import trend_words
 from worker.state.store import Store
 
 UTC_TZ = ZoneInfo("UTC")
@@ -58,15 +60,17 @@ def test_formats_parse(store: Store) -> None:
     assert md.startswith("# Handoff Guard report")
     assert "![flagged tickets per week and open backlog](chart.png)" in md
     assert "[Acme Corp](https://example.test/wiki/x/2001)" in md
-    assert "<table>" in html_page(report, chart="chart.png")
+    assert "<table style=" in html_page(report, chart_png=b"png")
     data = json.loads(json.dumps(as_json(report)))
     assert set(data) == {"period", "generated_at", "empty_reason", "summary", "weeks",
-                         "by_customer", "by_pm", "by_account_executive", "tickets"}
+                         "by_customer", "by_pm", "by_account_executive", "tickets",
+                         "since_first_cycle", "left", "second_sign"}
     assert set(data["summary"]["fates"]) == set(FATES)
     buffer = io.StringIO()
     write_csv(report, buffer)
     rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
-    assert len(rows) == len(report.weeks) == 4  # Friday to Friday touches four weeks
+    # asked from the Friday three weeks before: the store's first cycle (Monday T0) starts it
+    assert len(rows) == len(report.weeks) == 1
     assert rows[0]["week_of"]
     assert "flagged" in rows[0]
     assert "backlog" in rows[0]
@@ -105,15 +109,25 @@ def test_a_fresh_store_gives_a_clear_report(tmp_path: Path) -> None:
     assert drawn > 1000
 
 
-def test_an_empty_period_keeps_its_weeks(store: Store) -> None:
-    """A period with no flagged ticket lists its weeks with zeros and says so."""
+def test_a_period_before_the_first_cycle_shows_no_week(store: Store) -> None:
+    """Weeks before the bot's first cycle are never shown: the report says when it began."""
     until = T0 - timedelta(weeks=1)
     report = load_report(store, since=until - timedelta(weeks=4), until=until, tz=UTC_TZ,
                          generated_at=until)
-    assert report.empty_reason == "No cycle ran in this period (the store's cycles are " \
-        "outside it)."
-    assert [w.flagged_total for w in report.weeks] == [0, 0, 0, 0, 0]
-    assert "No cycle ran in this period" in markdown(report)
+    assert report.empty_reason == ("Handoff Guard's first cycle ran on 02 Nov 2026, after "
+                                   "this period: nothing to report.")
+    assert report.weeks == ()
+    assert "after this period" in markdown(report)
+
+
+def test_a_long_period_starts_at_the_first_cycle(store: Store) -> None:
+    """12 weeks asked on a store whose first cycle ran this week: one week, "since"."""
+    until = T0 + timedelta(days=4)
+    report = load_report(store, since=until - timedelta(weeks=12), until=until, tz=UTC_TZ,
+                         generated_at=until)
+    assert [w.start for w in report.weeks] == [T0.date()]
+    assert report.since == T0
+    assert "Since 02 Nov 2026, when Handoff Guard's first cycle ran" in markdown(report)
 
 
 def test_the_chart_is_a_real_png_with_data(store: Store) -> None:
@@ -130,10 +144,13 @@ def test_the_chart_is_a_real_png_with_data(store: Store) -> None:
     [
         ([], [], "nothing to compare"),
         ([0, 0], [0, 0], "nothing to compare"),
-        ([3], [3], "too short"),
-        ([4, 4, 2, 2], [4, 6, 5, 3], "down (50%): 4.0 flagged per week"),
-        ([1, 1, 3, 3], [1, 2, 4, 6], "up (200%)"),
-        ([2, 2], [2, 2], "flat at 2.0"),
+        ([3], [3], "not enough history yet (1 week(s)"),
+        ([4, 4, 2, 2], [4, 6, 5, 3], "not enough history yet (4 week(s)"),
+        ([4, 4, 2, 2, 1, 1, 1], [4] * 7, "not enough history yet (7 week(s)"),
+        ([4, 4, 4, 4, 2, 2, 2, 2], [4, 6, 5, 3, 3, 3, 3, 3], "down (50%): 4.0 flagged per week "
+                                                             "in the first 4 week(s)"),
+        ([1, 1, 1, 1, 3, 3, 3, 3], [1, 2, 4, 6, 6, 6, 6, 6], "up (200%)"),
+        ([2] * 8, [2] * 8, "flat at 2.0"),
     ],
 )
 def test_trend_words(flagged: list[int], backlog: list[int], words: str) -> None:

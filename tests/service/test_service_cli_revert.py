@@ -20,8 +20,9 @@ def _issue(sandbox: Sandbox, key: str) -> dict[str, object]:
 
 
 def test_revert_a_run(cli: Cli, demo_sandbox: Sandbox) -> None:
-    """revert --run undoes every reassignment of a run (dry run first), says so in a comment,
-    is recorded for history, is not undone by the next cycle, and happens exactly once."""
+    """revert --run undoes every reassignment of a run (dry run first) and takes back its
+    comments, says so in a comment, is recorded for history, is not undone by the next cycle,
+    and happens exactly once."""
     _run_once(cli)
     demo_sandbox.advance("2d")
     ladder = _run_once(cli)
@@ -43,12 +44,17 @@ def test_revert_a_run(cli: Cli, demo_sandbox: Sandbox) -> None:
     code, out, err = cli("revert", "--run", run_id, "--reason", "Lee Okafor")
     assert code == 0, err
     assert f"{key}: reverted: assignee " in out
-    assert "label sales-owned removed; comment posted" in out
+    # the run's note to the new owner is taken back too (rewritten into a retraction)
+    assert "label sales-owned removed; 1 comment withdrawn (" in out
     after = _issue(demo_sandbox, key)
     assert "sales-owned" not in after["labels"]  # type: ignore[operator]
     assert after["assignee"] != before["assignee"]
-    puts = [r for r in demo_sandbox.requests() if r["method"] == "PUT"]
+    puts = [r for r in demo_sandbox.requests()
+            if r["method"] == "PUT" and "/comment/" not in r["path"]]
     assert len(puts) == len({o["issue"] for o in changed if o.get("changes")})
+    comment_edits = [r for r in demo_sandbox.requests()
+                     if r["method"] == "PUT" and "/comment/" in r["path"]]
+    assert len(comment_edits) == len(puts)  # one note to the new owner per reassignment
 
     code, out, _ = cli("history", "--format", "json", "--issue", key)
     rows = [r for r in json.loads(out)["rows"] if r["run_id"].startswith("revert-")]
@@ -65,6 +71,10 @@ def test_revert_a_run(cli: Cli, demo_sandbox: Sandbox) -> None:
                 if r["method"] == "PUT" and r["path"].endswith(f"/{key}")]
     assert _issue(demo_sandbox, key)["assignee"] == after["assignee"]
 
+    # by key: the first cycle's comment is still up, so it is taken back; then nothing is left
+    code, out, _ = cli("revert", key, "--reason", "Lee Okafor")
+    assert code == 0
+    assert out.startswith(f"{key}: reverted: 1 comment withdrawn (")
     code, out, _ = cli("revert", key, "--reason", "Lee Okafor")
     assert code == 0
     assert out.startswith(f"{key}: nothing to undo: sales-deliverable-before-signature was "

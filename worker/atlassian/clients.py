@@ -49,6 +49,9 @@ class Connection:
     timeout_s: int = 30
     #: Jira edits per second at most, over every writer in flight
     write_rate_per_s: float = DEFAULT_WRITE_RATE_PER_S
+    #: True when ``confluence_url`` was not set (on Data Center, Jira's URL is tried; a 404
+    #: there says to set CONFLUENCE_URL)
+    confluence_guessed: bool = False
 
 
 def _auth(
@@ -197,7 +200,8 @@ def connect(conn: Connection) -> Atlassian:
     pacer = WritePacer(rate_per_s=conn.write_rate_per_s)
     jira = JiraGateway(Transport(jira_client, "jira", counters, pacer=pacer), flavor)
     confluence = ConfluenceGateway(
-        Transport(confluence_client, "confluence", counters), flavor=flavor, jira=jira
+        Transport(confluence_client, "confluence", counters), flavor=flavor, jira=jira,
+        guessed=flavor == "datacenter" and (conn.confluence_guessed or not conn.confluence_url),
     )
     return Atlassian(flavor=flavor, jira=jira, confluence=confluence, counters=counters,
                      pacer=pacer)

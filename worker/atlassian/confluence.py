@@ -21,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 
 import structlog
 
+from worker.atlassian.discovery import confluence_url_error
 from worker.atlassian.pageprops import (
     CellValue,
     StorageError,
@@ -288,10 +289,13 @@ def next_url(next_link: str, base: str | None, client_url: str) -> str:
 class ConfluenceGateway:
     """Every Confluence request the worker makes."""
 
-    def __init__(self, transport: Transport, *, flavor: Flavor, jira: JiraGateway) -> None:
+    def __init__(self, transport: Transport, *, flavor: Flavor, jira: JiraGateway,
+                 guessed: bool = False) -> None:
         self.transport = transport
         self.flavor: Flavor = flavor
         self._jira = jira
+        #: True when the base URL is Jira's (``CONFLUENCE_URL`` unset on Data Center)
+        self.guessed = guessed
 
     def deals(
         self,
@@ -467,7 +471,15 @@ class ConfluenceGateway:
         for _ in range(MAX_RESULT_PAGES):
             try:
                 page = self.transport.call("GET", path, params=params, absolute=absolute)
+            except AtlassianHTTPError as exc:
+                if self.guessed and exc.status == 404:
+                    raise confluence_url_error(site, f"GET {path} answered 404",
+                                               self._jira.transport) from None
+                raise
             except UnexpectedBodyError as exc:
+                if self.guessed:
+                    raise confluence_url_error(site, "it answered something else than "
+                                               "Confluence's JSON", self._jira.transport) from None
                 raise DealReadFailedError(
                     f"Confluence answered something else than JSON ({exc})"
                 ) from exc

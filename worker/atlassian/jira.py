@@ -92,11 +92,15 @@ def edit_body(
     flagged_field_id: str | None,
     include_assignee: bool = True,
     drop_fields: frozenset[str] = frozenset(),
+    comment_property: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The body of one edit-issue request carrying every action and our new state.
 
     ``drop_fields`` names fields the site refused (a field not on the edit screen); they are
     left out so the rest, above all the comment and our state, still lands atomically.
+    ``comment_property`` is stamped on each comment as the comment property ``property_key``:
+    the edit answers no comment id, so the stamp is how ``revert`` finds the bot's comments
+    of a run in the comment list later (:func:`worker.revert.comments_of`).
     """
     fields: dict[str, Any] = {}
     update: dict[str, list[dict[str, Any]]] = {}
@@ -138,6 +142,8 @@ def edit_body(
         comment: dict[str, Any] = {"body": rendered}
         if audience is not None:
             comment["visibility"] = {"type": audience[0], "value": audience[1]}
+        if comment_property is not None:
+            comment["properties"] = [{"key": property_key, "value": dict(comment_property)}]
         update.setdefault("comment", []).append({"add": comment})
     body: dict[str, Any] = {"properties": [{"key": property_key, "value": state.to_json()}]}
     if fields:

@@ -27,6 +27,7 @@ import structlog
 
 from worker import __version__
 from worker.cli.envfile import EnvFileError, apply_env, read_env_files
+from worker.cli.help import document_command
 from worker.exits import (
     EXIT_DIFFERS,
     EXIT_INVALID,
@@ -89,19 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="policy file (default: $HANDOFF_GUARD_CONFIG or config/policies.yaml)",
         )
 
-    run = sub.add_parser("run", help="run cycles on the schedule (or --once)", epilog=EPILOG,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = sub.add_parser("run", help="run cycles on the schedule (or --once)")
     run.add_argument("--once", action="store_true", help="run one cycle and exit")
     run.add_argument("--dry-run", action="store_true", help="decide and log, write nothing")
     with_config(run)
 
-    plan = sub.add_parser(
-        "plan",
-        help="show what a cycle would do (writes nothing)",
-        description="Read and decide like a cycle, write nothing. The table shows what would be "
-        "written or needs a person's eye (act, exempt, skip, deferred, breaker) and one line "
-        "counting the rest; --verdict shows others. JSON lists every decision unless filtered.",
-    )
+    plan = sub.add_parser("plan", help="show what a cycle would do (writes nothing)")
     plan.add_argument("--format", choices=("table", "json"), default="table")
     plan.add_argument("--issue", action="append", default=[], metavar="KEY",
                       help="only these tickets (repeatable)")
@@ -131,26 +125,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     revert = sub.add_parser(
         "revert",
-        help="undo the bot's changes on tickets (assignee, labels) and say so in a comment",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="undo the bot's changes on tickets (assignee, labels, comments) and say so",
     )
     revert.add_argument("keys", nargs="*", metavar="KEY", help="tickets to put back")
     revert.add_argument("--run", metavar="RUN_ID", help="every ticket this run changed")
     revert.add_argument("--reason", required=True, metavar="TEXT",
                         help="whose request this is (said in the comment), e.g. 'Lee Okafor'")
     revert.add_argument("--dry-run", action="store_true", help="say what would be undone")
+    revert.add_argument("--delete-comments", action="store_true",
+                        help="delete the bot's comments instead of rewriting each into "
+                             "'Withdrawn by an admin: <reason>'")
     with_config(revert)
 
     sub.add_parser("schema", help="print the policy file's JSON Schema (for editors)")
 
     history = sub.add_parser(
-        "history",
-        help="what the bot decided and did, and why (filters; table, JSON or CSV)",
-        description="Every recorded decision (dry-run matches included and marked) with what "
-        "was written in the same cycle. --issue tells one ticket's story. Spans like 7d "
-        "count back from the newest cycle in the store.",
-    )
+        "history", help="what the bot decided and did, and why (filters; table, JSON or CSV)")
     history.add_argument("--issue", metavar="KEY", help="one ticket's full story")
     history.add_argument("--policy", metavar="ID", help="one policy's decisions")
     history.add_argument("--person", metavar="NAME_OR_ID",
@@ -170,12 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the cycles instead: duration, requests, retries, what they wrote")
 
     report = sub.add_parser(
-        "report",
-        help="the leadership report: flagged tickets per week and what happened next",
-        description="Per week: tickets flagged by cause, customer, PM and account executive; "
-        "what happened next; the median time from the first comment to the ticket being "
-        "with Sales; dry-run policies as 'would have'; a trend; a PNG chart.",
-    )
+        "report", help="the leadership report: flagged tickets per week and what happened next")
     report.add_argument("--since", default="12w", metavar="WHEN",
                         help="Nw (the last N weeks, default 12w) or a date")
     report.add_argument("--until", metavar="WHEN",
@@ -224,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     # takes it; SUPPRESS keeps one given before the command
     for command in sub.choices.values():
         _with_env_file(command, default=argparse.SUPPRESS)
+    for name, command in sub.choices.items():
+        document_command(name, command, epilog=EPILOG if name in ("run", "revert") else "")
     return parser
 
 
@@ -421,6 +408,7 @@ def _reader(settings: Settings) -> tuple[CycleRunner, Store]:
 
 def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     """``plan``: read and decide like a cycle, write nothing, show the decisions that matter."""
+    settings.check_atlassian()  # before the first line: never "Reading None"
     if args.format == "table" and args.against is None:
         # Say something at once: reading a large site takes seconds before the first row.
         sys.stdout.write(f"Reading {settings.jira_url} with {settings.config_path} ...\n")
@@ -615,7 +603,8 @@ def cmd_revert(args: argparse.Namespace, settings: Settings) -> int:
     lease = None if args.dry_run else Lease(store, period_s=settings.lease_s)
     try:
         return revert_issues(runner, store, keys=args.keys, run_id=args.run,
-                             reason=args.reason.strip(), dry_run=args.dry_run, lease=lease)
+                             reason=args.reason.strip(), dry_run=args.dry_run, lease=lease,
+                             delete_comments=args.delete_comments)
     except RevertInputError as exc:
         raise UsageError(str(exc)) from None
     finally:

@@ -13,7 +13,7 @@ from rich.table import Table
 from worker.cli.render import VERDICT_STYLE, console, print_json, reading_progress
 from worker.cycle.runner import CycleRunner
 from worker.exits import EXIT_INVALID, EXIT_OK
-from worker.model import PolicyState
+from worker.model import PolicyState, step_number
 from worker.policy import Explanation, explain, search_spec
 from worker.read.site import read_site, spec_for_issues
 from worker.state.store import Store, decision_to_json
@@ -24,7 +24,7 @@ def _state_json(state: PolicyState) -> dict[str, Any]:
     return {
         "first_flagged_at": state.first_flagged_at.isoformat() if state.first_flagged_at else None,
         "steps": [
-            {"step": s.step, "at": s.at.isoformat(), "actions": list(s.actions)}
+            {"step": step_number(s.step), "at": s.at.isoformat(), "actions": list(s.actions)}
             for s in state.steps
         ],
         "reassigned_to": state.reassigned_to,
@@ -65,7 +65,7 @@ def explanation_json(found: Explanation, *, history: list[dict[str, Any]]) -> di
              "due_at": n.due_at.isoformat() if n.due_at else None}
             for n in found.next_steps
         ],
-        "history": history,
+        "history": [{**h, "step": step_number(h.get("step"))} for h in history],
     }
 
 
@@ -128,7 +128,8 @@ def explain_issue(runner: CycleRunner, store: Store, key: str, *, fmt: str) -> i
         out.print("[bold]Recorded on the ticket[/]:")
         for policy, state in states.items():
             steps = ", ".join(
-                f"step {s.step} {'+'.join(s.actions)} at {s.at:%Y-%m-%d %H:%M}" for s in state.steps
+                f"step {step_number(s.step)} {'+'.join(s.actions)} at {s.at:%Y-%m-%d %H:%M}"
+                for s in state.steps
             )
             out.print(f"  {policy}: {steps or 'flagged'}"
                       + (f"; reassigned to {state.reassigned_to}" if state.reassigned_to else "")

@@ -17,7 +17,9 @@ from worker.policy.config import Policies
 from worker.report import load_report
 from worker.report.build import period_start
 from worker.report.chart import ChartUnavailableError, write_chart
-from worker.report.render import as_json, html_page, markdown, write_csv
+from worker.report.context import context_from
+from worker.report.html import html_page
+from worker.report.render import as_json, markdown, write_csv
 from worker.settings import Settings
 from worker.state.history import parse_when, store_now
 from worker.state.store import Store
@@ -68,7 +70,8 @@ def make_report(args: argparse.Namespace, settings: Settings) -> int:
         except ValueError as exc:
             raise ReportUsageError(str(exc)) from None
         report = load_report(store, since=since, until=until, tz=tz, generated_at=newest,
-                             store_name=str(settings.state))
+                             store_name=str(settings.state),
+                             context=context_from(policies, settings.jira_url))
         chart: Path | None
         try:
             chart = write_chart(report, args.chart or default_chart_path(settings, args.out))
@@ -78,14 +81,9 @@ def make_report(args: argparse.Namespace, settings: Settings) -> int:
         if args.format == "md":
             text = markdown(report, chart=str(chart) if chart else None)
         elif args.format == "html":
-            target = args.out.parent if args.out else Path.cwd()
-            link: str | None = None
-            if chart is not None:
-                try:
-                    link = str(chart.resolve().relative_to(target.resolve()))
-                except ValueError:
-                    link = chart.resolve().as_uri()
-            text = html_page(report, chart=link)
+            # one self-contained file: the chart is embedded, nothing is linked
+            text = html_page(report, chart_png=chart.read_bytes() if chart else None,
+                             chart_note=None if chart else f"No chart: {chart_said}.")
         elif args.format == "json":
             text = json.dumps({**as_json(report), "chart": str(chart) if chart else None},
                               indent=2) + "\n"
@@ -120,7 +118,8 @@ def _publish(settings: Settings, store: Store, policies: Policies | None, now: d
     atlassian = connect(settings.connection())
     try:
         published = publish_report(store, atlassian.confluence.transport, policies.report,
-                                   tz=policies.tz, now=now, store_name=str(settings.state))
+                                   tz=policies.tz, now=now, store_name=str(settings.state),
+                                   context=context_from(policies, settings.jira_url))
     finally:
         atlassian.close()
     what = "created" if published.created else "updated"

@@ -16,10 +16,20 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import structlog
 
+from worker.atlassian.clients import Atlassian
+from worker.atlassian.comments import delete_comment, list_comments, rewrite_comment
+from worker.atlassian.transport import (
+    AtlassianHTTPError,
+    OutcomeUnknownError,
+    TransportFailedError,
+    WriteAbandonedError,
+)
 from worker.cycle.runner import CycleRunner
 from worker.exits import (
     EXIT_ANOTHER_ACTOR,
@@ -28,21 +38,87 @@ from worker.exits import (
     EXIT_LEASE_HELD,
     EXIT_OK,
 )
-from worker.model import Decision, Plan
+from worker.model import Decision, Outcome, Plan
 from worker.policy import search_spec
 from worker.read.site import JOURNAL_WINDOW, read_site, spec_for_issues
 from worker.state.lease import Fence, Lease, LeaseHeldError, Renewer
-from worker.state.store import CycleRecord, Store
+from worker.state.store import REVERT_RUN_PREFIX, CycleRecord, Store
 from worker.write.execute import execute
 from worker.write.identity import load_actors
 from worker.write.journal import GuardedJournal
-from worker.write.revert import RevertPlan, plan_revert
+from worker.write.revert import (
+    CommentTakeBack,
+    RevertPlan,
+    comments_to_take_back,
+    plan_revert,
+    withdrawal,
+)
 
 log = structlog.get_logger(__name__)
 
 
 class RevertInputError(Exception):
     """The keys or the run to revert cannot be used (exit 1)."""
+
+
+def _take_back(
+    atlassian: Atlassian,
+    outcomes: Sequence[Outcome],
+    plans: Sequence[RevertPlan],
+    takes: Mapping[str, Sequence[CommentTakeBack]],
+    *,
+    reason: str,
+    dry_run: bool,
+) -> list[Outcome]:
+    """Withdraw (or delete) the comments of each ticket whose revert write landed (or that
+    needed none), one request per comment; the ids go into the ticket's outcome
+    (``comments_withdrawn`` / ``comments_deleted``). A refusal (403: not the author and not an
+    admin) fails that ticket with Jira's words. Nothing is sent in a dry run."""
+    by_issue = {o.issue: o for o in outcomes}
+    result = {o.issue: o for o in outcomes}
+    for plan in plans:
+        take = takes.get(plan.issue) or []
+        before = by_issue.get(plan.issue)
+        if dry_run or not take or (before is not None
+                                   and before.status not in ("applied", "fallback")):
+            continue
+        done: list[str] = []
+        failure: str | None = None
+        stopped: str | None = None
+        http_status: int | None = None
+        for t in take:
+            try:
+                if t.verb == "delete":
+                    delete_comment(atlassian.jira, t.issue, t.comment_id)
+                else:
+                    rewrite_comment(atlassian.jira, t.issue, t.comment_id, withdrawal(reason))
+            except WriteAbandonedError as exc:  # the fence stopped it: nothing was sent
+                stopped = f"comment {t.comment_id}: {exc.reason}"
+                break
+            except AtlassianHTTPError as exc:
+                failure, http_status = f"comment {t.comment_id}: {exc}", exc.status
+                break
+            except (TransportFailedError, OutcomeUnknownError) as exc:
+                failure = f"comment {t.comment_id}: {exc}"
+                break
+            done.append(t.comment_id)
+            log.info("revert.comment_taken_back", issue=t.issue, comment=t.comment_id,
+                     verb=t.verb)
+        key = "comments_deleted" if take[0].verb == "delete" else "comments_withdrawn"
+        changes = {**dict((before.changes or {}) if before is not None else {}), key: done}
+        kinds = tuple(f"{t.verb}-comment" for t in take[:len(done)])
+        if stopped is not None:
+            result[plan.issue] = Outcome(plan.issue, "stopped", kinds, detail=stopped,
+                                         changes=changes)
+        elif failure is not None:
+            result[plan.issue] = Outcome(plan.issue, "failed", kinds, detail=failure,
+                                         http_status=http_status, changes=changes)
+        elif before is not None:
+            result[plan.issue] = replace(before, actions=(*before.actions, *kinds),
+                                         changes=changes)
+        else:
+            result[plan.issue] = Outcome(plan.issue, "applied", kinds, changes=changes)
+    return list(result.values())
 
 
 def revert_keys(store: Store, *, keys: list[str], run_id: str | None) -> list[str]:
@@ -66,6 +142,7 @@ def revert_issues(
     reason: str,
     dry_run: bool,
     lease: Lease | None = None,
+    delete_comments: bool = False,
 ) -> int:
     """Revert the tickets; print one line per ticket; return the exit code.
 
@@ -80,13 +157,16 @@ def revert_issues(
             kept.enter_context(Renewer(lease))
             fence = Fence(lease, request_timeout_s=runner.settings.timeout_s)
             kept.enter_context(runner.fenced(fence))
-        return _revert(runner, store, wanted=revert_keys(store, keys=keys, run_id=run_id),
-                       reason=reason, dry_run=dry_run, fence=fence)
+        wanted = revert_keys(store, keys=keys, run_id=run_id)
+        run = None if run_id is None else store.cycle(run_id)
+        return _revert(runner, store, wanted=wanted, reason=reason, dry_run=dry_run,
+                       fence=fence, run_at=None if run is None else run.site_now,
+                       delete_comments=delete_comments)
 
 
 def _revert(
     runner: CycleRunner, store: Store, *, wanted: list[str], reason: str, dry_run: bool,
-    fence: Fence | None,
+    fence: Fence | None, run_at: datetime | None = None, delete_comments: bool = False,
 ) -> int:
     started = datetime.now(UTC)
     started_mono = time.monotonic()
@@ -99,6 +179,8 @@ def _revert(
     malformed = {m.key.upper(): m.reason for m in reading.malformed}
     plans: list[RevertPlan] = []
     code = EXIT_OK
+    bot_id = atlassian.bot.id
+    takes: dict[str, list[CommentTakeBack]] = {}
     for key in wanted:
         snapshot = found.get(key.upper())
         if snapshot is None:
@@ -106,14 +188,19 @@ def _revert(
             sys.stderr.write(f"handoff-guard: error: {key}: {why}\n")
             code = EXIT_INVALID
             continue
-        plans.append(
-            plan_revert(snapshot, now=reading.now, reason=reason,
-                        people=reading.directory.people)
-        )
+        # The bot's comments, found by the stamp each carries (the edit gave no ids).
+        listed = list_comments(atlassian.jira, snapshot.key,
+                               property_key=policies.property_key)
+        take, already = comments_to_take_back(snapshot.key, listed, bot_id=bot_id,
+                                              at=run_at, delete=delete_comments)
+        takes[snapshot.key] = take
+        plan = plan_revert(snapshot, now=reading.now, reason=reason,
+                           people=reading.directory.people, taken_back=take)
+        plans.append(replace(plan, notes=(*plan.notes, *already)))
     the_plan = Plan(
         now=reading.now, decisions=(), writes=tuple(p.write for p in plans if p.write)
     )
-    revert_id = f"revert-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    revert_id = f"{REVERT_RUN_PREFIX}{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     with structlog.contextvars.bound_contextvars(run_id=revert_id):
         log.info("revert.started", issues=wanted, dry_run=dry_run, reason=reason)
         store.start_cycle(CycleRecord(revert_id, started, dry_run, "running"))
@@ -131,6 +218,9 @@ def _revert(
                            verify_all="a revert reads the state it undoes", fence=fence,
                            actors=actors)
         journal.flush()
+        outcomes = _take_back(atlassian, outcomes, plans, takes, reason=reason,
+                              dry_run=dry_run or actors.reason is not None
+                              or (fence is not None and fence.lost.is_set()))
         # One decision per reverted policy, so `history` (which reads decisions) shows it.
         store.record_decisions(revert_id, reading.now, [
             Decision(
@@ -168,12 +258,15 @@ def _revert(
     verb = "would revert" if dry_run else "reverted"
     for p in plans:
         outcome = by_issue.get(p.issue)
-        if p.write is None:
+        if p.write is None and takes.get(p.issue) and (outcome is None
+                                                       or outcome.status != "failed"):
+            line = f"{p.issue}: {verb}: {'; '.join(p.notes)}"
+        elif p.write is None and (outcome is None or outcome.status != "failed"):
             line = f"{p.issue}: {'; '.join(p.notes)}"
-        elif outcome is not None and outcome.status == "failed":
-            line = f"{p.issue}: revert failed ({outcome.detail}); {'; '.join(p.notes)}"
         elif outcome is not None and outcome.status == "stopped":
             line = f"{p.issue}: not reverted ({outcome.detail})"
+        elif outcome is not None and outcome.status == "failed":
+            line = f"{p.issue}: revert failed ({outcome.detail}); {'; '.join(p.notes)}"
         else:
             line = f"{p.issue}: {verb}: " + "; ".join((*p.notes, "comment posted"
                                                        if not dry_run else "comment planned"))

@@ -8,6 +8,7 @@ import requests
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
+from worker.atlassian.discovery import ConfluenceUrlError
 from worker.atlassian.transport import (
     SITE_HINT_NOT_FOUND,
     AtlassianHTTPError,
@@ -34,6 +35,8 @@ def classify(exc: BaseException) -> tuple[ErrorKind, str]:
     message = one_line(exc)  # scrubbed: it reaches the summary, /healthz, the store, the log
     if isinstance(exc, PolicyError | ConfigUnavailableError | SettingsError):
         return "config", message
+    if isinstance(exc, ConfluenceUrlError):  # a setting to fix: its words say which
+        return "config", scrub(str(exc))
     if isinstance(exc, AtlassianHTTPError):
         if exc.status in (401, 403):
             return "auth", message

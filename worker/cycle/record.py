@@ -11,6 +11,7 @@ import structlog
 from worker.cycle.errors import one_line
 from worker.cycle.report import CycleReport
 from worker.cycle.resources import CycleResources
+from worker.report.context import context_from
 from worker.state.store import CycleRecord
 
 log = structlog.get_logger(__name__)
@@ -100,7 +101,8 @@ def publish_report(runner: CycleResources, report: CycleReport) -> None:
     from worker.report.publish import publish_if_due
 
     publish_if_due(runner.store, atlassian.confluence.transport, policies.report,
-                   tz=policies.tz, now=report.site_now or report.started_at)
+                   tz=policies.tz, now=report.site_now or report.started_at,
+                   context=context_from(policies, runner.settings.jira_url))
 
 
 def observe_cycle(runner: CycleResources, report: CycleReport) -> None:

@@ -3,10 +3,12 @@
 ``plan --against NEW.yaml`` and the hot reload use it. A ticket differs when it is acted on by
 one file and not the other (``newly-acted``, ``no-longer-acted``), by other policies with
 none in common (``moved``), by the same ones with other actions or mode, or one policy more or
-fewer (``different-action``), or by the same ones with another date for the next step
-(``different-date``). "Acted on" means a policy works on it, in any mode: a step planned now
-(``act``), one due later (``waiting``), every step done (``handled``), or a due step the budget
-pushed to the next cycle (``deferred``).
+fewer (``different-action``), by the same ones with another date for the next step or another
+date announced in a comment planned now (``different-date``), or with a comment planned now
+that reads differently (``different-text``): everything a person would see differ. "Acted on"
+means a policy works on it, in any mode: a step planned now (``act``), one due later
+(``waiting``), every step done (``handled``), or a due step the budget pushed to the next cycle
+(``deferred``).
 
 Promises are listed apart: a date a comment announced binds the bot whatever the new file
 says (the bot keeps its word), so an edit that would move it changes nothing on that ticket,
@@ -22,6 +24,7 @@ from typing import Any, Literal
 
 from worker.model import (
     Action,
+    CommentAction,
     Deal,
     DealRead,
     Decision,
@@ -30,6 +33,7 @@ from worker.model import (
     MalformedIssue,
     Mode,
     Plan,
+    ReassignAction,
     SearchSpec,
     Verdict,
 )
@@ -38,13 +42,17 @@ from worker.policy.context import PlanContext, TicketContext
 from worker.policy.plan import file_due, issue_sort_key, next_step_words, plan, step_due
 from worker.policy.scope import parse_scope, scope_context, scope_matches
 
-Change = Literal["newly-acted", "no-longer-acted", "moved", "different-action", "different-date"]
+Change = Literal["newly-acted", "no-longer-acted", "moved", "different-action", "different-date",
+                 "different-text"]
 #: the verdicts of a ticket a policy works on: a step now, one waiting, every step done, or a
 #: due step the budget pushed to the next cycle (a breaker or a blocked step acts on nothing)
 ACTED: frozenset[str] = frozenset({"act", "waiting", "handled", "deferred"})
 CHANGES: tuple[Change, ...] = (
     "newly-acted", "no-longer-acted", "moved", "different-action", "different-date",
+    "different-text",
 )
+#: how much of a differing comment line the difference quotes
+_QUOTE_CHARS = 160
 
 
 class ImpactError(ValueError):
@@ -116,6 +124,11 @@ class Acting:
     due: datetime | None = None
     #: the next step in words, when one waits
     next_step: str | None = None
+    #: the text of each comment planned now (what people would read)
+    texts: tuple[str, ...] = ()
+    #: the step a comment planned now announces, and the date it announces (a promise)
+    announced_step: int | None = None
+    announced_at: datetime | None = None
 
     def words(self) -> str:
         """One line: ``policy [mode] actions`` or ``policy [mode] next step due ...``."""
@@ -123,7 +136,11 @@ class Acting:
         if self.verdict == "deferred":
             return f"{head} step due, deferred by the budget"
         if self.step is not None:
-            return f"{head} step {self.step + 1} now: {', '.join(self.actions) or '-'}"
+            line = f"{head} step {self.step + 1} now: {', '.join(self.actions) or '-'}"
+            if self.announced_step is not None and self.announced_at is not None:
+                line += (f", announcing step {self.announced_step + 1} for "
+                         f"{self.announced_at:%a %Y-%m-%d %H:%M}")
+            return line
         if self.due is not None:
             return f"{head} step due {self.due:%Y-%m-%d %H:%M}: {self.next_step or '-'}"
         return f"{head} nothing more to do"
@@ -136,6 +153,9 @@ class Acting:
             "actions": list(self.actions),
             "due": self.due.isoformat() if self.due is not None else None,
             "next_step": self.next_step,
+            "texts": list(self.texts),
+            "announces": None if self.announced_step is None or self.announced_at is None
+            else {"step": self.announced_step + 1, "at": self.announced_at.isoformat()},
         }
 
 
@@ -246,12 +266,42 @@ def action_words(action: Action) -> str:
     return "flag" if action.on else "unflag"
 
 
+def comment_texts(actions: Iterable[Action]) -> tuple[str, ...]:
+    """The plain text of every comment among ``actions`` (a note to a new owner included)."""
+    out: list[str] = []
+    for action in actions:
+        if isinstance(action, CommentAction):
+            out.append(action.document.plain_text())
+        elif isinstance(action, ReassignAction) and action.note is not None:
+            out.append(action.note.plain_text())
+    return tuple(out)
+
+
+def _announced(the_plan: Plan) -> dict[tuple[str, str], tuple[int, datetime]]:
+    """(issue, policy) -> the step and date a write of ``the_plan`` announces (a promise set
+    by this very write: the state differs from none)."""
+    out: dict[tuple[str, str], tuple[int, datetime]] = {}
+    for write in the_plan.writes:
+        for pid in write.policies:
+            ps = write.state.policies.get(pid)
+            if ps is not None and ps.promised_step is not None and ps.promised_at is not None:
+                out[(write.issue, pid)] = (ps.promised_step, ps.promised_at)
+    return out
+
+
 def _acting(decision: Decision, policy: Policy, snap: IssueSnapshot,
-            pctx: PlanContext) -> Acting:
+            pctx: PlanContext, announced: tuple[int, datetime] | None = None) -> Acting:
     verdict = decision.verdict
     if decision.step is not None:
+        promised = announced is not None and announced != (
+            snap.state.for_policy(policy.id).promised_step,
+            snap.state.for_policy(policy.id).promised_at)
         return Acting(policy.id, policy.mode, verdict, decision.step,
-                      tuple(action_words(a) for a in decision.actions))
+                      tuple(action_words(a) for a in decision.actions),
+                      texts=comment_texts(decision.actions),
+                      announced_step=announced[0] if announced and promised else None,
+                      announced_at=announced[1].astimezone(pctx.tz)
+                      if announced and promised else None)
     state = snap.state.for_policy(policy.id)
     index = state.last_step + 1
     if index >= len(policy.steps):
@@ -265,11 +315,12 @@ def _acting(decision: Decision, policy: Policy, snap: IssueSnapshot,
 def _acted(the_plan: Plan, policies: Policies, snaps: Mapping[str, IssueSnapshot],
            pctx: PlanContext) -> dict[str, dict[str, Acting]]:
     by_id = {p.id: p for p in policies.policies}
+    announced = _announced(the_plan)
     out: dict[str, dict[str, Acting]] = {}
     for d in the_plan.decisions:
         if d.verdict in ACTED and d.issue in snaps:
-            out.setdefault(d.issue, {})[d.policy] = _acting(d, by_id[d.policy], snaps[d.issue],
-                                                              pctx)
+            out.setdefault(d.issue, {})[d.policy] = _acting(
+                d, by_id[d.policy], snaps[d.issue], pctx, announced.get((d.issue, d.policy)))
     return out
 
 
@@ -335,7 +386,9 @@ def compare(
         else:
             same = _same_policies(a, b)
             if same is not None:
-                changes.append(TicketChange(issue, same, before, after))
+                changes.append(TicketChange(issue, same, before, after,
+                                            _text_details(a, b) if same == "different-text"
+                                            else ()))
     promises = _promises(snaps, new, pctx_b)
     return Impact(now=now, tickets=len(snaps), changes=tuple(changes),
                   promises=tuple(promises), before=plan_a, after=plan_b)
@@ -347,9 +400,32 @@ def _same_policies(a: Mapping[str, Acting], b: Mapping[str, Acting]) -> Change |
            != (b[pid].mode, b[pid].verdict, b[pid].step, b[pid].actions, b[pid].next_step)
            for pid, x in a.items()):
         return "different-action"
-    if any(x.due != b[pid].due for pid, x in a.items()):
+    if any((x.due, x.announced_step, x.announced_at)
+           != (b[pid].due, b[pid].announced_step, b[pid].announced_at)
+           for pid, x in a.items()):
         return "different-date"
+    if any(x.texts != b[pid].texts for pid, x in a.items()):
+        return "different-text"
     return None
+
+
+def _text_details(a: Mapping[str, Acting], b: Mapping[str, Acting]) -> tuple[str, ...]:
+    """The first line that reads differently in each policy's comment (before -> after)."""
+    out: list[str] = []
+    for pid, x in a.items():
+        old_lines = "\n".join(x.texts).splitlines()
+        new_lines = "\n".join(b[pid].texts).splitlines()
+        for n in range(max(len(old_lines), len(new_lines))):
+            was = old_lines[n] if n < len(old_lines) else ""
+            now = new_lines[n] if n < len(new_lines) else ""
+            if was != now:
+                out.append(f"{pid} comment line {n + 1}: {_clip(was)!r} -> {_clip(now)!r}")
+                break
+    return tuple(out)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _QUOTE_CHARS else text[:_QUOTE_CHARS - 1] + "…"
 
 
 def _promises(snaps: Mapping[str, IssueSnapshot], new: Policies,

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from worker.model import Evidence, IssueSnapshot
+from worker.model import CommentQuote, Evidence, IssueSnapshot
 from worker.policy.context import TicketContext
 from worker.policy.durations import DURATION_HINT, Duration, parse_duration
 from worker.policy.linear_regex import LinearRegex, compile_regex, keyword_regex
@@ -150,6 +150,21 @@ conditions: Registry[Condition] = Registry("condition")
 
 def evidence_of(cond: Condition, result: bool, detail: str) -> Evidence:
     return Evidence(condition=cond.name, result=result, detail=detail)
+
+
+#: how much of a matched comment the evidence keeps around the words that matched
+EXCERPT_CHARS = 160
+
+
+def excerpt_around(text: str, found: str) -> str:
+    """At most :data:`EXCERPT_CHARS` of ``text`` on one line, around the first ``found``."""
+    flat = " ".join(text.split())
+    if len(flat) <= EXCERPT_CHARS:
+        return flat
+    at = max(0, flat.casefold().find(found.casefold()))
+    start = max(0, min(at - EXCERPT_CHARS // 3, len(flat) - EXCERPT_CHARS))
+    piece = flat[start:start + EXCERPT_CHARS].strip()
+    return ("…" if start else "") + piece + ("…" if start + EXCERPT_CHARS < len(flat) else "")
 
 
 def patterns_for(keywords: list[str], regex: LinearRegex | None) -> tuple[LinearRegex, ...]:
@@ -402,8 +417,10 @@ class CommentsBy(Condition):
                 if found is not None:
                     who = comment.author.display_name if comment.author else "someone"
                     day = comment.created.astimezone(plan.tz).strftime("%Y-%m-%d")
-                    return evidence_of(
-                        self, True, f"{who} ({self.people}) wrote “{found}” on {day}")
+                    quote = CommentQuote(comment.id, who, comment.created, found,
+                                         excerpt_around(comment.text, found))
+                    return Evidence(self.name, True,
+                                    f"{who} ({self.people}) wrote “{found}” on {day}", quote)
         return evidence_of(
             self,
             False,

@@ -21,10 +21,10 @@ from worker.model import DealSource, Person
 from worker.policy import field_conditions  # noqa: F401  (registers its kinds)
 from worker.policy.actions import ActionSpec, CommentSpec, ReassignSpec, actions
 from worker.policy.bounded_yaml import YamlLimitError, YamlLimits, compose
+from worker.policy.checks import Loc, run_file_checks
 from worker.policy.conditions import Composite, Condition, conditions
 from worker.policy.config import Breaker, Policies, Policy, ReportConfig, Safety, Schedule, Step
 from worker.policy.errors import PolicyError, Problem
-from worker.policy.schedule import cron_problem
 from worker.policy.schema import (
     COMPOSITES,
     UNLIMITED,
@@ -34,12 +34,9 @@ from worker.policy.schema import (
     StepModel,
 )
 from worker.policy.scope import parse_scope
-from worker.policy.sections import PM_SET, DealsConfig, PeopleSet
+from worker.policy.sections import DealsConfig, PeopleSet
 from worker.policy.targets import target_problem, user_shape_problem
 from worker.policy.templates import CommentTemplate, load_template
-
-Loc = tuple[str | int, ...]
-
 
 #: a policy file is a few KB; the bound keeps a mistaken or hostile file from costing memory
 POLICY_YAML_LIMITS = YamlLimits(
@@ -202,23 +199,17 @@ class _Loader:
                 (), f"expected a mapping with `version: 1` and `policies`, found {_show(raw)}"
             )
             raise PolicyError(tuple(self.problems))
-        top: FileModel | None = None
+        top: FileModel | None = None  # None: the file's shape has problems (reported)
         try:
             top = FileModel.model_validate(raw)
         except ValidationError as exc:
             self.validation(exc, FileModel, (), raw)
         people = top.people if top else raw.get("people")
         self.people = frozenset(people) if isinstance(people, dict) else frozenset({"pm", "sales"})
-        if top is not None and top.schedule.cron is not None:
-            self.cron(top.schedule.cron)
+        # Whole-file checks read the raw data: a typo elsewhere does not hide their problems.
+        run_file_checks(raw, self)
         if top is not None:
             self.users(top)
-        if top is not None and PM_SET not in top.people:
-            self.problem(
-                ("people",),
-                f"people set '{PM_SET}' is required: the bot only "
-                "looks at tickets assigned to project managers",
-            )
         templates_dir = self.base_dir / top.templates if top else _templates_folder(
             raw, self.base_dir
         )
@@ -283,21 +274,17 @@ class _Loader:
             report=ReportConfig(**top.report.model_dump()) if top.report else None,
         )
 
-    def cron(self, expression: str) -> None:
-        """Report a cron expression the scheduler would refuse, at the field that is wrong."""
-        found = cron_problem(expression)
-        if found is None:
-            return
-        loc: Loc = ("schedule", "cron")
+    def problem_in(self, loc: Loc, message: str, *, offset: int) -> None:
+        """A problem ``offset`` characters into the scalar at ``loc`` (a cron field)."""
         node = self.values.get(loc)
         if node is None:
-            self.problem(loc, found.message)
+            self.problem(loc, message)
             return
-        # The offset counts inside the expression; a quoted scalar starts one column later.
+        # The offset counts inside the value; a quoted scalar starts one column later.
         quote = 1 if getattr(node, "style", None) in ('"', "'") else 0
-        col = node.start_mark.column + 1 + quote + found.offset
+        col = node.start_mark.column + 1 + quote + offset
         self.problems.append(
-            Problem(self.filename, node.start_mark.line + 1, col, path_text(loc), found.message)
+            Problem(self.filename, node.start_mark.line + 1, col, path_text(loc), message)
         )
 
     # ------------------------------------------------------------------ one policy
@@ -319,12 +306,14 @@ class _Loader:
         steps = self.steps(raw.get("actions"), (*loc, "actions"), templates_dir)
         query = None
         scope_groups: tuple[str, ...] = ()
-        if model is not None and model.scope is not None:
+        # The raw scope: a typo elsewhere in the policy does not hide a bad query.
+        scope = raw.get("scope")
+        if isinstance(scope, str):
             try:
-                query, scope_groups = parse_scope(model.scope)
+                query, scope_groups = parse_scope(scope)
             except ValueError as exc:
                 self.problem(
-                    (*loc, "scope"), f"found {model.scope!r}: the scope is not valid JQL: {exc}"
+                    (*loc, "scope"), f"found {scope!r}: the scope is not valid JQL: {exc}"
                 )
         if model is None or conds is None or exempt is None or steps is None:
             return None

@@ -155,13 +155,15 @@ def subject_of(ctx: TicketContext) -> Subject:
             account_executive=deal.account_executive,
             deal_page_id=deal.page_id,
             deal_page_url=deal.page_url,
+            summary=ctx.snapshot.summary,
         )
     # No deal page: the ticket's own account field still names the customer.
     name = ctx.plan.policies.deals.account_field
     value = ctx.snapshot.fields.get(name) if name else None
     if isinstance(value, tuple):
         value = value[0] if value else None
-    return Subject(assignee=ctx.snapshot.assignee, customer=value or None)
+    return Subject(assignee=ctx.snapshot.assignee, customer=value or None,
+                   summary=ctx.snapshot.summary)
 
 
 def evaluate_all(

@@ -42,8 +42,11 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from worker.model import MATCHED_VERDICTS
+from worker.report.context import HANDBACK, ReportContext
+from worker.report.signs import SecondSign, second_sign, sign_comments
+from worker.report.trend import trend_words
 from worker.state.history import HistoryFilter, HistoryRow, load_rows
-from worker.state.store import Store, cycles
+from worker.state.store import REVERT_RUN_PREFIX, Store, cycles
 
 #: what happened next, in the order the report lists it
 FATES: tuple[str, ...] = ("moved", "reassigned", "opted-out", "overridden", "reverted", "open")
@@ -75,6 +78,8 @@ class Story:
     deal_page_url: str | None
     first_comment_at: datetime | None
     reassigned_at: datetime | None
+    #: the ticket's summary as last recorded
+    summary: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +138,20 @@ class Report:
     trend: str
     #: why the report is empty (None when it has something to say)
     empty_reason: str | None = None
+    #: the first cycle the store knows (the report never starts before it)
+    started_at: datetime | None = None
+    #: people who have left (their account is deactivated): shown, never charged
+    left: tuple[Breakdown, ...] = ()
+    #: the second sign (Sales directing, chasing or approving PMs), from dry-run matches
+    second_sign: SecondSign | None = None
+    context: ReportContext = field(default_factory=ReportContext)
+
+    def group_fates(self, group: str) -> dict[str, int]:
+        """What happened next to the period's flagged tickets of one group."""
+        total: Counter[str] = Counter(s.fate for s in self.stories
+                                      if s.mode != "dry-run"
+                                      and self.context.group(s.policy) == group)
+        return {f: total.get(f, 0) for f in FATES}
 
     @property
     def flagged(self) -> int:
@@ -163,6 +182,7 @@ def load_report(
     tz: ZoneInfo,
     generated_at: datetime | None = None,
     store_name: str = "the state store",
+    context: ReportContext | None = None,
 ) -> Report:
     """Read what the report needs from ``store`` and build it."""
     rows = load_rows(store, HistoryFilter(until=until))
@@ -175,7 +195,8 @@ def load_report(
     with store.engine.connect() as conn:
         runs = [_mark(r) for r in conn.execute(query)]
     return build_report(rows, runs, since=since, until=until, tz=tz,
-                        generated_at=generated_at or datetime.now(UTC), store_name=store_name)
+                        generated_at=generated_at or datetime.now(UTC), store_name=store_name,
+                        context=context or ReportContext())
 
 
 # --------------------------------------------------------------------------- building
@@ -209,6 +230,8 @@ class CycleMark:
     read_keys: frozenset[str] = frozenset()
     #: it ended ``ok`` or ``stopped`` (counted in the report's cycles)
     completed: bool = True
+    #: a ``revert`` run: recorded beside the cycles, never counted as one
+    revert: bool = False
 
     def covers(self, issue: str) -> bool:
         """Did this cycle read ``issue``, so that its decisions say whether it matched?"""
@@ -223,7 +246,8 @@ def _mark(row: sa.Row[Any]) -> CycleMark:
         # not end ``ok`` may have stopped before it planned, and a revert plans nothing.
         full = row.status == "ok" and not str(row.run_id).startswith("revert-")
     return CycleMark(run_id=row.run_id, at=row.site_now, read_full=full,
-                     read_keys=frozenset(row.read_keys or ()), completed=completed)
+                     read_keys=frozenset(row.read_keys or ()), completed=completed,
+                     revert=str(row.run_id).startswith(REVERT_RUN_PREFIX))
 
 
 def stories(rows: Sequence[HistoryRow], runs: Sequence[CycleMark]) -> list[Story]:
@@ -234,7 +258,9 @@ def stories(rows: Sequence[HistoryRow], runs: Sequence[CycleMark]) -> list[Story
     cycles_in = _Cycles(runs)
     out: list[Story] = []
     for (issue, policy), items in by_key.items():
-        matched = [r for r in items if r.verdict in MATCHED_VERDICTS]
+        # a revert run's decisions say what it undid (its changes), never that a policy matched
+        matched = [r for r in items if r.verdict in MATCHED_VERDICTS
+                   and not r.run_id.startswith(REVERT_RUN_PREFIX)]
         if not matched:
             continue  # exempt from the start: never flagged
         first = matched[0]
@@ -258,6 +284,7 @@ def stories(rows: Sequence[HistoryRow], runs: Sequence[CycleMark]) -> list[Story
             deal_page_url=latest.deal_page_url,
             first_comment_at=comment_at,
             reassigned_at=reassigned_at,
+            summary=next((r.summary for r in reversed(matched) if r.summary), None),
         ))
     out.sort(key=lambda s: (s.flagged_at, s.issue, s.policy))
     return out
@@ -328,12 +355,20 @@ def build_report(
     tz: ZoneInfo,
     generated_at: datetime,
     store_name: str = "the state store",
+    context: ReportContext | None = None,
 ) -> Report:
     """The report for ``[since, until)`` from every recorded row before ``until``.
 
     ``runs`` are the store's cycles (any period, however they ended), in the order they ran.
+    The period never starts before the first cycle the store knows: the weeks before it,
+    when the bot was not running, are not shown (a revert run is not a cycle).
     """
-    recorded = any(r.completed for r in runs)
+    context = context or ReportContext()
+    cycles_run = [r for r in runs if r.completed and not r.revert]
+    recorded = bool(cycles_run)
+    started_at = cycles_run[0].at if cycles_run else None
+    if started_at is not None and since < started_at:
+        since = started_at
     runs = [r for r in runs if r.at < until]
     rows = [r for r in rows if r.at < until]
     all_stories = stories(rows, runs)
@@ -347,7 +382,9 @@ def build_report(
     in_period = [s for s in all_stories if since <= s.flagged_at < until]
     enforce = [s for s in in_period if s.mode != "dry-run"]
     dry = [s for s in in_period if s.mode == "dry-run"]
-    enforce_all = [s for s in all_stories if s.mode != "dry-run"]
+    # the open backlog counts deliverables: a heads-up comment is never meant to move
+    enforce_all = [s for s in all_stories
+                   if s.mode != "dry-run" and context.group(s.policy) == HANDBACK]
     written = [r for r in rows if r.wrote and since <= r.at < until]
     weeks: list[Week] = []
     for start in starts:
@@ -368,10 +405,14 @@ def build_report(
                 if s.first_comment_at and s.reassigned_at and s.fate == "reassigned"]
     to_moved = [_hours(s.closed_at - s.first_comment_at) for s in enforce
                 if s.first_comment_at and s.closed_at and s.fate == "moved"]
-    ran = sum(1 for r in runs if r.completed and since <= r.at < until)
+    ran = sum(1 for r in cycles_run if since <= r.at < until)
+    left = _left(rows)
     empty = None
     if not recorded:
         empty = f"No cycles recorded yet in {store_name}: nothing to report."
+    elif started_at is not None and until <= started_at:
+        empty = (f"Handoff Guard's first cycle ran on {started_at.astimezone(tz):%d %b %Y}, "
+                 "after this period: nothing to report.")
     elif not ran:
         empty = "No cycle ran in this period (the store's cycles are outside it)."
     elif not in_period:
@@ -386,16 +427,36 @@ def build_report(
         dry_run_policies=tuple(sorted({s.policy for s in dry})),
         weeks=tuple(weeks),
         stories=tuple(in_period),
-        by_customer=_breakdown(enforce, lambda s: s.customer, link=lambda s: s.deal_page_url),
-        by_pm=_breakdown(enforce, lambda s: s.pm),
-        by_account_executive=_breakdown(enforce, lambda s: s.account_executive),
+        by_customer=_breakdown(enforce, lambda s: s.customer, link=lambda s: s.deal_page_url,
+                               context=context),
+        by_pm=_breakdown([s for s in enforce if s.pm not in left], lambda s: s.pm,
+                         context=context),
+        by_account_executive=_breakdown([s for s in enforce
+                                         if s.account_executive not in left],
+                                        lambda s: s.account_executive, context=context),
         median_to_sales_h=statistics.median(to_sales) if to_sales else None,
         to_sales_n=len(to_sales),
         median_to_moved_h=statistics.median(to_moved) if to_moved else None,
         to_moved_n=len(to_moved),
         trend=trend_words([w.flagged_total for w in weeks], [w.backlog for w in weeks]),
         empty_reason=empty,
+        started_at=started_at,
+        left=_breakdown([s for s in enforce if s.pm in left or s.account_executive in left],
+                        lambda s: s.pm if s.pm in left else s.account_executive,
+                        context=context),
+        second_sign=second_sign(sign_comments(rows, since=since, until=until), starts, tz),
+        context=context,
     )
+
+
+def _left(rows: Sequence[HistoryRow]) -> frozenset[str]:
+    """The names of people whose newest record says their account is deactivated."""
+    newest: dict[str, bool] = {}
+    for row in rows:  # oldest first: later records win
+        for person in (row.assignee, row.account_executive):
+            if person is not None:
+                newest[person.name] = person.active
+    return frozenset(name for name, active in newest.items() if not active)
 
 
 def _count_writes(rows: Iterable[HistoryRow], kind: str, start: date, tz: ZoneInfo) -> int:
@@ -414,38 +475,20 @@ def _breakdown(
     key: Any,
     *,
     link: Any = None,
+    context: ReportContext,
 ) -> tuple[Breakdown, ...]:
+    """Flagged tickets by ``key``; "open" counts deliverables only (a heads-up comment is
+    never meant to move)."""
     flagged: Counter[str] = Counter()
     still: Counter[str] = Counter()
     links: dict[str, str] = {}
     for s in items:
         name = key(s) or NOBODY
         flagged[name] += 1
-        if s.fate == "open":
+        if s.fate == "open" and context.group(s.policy) == HANDBACK:
             still[name] += 1
         url = link(s) if link is not None else None
         if url:
             links.setdefault(name, url)
     ordered = sorted(flagged.items(), key=lambda kv: (-kv[1], kv[0].casefold()))
     return tuple(Breakdown(name, n, still[name], links.get(name)) for name, n in ordered)
-
-
-def trend_words(flagged: Sequence[int], backlog: Sequence[int]) -> str:
-    """The period's direction in one sentence: the first half of the weeks against the second
-    half, and the backlog at the start against the end."""
-    if not flagged or sum(flagged) == 0:
-        return "No ticket was flagged in the period: nothing to compare."
-    if len(flagged) < 2:
-        return f"{sum(flagged)} ticket(s) flagged in one week: too short for a trend."
-    half = len(flagged) // 2
-    early = sum(flagged[:half]) / half
-    late = sum(flagged[-half:]) / half
-    if early == late:
-        words = f"flat at {late:.1f} flagged per week"
-    else:
-        change = "down" if late < early else "up"
-        pct = f" ({abs(late - early) / early:.0%})" if early else ""
-        words = f"{change}{pct}: {early:.1f} flagged per week in the first {half} week(s), " \
-                f"{late:.1f} in the last {half}"
-    return f"Trend {words}; open backlog {backlog[0]} at the end of the first week, " \
-           f"{backlog[-1]} now."

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,8 @@ def chart_available() -> bool:
         return False
     return True
 
+#: characters per line of a legend entry
+LEGEND_CHARS = 34
 #: width, height of the PNG in pixels
 SIZE_PX = (1000, 700)
 _DPI = 100
@@ -63,44 +66,52 @@ def chart_png(report: Report) -> bytes:
     Raises :class:`ChartUnavailableError` when matplotlib is not installed."""
     plt = _pyplot()
     width, height = SIZE_PX
+    # constrained layout keeps the legend outside the axes: it never covers a bar
     fig, (bars, backlog) = plt.subplots(
         2, 1, figsize=(width / _DPI, height / _DPI), dpi=_DPI, sharex=True,
-        gridspec_kw={"height_ratios": [3, 2]},
+        gridspec_kw={"height_ratios": [3, 2]}, layout="constrained",
     )
+    name = report.context.name
     try:
         labels = [f"{w.start:%d %b}" for w in report.weeks]
         x = list(range(len(labels)))
         bottom = [0] * len(x)
         for policy in report.policies:
             values = [w.flagged.get(policy, 0) for w in report.weeks]
-            bars.bar(x, values, bottom=bottom, label=policy)
+            bars.bar(x, values, bottom=bottom, label=_label(name(policy)))
             bottom = [b + v for b, v in zip(bottom, values, strict=True)]
         for policy in report.dry_run_policies:
             values = [w.would_have.get(policy, 0) for w in report.weeks]
-            bars.bar(x, values, bottom=bottom, label=f"{policy} (dry-run: would have)",
+            bars.bar(x, values, bottom=bottom, label=_label(f"{name(policy)} (dry run: would "
+                                                            "have)"),
                      hatch="//", fill=False, edgecolor="grey")
             bottom = [b + v for b, v in zip(bottom, values, strict=True)]
         bars.set_title("Tickets flagged per week, by cause")
         bars.set_ylabel("tickets")
         if report.policies or report.dry_run_policies:
-            bars.legend(loc="upper left", fontsize="small")
+            fig.legend(loc="outside right upper", fontsize="small", title="Cause",
+                       title_fontsize="small", frameon=False)
         else:
             bars.text(0.5, 0.5, report.empty_reason or "nothing flagged",
                       transform=bars.transAxes, ha="center", va="center")
         backlog.plot(x, [w.backlog for w in report.weeks], marker="o", color="tab:red")
-        backlog.set_title("Open backlog at the end of each week")
+        backlog.set_title("Deliverables still with a PM at the end of each week")
         backlog.set_ylabel("tickets")
         backlog.set_ylim(bottom=0)
         backlog.set_xticks(x, labels, rotation=45, ha="right", fontsize="small")
         for axes in (bars, backlog):
             axes.yaxis.get_major_locator().set_params(integer=True)
             axes.grid(axis="y", alpha=0.3)
-        fig.tight_layout()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=_DPI)
         return buffer.getvalue()
     finally:
         plt.close(fig)
+
+
+def _label(text: str) -> str:
+    """A legend entry wrapped to :data:`LEGEND_CHARS` a line (descriptions are sentences)."""
+    return textwrap.fill(text, width=LEGEND_CHARS)
 
 
 def write_chart(report: Report, path: Path) -> Path:

@@ -26,7 +26,8 @@ from worker.atlassian.transport import AtlassianHTTPError, Transport, Unexpected
 from worker.policy.config import ReportConfig
 from worker.report.build import load_report, period_start
 from worker.report.chart import ChartUnavailableError, chart_png
-from worker.report.render import storage
+from worker.report.context import ReportContext
+from worker.report.html import storage
 from worker.state.store import Store
 
 log = structlog.get_logger(__name__)
@@ -202,12 +203,13 @@ def publish_report(
     tz: ZoneInfo,
     now: datetime,
     store_name: str = "the state store",
+    context: ReportContext | None = None,
 ) -> Published:
     """Build the report for the ``config.weeks`` weeks up to ``now`` and publish it; records
     the time in the store so the schedule knows. Raises on any failure (nothing recorded)."""
     until = now + timedelta(seconds=1)
     report = load_report(store, since=period_start(until, config.weeks, tz), until=until,
-                         tz=tz, generated_at=now, store_name=store_name)
+                         tz=tz, generated_at=now, store_name=store_name, context=context)
     page = ReportPage(transport, space=config.space, title=config.title)
     try:
         chart: bytes | None = chart_png(report)
@@ -229,6 +231,7 @@ def publish_if_due(
     *,
     tz: ZoneInfo,
     now: datetime,
+    context: ReportContext | None = None,
 ) -> Published | None:
     """Publish when the schedule says so; a failure is logged and left for the next cycle,
     never raised (the cycle that called this has already done its real work)."""
@@ -237,7 +240,7 @@ def publish_if_due(
         last = datetime.fromisoformat(raw) if raw else None
         if not publish_due(config.schedule, tz, last=last, now=now):
             return None
-        return publish_report(store, transport, config, tz=tz, now=now)
+        return publish_report(store, transport, config, tz=tz, now=now, context=context)
     except Exception as exc:
         log.warning("report.publish_failed", error=f"{type(exc).__name__}: {exc}",
                     space=config.space, title=config.title, retry="next cycle")

@@ -69,7 +69,7 @@ _RULES: list[tuple[str, str, tuple[str, ...]]] = [
     (f"{J}/issue/<key>", "issue", ("GET", "PUT")),
     (f"{J}/issue/<key>/changelog", "changelog", ("GET",)),
     (f"{J}/issue/<key>/comment", "comments", ("GET", "POST")),
-    (f"{J}/issue/<key>/comment/<comment_id>", "comment", ("GET",)),
+    (f"{J}/issue/<key>/comment/<comment_id>", "comment", ("GET", "PUT", "DELETE")),
     (f"{J}/issue/<key>/assignee", "assign", ("PUT",)),
     (f"{J}/issue/<key>/properties", "properties", ("GET",)),
     (f"{J}/issue/<key>/properties/<path:prop>", "property", ("GET", "PUT", "DELETE")),
@@ -83,6 +83,7 @@ _RULES: list[tuple[str, str, tuple[str, ...]]] = [
     (f"{J}/project", "projects", ("GET",)),
     (f"{J}/users/search", "users_search", ("GET",)),
     (f"{J}/group/member", "group_member", ("GET",)),
+    ("/rest/applinks/1.0/listApplicationlinks", "applinks", ("GET",)),
     (f"{J}/webhook", "dynamic_webhook", ("GET", "POST", "DELETE")),
     ("/rest/webhooks/1.0/webhook", "admin_webhooks", ("GET", "POST")),
     ("/rest/webhooks/1.0/webhook/<int:webhook_id>", "admin_webhook", ("GET", "DELETE")),
@@ -120,6 +121,7 @@ _JIRA: dict[str, Callable[..., Reply]] = {
     "projects": assignable.list_projects,
     "users_search": jira_api.list_users,
     "group_member": jira_api.group_members,
+    "applinks": jira_api.application_links,
     "dynamic_webhook": webhook_api.dynamic,
 }
 _BY_METHOD: dict[tuple[str, str], Callable[..., Reply]] = {
@@ -128,6 +130,8 @@ _BY_METHOD: dict[tuple[str, str], Callable[..., Reply]] = {
     ("comments", "GET"): jira_api.get_comments,
     ("comments", "POST"): jira_api.add_comment,
     ("comment", "GET"): jira_api.get_comment,
+    ("comment", "PUT"): jira_api.edit_comment,
+    ("comment", "DELETE"): jira_api.delete_comment,
     ("assign", "PUT"): jira_api.assign,
     ("properties", "GET"): jira_api.list_properties,
     ("property", "GET"): jira_api.get_property,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from worker.jql import JqlContext, JqlError, JqlQuery, parse_jql
@@ -822,6 +823,54 @@ def get_comment(ctx: Ctx, key: str, comment_id: str) -> Reply:
     raise ApiError(404, "Can not find a comment for the id: " + comment_id + ".")
 
 
+#: groups whose members may edit or delete anyone's comment (Jira's "Edit All Comments" and
+#: "Delete All Comments" permissions, granted to administrators by the default scheme)
+ADMIN_GROUPS = frozenset({"jira-administrators", "site-admins", "administrators"})
+
+
+def _own_comment(ctx: Ctx, key: str, comment_id: str, verb: str) -> tuple[Issue, int]:
+    """The issue and the comment's index, when the logged-in user wrote it or is an admin
+    (Jira answers 403 otherwise, in these words)."""
+    issue = visible_issue(ctx.world, key)
+    for n, c in enumerate(issue.comments):
+        if c.id == comment_id:
+            admin = any(ctx.actor in {u.name for u in ctx.world.members(g.name)}
+                        for g in ctx.world.site.groups if g.name in ADMIN_GROUPS)
+            if c.author != ctx.actor and not admin:
+                raise ApiError(403, f"You do not have the permission to {verb} this comment.")
+            return issue, n
+    raise ApiError(404, "Can not find a comment for the id: " + comment_id + ".")
+
+
+def edit_comment(ctx: Ctx, key: str, comment_id: str) -> Reply:
+    """``PUT /rest/api/{2,3}/issue/{key}/comment/{id}``: a new body (ADF on v3, wiki on v2);
+    only its author or an admin may (403)."""
+    issue, n = _own_comment(ctx, key, comment_id, "edit")
+    before = issue.comments[n]
+    raw = dict(ctx.body_object())
+    built = build_comment(ctx, raw)
+    new = issue.copy()
+    new.comments[n] = replace(
+        before, body=built.body, adf=built.adf, updated=ctx.world.now,
+        visibility=built.visibility if "visibility" in raw else before.visibility,
+        properties={**before.properties, **built.properties},
+    )
+    new.updated = ctx.world.now
+    ctx.world.commit_issue(new)
+    return 200, comment_json(ctx.world, new, new.comments[n], ctx.base, api=ctx.api)
+
+
+def delete_comment(ctx: Ctx, key: str, comment_id: str) -> Reply:
+    """``DELETE /rest/api/{2,3}/issue/{key}/comment/{id}`` (204); only its author or an admin
+    may (403)."""
+    issue, n = _own_comment(ctx, key, comment_id, "delete")
+    new = issue.copy()
+    del new.comments[n]
+    new.updated = ctx.world.now
+    ctx.world.commit_issue(new)
+    return 204, None
+
+
 def add_comment(ctx: Ctx, key: str) -> Reply:
     """``POST /rest/api/{2,3}/issue/{key}/comment`` (201 with the comment)."""
     issue = visible_issue(ctx.world, key)
@@ -951,6 +1000,19 @@ def do_transition(ctx: Ctx, key: str) -> Reply:
 def myself(ctx: Ctx) -> Reply:
     """``GET /myself``: whoever logged in (the bot, or a human a test plays)."""
     return 200, user_json(ctx.world, ctx.user, ctx.base, api=ctx.api)
+
+
+def application_links(ctx: Ctx) -> Reply:
+    """``GET /rest/applinks/1.0/listApplicationlinks`` (Data Center): the Confluence this
+    site links to (the sandbox serves it under ``/wiki``). Cloud has no such endpoint."""
+    if ctx.world.cloud:
+        raise ApiError(404, "null for uri: " + ctx.request.url)
+    wiki = ctx.base + "/wiki"
+    return 200, {"list": [{"application": {
+        "id": "6d3c5b1e-0f5a-3c1e-9a8e-5a1d2f1c7b10", "typeId": "confluence",
+        "name": "Confluence", "displayUrl": wiki, "rpcUrl": wiki,
+        "isPrimary": True, "isSystem": False,
+    }}]}
 
 
 def server_info(ctx: Ctx) -> Reply:

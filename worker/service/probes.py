@@ -41,15 +41,22 @@ def wsgi_app(
     metrics: Metrics,
     *,
     live: Callable[[], Mapping[str, bool]] | None = None,
+    pages: Mapping[str, Callable[[Request], Response]] | None = None,
     webhook: Callable[[Request], Response | None] | None = None,
 ) -> Callable[..., Iterable[bytes]]:
     """The WSGI application for ``/livez``, ``/readyz`` (alias ``/healthz``) and ``/metrics``.
 
-    ``live`` names the threads that must be alive (None: answering is alive enough).
+    ``live`` names the threads that must be alive (None: answering is alive enough);
+    ``pages`` adds handlers by path (the status page, :mod:`worker.service.status`); it is
+    read at each request, so a page added to it later is served from then on.
     """
+    extra: Mapping[str, Callable[[Request], Response]] = pages if pages is not None else {}
 
     @Request.application
     def app(request: Request) -> Response:
+        page = extra.get(request.path)
+        if page is not None:
+            return page(request)
         if request.path == WEBHOOK_PATH and webhook is not None:
             answer = webhook(request)
             if answer is not None:
@@ -77,15 +84,19 @@ class HealthServer:
         port: int,
         host: str = "127.0.0.1",
         live: Callable[[], Mapping[str, bool]] | None = None,
+        pages: Mapping[str, Callable[[Request], Response]] | None = None,
         webhook: Callable[[Request], Response] | None = None,
     ) -> None:
         #: the threads ``/livez`` requires alive (settable: the service names them once it
         #: runs; until then answering is alive enough)
         self.live = live
+        #: extra pages by path (the service adds its status page once it runs)
+        self.pages: dict[str, Callable[[Request], Response]] = dict(pages or {})
         #: the webhook endpoint (settable like ``live``; None: /webhooks/jira is not found)
         self.webhook = webhook
         self._server: BaseWSGIServer = make_server(
-            host, port, wsgi_app(health, metrics, live=self._live, webhook=self._webhook),
+            host, port, wsgi_app(health, metrics, live=self._live, webhook=self._webhook,
+                                 pages=self.pages),
             threaded=True,
         )
         self.host = host

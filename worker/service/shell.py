@@ -62,6 +62,7 @@ from worker.read.incremental import ReadState
 from worker.service.hints import HintQueue
 from worker.service.probes import HealthServer
 from worker.service.reload import Reloader
+from worker.service.status import STATUS_PATHS, StatusPage
 from worker.service.webhooks import GateSettings, Result, WebhookEndpoint, WebhookGate
 from worker.state.lease import Lease, LeaseHeldError, Renewer, bar_after_schema_loss
 from worker.state.store import schema_missing
@@ -75,6 +76,10 @@ STOP_BOUND_S = 10.0
 #: part of the bound reserved for logging, closing the store and the HTTP server
 _STOP_MARGIN_S = 1.5
 JOB_ID = "cycle"
+#: hosts a status page may answer without a token on (anything else gets a warning)
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
 def trigger_for(schedule: Schedule) -> BaseTrigger:
     """The APScheduler trigger for a policy file's schedule (interval wins over cron)."""
     tz = ZoneInfo(schedule.timezone)
@@ -432,13 +437,16 @@ class Service:
         self._seed_last_success()
         if self.hints is not None:  # before /livez can be asked about it
             self.hints.start()
-        if self._server is not None:
+        if self._server is not None:  # started while waiting for the store
             self._server.live = self.threads
             self._server.webhook = self.webhook
+            self._server.pages.update(dict.fromkeys(STATUS_PATHS, self.status_page()))
         elif self.http_port is not None:
             self._server = HealthServer(self.health, self.metrics, port=self.http_port,
                                         host=self.http_host, live=self.threads,
-                                        webhook=self.webhook).start()
+                                        webhook=self.webhook,
+                                        pages=dict.fromkeys(STATUS_PATHS,
+                                                            self.status_page())).start()
         if self.lease is not None:
             self.runner.lease_kept = True
             self._watch_store(self.lease)
@@ -481,6 +489,27 @@ class Service:
 
         self.health.watch_store(leading=lambda: lease.held, contact_age_s=contact_age_s,
                                 bound_s=lease.period.total_seconds())
+
+    def status_page(self) -> StatusPage:
+        """The live status page this service serves beside its probes."""
+        settings = self.runner.settings
+        token = settings.status_token
+        if token is None and self.http_host not in _LOOPBACK:
+            log.warning("status.unprotected", host=self.http_host,
+                        hint="set HANDOFF_GUARD_STATUS_TOKEN: the status page names tickets "
+                             "and people")
+        return StatusPage(self.runner.store, self.health.status, context=self._page_context,
+                          jira_url=settings.jira_url,
+                          token=None if token is None else token.reveal())
+
+    def _page_context(self) -> tuple[datetime | None, ZoneInfo, dict[str, str]]:
+        """The next cycle, the policy file's time zone and the policies' plain names."""
+        job = self.job()
+        policies = self.runner.source.policies
+        if policies is None:
+            return (None, ZoneInfo("UTC"), {})
+        return (getattr(job, "next_run_time", None), policies.tz,
+                {p.id: p.description for p in policies.policies if p.description})
 
     def threads(self) -> dict[str, bool]:
         """The threads ``/livez`` requires alive: the scheduler's, the reload thread and,

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 import sqlalchemy as sa
 
+from worker.model import step_number
 from worker.state.store import Store, cycles, decisions, outcomes
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([hdw])\s*$")
@@ -32,6 +33,8 @@ class PersonRef:
 
     id: str
     name: str
+    #: False when the record says the account is deactivated (the person left)
+    active: bool = True
 
     def matches(self, needle: str) -> bool:
         """Same id, or ``needle`` is part of the display name (both case-insensitive)."""
@@ -64,8 +67,14 @@ class HistoryRow:
     account_executive: PersonRef | None = None
     deal_page_url: str | None = None
     changes: Mapping[str, Any] | None = None
+    #: the ticket's summary when decided (hostile text: escape it wherever it is shown)
+    summary: str | None = None
     #: what decided it, in words (the conditions that tell, not "assigned to a PM")
     evidence: tuple[str, ...] = ()
+    #: the comments the evidence quotes (``comments_by``): author, comment_id, created,
+    #: matched, excerpt
+    quotes: tuple[Mapping[str, str], ...] = ()
+    # ``step`` is the index the store keeps (from 0); outputs show step_number(step)
 
     @property
     def why(self) -> str:
@@ -240,7 +249,9 @@ def load_rows(store: Store, filt: HistoryFilter | None = None) -> list[HistoryRo
             account_executive=_person(subject.get("account_executive")),
             deal_page_url=_str(subject.get("deal_page_url")),
             changes=(out.changes if has_changes and out is not None else None),
+            summary=_str(subject.get("summary")),
             evidence=_telling(d.evidence),
+            quotes=_quotes(d.evidence),
         )
         if filt.matches(row):
             rows.append(row)
@@ -268,6 +279,15 @@ def _telling(evidence: object) -> tuple[str, ...]:
                  if isinstance(e, dict) and e.get("result") and e.get("condition") not in _ROUTINE)
 
 
+def _quotes(evidence: object) -> tuple[Mapping[str, str], ...]:
+    if not isinstance(evidence, list):
+        return ()
+    return tuple(
+        {k: str(v) for k, v in e["quote"].items()} for e in evidence
+        if isinstance(e, dict) and e.get("result") and isinstance(e.get("quote"), dict)
+    )
+
+
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -280,7 +300,8 @@ def _str(value: object) -> str | None:
 def _person(value: object) -> PersonRef | None:
     if not isinstance(value, Mapping) or not isinstance(value.get("id"), str):
         return None
-    return PersonRef(id=value["id"], name=str(value.get("name") or value["id"]))
+    return PersonRef(id=value["id"], name=str(value.get("name") or value["id"]),
+                     active=value.get("active") is not False)
 
 
 def _reassigned(actions: Sequence[Mapping[str, Any]]) -> PersonRef | None:
@@ -307,7 +328,7 @@ def row_json(row: HistoryRow) -> dict[str, Any]:
         "mode": row.mode,
         "dry_run": row.dry_run,
         "verdict": row.verdict,
-        "step": row.step,
+        "step": step_number(row.step),
         "actions": list(row.actions),
         "outcome": row.outcome,
         "outcome_detail": row.outcome_detail,
@@ -337,7 +358,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "run_id", "at", "issue", "policy", "mode", "dry_run", "verdict", "step", "actions",
     "outcome", "outcome_detail", "http_status", "assignee_id", "assignee_name",
     "reassigned_to_id", "reassigned_to_name", "customer", "account_executive_id",
-    "account_executive_name", "reason",
+    "account_executive_name", "reason", "evidence",
 )
 
 
@@ -348,7 +369,7 @@ def write_csv(rows: Iterable[HistoryRow], stream: TextIO) -> None:
     for r in rows:
         writer.writerow([
             r.run_id, r.at.isoformat(), r.issue, r.policy, r.mode, str(r.dry_run).lower(),
-            r.verdict, "" if r.step is None else r.step, " ".join(r.actions),
+            r.verdict, "" if r.step is None else step_number(r.step), " ".join(r.actions),
             r.outcome or "", r.outcome_detail, r.http_status or "",
             r.assignee.id if r.assignee else "", r.assignee.name if r.assignee else "",
             r.reassigned_to.id if r.reassigned_to else "",
@@ -357,6 +378,7 @@ def write_csv(rows: Iterable[HistoryRow], stream: TextIO) -> None:
             r.account_executive.id if r.account_executive else "",
             r.account_executive.name if r.account_executive else "",
             r.reason or "",
+            "; ".join(r.evidence),
         ])
 
 

@@ -40,7 +40,7 @@ from worker.model import (
     Subject,
 )
 from worker.state.migrate import SchemaError, migrate
-from worker.telemetry.logs import scrub
+from worker.telemetry.logs import scrub, scrub_value
 
 #: ``meta``: this store's id (made at first open; a copy of the store shares it), stamped
 #: into the issue property with every write as ``by.store`` (see :mod:`worker.state.installation`)
@@ -76,6 +76,9 @@ class _UTCDateTime(sa.TypeDecorator[datetime]):
 # The tables as the newest revision leaves them (``worker/state/migrations/versions``), for queries
 # only: the migrations create and change them, never this metadata.
 metadata = sa.MetaData()
+#: the run id of a ``revert`` run starts with this: it is recorded beside the cycles (so
+#: ``history`` shows it) but is not a cycle (reports and the status page leave it out)
+REVERT_RUN_PREFIX = "revert-"
 cycles = sa.Table(
     "cycles",
     metadata,
@@ -192,8 +195,11 @@ def subject_to_json(subject: Subject | None) -> dict[str, Any] | None:
     if subject is None:
         return None
 
-    def person(p: Person | None) -> dict[str, str] | None:
-        return None if p is None else {"id": p.id, "name": p.display_name}
+    def person(p: Person | None) -> dict[str, Any] | None:
+        if p is None:
+            return None
+        # ``active`` only when false: the report shows people who left as such
+        return {"id": p.id, "name": p.display_name} | ({} if p.active else {"active": False})
 
     return {
         "assignee": person(subject.assignee),
@@ -201,6 +207,7 @@ def subject_to_json(subject: Subject | None) -> dict[str, Any] | None:
         "account_executive": person(subject.account_executive),
         "deal_page_id": subject.deal_page_id,
         "deal_page_url": subject.deal_page_url,
+        "summary": subject.summary,
     }
 
 
@@ -279,6 +286,13 @@ class CycleHistory:
 # --------------------------------------------------------------------------- the store
 
 
+#: the SQLAlchemy drivers the worker ships (SQLite and PostgreSQL through psycopg 3)
+SUPPORTED_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite", "postgresql+psycopg"})
+#: the forms HANDOFF_GUARD_STATE takes, for messages
+STORE_FORMS = ("use a file path (SQLite, e.g. var/state.db) or a postgresql:// URL naming "
+               "the host, port and database (PostgreSQL)")
+
+
 def database_url(target: str | Path) -> sa.URL:
     """The SQLAlchemy URL for a filesystem path (SQLite) or a URL.
 
@@ -288,10 +302,17 @@ def database_url(target: str | Path) -> sa.URL:
     text = str(target)
     if "://" not in text:
         return sa.URL.create("sqlite", database=str(Path(text).expanduser()))
-    url = sa.make_url(text.replace("postgres://", "postgresql://", 1)
-                      if text.startswith("postgres://") else text)
+    try:
+        url = sa.make_url(text.replace("postgres://", "postgresql://", 1)
+                          if text.startswith("postgres://") else text)
+    except (sa.exc.ArgumentError, ValueError):
+        raise StoreError(f"HANDOFF_GUARD_STATE is not a database URL; {STORE_FORMS}") from None
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
+    if url.drivername not in SUPPORTED_DRIVERS:
+        scheme = text.split("://", 1)[0]
+        raise StoreError(f"HANDOFF_GUARD_STATE: {scheme}:// is not a supported state store; "
+                         f"{STORE_FORMS}")
     return url
 
 
@@ -299,7 +320,7 @@ def describe(target: str | Path) -> str:
     """The store's location for messages: a URL's password is never shown."""
     try:
         return database_url(target).render_as_string(hide_password=True)
-    except (sa.exc.ArgumentError, ValueError):
+    except (sa.exc.ArgumentError, ValueError, StoreError):
         return "(an unreadable HANDOFF_GUARD_STATE value)"
 
 
@@ -401,6 +422,7 @@ class Store:
         """Open (create, migrate) the store at a path or URL; :class:`StoreError` on failure.
         ``lease_s``: the leader lease's period, which the database timeouts stay under."""
         where = describe(target)
+        database_url(target)  # an unsupported kind of URL says so in one line (StoreError)
         engine: Engine | None = None
         try:
             engine = engine_for(target, lease_s=lease_s)
@@ -526,6 +548,7 @@ class Store:
                 "actions": [action_to_json(a) for a in d.actions],
                 "evidence": [
                     {"condition": e.condition, "result": e.result, "detail": e.detail}
+                    | ({} if e.quote is None else {"quote": scrub_value(e.quote.to_json())})
                     for e in d.evidence
                 ],
                 "recheck_at": rechecks.get(d.issue),
@@ -623,6 +646,12 @@ class Store:
         """The most recently started cycle, if any."""
         found = self.cycles(limit=1)
         return found[0] if found else None
+
+    def cycle(self, run_id: str) -> CycleRecord | None:
+        """One recorded cycle (or revert run) by its run id."""
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(cycles).where(cycles.c.run_id == run_id)).first()
+        return None if row is None else _cycle_record(row)
 
     def cycles(self, *, limit: int = 20) -> list[CycleRecord]:
         """The most recent cycles, newest first."""

@@ -48,6 +48,10 @@ _URL_USERINFO = re.compile(
 
 #: packages whose DEBUG output must never reach the log (bodies, headers)
 QUIET_LOGGERS = ("atlassian.rest_client", "atlassian", "urllib3", "requests")
+#: libraries that narrate at INFO what is noise to a person (Alembic's "Context impl
+#: SQLiteImpl." and each migration, watchfiles' "N changes detected"): kept at WARNING
+#: unless the level is DEBUG (``--verbose``)
+CHATTY_LOGGERS = ("alembic", "watchfiles")
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -225,6 +229,9 @@ def configure(
     root.setLevel(level.upper())
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(
+            logging.NOTSET if level.upper() == "DEBUG" else logging.WARNING)
     # APScheduler and werkzeug narrate every job run and request at INFO: ours say it better.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

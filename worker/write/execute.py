@@ -72,6 +72,8 @@ from worker.model import (
     ReassignAction,
     RecordedWrite,
     WriteJournal,
+    comment_stamp,
+    step_number,
     write_changes,
 )
 from worker.state.recent import marks_more
@@ -352,7 +354,8 @@ def dry_run_matches(plan: Plan) -> tuple[Outcome, ...]:
         if d.mode != "dry-run" or d.verdict != "act" or not d.actions:
             continue
         kinds = tuple(a.kind for a in d.actions)
-        log.info("policy.dry_run_match", issue=d.issue, policy=d.policy, step=d.step,
+        log.info("policy.dry_run_match", issue=d.issue, policy=d.policy,
+                 step=step_number(d.step),
                  actions=list(kinds))
         found.append(
             Outcome(d.issue, "dry-run", kinds,
@@ -427,6 +430,7 @@ class _Writer:
             flavor=self.flavor,
             property_key=self.property_key,
             flagged_field_id=self.jira.field_info().flagged_id,
+            comment_property=comment_stamp(write, self.now),
             **options,
         )
 

@@ -14,10 +14,12 @@ does not act on it again for that cause.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Literal
 
+from worker.atlassian.comments import StampedComment
 from worker.model import (
     Action,
     BotState,
@@ -39,6 +41,9 @@ from worker.model import (
 REVERT_TEMPLATE = "revert"
 UNDONE = "Handoff Guard's change on {key} was undone at the request of {reason}"
 LEFT_ALONE = "I will leave this ticket alone for {policies}."
+#: what a taken-back comment is rewritten to (without ``--delete-comments``)
+WITHDRAWN = "Withdrawn by an admin: {reason}"
+_WITHDRAWN_HEAD = WITHDRAWN.split("{", 1)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +56,80 @@ class RevertPlan:
     notes: tuple[str, ...]
 
 
-def _changed_policies(state: BotState) -> dict[str, PolicyState]:
-    """Policies whose steps changed the assignee or added labels, and are not reverted."""
+def _changed_policies(
+    state: BotState, commented: frozenset[str] = frozenset()
+) -> dict[str, PolicyState]:
+    """Policies whose steps changed the assignee or added labels, or whose comments are
+    taken back (``commented``), and are not reverted."""
     return {
         pid: ps
         for pid, ps in sorted(state.policies.items())
         if ps.reverted_at is None
-        and any(s.previous_assignee is not None or s.labels_added for s in ps.steps)
+        and (pid in commented
+             or any(s.previous_assignee is not None or s.labels_added for s in ps.steps))
     }
+
+
+@dataclass(frozen=True, slots=True)
+class CommentTakeBack:
+    """One bot comment to take back: rewritten into a retraction, or deleted."""
+
+    issue: str
+    comment_id: str
+    created: datetime
+    verb: Literal["withdraw", "delete"]
+    policies: tuple[str, ...]
+
+
+def withdrawal(reason: str) -> Document:
+    """The body a withdrawn comment is rewritten to."""
+    return Document((Paragraph((Text(WITHDRAWN.format(reason=reason)),)),))
+
+
+def comments_to_take_back(
+    issue: str,
+    comments: Iterable[StampedComment],
+    *,
+    bot_id: str,
+    at: datetime | None,
+    delete: bool,
+) -> tuple[list[CommentTakeBack], list[str]]:
+    """The bot's comments on ``issue`` to take back, and notes for the CLI (pure).
+
+    Only comments the bot wrote and stamped count (never a person's, never a revert's own
+    comment); with ``at`` (``revert --run``), only those of the cycle that ran at that site
+    time. A comment already withdrawn is left as it is (exactly once) unless it is to be
+    deleted.
+    """
+    found: list[CommentTakeBack] = []
+    notes: list[str] = []
+    for c in comments:
+        stamp = c.stamp
+        if c.author_id != bot_id or stamp is None:
+            continue
+        templates = stamp.get("templates")
+        if isinstance(templates, list) and REVERT_TEMPLATE in templates:
+            continue
+        if at is not None and _stamped_at(stamp) != at:
+            continue
+        if not delete and c.text.startswith(_WITHDRAWN_HEAD):
+            notes.append(f"comment {c.id} already withdrawn")
+            continue
+        policies = stamp.get("policies")
+        found.append(CommentTakeBack(
+            issue=issue, comment_id=c.id, created=c.created,
+            verb="delete" if delete else "withdraw",
+            policies=tuple(str(p) for p in policies) if isinstance(policies, list) else (),
+        ))
+    return found, notes
+
+
+def _stamped_at(stamp: Mapping[str, object]) -> datetime | None:
+    value = stamp.get("at")
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def plan_revert(
@@ -67,13 +138,18 @@ def plan_revert(
     now: datetime,
     reason: str,
     people: Mapping[str, Person],
+    taken_back: Iterable[CommentTakeBack] = (),
 ) -> RevertPlan:
     """The write that undoes the bot's recorded changes on ``snapshot`` (see module doc).
 
     ``people`` names users by id (the directory), so the comment can mention them.
+    ``taken_back`` are the comments the revert withdraws or deletes: their policies count
+    as changed (marked reverted, so the bot does not comment again for that cause).
     """
     key = snapshot.key
-    changed = _changed_policies(snapshot.state)
+    comments = list(taken_back)
+    changed = _changed_policies(snapshot.state,
+                                frozenset(p for c in comments for p in c.policies))
     if not changed:
         done = [
             f"{pid} was reverted on {ps.reverted_at:%Y-%m-%d} at the request of {ps.reverted_by}"
@@ -81,6 +157,8 @@ def plan_revert(
             if ps.reverted_at is not None
         ]
         why = "; ".join(done) if done else "the bot recorded no assignee or label change here"
+        if comments:  # the policy is reverted already; comments of it are still up
+            return RevertPlan(key, None, (_comment_note(comments),))
         return RevertPlan(key, None, (f"nothing to undo: {why}",))
 
     def person(user_id: str) -> Person:
@@ -124,6 +202,11 @@ def plan_revert(
     gone = [lab for lab in added if lab.casefold() not in have]
     if gone:
         notes.append(f"label(s) {', '.join(gone)} already gone")
+    if comments:
+        notes.append(_comment_note(comments))
+        verb = "deleted" if comments[0].verb == "delete" else "withdrawn"
+        word = "comment" if len(comments) == 1 else "comments"
+        said.append((Text(f"its {word} {'is' if len(comments) == 1 else 'are'} {verb}"),))
     policies = tuple(changed)
     document = _comment(key, reason, said, policies)
     actions.insert(0, CommentAction(document=document, template=REVERT_TEMPLATE))
@@ -139,6 +222,12 @@ def plan_revert(
         seen_updated=snapshot.updated,
     )
     return RevertPlan(key, write, tuple(notes))
+
+
+def _comment_note(comments: list[CommentTakeBack]) -> str:
+    verb = "deleted" if comments[0].verb == "delete" else "withdrawn"
+    ids = ", ".join(c.comment_id for c in comments)
+    return f"{len(comments)} comment{'' if len(comments) == 1 else 's'} {verb} ({ids})"
 
 
 def _comment(
