@@ -3,6 +3,7 @@ regular expression nor a bad scope; each at file:line:col, sorted by line; check
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,8 +18,8 @@ from worker.policy import checks as checks_module
 from worker.policy.checks import ProblemSink, file_check
 
 #: the default policy file with four mistakes of different kinds, as an admin made them
-MISTAKES = [
-    ("  every: 15m\n", '  cron: "*/15 7-19 * * mon-fry"\n'),
+MISTAKES: list[tuple[str | None, str]] = [
+    (None, '  cron: "*/15 7-19 * * mon-fry"\n'),  # in place of the schedule's `every:` line
     ("  max_actions_per_cycle: 50", "  max_action_per_cycle: 50"),
     ("    description: A project manager is working",
      "    descripton: A project manager is working"),
@@ -52,6 +53,10 @@ def broken(tmp_path: Path) -> Path:
     shutil.copytree(CONFIG.parent / "templates", tmp_path / "templates")
     text = CONFIG.read_text(encoding="utf-8")
     for old, new in MISTAKES:
+        if old is None:  # the shipped interval, whatever it is, becomes a bad cron
+            text, n = re.subn(r"(?m)^  every: .*\n", new, text, count=1)
+            assert n == 1
+            continue
         assert old in text
         text = text.replace(old, new, 1)
     path = tmp_path / "policies.yaml"
