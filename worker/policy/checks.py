@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from worker.policy.schedule import cron_problem
 from worker.policy.sections import PM_SET
+from worker.policy.targets import target_problem, user_shape_problem
 
 #: a place in the file: keys and list indexes from the top (``("policies", 2, "scope")``)
 Loc = tuple[str | int, ...]
@@ -76,3 +77,41 @@ def _pm_set(raw: Mapping[str, Any], sink: ProblemSink) -> None:
     if isinstance(people, dict) and PM_SET not in people:
         sink.problem(("people",), f"people set '{PM_SET}' is required: the bot only "
                      "looks at tickets assigned to project managers")
+
+
+@file_check
+def _reassign_targets(raw: Mapping[str, Any], sink: ProblemSink) -> None:
+    """A ``reassign`` whose ``to`` or ``fallback`` names nobody (a typo of ``sales_owner``, a
+    display name, an email), at the value itself; a typo elsewhere in the step or the file
+    does not hide it."""
+    policies = raw.get("policies")
+    for i, policy in enumerate(policies if isinstance(policies, list) else ()):
+        steps = policy.get("actions") if isinstance(policy, dict) else None
+        for j, step in enumerate(steps if isinstance(steps, list) else ()):
+            if not isinstance(step, dict) or "reassign" not in step:
+                continue
+            loc: Loc = ("policies", i, "actions", j, "reassign")
+            spec = step["reassign"]
+            if isinstance(spec, str):  # the shorthand `reassign: sales_owner` is the `to`
+                _target(sink, loc, spec, symbolic=True)
+            elif isinstance(spec, dict):
+                for key, symbolic in (("to", True), ("fallback", False)):
+                    _target(sink, (*loc, key), spec.get(key), symbolic=symbolic)
+
+
+def _target(sink: ProblemSink, loc: Loc, value: object, *, symbolic: bool) -> None:
+    # Anything but a non-empty string is the action model's to report (wrong type, empty).
+    if isinstance(value, str) and value:
+        found = target_problem(value, symbolic=symbolic)
+        if found is not None:
+            sink.problem(loc, found)
+
+
+@file_check
+def _fallback_sales_owner(raw: Mapping[str, Any], sink: ProblemSink) -> None:
+    """The fallback sales owner's ``id`` is a user id, not a display name or an email."""
+    owner = raw.get("sales_owner")
+    fallback = owner.get("fallback") if isinstance(owner, dict) else None
+    user_id = fallback.get("id") if isinstance(fallback, dict) else None
+    if isinstance(user_id, str) and user_id and (found := user_shape_problem(user_id)):
+        sink.problem(("sales_owner", "fallback", "id"), found)

@@ -35,7 +35,6 @@ from worker.policy.schema import (
 )
 from worker.policy.scope import parse_scope
 from worker.policy.sections import DealsConfig, PeopleSet
-from worker.policy.targets import target_problem, user_shape_problem
 from worker.policy.templates import CommentTemplate, load_template
 
 #: a policy file is a few KB; the bound keeps a mistaken or hostile file from costing memory
@@ -208,8 +207,6 @@ class _Loader:
         self.people = frozenset(people) if isinstance(people, dict) else frozenset({"pm", "sales"})
         # Whole-file checks read the raw data: a typo elsewhere does not hide their problems.
         run_file_checks(raw, self)
-        if top is not None:
-            self.users(top)
         templates_dir = self.base_dir / top.templates if top else _templates_folder(
             raw, self.base_dir
         )
@@ -447,8 +444,6 @@ class _Loader:
                 spec.note, templates_dir, (*loc, str(key))
             ):
                 ok = False
-            if isinstance(spec, ReassignSpec) and not self.targets(spec, value, (*loc, str(key))):
-                ok = False
             specs.append(spec)
         if ok and not specs:
             self.problem(loc, "a step needs at least one action: " + ", ".join(actions.names()))
@@ -463,25 +458,6 @@ class _Loader:
         if not ok or step_model is None:
             return None
         return Step(after=step_model.after, actions=tuple(specs))
-
-    def targets(self, spec: ReassignSpec, raw: Any, loc: Loc) -> bool:
-        """Report a ``to`` or ``fallback`` that names nobody (a typo of a symbolic value, a
-        display name), at the value itself."""
-        ok = True
-        for name, value, symbolic in (("to", spec.to, True), ("fallback", spec.fallback, False)):
-            if value is None:
-                continue
-            found = target_problem(value, symbolic=symbolic)
-            if found is not None:
-                self.problem((*loc, name) if isinstance(raw, dict) else loc, found)
-                ok = False
-        return ok
-
-    def users(self, top: FileModel) -> None:
-        """Report a fallback sales owner whose id cannot be a user id (a display name)."""
-        fallback = top.sales_owner.fallback
-        if fallback is not None and (found := user_shape_problem(fallback.id)) is not None:
-            self.problem(("sales_owner", "fallback", "id"), found)
 
     def template(self, name: str, directory: Path, loc: Loc) -> bool:
         if name not in self.templates:

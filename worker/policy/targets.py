@@ -7,7 +7,8 @@ did-you-mean, never taken as a username; a value that looks like neither (a disp
 with spaces, an email) is refused too. Whether a literal user exists, is active and can be
 assigned is the site's to say (``validate --site``: :mod:`worker.policy.site_check`).
 
-Pure functions: each returns the problem in words, or None.
+Pure functions: each returns the problem in words, or None. The registry checks of
+:mod:`worker.policy.checks` run them on the raw file, so a typo elsewhere hides none.
 """
 
 from __future__ import annotations
