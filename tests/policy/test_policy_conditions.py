@@ -16,16 +16,16 @@ from worker.model import Comment, IssueSnapshot
 from worker.policy.conditions import conditions
 from worker.policy.context import PlanContext, TicketContext
 from worker.policy.durations import parse_duration
-from worker.policy.load import _Loader
+from worker.policy.load_entry import EntryLoader
+from worker.policy.problem_log import ProblemLog
 
 T = datetime(2026, 10, 30, 9, tzinfo=UTC)
 
 
 def _evaluate(spec: dict[str, Any], ticket: IssueSnapshot) -> bool:
-    loader = _Loader("", "<t>", Path.cwd(), None)
-    loader.people = frozenset({"pm", "sales"})
+    loader = EntryLoader(ProblemLog("<t>"), people=frozenset({"pm", "sales"}), templates_dir=Path())
     cond = loader.condition(spec, ("c",))
-    assert cond is not None, loader.problems
+    assert cond is not None, loader.log.problems
     ctx = TicketContext(ticket, PlanContext(default_policies(), DIRECTORY, DEALS, NOW))
     return cond.evaluate(ticket, ctx).result
 
@@ -121,9 +121,10 @@ def test_docstring_example_validates(name: str, cls: type) -> None:
     import textwrap
 
     example = yaml.safe_load(textwrap.dedent(m.group(1)))
-    loader = _Loader("", "<doc>", Path.cwd(), None)
-    loader.people = frozenset({"pm", "sales"})
-    assert loader.condition(example, ("c",)) is not None, loader.problems
+    loader = EntryLoader(
+        ProblemLog("<doc>"), people=frozenset({"pm", "sales"}), templates_dir=Path()
+    )
+    assert loader.condition(example, ("c",)) is not None, loader.log.problems
 
 
 def test_evidence_words_for_deal_precedence() -> None:
