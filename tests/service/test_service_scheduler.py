@@ -16,7 +16,8 @@ from worker.cycle.report import CycleReport
 from worker.cycle.runner import CycleRunner
 from worker.cycle.source import PolicySource
 from worker.policy import Policies, Schedule, load_policies
-from worker.service.shell import Service, interval_of, trigger_for
+from worker.service.shell import Service
+from worker.service.triggers import interval_of, trigger_for
 from worker.settings import Settings
 from worker.state.store import Store
 from worker.telemetry.health import Health

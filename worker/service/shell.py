@@ -1,9 +1,9 @@
 """The long-running service: APScheduler in the foreground, signals, health and metrics.
 
 One job runs :class:`~worker.cycle.runner.CycleRunner` on the policy file's schedule (an
-interval or a cron expression, in its timezone) with ``max_instances=1`` and
-``coalesce=True``: a slow cycle delays the next one instead of overlapping it, and missed runs
-collapse into one. The first cycle runs at start.
+interval or a cron expression, in its timezone: :mod:`worker.service.triggers`) with
+``max_instances=1`` and ``coalesce=True``: a slow cycle delays the next one instead of
+overlapping it, and missed runs collapse into one. The first cycle runs at start.
 
 The policy file is re-read the moment it or its templates change, and on SIGHUP
 (:mod:`worker.service.reload`), besides each cycle's own read: a broken edit shows in
@@ -17,7 +17,8 @@ With a leader lease (an enforcing service), only the holder runs cycles. A keepe
 the lease every third of its period while held, and takes it when it is free or expired (a
 leader killed with ``kill -9`` releases nothing): a standby takes over within one period and
 runs a cycle at once. On a standby each tick looks at the lease, does nothing else and logs who
-holds it (``lease.standby``). Health and metrics say whether this replica leads.
+holds it (``lease.standby``). Health and metrics say whether this replica leads
+(:mod:`worker.service.leadership`).
 
 With a webhook secret (``HANDOFF_GUARD_WEBHOOK_SECRET``), ``/webhooks/jira`` takes Jira's
 signed events (:mod:`worker.service.webhooks`); the issue keys they name are coalesced
@@ -41,17 +42,13 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import FrameType
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 import structlog
 from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from worker.cycle.errors import ConfigUnavailableError
 from worker.cycle.report import CycleReport
@@ -60,12 +57,13 @@ from worker.policy import Policies, PolicyError
 from worker.policy.config import Schedule
 from worker.read.incremental import ReadState
 from worker.service.hints import HintQueue
+from worker.service.leadership import Leadership
 from worker.service.probes import HealthServer
 from worker.service.reload import Reloader
 from worker.service.status import STATUS_PATHS, StatusPage
+from worker.service.triggers import interval_of, trigger_for
 from worker.service.webhooks import GateSettings, Result, WebhookEndpoint, WebhookGate
-from worker.state.lease import Lease, LeaseHeldError, Renewer, bar_after_schema_loss
-from worker.state.store import schema_missing
+from worker.state.lease import Lease, LeaseHeldError
 from worker.telemetry.health import Health
 from worker.telemetry.metrics import Metrics
 
@@ -78,44 +76,8 @@ _STOP_MARGIN_S = 1.5
 JOB_ID = "cycle"
 #: hosts a status page may answer without a token on (anything else gets a warning)
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
-
-
-def trigger_for(schedule: Schedule) -> BaseTrigger:
-    """The APScheduler trigger for a policy file's schedule (interval wins over cron)."""
-    tz = ZoneInfo(schedule.timezone)
-    if schedule.interval_s is not None:
-        return IntervalTrigger(seconds=schedule.interval_s, timezone=tz)
-    if schedule.cron is None:
-        raise ValueError("a schedule needs interval_s or cron")
-    return CronTrigger.from_crontab(schedule.cron, timezone=tz)
-
-
 #: how many recent cycles the service looks through at start for the last successful one
 SEED_CYCLES = 50
-
-
-def interval_of(schedule: Schedule, *, now: datetime | None = None) -> float:
-    """The longest expected gap between two cycles (the health bound is twice this).
-
-    For a cron it is the longest gap between its runs over the next week, so a
-    "weekdays at 9" schedule is not reported stale over the weekend.
-    """
-    if schedule.interval_s is not None:
-        return float(schedule.interval_s)
-    trigger = trigger_for(schedule)
-    start = now or datetime.now(ZoneInfo(schedule.timezone))
-    horizon = start + timedelta(days=8)
-    previous = trigger.get_next_fire_time(None, start)
-    longest = 0.0
-    for _ in range(2000):  # bounded: a per-minute cron has ~11,500 runs a week; this is enough
-        if previous is None or previous > horizon:
-            break
-        following = trigger.get_next_fire_time(previous, previous + timedelta(microseconds=1))
-        if following is None:
-            break
-        longest = max(longest, (following - previous).total_seconds())
-        previous = following
-    return longest or 86400.0
 
 
 @dataclass(slots=True)
@@ -171,10 +133,8 @@ class Service:
         self.reloader = Reloader(runner.source, self.reload, watch=watch)
         #: the leader lease (None: a dry run, or a runner without one: acts alone)
         self.lease: Lease | None = None if dry_run else runner.lease
-        self._keeper: Renewer | None = None
-        self._leading = False
-        #: the store's schema vanished and could not be made again: ``/livez`` fails
-        self._schema_lost: str | None = None
+        self.leadership = Leadership(self.lease, store=runner.store, health=self.health,
+                                     metrics=self.metrics, run_now=self._run_now)
         #: a hinted cycle is not running (the scheduled job has ``_idle``)
         self._hint_idle = threading.Event()
         self._hint_idle.set()
@@ -188,52 +148,9 @@ class Service:
             gate = WebhookGate(settings.webhook_secret.reveal(), GateSettings(
                 rate_per_s=float(settings.webhook_rate), burst=5 * settings.webhook_rate))
             self.webhook = WebhookEndpoint(gate, self._queue_hints, count=self._count_webhook,
-                                           standby=self._standby)
+                                           standby=self.leadership.standby)
 
     # ------------------------------------------------------------------ the job
-
-    def _leads(self) -> bool:
-        """Whether this replica holds the lease now (taking it if free); a standby says who
-        holds it and does nothing else."""
-        lease = self.lease
-        if lease is None:
-            return True
-        try:
-            held = lease.held or lease.acquire()
-        except sa.exc.SQLAlchemyError as exc:
-            # The store is down: not a failed cycle (readiness says store_unreachable); the
-            # keeper keeps looking.
-            lease.last_error = exc
-            log.warning("lease.look_failed", error=type(exc).__name__)
-            held = False
-        self._looked(lease, from_job=True)
-        if not held:
-            row = lease.last_seen
-            log.info("lease.standby", holder=None if row is None else row.holder,
-                     fencing=None if row is None else row.fencing,
-                     until=None if row is None else row.expires_at.isoformat())
-        return held
-
-    def _looked(self, lease: Lease, *, from_job: bool = False) -> None:
-        """After each look at the lease: report leadership; a standby that just took the
-        lease over runs a cycle at once (the old leader may have died mid-cycle)."""
-        if schema_missing(lease.last_error):
-            self._remigrate()
-        leading = lease.held
-        row = lease.last_seen
-        self.health.set_leader(holder=None if row is None else row.holder,
-                               fencing=None if row is None else row.fencing, leader=leading)
-        self.metrics.leader.set(1 if leading else 0)
-        # the holder's own number once it holds (the row it saw may predate its acquisition)
-        fencing = lease.fencing if leading else None if row is None else row.fencing
-        if fencing is not None:
-            self.metrics.lease_fencing.set(fencing)
-        became = leading and not self._leading
-        self._leading = leading
-        if not became or from_job:
-            return
-        log.info("lease.took_over", fencing=lease.fencing)
-        self._run_now()
 
     def _run_now(self) -> None:
         """Run the scheduled cycle now (coalesced with one already due)."""
@@ -243,36 +160,17 @@ class Service:
                     and scheduler.get_job(JOB_ID) is not None):
                 scheduler.modify_job(JOB_ID, next_run_time=datetime.now(UTC))
 
-    def _remigrate(self) -> None:
-        """The store answers but our tables are gone (the database was dropped and made
-        again): make them again; if that fails, ``/livez`` fails so the orchestrator
-        restarts the process."""
-        log.error("store.schema_missing")
-        try:
-            revision = self.runner.store.remigrate()
-        except Exception as exc:  # any failure here is reported by /livez
-            lines = str(exc).strip().splitlines()
-            self._schema_lost = f"{type(exc).__name__}: {lines[0] if lines else ''}"
-            log.error("store.remigrate_failed", error=self._schema_lost)
-            return
-        self._schema_lost = None
-        lease = self.lease
-        barred = lease is not None and bar_after_schema_loss(
-            self.runner.store, period_s=lease.period.total_seconds(), name=lease.name)
-        log.warning("store.remigrated", revision=revision, lease_barred=barred)
-
     def _job(self) -> None:
         if self.stopping.is_set():
             return
         self._idle.clear()
         try:
-            if not self._leads():
+            if not self.leadership.leads():
                 return
             report = self.runner.run(dry_run=self.dry_run, stopping=self.stopping)
             self._count(report)
         except LeaseHeldError:  # lost between the look and the cycle: a standby now
-            if self.lease is not None:
-                self._looked(self.lease)
+            self.leadership.lost()
         except Exception as exc:  # run_cycle never raises; this is the last line of defence
             log.exception("service.job_failed", error=str(exc))
             self.health.cycle_failed(kind="error", message=str(exc))
@@ -292,10 +190,6 @@ class Service:
     def _count_webhook(self, result: Result) -> None:
         self.metrics.webhook_requests.labels(result=result).inc()
 
-    def _standby(self) -> bool:
-        """Whether another replica holds the lease as this one last looked."""
-        return self.lease is not None and not self._leading
-
     def _hinted(self, keys: tuple[str, ...]) -> None:
         """A batch of hinted keys: a cycle that reads exactly those tickets."""
         self.metrics.webhook_waiting.set(self.hints.waiting() if self.hints else 0)
@@ -303,7 +197,7 @@ class Service:
             return
         self._hint_idle.clear()
         try:
-            if not self._leads():
+            if not self.leadership.leads():
                 log.info("webhook.standby", issues=len(keys),
                          detail="not the leader: its own events reach the leader")
                 return
@@ -318,8 +212,7 @@ class Service:
                                      hint=keys)
             self._count(report)
         except LeaseHeldError:  # lost between the look and the cycle: a standby now
-            if self.lease is not None:
-                self._looked(self.lease)
+            self.leadership.lost()
         except Exception as exc:  # run_cycle never raises; this is the last line of defence
             log.exception("service.job_failed", error=str(exc))
         finally:
@@ -449,8 +342,7 @@ class Service:
                                                             self.status_page())).start()
         if self.lease is not None:
             self.runner.lease_kept = True
-            self._watch_store(self.lease)
-            self._keeper = Renewer(self.lease, on_look=self._looked).__enter__()
+            self.leadership.keep()
         if policies is not None:
             self._apply(policies)
         else:
@@ -477,18 +369,6 @@ class Service:
             if cycle.status == "ok" and cycle.finished_at is not None:
                 self.metrics.last_success.set(cycle.finished_at.timestamp())
                 return
-
-    def _watch_store(self, lease: Lease) -> None:
-        """Readiness reads the lease live: leader only within its local deadline, and not
-        ready once the store has not answered for a lease period (the store was opened just
-        before, which counts as its first answer)."""
-        opened = lease.clock()
-
-        def contact_age_s() -> float:
-            return lease.clock() - (lease.last_contact or opened)
-
-        self.health.watch_store(leading=lambda: lease.held, contact_age_s=contact_age_s,
-                                bound_s=lease.period.total_seconds())
 
     def status_page(self) -> StatusPage:
         """The live status page this service serves beside its probes."""
@@ -521,9 +401,9 @@ class Service:
             "scheduler": running and isinstance(thread, threading.Thread) and thread.is_alive(),
             "reload": self.reloader.alive(),
         }
-        if self._keeper is not None:
-            found["lease"] = self._keeper.alive()
-        if self._schema_lost is not None:  # the store's tables are gone and could not be remade
+        if self.leadership.keeper is not None:
+            found["lease"] = self.leadership.keeper.alive()
+        if self.leadership.schema_lost is not None:  # tables gone, and could not be remade
             found["store_schema"] = False
         if self.hints is not None:
             found["webhooks"] = self.hints.alive()
@@ -539,13 +419,11 @@ class Service:
             self.hints.stop(timeout_s=0.0)  # no new batch; the one running is waited for below
         finished = (self._idle.wait(timeout=max(0.0, deadline - time.monotonic()))
                     and self._hint_idle.wait(timeout=max(0.0, deadline - time.monotonic())))
-        if self._keeper is not None:
-            self._keeper.stop(timeout_s=max(0.1, deadline - time.monotonic()))
-        if self.lease is not None:
-            # Even mid-write: a standby need not wait for it to expire (it then holds back
-            # the tickets journaled as in flight for the request timeout).
-            self._release(self.lease, in_flight=not finished,
-                          timeout_s=max(0.5, deadline - time.monotonic()))
+        self.leadership.stop_keeper(timeout_s=max(0.1, deadline - time.monotonic()))
+        # Even mid-write: a standby need not wait for it to expire (it then holds back the
+        # tickets journaled as in flight for the request timeout).
+        self.leadership.release(in_flight=not finished,
+                                timeout_s=max(0.5, deadline - time.monotonic()))
         if self._server is not None:
             self._server.stop()
         t = self._tally
@@ -571,17 +449,6 @@ class Service:
             # the executor records "unknown" before each write, so the journal stays honest.
             os._exit(0)
         return 0
-
-    @staticmethod
-    def _release(lease: Lease, *, in_flight: bool, timeout_s: float) -> None:
-        """Release the lease within ``timeout_s`` (a stalled store must not hold the exit;
-        the write gate closes at once either way)."""
-        thread = threading.Thread(target=lease.release, kwargs={"in_flight": in_flight},
-                                  name="lease-release", daemon=True)
-        thread.start()
-        thread.join(timeout=timeout_s)
-        if thread.is_alive():
-            log.warning("lease.release_timed_out", timeout_s=round(timeout_s, 3))
 
     def job(self) -> Job | None:
         """The scheduled cycle job while the scheduler runs (for inspection)."""
