@@ -109,6 +109,7 @@ confluence:
         (lambda d: d["issues"][0]["fields"].update(customfield_10051="Maybe"), "not one of"),
         (lambda d: d["issues"][0]["fields"].update(customfield_99999="x"), "not in fields"),
         (lambda d: d["issues"][1].update(key="ACME-1"), "duplicate issue key"),
+        (lambda d: [i.update(id="77") for i in d["issues"][:2]], "duplicate issue id"),
         (lambda d: d["workflow"].update(Blocked="stuck"), "category"),
         (lambda d: d["groups"][0]["members"].append("ghost"), "not a known user"),
         (lambda d: d["issues"][0].update(created="last week"), "ISO timestamp"),
@@ -163,3 +164,34 @@ def test_changelog_and_flagged_extensions_load_and_dump() -> None:
     assert dumped["changelog"] == data["issues"][1]["changelog"]
     assert dumped["fields"] == {"customfield_10021": ["Impediment"]}
     assert site_from_dict(site_from_dict(data).to_dict()).to_dict()["issues"][1] == dumped
+
+
+@pytest.mark.parametrize(
+    ("given", "served"),
+    [
+        ([None, None, None], ["10001", "10002", "10003"]),
+        # ids pinned, the first issue deleted, one created: the position's id is taken
+        (["10002", "10003", None], ["10002", "10003", "10004"]),
+        (["10002", "10003", "10004", None], ["10002", "10003", "10004", "10005"]),
+        # an id-less issue keeps its position's id when free, whatever comes after it
+        (["10003", None, None], ["10003", "10002", "10004"]),
+        ([None, "10001", None], ["10004", "10001", "10003"]),
+        (["ABC", None], ["ABC", "10002"]),
+    ],
+)
+def test_an_issue_without_an_id_gets_one_no_other_issue_has(
+    given: list[str | None], served: list[str]
+) -> None:
+    """An issue's id defaults to its position's unless another issue holds that one, then to
+    the next number above every id in the file; the ids round-trip through the dump."""
+    data = yaml.safe_load(SMALL_SITE.read_text(encoding="utf-8"))
+    template = {k: v for k, v in data["issues"][1].items() if k != "id"}
+    data["issues"] = []
+    for n, ident in enumerate(given):
+        issue = {**template, "key": f"ACME-{n + 1}"}
+        if ident is not None:
+            issue["id"] = ident
+        data["issues"].append(issue)
+    site = site_from_dict(data)
+    assert [i.id for i in site.issues] == served
+    assert [i.id for i in site_from_dict(site.to_dict()).issues] == served

@@ -11,6 +11,7 @@ is frozen. ``Site.copy()`` is a cheap structural copy used on reset.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -616,8 +617,10 @@ def site_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Site:
     comment_counter = [FIRST_ID]
     issues = []
     seen_keys: set[str] = set()
-    for index, i in enumerate(top.items("issues")):
-        issues.append(_read_issue(i, index, now=now, project_keys=project_keys,
+    readers = list(top.items("issues"))
+    ids = _issue_ids(readers)
+    for index, i in enumerate(readers):
+        issues.append(_read_issue(i, ids[index], now=now, project_keys=project_keys,
                                   workflow=workflow, issue_types=issue_types,
                                   fields_by_id=fields_by_id, flagged=flagged,
                                   check_user=check_user, comment_counter=comment_counter,
@@ -677,7 +680,39 @@ def site_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Site:
     return site_stub
 
 
-def _read_issue(i: _Reader, index: int, *, now: datetime, project_keys: set[str],
+def _issue_ids(readers: list[_Reader]) -> list[str]:
+    """Each issue's id: its own, else its position's (``FIRST_ID + index + 1``), else, when
+    another issue holds that one, the next number above every id in the file.
+
+    Jira never lists two issues under one id, and the worker takes a repeated id for the same
+    issue listed twice: a site file that pins some ids (so that removing an issue does not
+    renumber the rest) and then gains an issue without one must not serve two issues under
+    one id. Two issues given the same id are refused, like two under one key.
+    """
+    own: dict[str, int] = {}
+    for index, i in enumerate(readers):
+        if i.data.get("id") is None:
+            continue
+        ident = i.text("id")
+        if ident in own:
+            raise i.fail(f"duplicate issue id {ident!r} (also issues[{own[ident]}])", key="id")
+        own[ident] = index
+    ids = [i.text("id") if i.data.get("id") is not None else "" for i in readers]
+    taken = set(own)
+    for index, ident in enumerate(ids):
+        positional = str(FIRST_ID + index + 1)
+        if not ident and positional not in taken:
+            ids[index] = positional
+            taken.add(positional)
+    numbers = [int(t) for t in taken if t.isdigit()]
+    after = itertools.count(max(numbers, default=FIRST_ID) + 1)
+    for index, ident in enumerate(ids):
+        if not ident:
+            ids[index] = str(next(after))
+    return ids
+
+
+def _read_issue(i: _Reader, ident: str, *, now: datetime, project_keys: set[str],
                 workflow: Mapping[str, str], issue_types: list[str],
                 fields_by_id: Mapping[str, FieldDef], flagged: FieldDef,
                 check_user: Any, comment_counter: list[int], seen_keys: set[str]) -> Issue:
@@ -732,7 +767,7 @@ def _read_issue(i: _Reader, index: int, *, now: datetime, project_keys: set[str]
                                  h.time("created"), tuple(items)))
     props = i.mapping("properties")
     return Issue(
-        key=key, id=i.text("id", str(FIRST_ID + index + 1)), type=itype,
+        key=key, id=ident, type=itype,
         summary=i.text("summary"), status=status, created=created,
         updated=i.time("updated", created), description=i.text("description", ""),
         assignee=check_user(i, "assignee"), reporter=check_user(i, "reporter"),
