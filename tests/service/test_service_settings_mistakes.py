@@ -15,7 +15,7 @@ import yaml
 from tests.service.conftest import Cli
 from tests.service.service_support import DEMO_SITE, subprocess_env
 from worker.__main__ import main
-from worker.cli.app import build_parser
+from worker.cli.parser import build_parser
 from worker.sandbox import Sandbox
 from worker.telemetry import logs
 

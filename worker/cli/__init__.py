@@ -1,4 +1,5 @@
-"""The command line (``python -m worker``, ``handoff-guard``); see :mod:`worker.cli.app`."""
+"""The command line (``python -m worker``, ``handoff-guard``): :mod:`worker.cli.parser` (the
+grammar), :mod:`worker.cli.app` (dispatch), a module per command or group of commands."""
 
 from __future__ import annotations
 
