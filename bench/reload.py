@@ -27,7 +27,8 @@ from worker.cycle.runner import CycleRunner
 from worker.cycle.source import PolicySource
 from worker.sandbox import Sandbox
 from worker.service.shell import Service
-from worker.settings import Secret, Settings
+from worker.settings.env import Settings
+from worker.settings.secret import Secret
 from worker.state.store import Store
 from worker.telemetry import logs
 from worker.telemetry.health import Health

@@ -67,7 +67,8 @@ def peak_rss_mb() -> float:
 
 
 def _settings(site: Site, state: str) -> Any:
-    from worker.settings import Secret, Settings
+    from worker.settings.env import Settings
+    from worker.settings.secret import Secret
 
     return Settings(
         jira_url=site.url,

@@ -18,7 +18,8 @@ from worker.atlassian import retry
 from worker.cycle.report import CycleReport
 from worker.cycle.runner import CycleRunner
 from worker.sandbox import Sandbox
-from worker.settings import Secret, Settings
+from worker.settings.env import Settings
+from worker.settings.secret import Secret
 from worker.state.lease import Lease
 from worker.state.store import Store
 from worker.telemetry import logs

@@ -25,7 +25,8 @@ from worker.report import Report, load_report
 from worker.report.build import CycleMark, build_report
 from worker.sandbox import Sandbox
 from worker.sandbox.generate import ACCOUNT_FIELD, deliverable_keys, generate_site
-from worker.settings import Secret, Settings
+from worker.settings.env import Settings
+from worker.settings.secret import Secret
 from worker.state.history import HistoryFilter, load_rows
 from worker.state.store import Store
 from worker.telemetry.metrics import Metrics

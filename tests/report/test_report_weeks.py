@@ -20,7 +20,8 @@ from worker.report import Report, load_report
 from worker.report.render import as_json, markdown
 from worker.sandbox import Sandbox
 from worker.sandbox.generate import deliverable_keys, generate_site
-from worker.settings import Secret, Settings
+from worker.settings.env import Settings
+from worker.settings.secret import Secret
 from worker.state.store import Store, decisions, outcomes
 
 P1 = "sales-deliverable-before-signature"

@@ -12,7 +12,8 @@ from tests.cli_support import DEMO_SITE, Cli, in_process_cli, private_config
 from tests.service.service_support import subprocess_env
 from worker.atlassian import retry
 from worker.sandbox import Sandbox
-from worker.settings import Secret, Settings
+from worker.settings.env import Settings
+from worker.settings.secret import Secret
 from worker.telemetry import logs
 
 

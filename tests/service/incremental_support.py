@@ -17,7 +17,8 @@ from worker.cycle.runner import CycleRunner
 from worker.model import CommentAction, IssueWrite
 from worker.sandbox import Sandbox
 from worker.sandbox.site import FIRST_ID
-from worker.settings import Secret, Settings
+from worker.settings.env import Settings
+from worker.settings.secret import Secret
 from worker.state.store import INSTALLATION_KEY, Store
 
 ROOT = Path(__file__).resolve().parents[2]

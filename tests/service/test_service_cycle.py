@@ -17,7 +17,8 @@ from worker.cycle.runner import CycleRunner
 from worker.cycle.source import PolicySource
 from worker.model import RecordedWrite
 from worker.sandbox import Sandbox
-from worker.settings import Secret, Settings
+from worker.settings.env import Settings
+from worker.settings.secret import Secret
 from worker.state.store import Store, engine_for
 from worker.telemetry.health import Health
 from worker.telemetry.metrics import Metrics

@@ -13,7 +13,7 @@ from worker.cycle.runner import CycleRunner
 from worker.cycle.source import PolicySource
 from worker.read.deal_facts import StoredDealPageCount
 from worker.sandbox import Sandbox
-from worker.settings import Settings
+from worker.settings.env import Settings
 from worker.state.store import Store
 from worker.telemetry.health import Health
 from worker.telemetry.metrics import Metrics

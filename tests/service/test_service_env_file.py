@@ -16,7 +16,8 @@ from tests.service.conftest import Cli
 from tests.service.service_support import PYTHON, ROOT, ServiceProcess, probe, subprocess_env
 from worker.cli.envfile import EnvFileError, apply_env, parse_env
 from worker.sandbox import Sandbox
-from worker.settings import CATALOGUE, Settings, describe
+from worker.settings.catalogue import CATALOGUE, describe
+from worker.settings.env import Settings
 
 ENV_EXAMPLE = ROOT / "config" / "handoff-guard.env.example"
 

@@ -15,7 +15,8 @@ from tests.service.service_support import DEMO_SITE
 from worker.cycle.runner import CycleRunner
 from worker.cycle.source import PolicySource
 from worker.sandbox import Sandbox
-from worker.settings import Secret, Settings
+from worker.settings.env import Settings
+from worker.settings.secret import Secret
 from worker.state.store import Store
 from worker.telemetry.health import Health
 

@@ -15,7 +15,8 @@ from worker.cycle.runner import CycleRunner
 from worker.exits import EXIT_LEASE_HELD
 from worker.model import RecordedWrite
 from worker.sandbox import Sandbox
-from worker.settings import Secret, Settings
+from worker.settings.env import Settings
+from worker.settings.secret import Secret
 from worker.state.lease import Lease
 from worker.state.store import Store, lease, writes
 

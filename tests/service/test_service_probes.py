@@ -24,7 +24,7 @@ from worker.cycle.source import PolicySource
 from worker.sandbox import Sandbox
 from worker.service.probes import HealthServer
 from worker.service.shell import Service
-from worker.settings import Settings
+from worker.settings.env import Settings
 from worker.state.store import Store
 from worker.telemetry.health import Health, liveness
 from worker.telemetry.metrics import Metrics

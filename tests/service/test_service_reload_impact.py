@@ -9,7 +9,7 @@ from structlog.testing import capture_logs
 from worker.cycle.runner import CycleRunner
 from worker.cycle.source import PolicySource
 from worker.sandbox import Sandbox
-from worker.settings import Settings
+from worker.settings.env import Settings
 from worker.state.store import Store
 
 

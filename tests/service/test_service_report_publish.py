@@ -10,7 +10,7 @@ import requests
 from worker.cycle.runner import CycleRunner
 from worker.report.publish import PUBLISHED_KEY
 from worker.sandbox import Sandbox
-from worker.settings import Settings
+from worker.settings.env import Settings
 from worker.state.store import Store
 
 REPORT = """

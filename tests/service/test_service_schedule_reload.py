@@ -19,7 +19,7 @@ from worker.cycle.runner import CycleRunner
 from worker.cycle.source import PolicySource
 from worker.policy import Policies, load_policies
 from worker.service.shell import Service
-from worker.settings import Settings
+from worker.settings.env import Settings
 from worker.state.store import Store
 from worker.telemetry.health import Health
 from worker.telemetry.metrics import Metrics

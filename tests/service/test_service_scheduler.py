@@ -18,7 +18,7 @@ from worker.cycle.source import PolicySource
 from worker.policy import Policies, Schedule, load_policies
 from worker.service.shell import Service
 from worker.service.triggers import interval_of, trigger_for
-from worker.settings import Settings
+from worker.settings.env import Settings
 from worker.state.store import Store
 from worker.telemetry.health import Health
 

@@ -20,7 +20,8 @@ from worker.cycle.runner import CycleRunner
 from worker.cycle.source import PolicySource
 from worker.sandbox import Sandbox
 from worker.service.probes import wsgi_app
-from worker.settings import Settings, SettingsError
+from worker.settings.env import Settings
+from worker.settings.errors import SettingsError
 from worker.state.store import Store
 from worker.telemetry import logs
 from worker.telemetry.health import Health

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from worker.settings import (
+from worker.settings.env import (
     DEFAULT_CONFIG_PATH,
     DEFAULT_RETENTION_DAYS,
     DEFAULT_STATE_PATH,
-    Secret,
     Settings,
-    SettingsError,
 )
+from worker.settings.errors import SettingsError
+from worker.settings.secret import Secret
 
 CLOUD = {
     "JIRA_URL": "https://acme.atlassian.net/",

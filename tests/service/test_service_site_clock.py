@@ -9,7 +9,8 @@ from pathlib import Path
 from tests.service.service_support import DEMO_SITE, POLICIES
 from worker.cycle.runner import CycleRunner
 from worker.sandbox import Sandbox
-from worker.settings import Secret, Settings
+from worker.settings.env import Settings
+from worker.settings.secret import Secret
 from worker.state.store import Store
 
 

@@ -27,7 +27,7 @@ from worker.cycle.source import PolicySource
 from worker.exits import EXIT_FAILED_ACTIONS
 from worker.model import ReassignAction
 from worker.sandbox import Sandbox
-from worker.settings import Settings
+from worker.settings.env import Settings
 from worker.state.store import Store
 from worker.telemetry import logs
 from worker.telemetry.health import Health

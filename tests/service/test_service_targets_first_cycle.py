@@ -19,7 +19,7 @@ from worker.cycle.runner import CycleRunner
 from worker.cycle.source import PolicySource
 from worker.exits import EXIT_INVALID
 from worker.sandbox import Sandbox
-from worker.settings import Settings
+from worker.settings.env import Settings
 from worker.state.store import Store
 from worker.telemetry import logs
 from worker.telemetry.health import Health

@@ -28,7 +28,8 @@ from worker.cycle.runner import CycleRunner
 from worker.cycle.source import PolicySource
 from worker.sandbox import Sandbox
 from worker.service.shell import Service
-from worker.settings import Secret, Settings
+from worker.settings.env import Settings
+from worker.settings.secret import Secret
 from worker.state.lease import Lease
 from worker.state.store import Store, lease
 from worker.telemetry import logs

@@ -19,7 +19,8 @@ from worker.cycle.runner import CycleRunner
 from worker.model import RecordedWrite
 from worker.sandbox import Sandbox
 from worker.sandbox.generate import generate_site
-from worker.settings import Secret, Settings
+from worker.settings.env import Settings
+from worker.settings.secret import Secret
 from worker.state.store import Store, engine_for
 
 #: four search pages, about twenty tickets to act on

@@ -38,7 +38,8 @@ from worker.cli.parser import build_parser
 from worker.cli.plan import cmd_plan
 from worker.cli.run import cmd_run
 from worker.exits import EXIT_INVALID, EXIT_OK
-from worker.settings import Settings, SettingsError
+from worker.settings.env import Settings
+from worker.settings.errors import SettingsError
 from worker.telemetry import logs
 
 

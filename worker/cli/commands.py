@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from worker.cli.errors import UsageError, error
 from worker.exits import EXIT_INVALID, EXIT_OK
-from worker.settings import Settings, describe
+from worker.settings.catalogue import describe
+from worker.settings.env import Settings
 from worker.telemetry import logs
 
 if TYPE_CHECKING:

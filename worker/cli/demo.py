@@ -34,7 +34,8 @@ from worker.report import load_report
 from worker.report.build import period_start
 from worker.report.chart import ChartUnavailableError, write_chart
 from worker.report.render import markdown
-from worker.settings import Secret, Settings
+from worker.settings.env import Settings
+from worker.settings.secret import Secret
 from worker.state.history import store_now
 from worker.state.store import Store
 from worker.telemetry import logs

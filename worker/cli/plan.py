@@ -11,7 +11,7 @@ from worker.cli.commands import open_reader
 from worker.cli.errors import UsageError, error
 from worker.exits import EXIT_DIFFERS, EXIT_INVALID, EXIT_OK
 from worker.model import VERDICTS
-from worker.settings import Settings
+from worker.settings.env import Settings
 from worker.telemetry import logs
 
 # The cycle, the store and rich are imported by the command, not here: its first line

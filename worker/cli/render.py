@@ -15,7 +15,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from worker.model import VERDICTS, Decision, Plan
-from worker.settings import SettingValue
+from worker.settings.catalogue import SettingValue
 from worker.state.store import CycleHistory, decision_to_json
 from worker.telemetry import logs
 

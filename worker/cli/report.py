@@ -20,7 +20,7 @@ from worker.report.chart import ChartUnavailableError, write_chart
 from worker.report.context import context_from
 from worker.report.html import html_page
 from worker.report.render import as_json, markdown, write_csv
-from worker.settings import Settings
+from worker.settings.env import Settings
 from worker.state.history import parse_when, store_now
 from worker.state.store import Store
 

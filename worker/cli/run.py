@@ -11,7 +11,7 @@ import structlog
 
 from worker.cli.errors import error
 from worker.exits import EXIT_OK
-from worker.settings import Settings
+from worker.settings.env import Settings
 from worker.telemetry import logs
 
 # The cycle and the store are imported by the command, not here: every command's first line

@@ -17,7 +17,7 @@ from worker.atlassian.transport import (
     UnexpectedBodyError,
 )
 from worker.policy import PolicyError
-from worker.settings import SettingsError
+from worker.settings.errors import SettingsError
 from worker.telemetry.logs import scrub
 
 log = structlog.get_logger(__name__)

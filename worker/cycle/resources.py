@@ -26,7 +26,7 @@ from worker.read.incremental import (
 )
 from worker.read.site import JOURNAL_WINDOW, IncrementalRead
 from worker.read.site_targets import literal_users, user_problems
-from worker.settings import Settings
+from worker.settings.env import Settings
 from worker.state.lease import Fence, Lease
 from worker.state.store import CycleRecord, Store
 from worker.telemetry.events import EventCounter

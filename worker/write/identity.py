@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from worker.settings import Settings, SettingsError
+from worker.settings.env import Settings
+from worker.settings.errors import SettingsError
 from worker.state.installation import Actors, default_name
 from worker.state.lease import Fence
 from worker.state.signature import Signer, key_from_secret
