@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.atlassian.confluence import deal_from_page
+from worker.atlassian.deal_page import deal_from_page
 from worker.atlassian.pageprops import CellValue, UserRef, read_date
 from worker.model import Deal, DealSource, Person
 

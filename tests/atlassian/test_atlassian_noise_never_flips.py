@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from worker.atlassian.confluence import deal_from_page
+from worker.atlassian.deal_page import deal_from_page
 from worker.atlassian.pageprops import (
     AC,
     UserRef,

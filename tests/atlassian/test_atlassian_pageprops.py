@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from worker.atlassian.confluence import deal_from_page
+from worker.atlassian.deal_page import deal_from_page
 from worker.atlassian.pageprops import CellValue, UserRef, page_properties
 from worker.model import Deal, DealSkip, DealSource, Person
 

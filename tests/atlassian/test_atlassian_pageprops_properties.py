@@ -9,7 +9,7 @@ from datetime import date
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.atlassian.confluence import deal_from_page
+from worker.atlassian.deal_page import deal_from_page
 from worker.atlassian.pageprops import UserRef
 from worker.model import Deal, DealSource, Person, status_key
 

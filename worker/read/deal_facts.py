@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
-from worker.atlassian.confluence import PageFacts
+from worker.atlassian.deal_page import PageFacts
 from worker.atlassian.pageprops import CellValue, UserRef
 from worker.model import DealRead, DealSource
 from worker.policy.deal_index import DealIndex
