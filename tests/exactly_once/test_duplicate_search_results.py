@@ -8,7 +8,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from tests.exactly_once.conftest import ACTED, example_site
-from worker.atlassian import jira
+from worker.atlassian import jira_pages
 
 
 def test_a_page_that_lists_each_ticket_twice_gives_one_comment(bench: Any, flavor: str,
@@ -17,7 +17,7 @@ def test_a_page_that_lists_each_ticket_twice_gives_one_comment(bench: Any, flavo
     """Pages of two, each repeating the previous page's last ticket (Data Center's offset
     shift) or its own first one (Cloud listing a ticket twice): one comment per ticket, one
     edit per ticket, and a warning that counts the repeats."""
-    monkeypatch.setattr(jira, "SEARCH_PAGE_SIZE", 2)
+    monkeypatch.setattr(jira_pages, "SEARCH_PAGE_SIZE", 2)
     b = bench(example_site(flavor))
     b.sandbox.add_faults([{"path": "/search", "repeat": 1}])
     runner = b.runner()

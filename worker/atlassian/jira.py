@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
+from worker.atlassian.jira_pages import cloud_pages, dc_pages, read_in_full
 from worker.atlassian.markup import to_adf, to_wiki
 from worker.atlassian.prefetch import prefetched
 from worker.atlassian.snapshots import (
@@ -24,7 +25,12 @@ from worker.atlassian.snapshots import (
     parse_jira_time,
     person_from_json,
 )
-from worker.atlassian.transport import AtlassianHTTPError, Transport, UnexpectedBodyError
+from worker.atlassian.transport import (
+    AtlassianHTTPError,
+    Transport,
+    UnexpectedBodyError,
+    expect_dict,
+)
 from worker.model import (
     Action,
     BotState,
@@ -49,21 +55,11 @@ T = TypeVar("T")
 #: Jira's own name for the flag ("Impediment") field.
 FLAGGED_FIELD_NAME = "Flagged"
 FLAGGED_OPTION = "Impediment"
-#: Cloud's /search/jql may return fewer; 100 is the most either flavor returns per page.
-SEARCH_PAGE_SIZE = 100
 GROUP_PAGE_SIZE = 50
-#: comments and changelog entries per request when an issue's are read in full
-PAGED_SIZE = 100
 #: Atlassian's limit on reconcileIssues ids per search.
 MAX_RECONCILE = 50
 #: ids or keys per ``POST /issue/bulkfetch`` (Jira's limit)
 BULK_FETCH_SIZE = 100
-
-
-def _expect_dict(value: object, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise UnexpectedBodyError(f"{what}: expected a JSON object, got {type(value).__name__}")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +188,7 @@ class JiraGateway:
 
     def server_now(self) -> datetime:
         """The site's clock (``/serverInfo`` serverTime): a cycle's "now"."""
-        info = _expect_dict(self.transport.call("GET", f"{self.api}/serverInfo"), "serverInfo")
+        info = expect_dict(self.transport.call("GET", f"{self.api}/serverInfo"), "serverInfo")
         self._clock_asked = True
         return parse_jira_time(info.get("serverTime"))
 
@@ -255,7 +251,7 @@ class JiraGateway:
             ids: set[str] = set()
             start = 0
             while True:
-                page = _expect_dict(
+                page = expect_dict(
                     self.transport.call(
                         "GET",
                         f"{self.api}/group/member",
@@ -329,10 +325,11 @@ class JiraGateway:
         "changelog") a verdict depends on: those are read in full for that issue first.
         """
         info, extra, wanted, bot_id = self._read_setup(spec)
+        ids = [int(i) for i in reconcile_ids if str(i).isdigit()][:MAX_RECONCILE]
         pages = (
-            self._cloud_pages(spec, wanted, reconcile_ids)
+            cloud_pages(self.transport, self.api, spec, wanted, ids)
             if self.flavor == "cloud"
-            else self._dc_pages(spec, wanted)
+            else dc_pages(self.transport, self.api, spec, wanted)
         )
         # Offset paging shifts when a ticket enters the scope mid-read (Data Center), and a
         # Cloud page can list a ticket twice: the first occurrence wins, the rest are counted.
@@ -396,7 +393,7 @@ class JiraGateway:
         )
         if more:
             snapshot = issue_to_snapshot(
-                self._completed(raw, more),
+                read_in_full(self.transport, self.api, self.flavor, raw, more),
                 flavor=self.flavor,
                 extra_fields=extra,
                 flagged_field_id=info.flagged_id,
@@ -435,7 +432,7 @@ class JiraGateway:
             if spec.changelog:
                 body["expand"] = ["changelog"]
             # A read: retried on 429/5xx like a search (the library's own retries are off).
-            page = _expect_dict(
+            page = expect_dict(
                 self.transport.call("POST", f"{self.api}/issue/bulkfetch", body=body,
                                     idempotent=True),
                 "issue/bulkfetch",
@@ -461,104 +458,6 @@ class JiraGateway:
             raise
         key = raw.get("key") if isinstance(raw, dict) else None
         return key if isinstance(key, str) else None
-
-    def _completed(self, raw: Mapping[str, Any], wanted: frozenset[str]) -> dict[str, Any]:
-        """The issue's search JSON with every comment and/or changelog entry read in."""
-        key = str(raw.get("key"))
-        out = dict(raw)
-        fields = dict(out.get("fields") or {})
-        if "comments" in wanted:
-            # Search listed the oldest ones: read from where it stopped.
-            shown = fields.get("comment")
-            listed = shown.get("comments") if isinstance(shown, dict) else None
-            first = list(listed) if isinstance(listed, list) else []
-            comments = first + self._paged(f"{self.api}/issue/{key}/comment", "comments",
-                                           start=len(first))
-            fields["comment"] = {"comments": comments, "total": len(comments),
-                                 "startAt": 0, "maxResults": len(comments)}
-            log.info("issue.comments_read", issue=key, comments=len(comments))
-        if "changelog" in wanted and self.flavor == "cloud":
-            # Data Center's search carries the whole changelog; Cloud's endpoint pages it,
-            # oldest first.
-            histories = self._paged(f"{self.api}/issue/{key}/changelog", "values")
-            out["changelog"] = {"histories": histories, "total": len(histories),
-                                "startAt": 0, "maxResults": len(histories)}
-            log.info("issue.changelog_read", issue=key, entries=len(histories))
-        out["fields"] = fields
-        return out
-
-    def _paged(self, path: str, items: str, *, start: int = 0) -> list[Any]:
-        """Every item of a ``startAt``/``maxResults``/``total`` list endpoint from ``start``."""
-        found: list[Any] = []
-        while True:
-            page = _expect_dict(
-                self.transport.call(
-                    "GET", path, params={"startAt": start + len(found), "maxResults": PAGED_SIZE}
-                ),
-                path,
-            )
-            batch = page.get(items)
-            if not isinstance(batch, list) or not batch:
-                return found
-            found.extend(batch)
-            total = page.get("total")
-            done = isinstance(total, int) and start + len(found) >= total
-            if page.get("isLast") is True or done:
-                return found
-
-    def _cloud_pages(
-        self, spec: SearchSpec, wanted: list[str], reconcile_ids: Sequence[str]
-    ) -> Iterator[list[Any]]:
-        body: dict[str, Any] = {
-            "jql": spec.jql,
-            "fields": wanted,
-            "properties": [spec.property_key],
-            "maxResults": SEARCH_PAGE_SIZE,
-        }
-        if spec.changelog:
-            body["expand"] = "changelog"
-        ids = [int(i) for i in reconcile_ids if str(i).isdigit()][:MAX_RECONCILE]
-        if ids:
-            body["reconcileIssues"] = ids
-        while True:
-            page = _expect_dict(
-                self.transport.call("POST", f"{self.api}/search/jql", body=body, idempotent=True),
-                "search/jql",
-            )
-            issues = page.get("issues") or []
-            yield issues
-            token = page.get("nextPageToken")
-            if not token or page.get("isLast") is True or not issues:
-                return
-            body = {**body, "nextPageToken": token}
-
-    def _dc_pages(self, spec: SearchSpec, wanted: list[str]) -> Iterator[list[Any]]:
-        start = 0
-        while True:
-            body: dict[str, Any] = {
-                "jql": spec.jql,
-                "startAt": start,
-                "maxResults": SEARCH_PAGE_SIZE,
-                "fields": wanted,
-                "properties": [spec.property_key],
-            }
-            if spec.changelog:
-                body["expand"] = ["changelog"]
-            page = _expect_dict(
-                self.transport.call("POST", f"{self.api}/search", body=body, idempotent=True),
-                "search",
-            )
-            warnings = page.get("warningMessages")
-            if isinstance(warnings, list) and warnings and start == 0:
-                # Data Center names JQL values it ignored here: the scope may be wider or
-                # narrower than the admin meant.
-                log.warning("search.warnings", messages=[str(w) for w in warnings][:10])
-            issues = page.get("issues") or []
-            yield issues
-            start += len(issues)
-            total = page.get("total")
-            if not issues or not isinstance(total, int) or start >= total:
-                return
 
     # ----------------------------------------------------------------- writes
 
@@ -598,7 +497,7 @@ class JiraGateway:
             "maxResults": MAX_RECONCILE,
             "reconcileIssues": [int(i) for _key, i in chosen if str(i).isdigit()],
         }
-        page = _expect_dict(
+        page = expect_dict(
             self.transport.call("POST", f"{self.api}/search/jql", body=body, idempotent=True),
             "search/jql",
         )

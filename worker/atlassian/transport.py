@@ -133,6 +133,13 @@ class UnexpectedBodyError(Exception):
     login page): the site as configured cannot be reached, whatever answered."""
 
 
+def expect_dict(value: object, what: str) -> dict[str, Any]:
+    """An answer that must be a JSON object, or :class:`UnexpectedBodyError` naming ``what``."""
+    if not isinstance(value, dict):
+        raise UnexpectedBodyError(f"{what}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
 class OffSiteURLError(Exception):
     """An absolute URL (taken from a response) that is not on the configured site: never
     requested, because every request carries the bot's credentials."""
