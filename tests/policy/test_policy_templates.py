@@ -20,13 +20,9 @@ from policy_factories import (
 
 from worker.model import CommentAction
 from worker.policy import PolicyError, load_policies, plan
+from worker.policy.template_inserts import MAX_COMMENT_CHARS
 from worker.policy.template_samples import labelled_samples
-from worker.policy.templates import (
-    MAX_COMMENT_CHARS,
-    TemplateRenderError,
-    compile_template,
-    load_template,
-)
+from worker.policy.templates import TemplateRenderError, compile_template, load_template
 
 P1 = "sales-deliverable-before-signature"
 SAMPLE = labelled_samples()["a deal and a sales owner"]
