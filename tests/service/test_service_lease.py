@@ -16,7 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.service.service_support import ROOT
-from worker.state.lease import DRIFT_RATE, Fence, Lease, Renewer, bar_after_schema_loss
+from worker.state.lease import DRIFT_RATE, Fence, Lease, bar_after_schema_loss
+from worker.state.renewer import Renewer
 from worker.state.store import Store, lease, schema_missing
 
 

@@ -41,7 +41,8 @@ from worker.exits import (
 from worker.model import Decision, Outcome, Plan
 from worker.policy import search_spec
 from worker.read.site import JOURNAL_WINDOW, read_site, spec_for_issues
-from worker.state.lease import Fence, Lease, LeaseHeldError, Renewer
+from worker.state.lease import Fence, Lease, LeaseHeldError
+from worker.state.renewer import Renewer
 from worker.state.store import REVERT_RUN_PREFIX, CycleRecord, Store
 from worker.write.execute import execute
 from worker.write.identity import load_actors

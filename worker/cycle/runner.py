@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from worker.cycle.report import CycleReport
 from worker.cycle.resources import CycleResources
 from worker.cycle.run import run_cycle
-from worker.state.lease import Fence, LeaseHeldError, Renewer
+from worker.state.lease import Fence, LeaseHeldError
+from worker.state.renewer import Renewer
 
 
 class CycleRunner(CycleResources):

@@ -14,7 +14,8 @@ from collections.abc import Callable
 import sqlalchemy as sa
 import structlog
 
-from worker.state.lease import Lease, Renewer, bar_after_schema_loss
+from worker.state.lease import Lease, bar_after_schema_loss
+from worker.state.renewer import Renewer
 from worker.state.store import Store, schema_missing
 from worker.telemetry.health import Health
 from worker.telemetry.metrics import Metrics
