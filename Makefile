@@ -16,7 +16,7 @@ UV_VERSION   := 0.13.9
 UV_COMPILE   = $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --universal \
 	--python-version 3.11 --no-header --annotation-style line
 
-.PHONY: install test lint docs demo bench clean lock
+.PHONY: install test trials lint docs demo bench clean lock
 
 $(STAMP): pyproject.toml $(LOCK_DEV)
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The one-actor trials at every moment (23 trials of about 30 s each): `make test` runs one
+# trial of each kind.
+trials: $(STAMP)
+	HG_ONE_ACTOR_TRIALS=all $(BIN)/pytest -n 2 tests/service/test_service_one_actor.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check worker tests bench scripts

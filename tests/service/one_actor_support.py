@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from tests.service.replica_support import WorkerProcess, bot_comments
 from worker.sandbox import Sandbox
 
-#: ``all``: every trial (at least 10 pauses, 5 of each partition); unset: the CI subset
+#: ``all`` (``make trials``): every moment (10 pauses, 5 of each partition); unset: one each
 TRIALS_ENV = "HG_ONE_ACTOR_TRIALS"
 ALL_TRIALS = os.environ.get(TRIALS_ENV) == "all"
 #: a file to append each trial's figures to (JSON lines), for the before/after table

@@ -3,8 +3,9 @@ the sandbox over HTTP, and a TCP proxy between a service and the database.
 
 Each trial counts, on the site afterwards, the duplicate comments and the acted tickets left
 without one (after a later ``run --once`` settles what was held back), and how many replicas
-said ``leader: true`` in the same round of probes. CI runs a few trials; ``HG_ONE_ACTOR_TRIALS=all``
-runs every one (10 pauses, 5 refused and 5 black-holed stores, and the rest).
+said ``leader: true`` in the same round of probes. ``make test`` runs one trial of each kind;
+``make trials`` (``HG_ONE_ACTOR_TRIALS=all``) repeats the pauses and the cuts at every moment
+(10 pauses, 5 refused and 5 black-holed stores).
 """
 
 from __future__ import annotations
@@ -49,11 +50,10 @@ from worker.sandbox import Sandbox
 #: trial by trial
 MOMENTS = [5, 14, 9, 2, 12, 7, 1, 11, 4, 10]
 PAUSES = MOMENTS if ALL_TRIALS else MOMENTS[:1]
-#: (how, moment): CI runs one black-holed leader; all trials: 5 refused and 5 black-holed
+#: (how, moment): ``make test`` runs one black-holed leader; all trials: 5 refused and 5
+#: black-holed
 PARTITIONS = ([(how, m) for how in ("refuse", "black-hole") for m in MOMENTS[:5]]
               if ALL_TRIALS else [("black-hole", MOMENTS[0])])
-#: the trials CI leaves to ``HG_ONE_ACTOR_TRIALS=all`` (each costs 30 to 60 s)
-all_only = pytest.mark.skipif(not ALL_TRIALS, reason="HG_ONE_ACTOR_TRIALS=all runs it")
 
 pytestmark = pytest.mark.slow
 
@@ -237,7 +237,6 @@ def test_leader_cut_from_the_store(
     assert watch.saw(leader.name, status=503, reason="store_unreachable", since=cut_at)
 
 
-@all_only
 def test_both_replicas_cut_from_the_store(
     postgres_url: str, proxies: tuple[TcpProxy, TcpProxy], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -273,7 +272,6 @@ def test_both_replicas_cut_from_the_store(
     assert (unready, True in leaders_cut, ready_again) == (True, False, True)
 
 
-@all_only
 def test_database_recreated_under_running_replicas(
     postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
