@@ -7,6 +7,7 @@ live in :mod:`worker.cli.run`, :mod:`worker.cli.plan` and :mod:`worker.cli.comma
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from worker import __version__
@@ -181,26 +182,24 @@ def _with_env_file(parser: argparse.ArgumentParser, *, default: object) -> None:
     )
 
 
-def _verdicts(value: str) -> list[str]:
-    found = [v.strip() for v in value.split(",") if v.strip()]
-    unknown = [v for v in found if v not in VERDICTS]
-    if unknown or not found:
-        raise argparse.ArgumentTypeError(
-            f"unknown verdict {', '.join(unknown) or repr(value)}; expected one of "
-            + ", ".join(VERDICTS)
-        )
-    return found
+def _comma_list(what: str, allowed: Sequence[str]) -> Callable[[str], list[str]]:
+    """An argument type: a comma-separated list of ``what``s, each one of ``allowed``."""
+
+    def parse(value: str) -> list[str]:
+        found = [v.strip() for v in value.split(",") if v.strip()]
+        unknown = [v for v in found if v not in allowed]
+        if unknown or not found:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {', '.join(unknown) or repr(value)}; expected one of "
+                + ", ".join(allowed)
+            )
+        return found
+
+    return parse
 
 
-def _outcomes(value: str) -> list[str]:
-    found = [v.strip() for v in value.split(",") if v.strip()]
-    unknown = [v for v in found if v not in OUTCOMES]
-    if unknown or not found:
-        raise argparse.ArgumentTypeError(
-            f"unknown outcome {', '.join(unknown) or repr(value)}; expected one of "
-            + ", ".join(OUTCOMES)
-        )
-    return found
+_verdicts = _comma_list("verdict", VERDICTS)
+_outcomes = _comma_list("outcome", OUTCOMES)
 
 
 def _positive(value: str) -> int:
