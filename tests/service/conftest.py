@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.cli_support import DEMO_SITE, Cli, in_process_cli, private_config
-from tests.service.service_support import subprocess_env
+from tests.service.service_support import sandbox_settings, subprocess_env
 from worker.atlassian import retry
 from worker.sandbox import Sandbox
 from worker.settings.env import Settings
-from worker.settings.secret import Secret
 from worker.telemetry import logs
 
 
@@ -47,14 +46,8 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 @pytest.fixture
 def settings(demo_sandbox: Sandbox, config_dir: Path, tmp_path: Path) -> Settings:
     """Settings pointing at the demo sandbox, a private policy file and a temporary store."""
-    return Settings(
-        jira_url=demo_sandbox.url,
-        jira_username=demo_sandbox.bot_email,
-        jira_api_token=Secret(demo_sandbox.bot_token),
-        jira_flavor="cloud",
-        config_path=config_dir / "policies.yaml",
-        state=str(tmp_path / "var" / "state.db"),
-    )
+    return sandbox_settings(demo_sandbox, config_path=config_dir / "policies.yaml",
+                            state=str(tmp_path / "var" / "state.db"))
 
 
 @pytest.fixture(autouse=True)

@@ -17,10 +17,23 @@ import requests
 
 from tests.cli_support import DEMO_SITE, POLICIES, ROOT, TEMPLATES  # noqa: F401  (this area's paths)
 from worker.sandbox import Sandbox
+from worker.settings.env import Settings
+from worker.settings.secret import Secret
 
 PYTHON = sys.executable
 
 T = TypeVar("T")
+
+
+def sandbox_settings(sandbox: Sandbox, *, config_path: Path, state: str, **extra: Any
+                     ) -> Settings:
+    """In-process settings for ``sandbox``'s bot (Cloud: email and API token; Data Center: a
+    personal token), a policy file and a store; ``extra`` sets any other field."""
+    auth: dict[str, Any] = (
+        {"jira_username": sandbox.bot_email, "jira_api_token": Secret(sandbox.bot_token)}
+        if sandbox.flavor == "cloud" else {"jira_personal_token": Secret(sandbox.bot_token)})
+    return Settings(jira_url=sandbox.url, jira_flavor=sandbox.flavor, config_path=config_path,
+                    state=state, **auth, **extra)
 
 
 def subprocess_env(

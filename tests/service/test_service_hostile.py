@@ -11,12 +11,11 @@ import pytest
 import yaml
 
 from tests.policy.policy_factories import alias_bomb
-from tests.service.service_support import DEMO_SITE
+from tests.service.service_support import DEMO_SITE, sandbox_settings
 from worker.cycle.runner import CycleRunner
 from worker.cycle.source import PolicySource
 from worker.sandbox import Sandbox
 from worker.settings.env import Settings
-from worker.settings.secret import Secret
 from worker.state.store import Store
 from worker.telemetry.health import Health
 
@@ -40,14 +39,8 @@ def hostile_sandbox() -> Iterator[Sandbox]:
 
 
 def _settings_for(sandbox: Sandbox, config_dir: Path, tmp_path: Path) -> Settings:
-    return Settings(
-        jira_url=sandbox.url,
-        jira_username=sandbox.bot_email,
-        jira_api_token=Secret(sandbox.bot_token),
-        jira_flavor="cloud",
-        config_path=config_dir / "policies.yaml",
-        state=str(tmp_path / "var" / "state.db"),
-    )
+    return sandbox_settings(sandbox, config_path=config_dir / "policies.yaml",
+                            state=str(tmp_path / "var" / "state.db"))
 
 
 def _runner(settings: Settings) -> CycleRunner:

@@ -11,12 +11,12 @@ import pytest
 import sqlalchemy as sa
 
 from tests.service.replica_support import acted_site, bot_comments, unlimited_policies
+from tests.service.service_support import sandbox_settings
 from worker.cycle.runner import CycleRunner
 from worker.exits import EXIT_LEASE_HELD
 from worker.model import RecordedWrite
 from worker.sandbox import Sandbox
 from worker.settings.env import Settings
-from worker.settings.secret import Secret
 from worker.state.lease import Lease
 from worker.state.store import Store, lease, writes
 
@@ -47,9 +47,8 @@ class StolenMidCycle(Store):
 
 
 def _settings(sandbox: Sandbox, policies: Path, state: str, writers: int) -> Settings:
-    return Settings(jira_url=sandbox.url, jira_username=sandbox.bot_email,
-                    jira_api_token=Secret(sandbox.bot_token), jira_flavor="cloud",
-                    config_path=policies, state=state, writes_in_flight=writers, write_rate=500)
+    return sandbox_settings(sandbox, config_path=policies, state=state,
+                            writes_in_flight=writers, write_rate=500)
 
 
 @pytest.mark.parametrize("writers", [1, 4])

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 import yaml
 
 from tests.humans import Human, with_logins
-from tests.service.service_support import DEMO_SITE, until
+from tests.service.service_support import DEMO_SITE, sandbox_settings, until
 from worker.cycle.runner import CycleRunner
 from worker.cycle.source import PolicySource
 from worker.sandbox import Sandbox
@@ -52,14 +52,10 @@ def site_sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
 
 
 def _settings(sandbox: Sandbox, config_dir: Path, tmp_path: Path, **extra: Any) -> Settings:
-    auth: dict[str, Any] = (
-        {"jira_username": sandbox.bot_email, "jira_api_token": Secret(sandbox.bot_token)}
-        if sandbox.flavor == "cloud" else {"jira_personal_token": Secret(sandbox.bot_token)})
-    return Settings(jira_url=sandbox.url, jira_flavor=sandbox.flavor,
-                    confluence_url=sandbox.wiki_url,
-                    config_path=config_dir / "policies.yaml",
-                    state=str(tmp_path / "var" / "state.db"), http_port=0,
-                    webhook_secret=Secret(SECRET), webhook_coalesce_ms=200, **auth, **extra)
+    return sandbox_settings(sandbox, config_path=config_dir / "policies.yaml",
+                            state=str(tmp_path / "var" / "state.db"),
+                            confluence_url=sandbox.wiki_url, http_port=0,
+                            webhook_secret=Secret(SECRET), webhook_coalesce_ms=200, **extra)
 
 
 @dataclass

@@ -13,6 +13,7 @@ import pytest
 import structlog.testing
 
 from tests.service.incremental_support import policy_file
+from tests.service.service_support import sandbox_settings
 from worker.atlassian import retry
 from worker.cycle.report import CycleReport
 from worker.cycle.runner import CycleRunner
@@ -43,14 +44,8 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 def _settings(sb: Sandbox, tmp: Path, *, unlimited: bool) -> Settings:
-    return Settings(
-        jira_url=sb.url,
-        jira_username=sb.bot_email,
-        jira_api_token=Secret(sb.bot_token),
-        jira_flavor="cloud",
-        config_path=policy_file(tmp, unlimited=unlimited),
-        state=str(tmp / ("unlimited.db" if unlimited else "numbers.db")),
-    )
+    return sandbox_settings(sb, config_path=policy_file(tmp, unlimited=unlimited),
+                            state=str(tmp / ("unlimited.db" if unlimited else "numbers.db")))
 
 
 def _edits(sb: Sandbox) -> list[str]:
