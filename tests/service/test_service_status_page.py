@@ -10,6 +10,7 @@ screenshot is kept at ``$HANDOFF_GUARD_TEST_ARTIFACTS/status-page.png`` (default
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -33,11 +34,14 @@ from worker.sandbox import Sandbox
 from worker.service.status import (
     DueStep,
     PageContext,
+    SiteClock,
     StatusData,
     Watched,
     is_unreadable,
+    load_status,
     render_status,
 )
+from worker.state.store import REVERT_RUN_PREFIX, CycleRecord, Store
 from worker.telemetry.health import HealthStatus
 
 #: a summary someone typed into Jira: it must show as these characters, never run or style
@@ -113,6 +117,61 @@ def test_unreadable_skips_are_told_apart(reason: str | None, unreadable: bool) -
     assert is_unreadable(reason) is unreadable
 
 
+WALL = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # this server's clock when the page is asked
+DAY, HOUR, MINUTE = timedelta(days=1), timedelta(hours=1), timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("clock", "now", "next_run", "next_shown"),
+    [
+        # no cycle yet: nothing says the site's clock differs from this server's
+        (SiteClock(), WALL, WALL + MINUTE, WALL + MINUTE),
+        # the site a day ahead (a sandbox moved on): both moments move with it
+        (SiteClock(WALL - 5 * MINUTE + DAY, WALL - 5 * MINUTE), WALL + DAY,
+         WALL + MINUTE, WALL + DAY + MINUTE),
+        # the site two hours behind this server
+        (SiteClock(WALL - 2 * HOUR - MINUTE, WALL - MINUTE), WALL - 2 * HOUR,
+         WALL + 10 * MINUTE, WALL - 2 * HOUR + 10 * MINUTE),
+        # the newest cycle started on a server ahead of this one: the site's time stands
+        (SiteClock(WALL + DAY, WALL + 3 * MINUTE), WALL + DAY, WALL + MINUTE,
+         WALL + DAY + MINUTE),
+        # an overdue run (the scheduler's next run already past) shows before now
+        (SiteClock(WALL + HOUR, WALL), WALL + HOUR, WALL - MINUTE, WALL + HOUR - MINUTE),
+    ],
+)
+def test_the_site_clock(clock: SiteClock, now: datetime, next_run: datetime,
+                        next_shown: datetime) -> None:
+    """The page's "as of" and its next cycle are on the clock the cycles plan by (the site's),
+    the next cycle as far ahead of "as of" as the scheduler's run is ahead of this server."""
+    assert clock.now(WALL) == now
+    assert clock.at(next_run, wall=WALL) == next_shown
+
+
+def _ran(store: Store, run_id: str, *, started: datetime, site: datetime | None) -> None:
+    store.start_cycle(CycleRecord(run_id, started, False, "running"))
+    store.finish_cycle(CycleRecord(run_id, started, False, "ok", finished_at=started,
+                                   site_now=site))
+
+
+def test_the_page_reads_its_clock_from_the_newest_cycle_not_a_revert(store_target: str) -> None:
+    """The site's clock comes from the newest cycle that read it: not a revert run (an admin's
+    laptop, its clock a week off, started it) and not a cycle still running; "today" is the
+    site's day."""
+    store = Store.open(store_target)
+    try:
+        _ran(store, "c1", started=WALL - HOUR, site=WALL - HOUR + DAY)
+        _ran(store, f"{REVERT_RUN_PREFIX}1", started=WALL - 30 * MINUTE + 7 * DAY,
+             site=WALL - 30 * MINUTE + DAY)
+        store.start_cycle(CycleRecord("c2", WALL - MINUTE, False, "running"))
+        data = load_status(store, wall=WALL, tz=ZoneInfo("UTC"))
+    finally:
+        store.close()
+    assert data.clock == SiteClock(WALL - HOUR + DAY, WALL - HOUR)
+    assert data.now == WALL + DAY
+    assert data.last_cycle is not None
+    assert data.last_cycle.run_id == "c2"
+
+
 # --------------------------------------------------------------------------- a real service
 
 
@@ -174,8 +233,19 @@ def test_status_page_over_http(service: ServiceProcess, hostile_sandbox: Sandbox
     assert "Today" in page
     assert "Nothing falls due in the next 7 days." not in page  # step 2 of the ladder
     assert "is due 2026-" in page  # the waiting reason names the date
+    # the site's clock is a day ahead of this machine's (the sandbox moved on): the next
+    # cycle is shown on the site's clock, as "as of" is, within the shipped `every: 1m`
+    as_of, next_cycle = (datetime.strptime(m, "%Y-%m-%d %H:%M") for m in (
+        _shown(page, r"As of (\S+ \S+) "), _shown(page, r"<dt>Next cycle</dt><dd>([^<]+)</dd>")))
+    assert timedelta(0) <= next_cycle - as_of <= 2 * MINUTE, (as_of, next_cycle)
     # the probes stay open without a token (a kubelet sends none)
     assert requests.get(f"http://127.0.0.1:{service.port}/livez", timeout=5).status_code == 200
+
+
+def _shown(page: str, pattern: str) -> str:
+    found = re.search(pattern, page)
+    assert found is not None, pattern
+    return found.group(1)
 
 
 def _driver_or_skip() -> Any:

@@ -87,9 +87,32 @@ class Done:
 
 
 @dataclass(frozen=True, slots=True)
+class SiteClock:
+    """The clock the cycles plan by: the site's (Jira's ``Date``), which may run ahead of or
+    behind this server's. Taken from the newest cycle (revert runs left out: an admin's
+    laptop starts them): the site's time it read (``site_at``) and this server's when it
+    started (``wall_at``), moved on by this server's clock since."""
+
+    site_at: datetime | None = None
+    wall_at: datetime | None = None
+
+    def now(self, wall: datetime) -> datetime:
+        """The site's time when this server's clock reads ``wall`` (``wall`` itself before
+        any cycle; never earlier than the newest cycle's)."""
+        if self.site_at is None or self.wall_at is None:
+            return wall
+        return self.site_at + max(timedelta(0), wall - self.wall_at)
+
+    def at(self, moment: datetime, *, wall: datetime) -> datetime:
+        """``moment`` on this server's clock (the scheduler's next run) on the site's clock."""
+        return self.now(wall) + (moment - wall)
+
+
+@dataclass(frozen=True, slots=True)
 class StatusData:
     """Everything the page shows that the store knows (pure data; rendering is separate)."""
 
+    #: the site's time the page is as of (``clock.now`` of the wall clock it was asked at)
     now: datetime
     last_cycle: CycleRecord | None
     watched: tuple[Watched, ...]
@@ -97,6 +120,7 @@ class StatusData:
     today: tuple[Done, ...]
     skips: tuple[Watched, ...]
     unreadable: tuple[Watched, ...]
+    clock: SiteClock = SiteClock()
 
 
 def is_unreadable(reason: str | None) -> bool:
@@ -104,14 +128,22 @@ def is_unreadable(reason: str | None) -> bool:
     return reason is not None and reason.casefold().startswith(_UNREADABLE)
 
 
-def load_status(store: Store, *, now: datetime, tz: ZoneInfo) -> StatusData:
-    """What the store says the bot is doing, as of ``now`` (site time); "today" is the day of
-    ``now`` in ``tz`` (the policy file's time zone)."""
+def load_status(store: Store, *, wall: datetime, tz: ZoneInfo) -> StatusData:
+    """What the store says the bot is doing when this server's clock reads ``wall``, as of
+    the site's time then (:class:`SiteClock`); "today" is that day in ``tz`` (the policy
+    file's time zone)."""
     not_revert = sa.not_(cycles.c.run_id.startswith(REVERT_RUN_PREFIX))
     with store.engine.connect() as conn:
         last = conn.execute(
             sa.select(cycles).where(not_revert).order_by(cycles.c.started_at.desc()).limit(1)
         ).first()
+        timed = conn.execute(
+            sa.select(cycles.c.site_now, cycles.c.started_at)
+            .where(not_revert, cycles.c.site_now.is_not(None))
+            .order_by(cycles.c.started_at.desc()).limit(1)
+        ).first()
+        clock = SiteClock() if timed is None else SiteClock(timed.site_now, timed.started_at)
+        now = clock.now(wall)
         full = conn.execute(
             sa.select(cycles.c.site_now)
             .where(not_revert, cycles.c.status == "ok", cycles.c.site_now.is_not(None),
@@ -154,6 +186,7 @@ def load_status(store: Store, *, now: datetime, tz: ZoneInfo) -> StatusData:
                          o.detail) for o in done),
         skips=tuple(w for w in skips if not is_unreadable(w.reason)),
         unreadable=tuple(w for w in skips if is_unreadable(w.reason)),
+        clock=clock,
     )
 
 
@@ -393,8 +426,11 @@ class StatusPage:
             return Response("a bearer token is required (HANDOFF_GUARD_STATUS_TOKEN)\n",
                             status=401, content_type="text/plain; charset=utf-8",
                             headers={"WWW-Authenticate": 'Bearer realm="handoff-guard"'})
-        next_at, tz, names = self._context()
-        data = load_status(self._store, now=self._site_now(), tz=tz)
+        next_run, tz, names = self._context()
+        wall = self._clock()
+        data = load_status(self._store, wall=wall, tz=tz)
+        # The scheduler counts on this server's clock; the page shows the site's, as cycles do.
+        next_at = None if next_run is None else data.clock.at(next_run, wall=wall)
         page = render_status(data, PageContext(health=self._health(), next_cycle_at=next_at,
                                                jira_url=self._jira_url, tz=tz,
                                                policy_names=names))
@@ -403,11 +439,3 @@ class StatusPage:
                                  "Content-Security-Policy": "default-src 'none'; "
                                  "style-src 'unsafe-inline'",
                                  "X-Content-Type-Options": "nosniff"})
-
-    def _site_now(self) -> datetime:
-        """The site's clock as the newest cycle saw it, moved on by the wall clock since."""
-        last = self._store.last_cycle()
-        wall = self._clock()
-        if last is None or last.site_now is None:
-            return wall
-        return last.site_now + max(timedelta(0), wall - last.started_at)
