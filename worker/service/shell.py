@@ -64,6 +64,7 @@ from worker.service.status import STATUS_PATHS, StatusPage
 from worker.service.triggers import interval_of, trigger_for
 from worker.service.webhooks import GateSettings, Result, WebhookEndpoint, WebhookGate
 from worker.state.lease import Lease, LeaseHeldError
+from worker.state.runs import last_successful_cycle
 from worker.telemetry.health import Health
 from worker.telemetry.metrics import Metrics
 
@@ -365,10 +366,9 @@ class Service:
     def _seed_last_success(self) -> None:
         """The last successful cycle the store recorded (this replica's or another's, before
         a restart), so that an alert on its age does not fire because a process is new."""
-        for cycle in self.runner.store.cycles(limit=SEED_CYCLES):
-            if cycle.status == "ok" and cycle.finished_at is not None:
-                self.metrics.last_success.set(cycle.finished_at.timestamp())
-                return
+        found = last_successful_cycle(self.runner.store.cycles(limit=SEED_CYCLES))
+        if found is not None and found.finished_at is not None:
+            self.metrics.last_success.set(found.finished_at.timestamp())
 
     def status_page(self) -> StatusPage:
         """The live status page this service serves beside its probes."""
