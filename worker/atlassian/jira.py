@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import structlog
 
 from worker.atlassian.jira_pages import cloud_pages, dc_pages, read_in_full
+from worker.atlassian.listing import each_once
 from worker.atlassian.markup import to_adf, to_wiki
 from worker.atlassian.prefetch import prefetched
 from worker.atlassian.snapshots import (
@@ -331,23 +332,13 @@ class JiraGateway:
             if self.flavor == "cloud"
             else dc_pages(self.transport, self.api, spec, wanted)
         )
-        # Offset paging shifts when a ticket enters the scope mid-read (Data Center), and a
-        # Cloud page can list a ticket twice: the first occurrence wins, the rest are counted.
-        seen: set[str] = set()
-        repeated: list[str] = []
-        for issues in prefetched(pages):
-            for raw in issues:
-                if not isinstance(raw, dict):
-                    continue
-                ident = str(raw.get("id") or raw.get("key") or "")
-                if ident:
-                    if ident in seen:
-                        repeated.append(str(raw.get("key", ident)))
-                        continue
-                    seen.add(ident)
+        # Pages can repeat a ticket: each id once, and one id under two keys is unreadable.
+        raws = (raw for issues in prefetched(pages) for raw in issues if isinstance(raw, dict))
+        for raw in each_once(raws):
+            if isinstance(raw, MalformedIssue):
+                yield raw
+            else:
                 yield self._snapshot(raw, spec, info, extra, bot_id, complete)
-        if repeated:
-            log.warning("search.duplicates", count=len(repeated), issues=repeated[:20])
 
     def _read_setup(self, spec: SearchSpec) -> tuple[FieldInfo, dict[str, str], list[str], str]:
         """(field catalogue, extra field id -> name, the fields to ask for, the bot's id)."""
