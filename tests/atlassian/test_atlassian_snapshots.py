@@ -29,7 +29,7 @@ from worker.model import (
     Visibility,
 )
 from worker.state.recent import overlay_recent
-from worker.write.execute import step_landed
+from worker.write.steps import step_landed
 
 BOT = "712020:bot"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

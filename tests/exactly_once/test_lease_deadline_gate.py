@@ -15,7 +15,8 @@ from tests.exactly_once.conftest import ACTED, example_site
 from worker.cycle.runner import CycleRunner
 from worker.model import BotState, RecordedWrite
 from worker.state.lease import Lease
-from worker.state.store import Store, lease, writes
+from worker.state.store import Store
+from worker.state.tables import lease, writes
 
 
 class _Clock:

@@ -19,7 +19,8 @@ from worker.model import (
     Subject,
     Text,
 )
-from worker.state.store import CycleRecord, Store
+from worker.state.records import CycleRecord
+from worker.state.store import Store
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
 PRIYA = Person("pm-priya", "Priya Patel")

@@ -20,7 +20,8 @@ from worker.policy import load_policies
 from worker.report import Report, load_report
 from worker.report.chart import SIZE_PX, chart_figure
 from worker.report.context import ReportContext, context_from
-from worker.state.store import CycleRecord, Store
+from worker.state.records import CycleRecord
+from worker.state.store import Store
 
 #: the bot's first cycle ran 5 weeks before the report's end; the report asks for 12
 FIRST = T0 - timedelta(weeks=4)

@@ -22,7 +22,8 @@ from worker.sandbox import Sandbox
 from worker.sandbox.generate import deliverable_keys, generate_site
 from worker.settings.env import Settings
 from worker.settings.secret import Secret
-from worker.state.store import Store, decisions, outcomes
+from worker.state.store import Store
+from worker.state.tables import decisions, outcomes
 
 P1 = "sales-deliverable-before-signature"
 WEEKS = 8

@@ -19,7 +19,8 @@ from worker.model import RecordedWrite
 from worker.sandbox import Sandbox
 from worker.settings.env import Settings
 from worker.settings.secret import Secret
-from worker.state.store import Store, engine_for
+from worker.state.engine import engine_for
+from worker.state.store import Store
 from worker.telemetry.health import Health
 from worker.telemetry.metrics import Metrics
 

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from tests.service.service_support import ROOT
 from worker.state.lease import DRIFT_RATE, Fence, Lease, bar_after_schema_loss
 from worker.state.renewer import Renewer
-from worker.state.store import Store, lease, schema_missing
+from worker.state.store import Store, schema_missing
+from worker.state.tables import lease
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ from worker.model import RecordedWrite
 from worker.sandbox import Sandbox
 from worker.settings.env import Settings
 from worker.state.lease import Lease
-from worker.state.store import Store, lease, writes
+from worker.state.store import Store
+from worker.state.tables import lease, writes
 
 #: the write whose journaled intent is followed by another process taking the lease
 STOLEN_AFTER = 5

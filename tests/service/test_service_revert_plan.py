@@ -20,8 +20,8 @@ from worker.model import (
     write_changes,
 )
 from worker.state.recent import overlay_recent
-from worker.write.execute import step_landed
 from worker.write.revert import plan_revert
+from worker.write.steps import step_landed
 
 P1 = "sales-deliverable-before-signature"
 MON = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

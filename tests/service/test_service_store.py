@@ -24,16 +24,10 @@ from worker.model import (
     RecordedWrite,
     Text,
 )
+from worker.state.engine import StoreError, database_url, describe, engine_for
 from worker.state.migrate import OUR_TABLES, current_revision, head, migrate
-from worker.state.store import (
-    CycleRecord,
-    Store,
-    StoreError,
-    database_url,
-    decision_to_json,
-    describe,
-    engine_for,
-)
+from worker.state.records import CycleRecord, decision_to_json
+from worker.state.store import Store
 from worker.telemetry import logs
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

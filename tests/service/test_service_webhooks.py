@@ -31,7 +31,8 @@ from worker.service.shell import Service
 from worker.settings.env import Settings
 from worker.settings.secret import Secret
 from worker.state.lease import Lease
-from worker.state.store import Store, lease
+from worker.state.store import Store
+from worker.state.tables import lease
 from worker.telemetry import logs
 from worker.telemetry.health import Health
 from worker.telemetry.metrics import Metrics

@@ -22,7 +22,8 @@ from worker.sandbox import Sandbox
 from worker.sandbox.generate import generate_site
 from worker.settings.env import Settings
 from worker.settings.secret import Secret
-from worker.state.store import Store, engine_for
+from worker.state.engine import engine_for
+from worker.state.store import Store
 
 #: four search pages, about twenty tickets to act on
 TICKETS = 400

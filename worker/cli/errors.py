@@ -20,8 +20,8 @@ class UsageError(Exception):
 def failed(command: str, exc: Exception) -> int:
     """The exit code and one line for an exception a command let through."""
     from worker.cycle.errors import ConfigUnavailableError, classify
+    from worker.state.engine import StoreError
     from worker.state.lease import LeaseHeldError
-    from worker.state.store import StoreError
 
     if isinstance(exc, LeaseHeldError):
         error(str(exc))

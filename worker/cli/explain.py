@@ -16,7 +16,8 @@ from worker.exits import EXIT_INVALID, EXIT_OK
 from worker.model import PolicyState, step_number
 from worker.policy import Explanation, explain, search_spec
 from worker.read.site import read_site, spec_for_issues
-from worker.state.store import Store, decision_to_json
+from worker.state.records import decision_to_json
+from worker.state.store import Store
 from worker.telemetry import logs
 
 

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from worker.model import VERDICTS, Decision, Plan
 from worker.settings.catalogue import SettingValue
-from worker.state.store import CycleHistory, decision_to_json
+from worker.state.records import CycleHistory, decision_to_json
 from worker.telemetry import logs
 
 VERDICT_STYLE = {

@@ -42,8 +42,10 @@ from worker.model import Decision, Outcome, Plan
 from worker.policy import search_spec
 from worker.read.site import JOURNAL_WINDOW, read_site, spec_for_issues
 from worker.state.lease import Fence, Lease, LeaseHeldError
+from worker.state.records import CycleRecord
 from worker.state.renewer import Renewer
-from worker.state.store import REVERT_RUN_PREFIX, CycleRecord, Store
+from worker.state.store import Store
+from worker.state.tables import REVERT_RUN_PREFIX
 from worker.write.execute import execute
 from worker.write.identity import load_actors
 from worker.write.journal import GuardedJournal

@@ -12,7 +12,7 @@ from worker.cycle.errors import one_line
 from worker.cycle.report import CycleReport
 from worker.cycle.resources import CycleResources
 from worker.report.context import context_from
-from worker.state.store import CycleRecord
+from worker.state.records import CycleRecord
 
 log = structlog.get_logger(__name__)
 

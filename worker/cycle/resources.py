@@ -28,7 +28,8 @@ from worker.read.site import JOURNAL_WINDOW, IncrementalRead
 from worker.read.site_targets import literal_users, user_problems
 from worker.settings.env import Settings
 from worker.state.lease import Fence, Lease
-from worker.state.store import CycleRecord, Store
+from worker.state.records import CycleRecord
+from worker.state.store import Store
 from worker.telemetry.events import EventCounter
 from worker.telemetry.logs import register_secrets
 from worker.write.journal import GuardedJournal, abandoned_outcomes

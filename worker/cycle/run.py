@@ -47,10 +47,13 @@ from worker.read.site import (
 )
 from worker.state.installation import Actors
 from worker.state.lease import Fence
-from worker.state.store import CycleRecord, Store
-from worker.write.execute import IN_FLIGHT_MARGIN, WriteDispatch, dry_run_matches, execute
+from worker.state.records import CycleRecord
+from worker.state.store import Store
+from worker.write.dispatch import WriteDispatch
+from worker.write.execute import dry_run_matches, execute
 from worker.write.identity import UNVERIFIED_WORDS, load_actors
 from worker.write.journal import GuardedJournal
+from worker.write.writer import IN_FLIGHT_MARGIN
 
 if TYPE_CHECKING:
     from worker.atlassian.clients import Atlassian

@@ -46,7 +46,8 @@ from worker.report.context import HANDBACK, ReportContext
 from worker.report.signs import SecondSign, second_sign, sign_comments
 from worker.report.trend import trend_words
 from worker.state.history import HistoryFilter, HistoryRow, load_rows
-from worker.state.store import REVERT_RUN_PREFIX, Store, cycles
+from worker.state.store import Store
+from worker.state.tables import REVERT_RUN_PREFIX, cycles
 
 #: what happened next, in the order the report lists it
 FATES: tuple[str, ...] = ("moved", "reassigned", "opted-out", "overridden", "reverted", "open")

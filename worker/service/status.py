@@ -32,7 +32,9 @@ import sqlalchemy as sa
 from werkzeug.wrappers import Request, Response
 
 from worker.model import MATCHED_VERDICTS, step_number
-from worker.state.store import REVERT_RUN_PREFIX, CycleRecord, Store, cycles, decisions, outcomes
+from worker.state.records import CycleRecord
+from worker.state.store import Store
+from worker.state.tables import REVERT_RUN_PREFIX, cycles, decisions, outcomes
 from worker.telemetry.health import HealthStatus
 from worker.telemetry.logs import scrub
 

@@ -10,8 +10,9 @@ from collections.abc import Callable
 import structlog
 
 from worker.service.probes import HealthServer
+from worker.state.engine import StoreError
 from worker.state.migrate import SchemaError
-from worker.state.store import Store, StoreError
+from worker.state.store import Store
 from worker.telemetry.health import Health
 from worker.telemetry.metrics import Metrics
 

@@ -21,7 +21,8 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 
 from worker.model import step_number
-from worker.state.store import Store, cycles, decisions, outcomes
+from worker.state.store import Store
+from worker.state.tables import cycles, decisions, outcomes
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([hdw])\s*$")
 _UNIT = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}

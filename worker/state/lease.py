@@ -47,7 +47,8 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection
 
-from worker.state.store import Store, insert_ignoring_conflict, lease
+from worker.state.store import Store, insert_ignoring_conflict
+from worker.state.tables import lease
 
 log = structlog.get_logger(__name__)
 

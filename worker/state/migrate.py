@@ -72,7 +72,7 @@ def migrate(engine: Engine, *, target: str = "head") -> str:
     with _migration_lock(engine), engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             # A migration may take longer than the statement timeout every other call gets
-            # (worker.state.store.engine_for); it is back to that default when the connection is.
+            # (worker.state.engine.engine_for); it is back to that default when the connection is.
             conn.execute(sa.text("SET statement_timeout = 0"))
             conn.commit()
         tables = set(sa.inspect(conn).get_table_names())

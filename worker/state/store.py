@@ -10,6 +10,8 @@ so a fresh store on a new machine behaves correctly.
 The schema is Alembic's (``worker/migrations``): :meth:`Store.open` brings any store to the
 newest revision, upgrades the hand-versioned stores made before Alembic, and refuses a database
 whose tables it did not create (:mod:`worker.state.migrate`). ``postgresql://`` URLs use psycopg 3.
+The tables are in :mod:`worker.state.tables`, the records it reads back in
+:mod:`worker.state.records`, the engine and its timeouts in :mod:`worker.state.engine`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,377 +28,41 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from worker.model import (
-    Action,
     BotState,
-    CommentAction,
     Decision,
-    FlagAction,
-    LabelAction,
     Outcome,
-    Person,
-    ReassignAction,
     RecordedWrite,
-    Subject,
+)
+from worker.state.engine import (
+    DEFAULT_LEASE_S,
+    StoreError,
+    database_url,
+    describe,
+    dispose_engine,
+    engine_for,
 )
 from worker.state.migrate import SchemaError, migrate
+from worker.state.records import (
+    CycleHistory,
+    CycleRecord,
+    OutcomeRow,
+    action_to_json,
+    cycle_record,
+    cycle_values,
+    subject_to_json,
+)
+from worker.state.tables import (
+    cycles,
+    decisions,
+    meta,
+    outcomes,
+    writes,
+)
 from worker.telemetry.logs import scrub, scrub_value
 
 #: ``meta``: this store's id (made at first open; a copy of the store shares it), stamped
 #: into the issue property with every write as ``by.store`` (see :mod:`worker.state.installation`)
 INSTALLATION_KEY = "installation_id"
-
-
-class StoreError(RuntimeError):
-    """The store cannot be opened or migrated (one line, for the CLI)."""
-
-
-# --------------------------------------------------------------------------- column types
-
-
-class _UTCDateTime(sa.TypeDecorator[datetime]):
-    """An aware datetime stored as ISO-8601 UTC text: sorts correctly, same on every backend."""
-
-    impl = sa.String(40)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> str | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("the store only accepts timezone-aware datetimes")
-        return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> datetime | None:
-        return None if value is None else datetime.fromisoformat(value)
-
-
-# --------------------------------------------------------------------------- current schema
-
-# The tables as the newest revision leaves them (``worker/state/migrations/versions``), for queries
-# only: the migrations create and change them, never this metadata.
-metadata = sa.MetaData()
-#: the run id of a ``revert`` run starts with this: it is recorded beside the cycles (so
-#: ``history`` shows it) but is not a cycle (reports and the status page leave it out)
-REVERT_RUN_PREFIX = "revert-"
-cycles = sa.Table(
-    "cycles",
-    metadata,
-    sa.Column("run_id", sa.String(64), primary_key=True),
-    sa.Column("started_at", _UTCDateTime, nullable=False),  # wall clock
-    sa.Column("finished_at", _UTCDateTime),
-    sa.Column("site_now", _UTCDateTime),  # the Atlassian site's clock the plan used
-    sa.Column("dry_run", sa.Boolean, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # running | ok | failed | stopped
-    sa.Column("error", sa.Text),
-    sa.Column("issues_read", sa.Integer, nullable=False, default=0),
-    sa.Column("actions_applied", sa.Integer, nullable=False, default=0),
-    sa.Column("actions_failed", sa.Integer, nullable=False, default=0),
-    sa.Column("requests", sa.Integer, nullable=False, default=0),
-    sa.Column("retries", sa.Integer, nullable=False, default=0),
-    sa.Column("duration_s", sa.Float),
-    sa.Column("counts", sa.JSON),  # {policy: {verdict: n}}
-    sa.Column("config_sha256", sa.String(64)),
-    # what the cycle read: everything (true; null for cycles before incremental reads, all
-    # full), or part of the scope (false), then ``read_keys`` are the tickets it looked at
-    sa.Column("read_full", sa.Boolean),
-    sa.Column("read_keys", sa.JSON),
-)
-decisions = sa.Table(
-    "decisions",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.String(64), nullable=False, index=True),
-    sa.Column("at", _UTCDateTime, nullable=False),  # site clock
-    sa.Column("issue", sa.String(64), nullable=False),
-    sa.Column("policy", sa.String(128), nullable=False),
-    sa.Column("mode", sa.String(16), nullable=False),
-    sa.Column("verdict", sa.String(16), nullable=False),
-    sa.Column("step", sa.Integer),
-    sa.Column("reason", sa.Text),
-    sa.Column("actions", sa.JSON, nullable=False),
-    sa.Column("evidence", sa.JSON, nullable=False),
-    sa.Column("recheck_at", _UTCDateTime),  # when to read the issue again even if unchanged
-    sa.Column("subject", sa.JSON),  # assignee, customer, account executive, deal page
-)
-outcomes = sa.Table(
-    "outcomes",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.String(64), nullable=False, index=True),
-    sa.Column("at", _UTCDateTime, nullable=False),  # site clock
-    sa.Column("issue", sa.String(64), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("actions", sa.JSON, nullable=False),
-    sa.Column("detail", sa.Text, nullable=False),
-    sa.Column("http_status", sa.Integer),
-    sa.Column("retryable", sa.Boolean, nullable=False),
-    sa.Column("changes", sa.JSON),  # what the write changed: previous_assignee, labels_added...
-)
-writes = sa.Table(
-    "writes",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("issue", sa.String(64), nullable=False),
-    sa.Column("issue_id", sa.String(64), nullable=False),
-    sa.Column("at", _UTCDateTime, nullable=False),  # site clock
-    sa.Column("state", sa.JSON, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-)
-lease = sa.Table(
-    "lease",
-    metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("holder", sa.String(200), nullable=False),
-    sa.Column("fencing", sa.BigInteger, nullable=False),  # +1 at every change of holder
-    sa.Column("acquired_at", _UTCDateTime, nullable=False),
-    sa.Column("expires_at", _UTCDateTime, nullable=False),
-)
-meta = sa.Table(
-    "meta",
-    metadata,
-    sa.Column("key", sa.String(128), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-)
-
-
-# --------------------------------------------------------------------------- serialization
-
-
-def action_to_json(action: Action) -> dict[str, Any]:
-    """One planned action as plain JSON (for the audit trail and ``plan --format json``)."""
-    if isinstance(action, CommentAction):
-        return {
-            "kind": "comment",
-            "template": action.template,
-            "text": action.document.plain_text(),
-            "visibility": None
-            if action.visibility is None
-            else {"type": action.visibility.type, "value": action.visibility.value},
-        }
-    if isinstance(action, ReassignAction):
-        return {
-            "kind": "reassign",
-            "to": {"id": action.to.id, "name": action.to.display_name},
-            "target": action.target,
-            "fallback": None
-            if action.fallback is None
-            else {"id": action.fallback.id, "name": action.fallback.display_name},
-        }
-    if isinstance(action, LabelAction):
-        return {"kind": "label", "add": list(action.add), "remove": list(action.remove)}
-    if isinstance(action, FlagAction):
-        return {"kind": "flag", "on": action.on}
-    raise TypeError(f"unknown action {action!r}")  # pragma: no cover - the union is closed
-
-
-def subject_to_json(subject: Subject | None) -> dict[str, Any] | None:
-    """Who and what a decision was about, as stored in ``decisions.subject``."""
-    if subject is None:
-        return None
-
-    def person(p: Person | None) -> dict[str, Any] | None:
-        if p is None:
-            return None
-        # ``active`` only when false: the report shows people who left as such
-        return {"id": p.id, "name": p.display_name} | ({} if p.active else {"active": False})
-
-    return {
-        "assignee": person(subject.assignee),
-        "customer": subject.customer,
-        "account_executive": person(subject.account_executive),
-        "deal_page_id": subject.deal_page_id,
-        "deal_page_url": subject.deal_page_url,
-        "summary": subject.summary,
-    }
-
-
-def decision_to_json(decision: Decision) -> dict[str, Any]:
-    """One decision in the shape ``plan --format json`` documents."""
-    return {
-        "issue": decision.issue,
-        "policy": decision.policy,
-        "mode": decision.mode,
-        "verdict": decision.verdict,
-        "actions": [action_to_json(a) for a in decision.actions],
-        "evidence": [
-            {"condition": e.condition, "result": e.result, "detail": e.detail}
-            for e in decision.evidence
-        ],
-        "reason": decision.reason,
-    }
-
-
-# --------------------------------------------------------------------------- records
-
-
-@dataclass(frozen=True, slots=True)
-class CycleRecord:
-    """How one cycle ended, as the store keeps it."""
-
-    run_id: str
-    started_at: datetime
-    dry_run: bool
-    status: str  # running | ok | failed | stopped
-    finished_at: datetime | None = None
-    site_now: datetime | None = None
-    error: str | None = None
-    issues_read: int = 0
-    actions_applied: int = 0
-    actions_failed: int = 0
-    requests: int = 0
-    retries: int = 0
-    duration_s: float | None = None
-    #: policy id -> verdict -> number of decisions
-    counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
-    config_sha256: str | None = None
-    #: True: every ticket in scope was read; False: only ``read_keys`` were (an incremental
-    #: read, or a cycle stopped before it planned); None: recorded before this was kept (a
-    #: full read: cycles before incremental reads all were)
-    read_full: bool | None = None
-    #: the tickets a partial read looked at (None with a full read)
-    read_keys: frozenset[str] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OutcomeRow:
-    """An outcome as recorded, with the reasons of the decisions behind it."""
-
-    run_id: str
-    at: datetime
-    issue: str
-    status: str
-    actions: tuple[str, ...]
-    detail: str
-    http_status: int | None
-    #: policy id -> the decision's reason / evidence, for "and why?"
-    policies: Mapping[str, Sequence[Mapping[str, Any]]]
-    #: what the write changed, as recorded with the outcome (None: not recorded)
-    changes: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CycleHistory:
-    """One cycle and what it wrote (``history``)."""
-
-    cycle: CycleRecord
-    outcomes: tuple[OutcomeRow, ...]
-
-
-# --------------------------------------------------------------------------- the store
-
-
-#: the SQLAlchemy drivers the worker ships (SQLite and PostgreSQL through psycopg 3)
-SUPPORTED_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite", "postgresql+psycopg"})
-#: the forms HANDOFF_GUARD_STATE takes, for messages
-STORE_FORMS = ("use a file path (SQLite, e.g. var/state.db) or a postgresql:// URL naming "
-               "the host, port and database (PostgreSQL)")
-
-
-def database_url(target: str | Path) -> sa.URL:
-    """The SQLAlchemy URL for a filesystem path (SQLite) or a URL.
-
-    PostgreSQL URLs without a driver (``postgresql://``, ``postgres://``) get psycopg 3, the
-    driver we ship; SQLAlchemy's default for them would be psycopg2.
-    """
-    text = str(target)
-    if "://" not in text:
-        return sa.URL.create("sqlite", database=str(Path(text).expanduser()))
-    try:
-        url = sa.make_url(text.replace("postgres://", "postgresql://", 1)
-                          if text.startswith("postgres://") else text)
-    except (sa.exc.ArgumentError, ValueError):
-        raise StoreError(f"HANDOFF_GUARD_STATE is not a database URL; {STORE_FORMS}") from None
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
-    if url.drivername not in SUPPORTED_DRIVERS:
-        scheme = text.split("://", 1)[0]
-        raise StoreError(f"HANDOFF_GUARD_STATE: {scheme}:// is not a supported state store; "
-                         f"{STORE_FORMS}")
-    return url
-
-
-def describe(target: str | Path) -> str:
-    """The store's location for messages: a URL's password is never shown."""
-    try:
-        return database_url(target).render_as_string(hide_password=True)
-    except (sa.exc.ArgumentError, ValueError, StoreError):
-        return "(an unreadable HANDOFF_GUARD_STATE value)"
-
-
-#: the lease period the store's timeouts are sized for when the caller names none (seconds)
-DEFAULT_LEASE_S = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class StoreTimeouts:
-    """How long one database call may take, sized from the leader lease's period so that a
-    stalled store never holds a renewal, a check or a journal write past the lease."""
-
-    #: opening a connection (PostgreSQL ``connect_timeout``, whole seconds, at least 2)
-    connect_s: int
-    #: one statement (PostgreSQL ``statement_timeout``), and unacknowledged data on the wire
-    #: (``tcp_user_timeout``): a black-holed link fails instead of stalling forever
-    statement_s: float
-    #: SQLite: how long to wait for another process's write lock
-    busy_s: float
-
-    @classmethod
-    def for_lease(cls, lease_s: float) -> StoreTimeouts:
-        """A quarter of the lease to connect (2 to 10 s), half of it per statement, half of
-        it (1 to 30 s) for SQLite's lock."""
-        return cls(connect_s=int(min(10.0, max(2.0, lease_s / 4))),
-                   statement_s=max(1.0, lease_s / 2),
-                   busy_s=min(30.0, max(1.0, lease_s / 2)))
-
-
-def engine_for(target: str | Path, *, lease_s: float = DEFAULT_LEASE_S) -> Engine:
-    """An engine for a filesystem path (SQLite; parent folders created) or a SQLAlchemy URL,
-    with connect and statement timeouts shorter than a lease of ``lease_s``."""
-    url = database_url(target)
-    timeouts = StoreTimeouts.for_lease(lease_s)
-    if url.get_backend_name() == "postgresql":
-        statement_ms = int(timeouts.statement_s * 1000)
-        # Options the URL itself carries (a search_path, say) are kept: connect_args would
-        # replace them.
-        given = url.query.get("options")
-        given = " ".join(given) if isinstance(given, tuple) else (given or "")
-        options = f"-c statement_timeout={statement_ms} -c lock_timeout={statement_ms}"
-        return sa.create_engine(url, pool_pre_ping=True, connect_args={
-            "connect_timeout": timeouts.connect_s,
-            "options": f"{given} {options}".strip(),
-            "tcp_user_timeout": statement_ms,
-            "keepalives": 1,
-            "keepalives_idle": timeouts.connect_s,
-            "keepalives_interval": 1,
-            "keepalives_count": 3,
-        })
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return sa.create_engine(url, pool_pre_ping=True)
-    Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    # The scheduler's job thread and the main thread share the engine; SQLite's own locking
-    # serializes writers, so the same-thread guard would only get in the way. Several processes
-    # may share the file (the lease): wait for a writer's lock rather than fail at once.
-    engine = sa.create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": timeouts.busy_s}
-    )
-    sa.event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL with ``synchronous=NORMAL``: a commit appends to the log without an fsync (the
-    journal commits twice per write; with the default rollback journal each commit costs an
-    fsync: measured 14 s for 2,000 commits on a busy disk, 1.4 s in WAL). An application
-    crash loses nothing; a power or OS failure can roll back the last commits (SQLite's
-    documented trade-off), and the writes of those last moments are then protected by the
-    issue property itself once search has caught up (a host restart outlasts Cloud's search
-    lag). Readers no longer wait for the writer either."""
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-    finally:
-        cursor.close()
 
 
 class Store:
@@ -428,14 +93,14 @@ class Store:
             engine = engine_for(target, lease_s=lease_s)
             return cls(engine)
         except SchemaError as exc:
-            _dispose(engine)
+            dispose_engine(engine)
             raise StoreError(f"cannot use the state store at {where}: {exc}") from exc
         except sa.exc.SQLAlchemyError as exc:
-            _dispose(engine)
+            dispose_engine(engine)
             raise StoreError(f"cannot open the state store at {where}: {exc.__class__.__name__}: "
-                             f"{_first_line(exc)}") from exc
+                             f"{first_line(exc)}") from exc
         except (OSError, ValueError) as exc:
-            _dispose(engine)
+            dispose_engine(engine)
             raise StoreError(f"cannot open the state store at {where}: {exc}") from exc
 
     def close(self) -> None:
@@ -509,11 +174,11 @@ class Store:
     def start_cycle(self, record: CycleRecord) -> None:
         """Insert a cycle row when it starts (status ``running``)."""
         with self._engine.begin() as conn:
-            conn.execute(sa.insert(cycles).values(**_cycle_values(record)))
+            conn.execute(sa.insert(cycles).values(**cycle_values(record)))
 
     def finish_cycle(self, record: CycleRecord) -> None:
         """Update (or insert) the cycle row with how it ended."""
-        values = _cycle_values(record)
+        values = cycle_values(record)
         with self._engine.begin() as conn:
             updated = conn.execute(
                 sa.update(cycles).where(cycles.c.run_id == record.run_id).values(**values)
@@ -651,13 +316,13 @@ class Store:
         """One recorded cycle (or revert run) by its run id."""
         with self._engine.connect() as conn:
             row = conn.execute(sa.select(cycles).where(cycles.c.run_id == run_id)).first()
-        return None if row is None else _cycle_record(row)
+        return None if row is None else cycle_record(row)
 
     def cycles(self, *, limit: int = 20) -> list[CycleRecord]:
         """The most recent cycles, newest first."""
         query = sa.select(cycles).order_by(cycles.c.started_at.desc()).limit(limit)
         with self._engine.connect() as conn:
-            return [_cycle_record(row) for row in conn.execute(query)]
+            return [cycle_record(row) for row in conn.execute(query)]
 
     def history(self, *, limit: int = 20) -> list[CycleHistory]:
         """The most recent cycles with their outcomes and the decisions behind them."""
@@ -798,55 +463,8 @@ def _json_value(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return None if value is None else json.loads(json.dumps(dict(value)))
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else ""
 
 
-def _dispose(engine: Engine | None) -> None:
-    if engine is not None:
-        engine.dispose()
-
-
-def _cycle_values(record: CycleRecord) -> dict[str, Any]:
-    return {
-        "run_id": record.run_id,
-        "started_at": record.started_at,
-        "finished_at": record.finished_at,
-        "site_now": record.site_now,
-        "dry_run": record.dry_run,
-        "status": record.status,
-        "error": None if record.error is None else scrub(record.error),
-        "issues_read": record.issues_read,
-        "actions_applied": record.actions_applied,
-        "actions_failed": record.actions_failed,
-        "requests": record.requests,
-        "retries": record.retries,
-        "duration_s": record.duration_s,
-        "counts": json.loads(json.dumps({k: dict(v) for k, v in record.counts.items()})),
-        "config_sha256": record.config_sha256,
-        "read_full": record.read_full,
-        "read_keys": None if record.read_keys is None else sorted(record.read_keys),
-    }
-
-
-def _cycle_record(row: sa.Row[Any]) -> CycleRecord:
-    return CycleRecord(
-        run_id=row.run_id,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        site_now=row.site_now,
-        dry_run=bool(row.dry_run),
-        status=row.status,
-        error=row.error,
-        issues_read=row.issues_read,
-        actions_applied=row.actions_applied,
-        actions_failed=row.actions_failed,
-        requests=row.requests,
-        retries=row.retries,
-        duration_s=row.duration_s,
-        counts=row.counts or {},
-        config_sha256=row.config_sha256,
-        read_full=row.read_full,
-        read_keys=None if row.read_keys is None else frozenset(row.read_keys),
-    )

@@ -4,7 +4,7 @@ Revision ID: 0001_initial
 Revises: (none)
 
 Times are ISO-8601 UTC text (``String(40)``) on every backend: they sort correctly as text and
-read back the same from SQLite and PostgreSQL (see ``worker.state.store._UTCDateTime``).
+read back the same from SQLite and PostgreSQL (see ``worker.state.tables.UTCDateTime``).
 """
 
 from __future__ import annotations
