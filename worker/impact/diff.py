@@ -39,7 +39,9 @@ from worker.model import (
 )
 from worker.policy.config import Policies, Policy
 from worker.policy.context import PlanContext, TicketContext
-from worker.policy.plan import file_due, issue_sort_key, next_step_words, plan, step_due
+from worker.policy.ladder import file_due, next_step_words, step_due
+from worker.policy.matches import issue_sort_key
+from worker.policy.plan import plan
 from worker.policy.scope import parse_scope, scope_context, scope_matches
 
 Change = Literal["newly-acted", "no-longer-acted", "moved", "different-action", "different-date",

@@ -18,7 +18,8 @@ from worker.model import (
 )
 from worker.policy.config import Policies
 from worker.policy.context import PlanContext, TicketContext
-from worker.policy.plan import _plan, next_step_words, step_due
+from worker.policy.ladder import next_step_words, step_due
+from worker.policy.plan import plan_with_context
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,7 @@ def explain(
 ) -> Explanation:
     """Every policy's decision on ``snapshot`` (all evidence), the deal, the owner, next steps."""
     pctx = PlanContext(policies, directory, deals, now)
-    result = _plan([snapshot], policies, pctx, keep_no_match=True, full=True)
+    result = plan_with_context([snapshot], policies, pctx, keep_no_match=True, full=True)
     tctx = TicketContext(snapshot, pctx)
     finding = tctx.deal()
     owner = tctx.sales_owner()
