@@ -30,13 +30,8 @@ from typing import Any
 
 import requests
 
-from worker.model import (
-    CommentAction,
-    FlagAction,
-    IssueSnapshot,
-    LabelAction,
-    ReassignAction,
-)
+from worker.model.issue import IssueSnapshot
+from worker.model.plan import CommentAction, FlagAction, LabelAction, ReassignAction
 
 
 @dataclass(frozen=True, slots=True)

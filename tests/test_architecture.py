@@ -74,4 +74,4 @@ def test_no_import_circle(graph: grimp.ImportGraph) -> None:
 def test_the_top_level_holds_packages_and_a_handful_of_modules() -> None:
     """worker/ shows the stages as folders; only the entry point and shared types sit beside."""
     modules = sorted(p.name for p in (ROOT / "worker").glob("*.py"))
-    assert modules == ["__init__.py", "__main__.py", "exits.py", "model.py"]
+    assert modules == ["__init__.py", "__main__.py", "exits.py"]

@@ -21,28 +21,19 @@ import pytest
 
 from worker.atlassian import retry
 from worker.atlassian.clients import Atlassian, Connection, connect
-from worker.model import (
-    BotState,
+from worker.model.document import Document, Mention, Paragraph, Text
+from worker.model.issue import IssueSnapshot, MalformedIssue, SearchSpec
+from worker.model.outcome import Outcome, RecordedWrite
+from worker.model.people import Directory, Person
+from worker.model.plan import (
     CommentAction,
-    Directory,
-    Document,
     FlagAction,
-    IssueSnapshot,
     IssueWrite,
     LabelAction,
-    MalformedIssue,
-    Mention,
-    Outcome,
-    Paragraph,
-    Person,
     Plan,
-    PolicyState,
     ReassignAction,
-    RecordedWrite,
-    SearchSpec,
-    StepRecord,
-    Text,
 )
+from worker.model.state import BotState, PolicyState, StepRecord
 from worker.state.recent import overlay_recent
 from worker.write.execute import execute
 

@@ -12,7 +12,8 @@ import pytest
 
 from worker.atlassian.deal_page import deal_from_page
 from worker.atlassian.pageprops import CellValue, UserRef, read_date
-from worker.model import Deal, DealSource, Person
+from worker.model.deals import Deal, DealSource
+from worker.model.people import Person
 
 CORPUS = Path(__file__).resolve().parent / "deal_pages"
 SAM = Person(id="sam", display_name="Sam Ortiz")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from worker.model import DealSource
+from worker.model.deals import DealSource
 
 SAM_KEY = "8a7f3c2e9b1d4f6a0c5e7b9d2f4a6c8e"
 GHOST_KEY = "0123456789abcdef0123456789abcdef"

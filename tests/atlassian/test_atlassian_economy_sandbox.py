@@ -18,7 +18,7 @@ from collections import Counter
 
 import pytest
 
-from worker.model import DealSource
+from worker.model.deals import DealSource
 
 GROUP_PAGE = 50
 

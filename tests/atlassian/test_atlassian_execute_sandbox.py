@@ -11,20 +11,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from worker.atlassian.clients import connect
-from worker.model import (
-    BotState,
-    CommentAction,
-    Document,
-    IssueSnapshot,
-    IssueWrite,
-    Paragraph,
-    Person,
-    Plan,
-    PolicyState,
-    ReassignAction,
-    StepRecord,
-    Text,
-)
+from worker.model.document import Document, Paragraph, Text
+from worker.model.issue import IssueSnapshot
+from worker.model.people import Person
+from worker.model.plan import CommentAction, IssueWrite, Plan, ReassignAction
+from worker.model.state import BotState, PolicyState, StepRecord
 from worker.write.execute import execute
 
 HOSTILE = "[~accountid:712020:olga] {color:red}urgent{color} h1. *now* !x.png! ||a|| " + json.dumps(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from worker.atlassian.snapshots import issue_to_snapshot
-from worker.model import IssueSnapshot
+from worker.model.issue import IssueSnapshot
 
 BOT = "712020:bot"
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)

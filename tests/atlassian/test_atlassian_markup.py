@@ -8,7 +8,8 @@ import re
 import pytest
 
 from worker.atlassian.markup import adf_to_text, escape_wiki, to_adf, to_wiki
-from worker.model import BulletList, Document, Link, Mention, Paragraph, Person, Text
+from worker.model.document import BulletList, Document, Link, Mention, Paragraph, Text
+from worker.model.people import Person
 
 SAM = Person(id="712020:sam", display_name="Sam Ortiz")
 SAM_DC = Person(id="sam", display_name="Sam Ortiz")

@@ -31,7 +31,8 @@ from worker.atlassian.pageprops import (
     parse_storage,
     table_pairs,
 )
-from worker.model import Deal, DealSource, Person
+from worker.model.deals import Deal, DealSource
+from worker.model.people import Person
 from worker.policy.deal_index import DealIndex
 
 CORPUS = Path(__file__).resolve().parent / "deal_pages"

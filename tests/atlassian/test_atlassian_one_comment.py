@@ -6,16 +6,10 @@ from __future__ import annotations
 import pytest
 
 from worker.atlassian.jira import edit_body
-from worker.model import (
-    BotState,
-    CommentAction,
-    Document,
-    Paragraph,
-    Person,
-    ReassignAction,
-    Text,
-    Visibility,
-)
+from worker.model.document import Document, Paragraph, Text
+from worker.model.people import Person
+from worker.model.plan import CommentAction, ReassignAction, Visibility
+from worker.model.state import BotState
 
 SAM = Person("712020:sam", "Sam Ortiz")
 

@@ -9,7 +9,8 @@ import pytest
 
 from worker.atlassian.deal_page import deal_from_page
 from worker.atlassian.pageprops import CellValue, UserRef, page_properties
-from worker.model import Deal, DealSkip, DealSource, Person
+from worker.model.deals import Deal, DealSkip, DealSource
+from worker.model.people import Person
 
 
 def details(rows: str, *, macro_id: str = "1") -> str:

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from worker.atlassian.deal_page import deal_from_page
 from worker.atlassian.pageprops import UserRef
-from worker.model import Deal, DealSource, Person, status_key
+from worker.model.deals import Deal, DealSource, status_key
+from worker.model.people import Person
 
 SAM = Person(id="712020:sam", display_name="Sam Ortiz")
 KEYS = ("Account", "Jira project", "Contract status", "Signed on", "Account executive")

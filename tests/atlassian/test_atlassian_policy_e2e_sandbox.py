@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from worker.model import BotState
+from worker.model.state import BotState
 
 POLICIES = Path(__file__).resolve().parents[2] / "config" / "policies.yaml"
 POLICY = "sales-deliverable-before-signature"

@@ -10,7 +10,8 @@ import pytest
 
 from worker.atlassian.clients import connect
 from worker.atlassian.transport import AtlassianHTTPError
-from worker.model import DealSource, IssueSnapshot, MalformedIssue
+from worker.model.deals import DealSource
+from worker.model.issue import IssueSnapshot, MalformedIssue
 
 
 def test_connect_detects_flavor_and_turns_library_retries_off(kit, flavor) -> None:

@@ -9,25 +9,19 @@ import pytest
 
 from worker.atlassian.jira import edit_body
 from worker.atlassian.snapshots import issue_to_snapshot, normalize_field, parse_jira_time
-from worker.model import (
-    BotState,
+from worker.model.document import Document, Mention, Paragraph, Text
+from worker.model.issue import IssueSnapshot, MalformedIssue
+from worker.model.outcome import RecordedWrite
+from worker.model.people import Person
+from worker.model.plan import (
     CommentAction,
-    Document,
     FlagAction,
-    IssueSnapshot,
     IssueWrite,
     LabelAction,
-    MalformedIssue,
-    Mention,
-    Paragraph,
-    Person,
-    PolicyState,
     ReassignAction,
-    RecordedWrite,
-    StepRecord,
-    Text,
     Visibility,
 )
+from worker.model.state import BotState, PolicyState, StepRecord
 from worker.state.recent import overlay_recent
 from worker.write.steps import step_landed
 

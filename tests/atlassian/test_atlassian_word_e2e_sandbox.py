@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from tests.humans import Human, with_logins
-from worker.model import BotState, IssueSnapshot, Plan
+from worker.model.issue import IssueSnapshot
+from worker.model.plan import Plan
+from worker.model.state import BotState
 from worker.read.site import spec_for_issues
 from worker.write.execute import execute
 from worker.write.revert import plan_revert
@@ -185,18 +187,10 @@ def test_a_reassignment_nobody_got_records_nothing_to_undo(kit: Any, flavor: str
     (issue 19; before, the comment and the label landed without the handoff). Nothing of it
     goes out, the outcome is failed with Jira's reason, and the state records the refusal
     but no step, so revert has nothing to undo."""
-    from worker.model import (
-        CommentAction,
-        Document,
-        IssueWrite,
-        LabelAction,
-        Paragraph,
-        Person,
-        PolicyState,
-        ReassignAction,
-        StepRecord,
-        Text,
-    )
+    from worker.model.document import Document, Paragraph, Text
+    from worker.model.people import Person
+    from worker.model.plan import CommentAction, IssueWrite, LabelAction, ReassignAction
+    from worker.model.state import PolicyState, StepRecord
 
     with kit.open_site(kit.sitegen.make_site(1, flavor=flavor)) as (sb, atl):
         now = atl.jira.server_now()

@@ -22,7 +22,7 @@ from typing import Any
 from tests.exactly_once.conftest import ACTED, Bench, example_site
 from tests.humans import Human, with_logins
 from worker.cycle.runner import CycleRunner
-from worker.model import Plan
+from worker.model.plan import Plan
 from worker.state.installation import Actors
 from worker.state.signature import Signer, key_from_secret
 from worker.telemetry.metrics import Metrics

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from worker.model import BotState, RecordedWrite
+from worker.model.outcome import RecordedWrite
+from worker.model.state import BotState
 from worker.write.journal import GuardedJournal, JournalUnavailableError
 
 AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

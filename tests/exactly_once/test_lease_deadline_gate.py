@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from tests.exactly_once.conftest import ACTED, example_site
 from worker.cycle.runner import CycleRunner
-from worker.model import BotState, RecordedWrite
+from worker.model.outcome import RecordedWrite
+from worker.model.state import BotState
 from worker.state.lease import Lease
 from worker.state.store import Store
 from worker.state.tables import lease, writes

@@ -7,7 +7,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from worker.model import BotState, Comment, Deal, Directory, IssueSnapshot, Person
+from worker.model.deals import Deal
+from worker.model.issue import Comment, IssueSnapshot
+from worker.model.people import Directory, Person
+from worker.model.state import BotState
 from worker.policy import Policies, load_policies
 
 ROOT = Path(__file__).resolve().parents[2]

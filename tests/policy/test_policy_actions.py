@@ -12,19 +12,9 @@ import pytest
 import yaml
 from policy_factories import DANA, DEALS, DIRECTORY, NOW, OLGA, PRIYA, SAM, default_policies, snap
 
-from worker.model import (
-    CommentAction,
-    Document,
-    FlagAction,
-    IssueSnapshot,
-    LabelAction,
-    Link,
-    Mention,
-    Paragraph,
-    ReassignAction,
-    Text,
-    Visibility,
-)
+from worker.model.document import Document, Link, Mention, Paragraph, Text
+from worker.model.issue import IssueSnapshot
+from worker.model.plan import CommentAction, FlagAction, LabelAction, ReassignAction, Visibility
 from worker.policy.actions import ActionSpec, Blocked, actions
 from worker.policy.context import PlanContext, StepContext, TicketContext
 from worker.policy.template_samples import sample_variables

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from policy_factories import DEALS, DIRECTORY, NOW, OLGA, SAM, default_policies, snap
 
-from worker.model import Comment, IssueSnapshot
+from worker.model.issue import Comment, IssueSnapshot
 from worker.policy.conditions import conditions
 from worker.policy.context import PlanContext, TicketContext
 from worker.policy.durations import parse_duration

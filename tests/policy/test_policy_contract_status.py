@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.model import Deal
+from worker.model.deals import Deal
 from worker.policy.account_names import account_key
 from worker.policy.contract_status import DEFAULT_UNSIGNED_VALUES, StatusVocabulary, status_core
 from worker.policy.deal_index import DealIndex

@@ -18,7 +18,8 @@ from policy_factories import (
 )
 
 from tests.conftest import EXAMPLE_SITE
-from worker.model import CommentAction, Decision, IssueSnapshot, LabelAction, Plan, ReassignAction
+from worker.model.issue import IssueSnapshot
+from worker.model.plan import CommentAction, Decision, LabelAction, Plan, ReassignAction
 from worker.policy import explain, plan, search_spec
 
 P1, P2, P3 = "sales-deliverable-before-signature", "engaged-before-signature", "sales-directing-pm"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from policy_factories import CONFIG, DEALS, DIRECTORY, NOW, PRIYA, SAM, default_policies, snap
 
-from worker.model import LabelAdded
+from worker.model.issue import LabelAdded
 from worker.policy import PolicyError, explain, load_policies_text, plan, warnings
 
 TEMPLATES = CONFIG.parent

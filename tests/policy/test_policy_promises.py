@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from policy_factories import DEALS, DIRECTORY, NOW, default_policies, snap
 
-from worker.model import BotState, PolicyState, ReassignAction, StepRecord
+from worker.model.plan import ReassignAction
+from worker.model.state import BotState, PolicyState, StepRecord
 from worker.policy import plan, promise_words
 
 P1 = "sales-deliverable-before-signature"

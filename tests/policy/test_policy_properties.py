@@ -24,14 +24,8 @@ from policy_factories import (
     snap,
 )
 
-from worker.model import (
-    BotState,
-    Comment,
-    IssueSnapshot,
-    MalformedIssue,
-    PolicyState,
-    StepRecord,
-)
+from worker.model.issue import Comment, IssueSnapshot, MalformedIssue
+from worker.model.state import BotState, PolicyState, StepRecord
 from worker.policy import Breaker, Policies, Safety, load_policies_text, plan
 
 P1 = "sales-deliverable-before-signature"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tests.policy.policy_factories import CONFIG, DEALS, DIRECTORY, NOW, snap
-from worker.model import CommentAction
+from worker.model.plan import CommentAction
 from worker.policy import load_policies_text, plan
 
 TWO_COMMENTERS = """\

@@ -18,7 +18,7 @@ from policy_factories import (
     site_tickets,
 )
 
-from worker.model import CommentAction
+from worker.model.plan import CommentAction
 from worker.policy import PolicyError, load_policies, plan
 from worker.policy.template_inserts import MAX_COMMENT_CHARS
 from worker.policy.template_samples import labelled_samples

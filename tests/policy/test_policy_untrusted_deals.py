@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 from policy_factories import DEALS, DIRECTORY, GLOBEX, NOW, default_policies, site_tickets, snap
 
-from worker.model import Deal, DealRead, DealSkip, Decision, Plan
+from worker.model.deals import Deal, DealRead, DealSkip
+from worker.model.plan import Decision, Plan
 from worker.policy import explain, plan
 from worker.policy.deal_index import DealIndex
 

@@ -10,7 +10,8 @@ import pytest
 from policy_factories import ACME, DEALS, DIRECTORY, NOW, default_policies, snap
 
 from worker.atlassian.markup import to_wiki
-from worker.model import CommentAction, Link
+from worker.model.document import Link
+from worker.model.plan import CommentAction
 from worker.policy import plan
 from worker.policy.template_samples import deal_pages_where, labelled_samples
 from worker.policy.templates import load_template

@@ -11,7 +11,8 @@ from hypothesis import given
 from policy_factories import CONFIG, DEALS, DIRECTORY, NOW, default_policies, snap
 from test_policy_properties import SETTINGS, ticket_lists
 
-from worker.model import IssueSnapshot, IssueWrite
+from worker.model.issue import IssueSnapshot
+from worker.model.plan import IssueWrite
 from worker.policy import Breaker, Policies, Safety, load_policies_text, plan
 from worker.policy.plan import writes_wait_for_read
 from worker.policy.summary import summarize

@@ -8,17 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.service.service_support import POLICIES, TEMPLATES
-from worker.model import (
-    CommentAction,
-    Decision,
-    Document,
-    Outcome,
-    Paragraph,
-    Person,
-    ReassignAction,
-    Subject,
-    Text,
-)
+from worker.model.document import Document, Paragraph, Text
+from worker.model.outcome import Outcome
+from worker.model.people import Person
+from worker.model.plan import CommentAction, Decision, ReassignAction, Subject
 from worker.state.records import CycleRecord
 from worker.state.store import Store
 

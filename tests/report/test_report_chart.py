@@ -15,7 +15,8 @@ import pytest
 from matplotlib.transforms import Bbox
 
 from tests.report.history_factories import ACME, COMMENT, T0, shipped_policies
-from worker.model import Decision, Mode
+from worker.model.plan import Decision
+from worker.model.vocabulary import Mode
 from worker.policy import load_policies
 from worker.report import Report, load_report
 from worker.report.chart import SIZE_PX, chart_figure

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from tests.humans import Human, with_logins
 from tests.report.history_factories import shipped_policies
 from worker.cycle.runner import CycleRunner
-from worker.model import MATCHED_VERDICTS
+from worker.model.vocabulary import MATCHED_VERDICTS
 from worker.report import Report, load_report
 from worker.report.render import as_json, markdown
 from worker.sandbox import Sandbox

@@ -14,7 +14,7 @@ import yaml
 
 from worker.cycle.report import CycleReport
 from worker.cycle.runner import CycleRunner
-from worker.model import CommentAction, IssueWrite
+from worker.model.plan import CommentAction, IssueWrite
 from worker.sandbox import Sandbox
 from worker.sandbox.site import FIRST_ID
 from worker.settings.env import Settings

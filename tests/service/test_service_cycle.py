@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from worker.cycle.errors import classify
 from worker.cycle.runner import CycleRunner
 from worker.cycle.source import PolicySource
-from worker.model import RecordedWrite
+from worker.model.outcome import RecordedWrite
 from worker.sandbox import Sandbox
 from worker.settings.env import Settings
 from worker.settings.secret import Secret

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from worker.model import (
-    CommentAction,
-    Decision,
-    Document,
-    Outcome,
-    Person,
-    Plan,
-    ReassignAction,
-)
+from worker.model.document import Document
+from worker.model.outcome import Outcome
+from worker.model.people import Person
+from worker.model.plan import CommentAction, Decision, Plan, ReassignAction
 from worker.telemetry.events import EventCounter
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ import requests
 from tests.service.conftest import Cli
 from tests.service.replica_support import WorkerProcess, worker_env
 from worker.exits import EXIT_ANOTHER_ACTOR, EXIT_OK
-from worker.model import BotState, PolicyState, StepRecord, WrittenBy
+from worker.model.state import BotState, PolicyState, StepRecord, WrittenBy
 from worker.sandbox import Sandbox
 from worker.state.installation import Actors, Grant, Identity, judge
 from worker.state.signature import Signer, key_from_secret

@@ -14,7 +14,7 @@ from tests.service.replica_support import acted_site, bot_comments, unlimited_po
 from tests.service.service_support import sandbox_settings
 from worker.cycle.runner import CycleRunner
 from worker.exits import EXIT_LEASE_HELD
-from worker.model import RecordedWrite
+from worker.model.outcome import RecordedWrite
 from worker.sandbox import Sandbox
 from worker.settings.env import Settings
 from worker.state.lease import Lease

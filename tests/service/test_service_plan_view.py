@@ -8,7 +8,7 @@ import pytest
 
 from tests.service.conftest import Cli
 from worker.cli.render import NOTEWORTHY, select_decisions
-from worker.model import Decision
+from worker.model.plan import Decision
 
 P1 = "sales-deliverable-before-signature"
 P2 = "engaged-before-signature"

@@ -6,19 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from worker.model import (
-    BotState,
-    CommentAction,
-    IssueSnapshot,
-    IssueWrite,
-    LabelAction,
-    Person,
-    PolicyState,
-    ReassignAction,
-    RecordedWrite,
-    StepRecord,
-    write_changes,
-)
+from worker.model.issue import IssueSnapshot
+from worker.model.outcome import RecordedWrite, write_changes
+from worker.model.people import Person
+from worker.model.plan import CommentAction, IssueWrite, LabelAction, ReassignAction
+from worker.model.state import BotState, PolicyState, StepRecord
 from worker.state.recent import overlay_recent
 from worker.write.revert import plan_revert
 from worker.write.steps import step_landed

@@ -25,7 +25,7 @@ from worker.__main__ import main
 from worker.cycle.runner import CycleRunner
 from worker.cycle.source import PolicySource
 from worker.exits import EXIT_FAILED_ACTIONS
-from worker.model import ReassignAction
+from worker.model.plan import ReassignAction
 from worker.sandbox import Sandbox
 from worker.settings.env import Settings
 from worker.state.store import Store

@@ -11,19 +11,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from worker.model import (
-    BotState,
-    CommentAction,
-    Decision,
-    Document,
-    Evidence,
-    LabelAction,
-    Outcome,
-    Paragraph,
-    PolicyState,
-    RecordedWrite,
-    Text,
-)
+from worker.model.document import Document, Paragraph, Text
+from worker.model.outcome import Outcome, RecordedWrite
+from worker.model.plan import CommentAction, Decision, Evidence, LabelAction
+from worker.model.state import BotState, PolicyState
 from worker.state.engine import StoreError, database_url, describe, engine_for
 from worker.state.migrate import OUR_TABLES, current_revision, head, migrate
 from worker.state.records import CycleRecord, decision_to_json

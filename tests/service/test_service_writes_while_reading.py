@@ -17,7 +17,7 @@ from tests.service.service_support import sandbox_settings
 from worker.atlassian import retry
 from worker.cycle.report import CycleReport
 from worker.cycle.runner import CycleRunner
-from worker.model import RecordedWrite
+from worker.model.outcome import RecordedWrite
 from worker.sandbox import Sandbox
 from worker.sandbox.generate import generate_site
 from worker.settings.env import Settings

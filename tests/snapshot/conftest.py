@@ -16,7 +16,7 @@ from tests.cli_support import DEMO_SITE, POLICIES, ROOT  # noqa: F401  (this are
 from worker.atlassian import retry
 from worker.atlassian.clients import Atlassian, Connection, connect
 from worker.cli.render import plan_json
-from worker.model import Plan
+from worker.model.plan import Plan
 from worker.policy import Policies, load_policies, plan, search_spec
 from worker.read.site import read_site
 from worker.sandbox import Sandbox

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from worker.impact import ImpactError, combined_spec
-from worker.model import DealSource, SearchSpec
+from worker.model.deals import DealSource
+from worker.model.issue import SearchSpec
 
 A = SearchSpec(jql='assignee in membersOf("pm") AND statusCategory != Done',
                field_names=("Account",), comments=True, groups=("pm", "sales"),

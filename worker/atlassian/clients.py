@@ -26,7 +26,8 @@ from worker.atlassian.transport import (
     UnexpectedBodyError,
     WriteGate,
 )
-from worker.model import Flavor, Person
+from worker.model.people import Person
+from worker.model.vocabulary import Flavor
 
 # Its DEBUG level prints whole request and response bodies (personal data) and auth headers.
 logging.getLogger("atlassian.rest_client").setLevel(logging.INFO)

@@ -1,10 +1,11 @@
 """The bot's own comments on one issue: list them with their stamp, rewrite or delete one.
 
-Every comment the bot posts carries a comment property (key: the issue property's key) with
-what wrote it: ``{"at": <the cycle's site time>, "policies": [...], "templates": [...]}``
-(:func:`worker.model.comment_stamp`). The edit-issue request that posts a comment answers 204
-with no comment id, so the stamp is the record: the comment list with ``expand=properties``
-gives the ids of the comments one run wrote, and ``revert`` takes those back.
+Every comment the bot posts carries a comment property (key: the issue property's key) with what
+wrote it: ``{"at": <the cycle's site time>, "policies": [...], "templates": [...]}``
+(:func:`worker.model.outcome.comment_stamp`). The edit-issue request that posts a comment
+answers 204 with no comment id, so the stamp is the record: the comment list with
+``expand=properties`` gives the ids of the comments one run wrote, and ``revert`` takes those
+back.
 
 Jira lets only a comment's author (or an admin) edit or delete it: a 403 here is a refusal
 to report, not something to retry.
@@ -21,7 +22,7 @@ from worker.atlassian.jira import JiraGateway
 from worker.atlassian.markup import to_adf, to_wiki
 from worker.atlassian.snapshots import body_text, parse_jira_time, person_from_json
 from worker.atlassian.transport import AtlassianHTTPError, UnexpectedBodyError
-from worker.model import Document
+from worker.model.document import Document
 
 #: comments per page when listing one issue's comments
 PAGE_SIZE = 100

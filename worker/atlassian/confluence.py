@@ -37,15 +37,9 @@ from worker.atlassian.transport import (
     default_port,
     same_site,
 )
-from worker.model import (
-    Deal,
-    DealRead,
-    DealSkip,
-    DealSource,
-    Directory,
-    Flavor,
-    Person,
-)
+from worker.model.deals import Deal, DealRead, DealSkip, DealSource
+from worker.model.people import Directory, Person
+from worker.model.vocabulary import Flavor
 
 if TYPE_CHECKING:
     from worker.atlassian.jira import JiraGateway

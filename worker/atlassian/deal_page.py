@@ -22,7 +22,8 @@ from worker.atlassian.pageprops import (
     read_date,
 )
 from worker.atlassian.project_links import project_from_cell
-from worker.model import Deal, DealSkip, DealSource, Person, status_key
+from worker.model.deals import Deal, DealSkip, DealSource, status_key
+from worker.model.people import Person
 
 #: a page's user mention -> the person (None: not found)
 PersonResolver = Callable[[UserRef], Person | None]

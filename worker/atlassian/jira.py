@@ -32,22 +32,19 @@ from worker.atlassian.transport import (
     UnexpectedBodyError,
     expect_dict,
 )
-from worker.model import (
+from worker.model.document import Document
+from worker.model.issue import IssueSnapshot, MalformedIssue, SearchSpec
+from worker.model.people import Directory, Person
+from worker.model.plan import (
     Action,
-    BotState,
     CommentAction,
-    Directory,
-    Document,
     FlagAction,
-    Flavor,
-    IssueSnapshot,
     LabelAction,
-    MalformedIssue,
-    Person,
     ReassignAction,
-    SearchSpec,
     Visibility,
 )
+from worker.model.state import BotState
+from worker.model.vocabulary import Flavor
 
 log = structlog.get_logger(__name__)
 

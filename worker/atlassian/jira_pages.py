@@ -10,7 +10,8 @@ from typing import Any
 import structlog
 
 from worker.atlassian.transport import Transport, expect_dict
-from worker.model import Flavor, SearchSpec
+from worker.model.issue import SearchSpec
+from worker.model.vocabulary import Flavor
 
 log = structlog.get_logger(__name__)
 

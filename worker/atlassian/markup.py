@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from worker.model import BulletList, Document, Inline, Link, Paragraph, Text
+from worker.model.document import BulletList, Document, Inline, Link, Paragraph, Text
 
 MentionStyle = Literal["accountid", "username"]
 

@@ -13,15 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from worker.atlassian.markup import adf_to_text
-from worker.model import (
-    BotState,
-    Comment,
-    Flavor,
-    IssueSnapshot,
-    LabelAdded,
-    MalformedIssue,
-    Person,
-)
+from worker.model.issue import Comment, IssueSnapshot, LabelAdded, MalformedIssue
+from worker.model.people import Person
+from worker.model.state import BotState
+from worker.model.vocabulary import Flavor
 
 #: The system fields every snapshot needs; extra fields are added by display name.
 BASE_FIELDS: tuple[str, ...] = (

@@ -26,7 +26,8 @@ from rich.table import Table
 from worker.cli.render import plan_table
 from worker.cycle.report import CycleReport
 from worker.cycle.runner import CycleRunner
-from worker.model import IssueSnapshot, Plan
+from worker.model.issue import IssueSnapshot
+from worker.model.plan import Plan
 from worker.policy import plan as make_plan
 from worker.policy import search_spec
 from worker.read.site import read_site, spec_for_issues

@@ -13,7 +13,8 @@ from rich.table import Table
 from worker.cli.render import VERDICT_STYLE, console, print_json, reading_progress
 from worker.cycle.runner import CycleRunner
 from worker.exits import EXIT_INVALID, EXIT_OK
-from worker.model import PolicyState, step_number
+from worker.model.state import PolicyState
+from worker.model.vocabulary import step_number
 from worker.policy import Explanation, explain, search_spec
 from worker.read.site import read_site, spec_for_issues
 from worker.state.records import decision_to_json

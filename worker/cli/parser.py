@@ -12,7 +12,8 @@ from pathlib import Path
 
 from worker import __version__
 from worker.cli.help import document_command
-from worker.model import OUTCOMES, VERDICTS
+from worker.model.outcome import OUTCOMES
+from worker.model.vocabulary import VERDICTS
 
 EPILOG = """\
 exit codes: 0 ok; 1 invalid input or config; 2 cannot reach or authenticate to Atlassian;

@@ -10,7 +10,7 @@ from dataclasses import replace
 from worker.cli.commands import open_reader
 from worker.cli.errors import UsageError, error
 from worker.exits import EXIT_DIFFERS, EXIT_INVALID, EXIT_OK
-from worker.model import VERDICTS
+from worker.model.vocabulary import VERDICTS
 from worker.settings.env import Settings
 from worker.telemetry import logs
 

@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from worker.model import VERDICTS, Decision, Plan
+from worker.model.plan import Decision, Plan
+from worker.model.vocabulary import VERDICTS
 from worker.settings.catalogue import SettingValue
 from worker.state.records import CycleHistory, decision_to_json
 from worker.telemetry import logs

@@ -38,7 +38,8 @@ from worker.exits import (
     EXIT_LEASE_HELD,
     EXIT_OK,
 )
-from worker.model import Decision, Outcome, Plan
+from worker.model.outcome import Outcome
+from worker.model.plan import Decision, Plan
 from worker.policy import search_spec
 from worker.read.site import JOURNAL_WINDOW, read_site, spec_for_issues
 from worker.state.lease import Fence, Lease, LeaseHeldError

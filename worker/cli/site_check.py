@@ -18,7 +18,7 @@ from rich.markup import escape
 
 from worker.atlassian.clients import Atlassian
 from worker.exits import EXIT_INVALID, EXIT_OK
-from worker.model import DealRead
+from worker.model.deals import DealRead
 from worker.policy.config import Policies
 from worker.policy.deal_index import DealIndex, StatusSeen
 from worker.policy.statuses_seen import seen_line, unreadable_lines

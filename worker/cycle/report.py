@@ -22,10 +22,8 @@ from worker.exits import (
     EXIT_OK,
     EXIT_UNREACHABLE,
 )
-from worker.model import (
-    Outcome,
-    Plan,
-)
+from worker.model.outcome import Outcome
+from worker.model.plan import Plan
 from worker.read.site import IssueStream
 from worker.telemetry.logs import scrub
 

@@ -14,9 +14,7 @@ import structlog
 from worker.atlassian.clients import connect
 from worker.cycle.errors import one_line
 from worker.cycle.source import PolicySource
-from worker.model import (
-    SearchSpec,
-)
+from worker.model.issue import SearchSpec
 from worker.policy.scope import scope_time_dependent
 from worker.policy.sections import PM_SET
 from worker.read.deal_facts import DealPageCount, StoredDealFacts, StoredDealPageCount

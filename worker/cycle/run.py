@@ -24,11 +24,8 @@ from worker.cycle.record import observe_cycle, publish_report, record_cycle
 from worker.cycle.report import CycleReport, build_report, failed_report
 from worker.cycle.resources import CycleResources
 from worker.impact import log_reload_impact
-from worker.model import (
-    Outcome,
-    Plan,
-    WriteJournal,
-)
+from worker.model.outcome import Outcome, WriteJournal
+from worker.model.plan import Plan
 from worker.policy import plan, promise_words, search_spec
 from worker.policy.plan import writes_wait_for_read
 from worker.read.deal_facts import report_deal_problems

@@ -22,21 +22,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from worker.model import (
-    Action,
-    CommentAction,
-    Deal,
-    DealRead,
-    Decision,
-    Directory,
-    IssueSnapshot,
-    MalformedIssue,
-    Mode,
-    Plan,
-    ReassignAction,
-    SearchSpec,
-    Verdict,
-)
+from worker.model.deals import Deal, DealRead
+from worker.model.issue import IssueSnapshot, MalformedIssue, SearchSpec
+from worker.model.people import Directory
+from worker.model.plan import Action, CommentAction, Decision, Plan, ReassignAction
+from worker.model.vocabulary import Mode, Verdict
 from worker.policy.config import Policies, Policy
 from worker.policy.context import PlanContext, TicketContext
 from worker.policy.ladder import file_due, next_step_words, step_due

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from worker.impact.diff import Impact, combined_spec, compare, in_read
-from worker.model import IssueSnapshot, MalformedIssue
+from worker.model.issue import IssueSnapshot, MalformedIssue
 from worker.policy import search_spec
 from worker.read.site import read_site
 

@@ -13,13 +13,13 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from worker.model import (
+from worker.model.document import Document
+from worker.model.people import Person
+from worker.model.plan import (
     Action,
     CommentAction,
-    Document,
     FlagAction,
     LabelAction,
-    Person,
     ReassignAction,
     Visibility,
 )

@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from worker.model import Deal, DealRead, Directory, IssueSnapshot
+from worker.model.deals import Deal, DealRead
+from worker.model.issue import IssueSnapshot
+from worker.model.people import Directory
 from worker.policy.conditions import AllOf, AnyOf, Condition, Not
 from worker.policy.config import Policies, Policy
 from worker.policy.context import PlanContext, TicketContext

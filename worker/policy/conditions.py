@@ -22,7 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from worker.model import CommentQuote, Evidence, IssueSnapshot
+from worker.model.issue import IssueSnapshot
+from worker.model.plan import CommentQuote, Evidence
 from worker.policy.context import TicketContext
 from worker.policy.durations import DURATION_HINT, Duration, parse_duration
 from worker.policy.linear_regex import LinearRegex, compile_regex, keyword_regex

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from worker.model import Mode, Person
+from worker.model.people import Person
+from worker.model.vocabulary import Mode
 from worker.policy.actions import ActionSpec
 from worker.policy.conditions import Condition
 from worker.policy.durations import Duration

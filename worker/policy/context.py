@@ -12,7 +12,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from worker.model import Deal, DealRead, Directory, Evidence, IssueSnapshot, Person
+from worker.model.deals import Deal, DealRead
+from worker.model.issue import IssueSnapshot
+from worker.model.people import Directory, Person
+from worker.model.plan import Evidence
 from worker.policy.deal_index import DealFinding, DealIndex
 from worker.policy.sections import SALES_SET, FileView
 

@@ -23,7 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from worker.model import ContractState, Deal, DealRead
+from worker.model.deals import Deal, DealRead
+from worker.model.vocabulary import ContractState
 from worker.policy.account_names import account_key
 from worker.policy.contract_status import (
     DEFAULT_UNSIGNED_VALUES,

@@ -8,11 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from worker.model import (
-    Evidence,
-    IssueSnapshot,
-    PolicyState,
-)
+from worker.model.issue import IssueSnapshot
+from worker.model.plan import Evidence
+from worker.model.state import PolicyState
 from worker.policy.conditions import Condition
 from worker.policy.config import Policy
 from worker.policy.context import TicketContext

@@ -6,16 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from worker.model import (
-    ContractState,
-    Deal,
-    DealRead,
-    Decision,
-    Directory,
-    IssueSnapshot,
-    Person,
-    PolicyState,
-)
+from worker.model.deals import Deal, DealRead
+from worker.model.issue import IssueSnapshot
+from worker.model.people import Directory, Person
+from worker.model.plan import Decision
+from worker.model.state import PolicyState
+from worker.model.vocabulary import ContractState
 from worker.policy.config import Policies
 from worker.policy.context import PlanContext, TicketContext
 from worker.policy.ladder import next_step_words, step_due

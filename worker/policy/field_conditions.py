@@ -16,7 +16,9 @@ from pydantic import (
     model_validator,
 )
 
-from worker.model import Evidence, IssueSnapshot, Person
+from worker.model.issue import IssueSnapshot
+from worker.model.people import Person
+from worker.model.plan import Evidence
 from worker.policy.conditions import (
     Condition,
     NonEmptyList,

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from worker.model import (
-    Action,
-    PolicyState,
-)
+from worker.model.plan import Action
+from worker.model.state import PolicyState
 from worker.policy.actions import Blocked, CommentSpec
 from worker.policy.config import Policy
 from worker.policy.context import StepContext, TicketContext

@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from worker.model import DealSource, Person
+from worker.model.deals import DealSource
+from worker.model.people import Person
 from worker.policy import field_conditions  # noqa: F401  (registers its kinds)
 from worker.policy.bounded_yaml import YamlLimitError, YamlLimits, compose
 from worker.policy.checks import run_file_checks

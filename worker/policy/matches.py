@@ -2,7 +2,7 @@
 one policy on one ticket, and the tally of decisions, matches, scope counts and rechecks.
 
 Matches are mutable while planning (the limits may defer or stop them); everything the plan
-hands out is frozen (:class:`worker.model.Plan`).
+hands out is frozen (:class:`worker.model.plan.Plan`).
 """
 
 from __future__ import annotations
@@ -12,14 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from worker.model import (
-    Action,
-    Decision,
-    Evidence,
-    IssueSnapshot,
-    Subject,
-    Verdict,
-)
+from worker.model.issue import IssueSnapshot
+from worker.model.plan import Action, Decision, Evidence, Subject
+from worker.model.vocabulary import Verdict
 from worker.policy.actions import CommentSpec
 from worker.policy.config import Policy
 from worker.policy.context import StepContext, TicketContext

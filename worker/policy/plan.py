@@ -16,16 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
-from worker.model import (
-    Deal,
-    DealRead,
-    Decision,
-    Directory,
-    IssueSnapshot,
-    IssueWrite,
-    MalformedIssue,
-    Plan,
-)
+from worker.model.deals import Deal, DealRead
+from worker.model.issue import IssueSnapshot, MalformedIssue
+from worker.model.people import Directory
+from worker.model.plan import Decision, IssueWrite, Plan
 from worker.policy.config import Policies
 from worker.policy.context import PlanContext, TicketContext
 from worker.policy.evaluate import (

@@ -22,7 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from worker.model import DEFAULT_PROPERTY_KEY, DealSource
+from worker.model.deals import DealSource
+from worker.model.state import DEFAULT_PROPERTY_KEY
 from worker.policy import field_conditions  # noqa: F401  (registers its kinds)
 from worker.policy.actions import actions
 from worker.policy.conditions import DurationField, conditions

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from worker import jql
-from worker.model import IssueSnapshot, SearchSpec
+from worker.model.issue import IssueSnapshot, SearchSpec
 from worker.policy.actions import CommentSpec, ReassignSpec
 from worker.policy.conditions import Condition
 from worker.policy.config import Policies

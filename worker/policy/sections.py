@@ -12,7 +12,8 @@ from datetime import date
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from worker.model import DealSource, Person
+from worker.model.deals import DealSource
+from worker.model.people import Person
 from worker.policy.templates import CommentTemplate
 
 #: the people set whose members the search is bounded to

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-from worker.model import BulletList, Document, Inline, Link, Mention, Paragraph, Person, Text
+from worker.model.document import BulletList, Document, Inline, Link, Mention, Paragraph, Text
+from worker.model.people import Person
 from worker.policy.template_inserts import PLACEHOLDER, Inserted, value_text
 
 _INLINE = re.compile(

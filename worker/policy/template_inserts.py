@@ -17,7 +17,7 @@ from datetime import datetime
 
 from jinja2.exceptions import SecurityError
 
-from worker.model import Person
+from worker.model.people import Person
 
 OPEN, CLOSE = "\ue000", "\ue001"
 PRIVATE = re.compile(f"[{OPEN}{CLOSE}]")

@@ -9,7 +9,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from worker.model import Person
+from worker.model.people import Person
 
 VARIABLES = (
     "issue",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.model import Person
+from worker.model.people import Person
 from worker.policy.context import StepContext, TicketContext
 from worker.policy.template_samples import deal_pages_where
 

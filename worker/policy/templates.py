@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError, meta
 
-from worker.model import Document
+from worker.model.document import Document
 from worker.policy.template_document import to_document
 from worker.policy.template_inserts import Inserted, spend, values
 from worker.policy.template_samples import labelled_samples

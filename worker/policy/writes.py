@@ -1,4 +1,4 @@
-"""From matches to writes: one :class:`~worker.model.IssueWrite` per ticket, holding every
+"""From matches to writes: one :class:`~worker.model.plan.IssueWrite` per ticket, holding every
 enforcing policy's actions (comments merged into one) and the bot's new state.
 """
 
@@ -7,16 +7,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from worker.model import (
-    Action,
-    BotState,
-    CommentAction,
-    Document,
-    IssueWrite,
-    LabelAction,
-    ReassignAction,
-    StepRecord,
-)
+from worker.model.document import Document
+from worker.model.plan import Action, CommentAction, IssueWrite, LabelAction, ReassignAction
+from worker.model.state import BotState, StepRecord
 from worker.policy.matches import Match, issue_sort_key
 
 

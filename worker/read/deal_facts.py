@@ -24,7 +24,7 @@ import structlog
 
 from worker.atlassian.deal_page import PageFacts
 from worker.atlassian.pageprops import CellValue, UserRef
-from worker.model import DealRead, DealSource
+from worker.model.deals import DealRead, DealSource
 from worker.policy.deal_index import DealIndex
 from worker.policy.statuses_seen import MAX_LABELLED_VALUES, unreadable_line
 from worker.state.store import Store

@@ -19,7 +19,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from worker.model import Directory, IssueSnapshot, MalformedIssue, Outcome, SearchSpec
+from worker.model.issue import IssueSnapshot, MalformedIssue, SearchSpec
+from worker.model.outcome import Outcome
+from worker.model.people import Directory
 from worker.read.incremental import KEYS_PER_QUERY, ReadState, keys_clause
 from worker.read.recheck import read_due
 

@@ -34,7 +34,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from worker.model import Deal, Directory
+from worker.model.deals import Deal
+from worker.model.people import Directory
 
 #: meta keys (the agreed store shape): the first three are named in the store's design
 META_WATERMARK = "read_watermark"

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from worker.model import IssueSnapshot, MalformedIssue, SearchSpec
+from worker.model.issue import IssueSnapshot, MalformedIssue, SearchSpec
 
 if TYPE_CHECKING:
     from worker.atlassian.jira import JiraGateway

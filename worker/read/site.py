@@ -16,16 +16,10 @@ import structlog
 from worker.atlassian.transport import (
     AtlassianHTTPError,
 )
-from worker.model import (
-    Deal,
-    DealRead,
-    DealSkip,
-    Directory,
-    IssueSnapshot,
-    MalformedIssue,
-    RecordedWrite,
-    SearchSpec,
-)
+from worker.model.deals import Deal, DealRead, DealSkip
+from worker.model.issue import IssueSnapshot, MalformedIssue, SearchSpec
+from worker.model.outcome import RecordedWrite
+from worker.model.people import Directory
 from worker.policy.completeness import Completeness
 from worker.read.deal_facts import DealPageCount, StoredDealFacts
 from worker.read.hinted import read_hinted

@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from worker.model import MATCHED_VERDICTS
+from worker.model.vocabulary import MATCHED_VERDICTS
 from worker.report.context import HANDBACK, ReportContext
 from worker.report.signs import SecondSign, second_sign, sign_comments
 from worker.report.trend import trend_words

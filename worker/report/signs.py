@@ -2,7 +2,7 @@
 or chasing a PM, or "approving" a PM's work, before signature (pure).
 
 The evidence of a ``comments_by`` condition quotes the comment it matched (author, id, date,
-the words that matched, an excerpt: :class:`worker.model.CommentQuote`). Each quoted comment
+the words that matched, an excerpt: :class:`worker.model.plan.CommentQuote`). Each quoted comment
 counts once, in the week it was written, for its author; a comment whose matched words are
 an approval phrase (:data:`worker.report.context.APPROVAL_PHRASES`) is an approval, any other
 a chase or an order.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from worker.model import MATCHED_VERDICTS
+from worker.model.vocabulary import MATCHED_VERDICTS
 from worker.report.context import APPROVAL_PHRASES
 from worker.state.history import HistoryRow
 

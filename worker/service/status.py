@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from werkzeug.wrappers import Request, Response
 
-from worker.model import MATCHED_VERDICTS, step_number
+from worker.model.vocabulary import MATCHED_VERDICTS, step_number
 from worker.state.records import CycleRecord
 from worker.state.store import Store
 from worker.state.tables import REVERT_RUN_PREFIX, cycles, decisions, outcomes

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from worker.model import Flavor
+from worker.model.vocabulary import Flavor
 from worker.settings import parse
 from worker.settings.errors import HIDDEN, SettingsError
 from worker.settings.parse import DEFAULT_HTTP_HOST, LogFormat

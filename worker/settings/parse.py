@@ -9,7 +9,7 @@ import re
 from typing import Literal
 from urllib.parse import urlsplit
 
-from worker.model import Flavor
+from worker.model.vocabulary import Flavor
 from worker.settings.errors import HIDDEN, SettingsError
 from worker.settings.secret import Secret
 

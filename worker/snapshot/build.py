@@ -16,7 +16,8 @@ from typing import Any
 
 from worker.atlassian.markup import adf_to_text
 from worker.atlassian.snapshots import normalize_field, parse_jira_time
-from worker.model import Flavor, SearchSpec
+from worker.model.issue import SearchSpec
+from worker.model.vocabulary import Flavor
 from worker.sandbox.site import format_time
 from worker.snapshot.record import Recording
 

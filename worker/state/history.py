@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import sqlalchemy as sa
 
-from worker.model import step_number
+from worker.model.vocabulary import step_number
 from worker.state.store import Store
 from worker.state.tables import cycles, decisions, outcomes
 

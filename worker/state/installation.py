@@ -55,7 +55,8 @@ from typing import Literal
 
 import structlog
 
-from worker.model import BotState, IssueSnapshot, WrittenBy
+from worker.model.issue import IssueSnapshot
+from worker.model.state import BotState, WrittenBy
 from worker.state.signature import Signer
 from worker.state.store import Store
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from worker.model import IssueSnapshot, PolicyState, RecordedWrite
+from worker.model.issue import IssueSnapshot
+from worker.model.outcome import RecordedWrite
+from worker.model.state import PolicyState
 
 
 def overlay_recent(snapshot: IssueSnapshot, recent: Mapping[str, RecordedWrite]) -> IssueSnapshot:

@@ -14,13 +14,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from worker.model import (
+from worker.model.people import Person
+from worker.model.plan import (
     Action,
     CommentAction,
     Decision,
     FlagAction,
     LabelAction,
-    Person,
     ReassignAction,
     Subject,
 )

@@ -4,7 +4,7 @@ Anyone who may edit a ticket may write the bot's issue property (Jira has no per
 one property). What a person cannot produce is an HMAC made with a key only the bot's
 installations hold, so every property the bot writes carries ``"sig": "v1:<hex>"``:
 HMAC-SHA256 over the SHA-256 of the rest of the value in canonical JSON
-(:func:`worker.model.property_digest`). It works the same on Cloud and Data Center and needs
+(:func:`worker.model.state.property_digest`). It works the same on Cloud and Data Center and needs
 no request: the reader checks it from the property search already returns.
 
 The key: ``HANDOFF_GUARD_SIGNING_KEY`` when an operator sets one (a comma-separated list of
@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from worker.model import BotState, property_digest
+from worker.model.state import BotState, property_digest
 
 #: the prefix of the signature's current form
 VERSION = "v1:"

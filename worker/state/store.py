@@ -3,9 +3,9 @@
 SQLite by default (a file under ``./var/``), through SQLAlchemy Core only, so PostgreSQL can
 follow by changing ``HANDOFF_GUARD_STATE`` to a URL. The store answers "who did the bot comment
 on last Tuesday, and why?" (cycles, decisions with their evidence, outcomes) and remembers the
-bot's own recent writes (:class:`worker.model.WriteJournal`) because Jira's search is eventually
-consistent. It is *not* the source of truth for ticket state: that lives in our issue property,
-so a fresh store on a new machine behaves correctly.
+bot's own recent writes (:class:`worker.model.outcome.WriteJournal`) because Jira's search is
+eventually consistent. It is *not* the source of truth for ticket state: that lives in our issue
+property, so a fresh store on a new machine behaves correctly.
 
 The schema is Alembic's (``worker/migrations``): :meth:`Store.open` brings any store to the
 newest revision, upgrades the hand-versioned stores made before Alembic, and refuses a database
@@ -27,12 +27,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from worker.model import (
-    BotState,
-    Decision,
-    Outcome,
-    RecordedWrite,
-)
+from worker.model.outcome import Outcome, RecordedWrite
+from worker.model.plan import Decision
+from worker.model.state import BotState
 from worker.state.engine import (
     DEFAULT_LEASE_S,
     StoreError,
@@ -66,7 +63,7 @@ INSTALLATION_KEY = "installation_id"
 
 
 class Store:
-    """The audit trail and write journal (implements :class:`worker.model.WriteJournal`)."""
+    """The audit trail and write journal (implements :class:`worker.model.outcome.WriteJournal`)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -120,7 +117,7 @@ class Store:
     # ------------------------------------------------------------------ write journal
 
     def record_write(self, write: RecordedWrite) -> None:
-        """Remember one write the executor sent (see :class:`worker.model.WriteJournal`)."""
+        """Remember one write the executor sent (see :class:`worker.model.outcome.WriteJournal`)."""
         self.record_writes([write])
 
     def record_writes(self, items: Sequence[RecordedWrite]) -> None:

@@ -24,7 +24,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from worker.model import MATCHED_VERDICTS, Outcome, Plan
+from worker.model.outcome import Outcome
+from worker.model.plan import Plan
+from worker.model.vocabulary import MATCHED_VERDICTS
 
 #: outcome statuses that are not writes, so they count only when the decision is new
 _NOT_WRITES = frozenset({"dry-run", "skipped"})

@@ -16,12 +16,9 @@ from typing import TYPE_CHECKING
 import structlog
 
 from worker.atlassian.clients import Atlassian
-from worker.model import (
-    DEFAULT_PROPERTY_KEY,
-    IssueWrite,
-    Outcome,
-    WriteJournal,
-)
+from worker.model.outcome import Outcome, WriteJournal
+from worker.model.plan import IssueWrite
+from worker.model.state import DEFAULT_PROPERTY_KEY
 from worker.write.outcomes import stopped
 from worker.write.state_reads import NOT_READ, Prefetched, StateReads
 from worker.write.writer import IN_FLIGHT_MARGIN, IssueWriter, or_halted

@@ -49,13 +49,10 @@ from typing import TYPE_CHECKING
 import structlog
 
 from worker.atlassian.clients import Atlassian
-from worker.model import (
-    DEFAULT_PROPERTY_KEY,
-    Outcome,
-    Plan,
-    WriteJournal,
-    step_number,
-)
+from worker.model.outcome import Outcome, WriteJournal
+from worker.model.plan import Plan
+from worker.model.state import DEFAULT_PROPERTY_KEY
+from worker.model.vocabulary import step_number
 from worker.write.dispatch import WriteDispatch
 from worker.write.outcomes import kinds_of, log_actions, stopped
 from worker.write.writer import IN_FLIGHT_MARGIN, IssueWriter, or_halted

@@ -36,7 +36,7 @@ from typing import Protocol
 
 import structlog
 
-from worker.model import Outcome, RecordedWrite, WriteJournal
+from worker.model.outcome import Outcome, RecordedWrite, WriteJournal
 
 log = structlog.get_logger(__name__)
 

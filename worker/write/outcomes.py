@@ -7,10 +7,8 @@ from typing import Any
 
 import structlog
 
-from worker.model import (
-    IssueWrite,
-    Outcome,
-)
+from worker.model.outcome import Outcome
+from worker.model.plan import IssueWrite
 
 log = structlog.get_logger(__name__)
 

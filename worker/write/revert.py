@@ -1,8 +1,8 @@
 """Undo: the write that puts a ticket back the way it was before the bot changed it (pure).
 
-What the bot changed is recorded on the ticket itself (each :class:`~worker.model.StepRecord`
+What the bot changed is recorded on the ticket itself (each :class:`~worker.model.state.StepRecord`
 keeps the previous assignee and the labels it added), so a revert needs nothing but a fresh
-read of the ticket. The revert is one :class:`~worker.model.IssueWrite` run by the ordinary
+read of the ticket. The revert is one :class:`~worker.model.plan.IssueWrite` run by the ordinary
 executor, so it is exactly-once like every other write: the comment, the assignee, the labels
 and the ``reverted_at`` mark in our state land in one edit or not at all.
 
@@ -20,22 +20,11 @@ from datetime import datetime
 from typing import Literal
 
 from worker.atlassian.comments import StampedComment
-from worker.model import (
-    Action,
-    BotState,
-    CommentAction,
-    Document,
-    Inline,
-    IssueSnapshot,
-    IssueWrite,
-    LabelAction,
-    Mention,
-    Paragraph,
-    Person,
-    PolicyState,
-    ReassignAction,
-    Text,
-)
+from worker.model.document import Document, Inline, Mention, Paragraph, Text
+from worker.model.issue import IssueSnapshot
+from worker.model.people import Person
+from worker.model.plan import Action, CommentAction, IssueWrite, LabelAction, ReassignAction
+from worker.model.state import BotState, PolicyState
 
 #: the template name the revert comment is recorded under (it is built here, not from a file)
 REVERT_TEMPLATE = "revert"

@@ -31,7 +31,7 @@ from worker.atlassian.transport import (
     TransportFailedError,
     UnexpectedBodyError,
 )
-from worker.model import IssueWrite
+from worker.model.plan import IssueWrite
 
 if TYPE_CHECKING:
     from worker.atlassian.jira import JiraGateway

@@ -11,12 +11,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from worker.model import (
-    BotState,
-    IssueWrite,
-    Person,
-    ReassignAction,
-)
+from worker.model.people import Person
+from worker.model.plan import IssueWrite, ReassignAction
+from worker.model.state import BotState
 from worker.state.recent import marks_more
 
 

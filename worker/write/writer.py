@@ -26,17 +26,10 @@ from worker.atlassian.transport import (
     UnexpectedBodyError,
     WriteAbandonedError,
 )
-from worker.model import (
-    BotState,
-    IssueWrite,
-    Outcome,
-    Person,
-    ReassignAction,
-    RecordedWrite,
-    WriteJournal,
-    comment_stamp,
-    write_changes,
-)
+from worker.model.outcome import Outcome, RecordedWrite, WriteJournal, comment_stamp, write_changes
+from worker.model.people import Person
+from worker.model.plan import IssueWrite, ReassignAction
+from worker.model.state import BotState
 from worker.write.journal import JournalUnavailableError
 from worker.write.outcomes import kinds_of, log_actions, stopped
 from worker.write.state_reads import NOT_READ, Prefetched
