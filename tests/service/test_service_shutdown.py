@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import queue
 import signal
 import subprocess
@@ -95,3 +97,42 @@ def test_sigterm_finishes_the_issue_in_hand_and_exits_in_time(
     (cycle,) = store.cycles()
     assert cycle.status == "stopped"
     assert store.table_counts()["outcomes"] == 14
+
+
+#: tgkill(2): a signal to one thread of a process (the process-wide kill lets the kernel pick)
+_SYS_TGKILL = {"x86_64": 234, "aarch64": 131}
+
+
+def _signal_thread(pid: int, tid: int, signum: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(_SYS_TGKILL[os.uname().machine], pid, tid, signum) != 0:
+        raise OSError(ctypes.get_errno(), f"tgkill({pid}, {tid}) failed")
+
+
+def test_sigterm_taken_by_another_thread_still_stops_the_service(
+    demo_sandbox: Sandbox, config_dir: Path, tmp_path: Path
+) -> None:
+    """A SIGTERM the kernel hands to a worker thread (a process-directed signal may go to any
+    thread) still stops the service in time: the main thread never sleeps without waking."""
+    env = subprocess_env(demo_sandbox, config_dir, tmp_path, HANDOFF_GUARD_HTTP_PORT="0")
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "worker", "run"], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    lines: queue.Queue[dict[str, Any]] = queue.Queue()
+    assert proc.stderr is not None
+    threading.Thread(target=_pump, args=(proc.stderr, lines), daemon=True).start()
+    seen: list[dict[str, Any]] = []
+    try:
+        _wait_for(lines, seen, "cycle.finished", timeout_s=60)  # the service is idle
+        others = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
+        assert others, "the service runs its scheduler, reload and probe threads"
+        sent = time.monotonic()
+        _signal_thread(proc.pid, others[0], signal.SIGTERM)
+        code = proc.wait(timeout=STOP_BOUND_S + 5)
+        elapsed = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (code, elapsed < STOP_BOUND_S) == (0, True)

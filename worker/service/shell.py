@@ -74,6 +74,8 @@ log = structlog.get_logger(__name__)
 STOP_BOUND_S = 10.0
 #: part of the bound reserved for logging, closing the store and the HTTP server
 _STOP_MARGIN_S = 1.5
+#: how often the main thread wakes to run the signal handlers another thread took
+_WAKE_S = 0.2
 JOB_ID = "cycle"
 #: hosts a status page may answer without a token on (anything else gets a warning)
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -360,7 +362,10 @@ class Service:
             health_host=self._server.host if self._server else None,
             webhooks=self.webhook is not None,
         )
-        self._done.wait()
+        # A signal sent to the process may be taken by any thread; Python runs its handler on
+        # the main thread only when that thread wakes, so the main thread never sleeps unbounded.
+        while not self._done.wait(timeout=_WAKE_S):
+            pass
         return self._shutdown()
 
     def _seed_last_success(self) -> None:
