@@ -13,8 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.service.service_support import ServiceProcess, subprocess_env
 from worker.sandbox import Sandbox
+from worker.state.records import CycleRecord
 from worker.state.runs import last_successful_cycle
-from worker.state.store import CycleRecord, Store
+from worker.state.store import Store
 
 T0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)

@@ -41,7 +41,9 @@ from worker.service.status import (
     load_status,
     render_status,
 )
-from worker.state.store import REVERT_RUN_PREFIX, CycleRecord, Store
+from worker.state.records import CycleRecord
+from worker.state.store import Store
+from worker.state.tables import REVERT_RUN_PREFIX
 from worker.telemetry.health import HealthStatus
 
 #: a summary someone typed into Jira: it must show as these characters, never run or style

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from worker.state.store import REVERT_RUN_PREFIX, CycleRecord
+from worker.state.records import CycleRecord
+from worker.state.tables import REVERT_RUN_PREFIX
 
 
 def last_successful_cycle(recent: Iterable[CycleRecord]) -> CycleRecord | None:
