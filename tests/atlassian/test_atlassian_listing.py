@@ -8,7 +8,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from worker.atlassian.listing import each_once, id_clash_reason
-from worker.model import MalformedIssue
+from worker.model.issue import MalformedIssue
 
 
 def _raw(ident: str | None, key: str | None) -> dict[str, Any]:

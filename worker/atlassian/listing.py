@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from worker.model import MalformedIssue
+from worker.model.issue import MalformedIssue
 
 log = structlog.get_logger(__name__)
 
