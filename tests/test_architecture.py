@@ -83,9 +83,7 @@ MAX_MODULE_LINES = 500
 LONG_TABLES = ("worker/sandbox/", "worker/jql/")
 #: modules still being split, each held to its length when this list was written: it only
 #: shrinks (an entry that fits under the bound fails the test until it is taken out)
-BEING_SPLIT: dict[str, int] = {
-    "worker/atlassian/jira.py": 511,
-}
+BEING_SPLIT: dict[str, int] = {}
 
 
 def _module_lines() -> dict[str, int]:

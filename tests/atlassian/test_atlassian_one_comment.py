@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.atlassian.jira import edit_body
+from worker.atlassian.edit_body import edit_body
 from worker.model.document import Document, Paragraph, Text
 from worker.model.people import Person
 from worker.model.plan import CommentAction, ReassignAction, Visibility

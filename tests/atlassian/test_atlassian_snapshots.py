@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from worker.atlassian.jira import edit_body
+from worker.atlassian.edit_body import edit_body
 from worker.atlassian.snapshots import issue_to_snapshot, normalize_field, parse_jira_time
 from worker.model.document import Document, Mention, Paragraph, Text
 from worker.model.issue import IssueSnapshot, MalformedIssue

@@ -2,7 +2,8 @@
 
 Cloud speaks REST v3 (ADF, accountId, ``/search/jql`` with ``nextPageToken``); Data Center
 speaks REST v2 (wiki markup, username, ``/search`` with ``startAt``). Both dialects live here
-and nowhere else.
+and in the modules beside it, nowhere else: :mod:`worker.atlassian.jira_pages` (the paged
+answers) and :mod:`worker.atlassian.edit_body` (what one edit carries).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
+from worker.atlassian.edit_body import assignee_value
 from worker.atlassian.jira_pages import cloud_pages, dc_pages, read_in_full
 from worker.atlassian.listing import each_once
-from worker.atlassian.markup import to_adf, to_wiki
 from worker.atlassian.prefetch import prefetched
 from worker.atlassian.snapshots import (
     BASE_FIELDS,
@@ -32,18 +33,8 @@ from worker.atlassian.transport import (
     UnexpectedBodyError,
     expect_dict,
 )
-from worker.model.document import Document
 from worker.model.issue import IssueSnapshot, MalformedIssue, SearchSpec
 from worker.model.people import Directory, Person
-from worker.model.plan import (
-    Action,
-    CommentAction,
-    FlagAction,
-    LabelAction,
-    ReassignAction,
-    Visibility,
-)
-from worker.model.state import BotState
 from worker.model.vocabulary import Flavor
 
 log = structlog.get_logger(__name__)
@@ -52,7 +43,6 @@ T = TypeVar("T")
 
 #: Jira's own name for the flag ("Impediment") field.
 FLAGGED_FIELD_NAME = "Flagged"
-FLAGGED_OPTION = "Impediment"
 GROUP_PAGE_SIZE = 50
 #: Atlassian's limit on reconcileIssues ids per search.
 MAX_RECONCILE = 50
@@ -77,76 +67,6 @@ class FieldInfo:
     flagged_id: str | None
 
 
-def edit_body(
-    actions: Sequence[Action],
-    state: BotState,
-    *,
-    flavor: Flavor,
-    property_key: str,
-    flagged_field_id: str | None,
-    include_assignee: bool = True,
-    drop_fields: frozenset[str] = frozenset(),
-    comment_property: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The body of one edit-issue request carrying every action and our new state.
-
-    ``drop_fields`` names fields the site refused (a field not on the edit screen); they are
-    left out so the rest, above all the comment and our state, still lands atomically.
-    ``comment_property`` is stamped on each comment as the comment property ``property_key``:
-    the edit answers no comment id, so the stamp is how ``revert`` finds the bot's comments
-    of a run in the comment list later (:func:`worker.revert.comments_of`).
-    """
-    fields: dict[str, Any] = {}
-    update: dict[str, list[dict[str, Any]]] = {}
-    # One comment per audience: what the same readers see goes out as a single comment
-    # (a policy's words and the note to the new owner), whatever matched.
-    comments: dict[tuple[str, str] | None, Document] = {}
-
-    def add_comment(document: Document, visibility: Visibility | None) -> None:
-        audience = None if visibility is None else (visibility.type, visibility.value)
-        before = comments.get(audience)
-        comments[audience] = (document if before is None
-                              else Document(blocks=before.blocks + document.blocks))
-
-    for action in actions:
-        if isinstance(action, CommentAction):
-            add_comment(action.document, action.visibility)
-        elif isinstance(action, ReassignAction):
-            if include_assignee and "assignee" not in drop_fields:
-                fields["assignee"] = assignee_value(action.to, flavor)
-            # The note to the new owner rides in the same edit; when the assignee field is
-            # dropped, the executor has already assigned and put the right note here.
-            if action.note is not None:
-                add_comment(action.note, None)
-        elif isinstance(action, LabelAction):
-            if "labels" not in drop_fields:
-                ops = [{"add": label} for label in action.add]
-                ops += [{"remove": label} for label in action.remove]
-                if ops:
-                    update.setdefault("labels", []).extend(ops)
-        elif (
-            isinstance(action, FlagAction)
-            and flagged_field_id is not None
-            and flagged_field_id not in drop_fields
-        ):
-            fields[flagged_field_id] = [{"value": FLAGGED_OPTION}] if action.on else None
-    for audience, document in comments.items():
-        rendered = (to_adf(document) if flavor == "cloud"
-                    else to_wiki(document, mentions="username"))
-        comment: dict[str, Any] = {"body": rendered}
-        if audience is not None:
-            comment["visibility"] = {"type": audience[0], "value": audience[1]}
-        if comment_property is not None:
-            comment["properties"] = [{"key": property_key, "value": dict(comment_property)}]
-        update.setdefault("comment", []).append({"add": comment})
-    body: dict[str, Any] = {"properties": [{"key": property_key, "value": state.to_json()}]}
-    if fields:
-        body["fields"] = fields
-    if update:
-        body["update"] = update
-    return body
-
-
 def _zone(name: object) -> ZoneInfo:
     """A user's ``timeZone``; UTC when absent or unknown (Jira's own default)."""
     if isinstance(name, str) and name:
@@ -155,11 +75,6 @@ def _zone(name: object) -> ZoneInfo:
         except (ValueError, ZoneInfoNotFoundError):
             log.warning("jira.time_zone_unknown", time_zone=name)
     return ZoneInfo("UTC")
-
-
-def assignee_value(person: Person, flavor: Flavor) -> dict[str, str]:
-    """The JSON that names an assignee: ``accountId`` on Cloud, ``name`` on Data Center."""
-    return {"accountId": person.id} if flavor == "cloud" else {"name": person.id}
 
 
 @dataclass

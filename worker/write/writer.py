@@ -18,7 +18,7 @@ import requests
 import structlog
 
 from worker.atlassian.clients import Atlassian
-from worker.atlassian.jira import edit_body
+from worker.atlassian.edit_body import edit_body
 from worker.atlassian.transport import (
     AtlassianHTTPError,
     OutcomeUnknownError,
