@@ -118,6 +118,9 @@ def run_guard(
                 "retries": report.retries,
             }
             results.append(result)
+            # The service keeps the last cycle's id and status, not its report (the plan and
+            # the outcomes): neither does this process while the next cycle runs.
+            del report
             command = between(result)
             if command == "stop":
                 break

@@ -91,7 +91,10 @@ class _Tally:
     actions_failed: int = 0
     requests: int = 0
     retries: int = 0
-    last: CycleReport | None = None
+    # the last cycle's id and status, not its report: a report holds the cycle's plan and
+    # outcomes, which would stay in memory through the whole next cycle (issue 24 item 4)
+    last_run_id: str | None = None
+    last_status: str | None = None
 
 
 class Service:
@@ -229,7 +232,7 @@ class Service:
         t.actions_failed += report.actions_failed
         t.requests += report.requests
         t.retries += report.retries
-        t.last = report
+        t.last_run_id, t.last_status = report.run_id, report.status
         self._statuses[report.status] += 1
 
     def _maybe_reschedule(self) -> None:
@@ -443,8 +446,8 @@ class Service:
             requests=t.requests,
             retries=t.retries,
             uptime_s=round(time.monotonic() - self._started, 3),
-            last_run_id=t.last.run_id if t.last else None,
-            last_status=t.last.status if t.last else None,
+            last_run_id=t.last_run_id,
+            last_status=t.last_status,
         )
         if not finished:
             self.runner.abandon()
