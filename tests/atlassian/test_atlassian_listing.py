@@ -41,6 +41,13 @@ def _shown(item: Any) -> str:
         # no id: the key tells it; neither: passed on (its snapshot says it has no key)
         ([(None, "A-1"), (None, "A-1")], ["A-1"], {"search.duplicates": ["A-1"]}),
         ([(None, None), (None, None)], ["no key", "no key"], {}),
+        # ids and keys kept as numbers where they read as one, never two read as one
+        ([("1", "A-1"), ("01", "A-1")], ["A-1", "A-1"], {}),
+        ([("1", "A-01"), ("1", "A-1")], ["A-01", "unreadable A-1"], {"search.id_clash": ["A-1"]}),
+        ([("1", "A-1"), ("1", "A-01"), ("1", "A-1")], ["A-1", "unreadable A-01"],
+         {"search.id_clash": ["A-01"], "search.duplicates": ["A-1"]}),
+        ([("7", "PRJ"), ("7", "PRJ"), ("8", "B-99999999999"), ("8", "B-99999999999")],
+         ["PRJ", "B-99999999999"], {"search.duplicates": ["PRJ", "B-99999999999"]}),
     ],
 )
 def test_each_ticket_once(
@@ -60,3 +67,10 @@ def test_the_unreadable_listing_says_which_key_came_first() -> None:
     assert clash == MalformedIssue("LUMVEL-3", id_clash_reason("10040", "FINBEL-22"))
     assert "10040" in clash.reason
     assert "FINBEL-22" in clash.reason
+
+
+@pytest.mark.parametrize("first", ["FINBEL-22", "FINBEL-022", "X-Y-7", "NODASH", ""])
+def test_the_first_key_is_named_as_it_was_listed(first: str) -> None:
+    """However the first key is kept, the reason names it exactly as Jira listed it."""
+    [*_, clash] = list(each_once([_raw("10040", first), _raw("10040", "LUMVEL-3")]))
+    assert clash == MalformedIssue("LUMVEL-3", id_clash_reason("10040", first or "10040"))
