@@ -30,7 +30,7 @@ from worker.policy.ladder import (
     render_step,
 )
 from worker.policy.limits import apply_budget, trip_breakers
-from worker.policy.matches import Tally, issue_sort_key, subject_of
+from worker.policy.matches import Held, Tally, issue_sort_key, subject_of
 from worker.policy.writes import writes_of
 
 
@@ -185,6 +185,10 @@ class _Planner:
                     render_step(m)  # what finish() would do; done once
             for write in writes_of(mine, self.pctx.now):
                 self.on_write(write)
+        held = Held.of(snap)
+        for m in acc.matches[first_match:]:
+            if m.later is None:  # decided and rendered: nothing more is read from the ticket
+                m.snapshot = held
 
     def finish(self) -> Plan:
         """Apply the breaker and the budget, render the comments, and return the plan."""
