@@ -244,6 +244,7 @@ def _while_reading(
         verify_all=_without_history(runner.store, run_id, reading.now),
         in_flight=timedelta(seconds=runner.settings.timeout_s) + IN_FLIGHT_MARGIN,
         concurrency=runner.settings.writes_in_flight, fence=fence, actors=actors,
+        recent=reading.recent,
     )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ paced writer instead of queueing every planned write ahead of the tenant's edit 
 from __future__ import annotations
 
 import contextvars
+import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from worker.atlassian.clients import Atlassian
-from worker.model.outcome import Outcome, WriteJournal
+from worker.model.outcome import Outcome, RecordedWrite, WriteJournal
 from worker.model.plan import IssueWrite
 from worker.model.state import DEFAULT_PROPERTY_KEY
 from worker.write.outcomes import stopped
@@ -42,7 +43,8 @@ class WriteDispatch:
     pages are still read, and :meth:`finish` then takes the plan's writes: those already
     started are not started again. ``stopping`` (and the leader lease's ``fence`` and the
     ``actors`` check, when given) is checked before each issue starts; the issues in flight
-    finish.
+    finish. ``recent`` is the journal's latest write per issue as the cycle's read has it
+    (read from ``journal`` when not given).
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class WriteDispatch:
         concurrency: int = 1,
         fence: Fence | None = None,
         actors: Actors | None = None,
+        recent: Mapping[str, RecordedWrite] | None = None,
     ) -> None:
         writer = IssueWriter(atlassian, journal, now, property_key=property_key,
                          notify_users=notify_users)
@@ -70,7 +73,9 @@ class WriteDispatch:
         writer.verify = verify if verify is not None else {}
         writer.verify_all = verify_all
         writer.in_flight = in_flight
-        writer.recent = journal.recent_writes(since=now - timedelta(hours=24))
+        # the read's copy, when the cycle has one: 5,000 writes a day are 5 MB each copy
+        writer.recent = (recent if recent is not None
+                         else journal.recent_writes(since=now - timedelta(hours=24)))
         atlassian.jira.field_info()  # warm the catalogue once, not in every writer
         self._writer = writer
         self._stopping = or_halted(stopping, writer)
@@ -82,7 +87,11 @@ class WriteDispatch:
         # tenant's edit rate), the reader is not; past the bound the reader waits for a
         # writer instead of queueing every planned write ahead of the pace.
         self._room = threading.BoundedSemaphore(max(1, concurrency) * QUEUED_PER_WRITER)
-        self._started: dict[str, tuple[IssueWrite, Future[Outcome]]] = {}
+        self._started: dict[str, IssueWrite] = {}
+        # A finished write keeps its outcome, not its future (a future and its condition are
+        # a kilobyte and a half: 7 MB for a first cycle's 5,000 writes, kept to the end).
+        self._running: dict[str, Future[Outcome]] = {}
+        self._outcomes: dict[str, Outcome] = {}
         #: writes whose state is read fifty at a time first (Cloud: reconcileIssues)
         self._waiting: dict[str, IssueWrite] = {}
         #: writes handed to the pool and not finished
@@ -112,23 +121,29 @@ class WriteDispatch:
         # Each writer runs in a copy of this context: the cycle's run_id stays bound.
         future = self._pool.submit(contextvars.copy_context().run, self._one, write,
                                    prefetched)
-        future.add_done_callback(self._done)
+        with self._busy_lock:  # before the callback, which may run at once
+            self._running[write.issue] = future
+        future.add_done_callback(functools.partial(self._done, write.issue))
         # Started before it stops waiting: a batch's timer thread may start it while the
         # reader hands in the next write, which must find it in one or the other.
-        self._started[write.issue] = (write, future)
+        self._started[write.issue] = write
         self._waiting.pop(write.issue, None)
 
-    def _done(self, _future: Future[Outcome]) -> None:
+    def _done(self, issue: str, future: Future[Outcome]) -> None:
         with self._busy_lock:
             self._busy -= 1
+            if not future.cancelled() and future.exception() is None:  # else raised again
+                self._outcomes[issue] = future.result()
+                del self._running[issue]
         self._room.release()
 
     def _one(self, write: IssueWrite, prefetched: Prefetched = NOT_READ) -> Outcome:
         if self._ended or self._stopping():
             if not self._stop_logged:
                 self._stop_logged = True
-                log.info("execute.stopped", remaining=sum(
-                    1 for _w, f in self._started.values() if not f.done()))
+                with self._busy_lock:
+                    running = list(self._running.values())
+                log.info("execute.stopped", remaining=sum(1 for f in running if not f.done()))
             return stopped(write, self._writer.halted())
         with structlog.contextvars.bound_contextvars(issue=write.issue):
             return self._writer.apply(write, prefetched)
@@ -137,8 +152,7 @@ class WriteDispatch:
         """Write the rest of ``writes`` and wait for every one; outcomes in their order
         (then any write handed in that the plan does not hold, which should never be)."""
         for write in writes:
-            started = self._started.get(write.issue)
-            known = started[0] if started is not None else self._waiting.get(write.issue)
+            known = self._started.get(write.issue) or self._waiting.get(write.issue)
             if known is None:
                 self.submit(write)
             elif known != write:
@@ -159,6 +173,13 @@ class WriteDispatch:
     def _collect(self, order: list[str]) -> list[Outcome]:
         keys = order + [k for k in self._started if k not in set(order)]
         try:
-            return [self._started[k][1].result() for k in keys]
+            return [self._outcome(k) for k in keys]
         finally:
             self._pool.shutdown(wait=True)
+
+    def _outcome(self, issue: str) -> Outcome:
+        with self._busy_lock:
+            future = self._running.get(issue)
+            if future is None:
+                return self._outcomes[issue]
+        return future.result()
