@@ -15,7 +15,14 @@ from worker.model.document import Document, Paragraph, Text
 from worker.model.outcome import Outcome, RecordedWrite
 from worker.model.plan import CommentAction, Decision, Evidence, LabelAction
 from worker.model.state import BotState, PolicyState
-from worker.state.engine import StoreError, database_url, describe, engine_for
+from worker.state import tables
+from worker.state.engine import (
+    ROWS_PER_INSERT,
+    StoreError,
+    database_url,
+    describe,
+    engine_for,
+)
 from worker.state.migrate import OUR_TABLES, current_revision, head, migrate
 from worker.state.records import CycleRecord, decision_to_json
 from worker.state.store import Store
@@ -239,6 +246,35 @@ def test_outcome_changes_and_recheck_times_are_kept(store: Store) -> None:
     ]
     assert store.decisions_for("A-1")[0]["recheck_at"] == (NOW + timedelta(days=2)).isoformat()
     assert store.decisions_for("B-1")[0]["recheck_at"] is None
+
+
+@pytest.mark.parametrize("bad_at", [None, 0, ROWS_PER_INSERT, 2 * ROWS_PER_INSERT + 5])
+def test_a_cycles_rows_go_in_whole_or_not_at_all(
+    store: Store, store_target: str, bad_at: int | None
+) -> None:
+    """Decisions and outcomes are sent a few hundred rows at a time, in their order, in one
+    transaction: one row the database refuses leaves none of the cycle's rows behind."""
+    n = 2 * ROWS_PER_INSERT + 10
+    decisions = [Decision(f"A-{i}", "p", "enforce", "act") for i in range(n)]
+    outcomes = [Outcome(f"A-{i}", "applied", ("label",)) for i in range(n)]
+    if bad_at is not None:  # no issue key: the NOT NULL column refuses the row
+        decisions[bad_at] = Decision(None, "p", "enforce", "act")  # type: ignore[arg-type]
+        outcomes[bad_at] = Outcome(None, "applied", ("label",))  # type: ignore[arg-type]
+    if bad_at is None:
+        assert store.record_decisions("r1", NOW, decisions) == n
+        assert store.record_outcomes("r1", NOW, outcomes) == n
+    else:
+        with pytest.raises(sa.exc.IntegrityError):
+            store.record_decisions("r1", NOW, decisions)
+        with pytest.raises(sa.exc.IntegrityError):
+            store.record_outcomes("r1", NOW, outcomes)
+    engine = engine_for(store_target)
+    with engine.connect() as conn:
+        for table in (tables.decisions, tables.outcomes):
+            keys = conn.execute(sa.select(table.c.issue).order_by(table.c.id)).scalars().all()
+            assert keys == ([] if bad_at is not None else [f"A-{i}" for i in range(n)])
+    engine.dispose()
+    assert store.record_decisions("r2", NOW, []) == 0
 
 
 def test_journal_returns_the_latest_write_per_issue_since(store: Store) -> None:

@@ -7,6 +7,8 @@ keep a store that stopped answering from holding a cycle past its lease.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,3 +140,29 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def dispose_engine(engine: Engine | None) -> None:
     if engine is not None:
         engine.dispose()
+
+
+#: rows per INSERT of a cycle's decisions and outcomes: a first cycle's 15,000 decisions made
+#: into rows and encoded all at once raised the worker's peak memory by 13 MB at 100,000 tickets
+ROWS_PER_INSERT = 500
+
+
+def insert_rows(engine: Engine, table: sa.Table, rows: Iterable[dict[str, Any]]) -> int:
+    """Insert ``rows`` in one transaction (all or none), made and sent
+    :data:`ROWS_PER_INSERT` at a time; returns how many. No rows, no transaction."""
+    chunks = _chunks(rows, ROWS_PER_INSERT)
+    first = next(chunks, None)
+    if first is None:
+        return 0
+    count = 0
+    with engine.begin() as conn:
+        for chunk in itertools.chain((first,), chunks):
+            conn.execute(sa.insert(table), chunk)
+            count += len(chunk)
+    return count
+
+
+def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    it = iter(rows)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk

@@ -37,6 +37,7 @@ from worker.state.engine import (
     describe,
     dispose_engine,
     engine_for,
+    insert_rows,
 )
 from worker.state.migrate import SchemaError, migrate
 from worker.state.records import (
@@ -197,7 +198,7 @@ class Store:
         change (a grace period ending, a schedule window opening); other decisions get none.
         """
         rechecks = recheck_at or {}
-        rows = [
+        rows = (
             {
                 "run_id": run_id,
                 "at": at,
@@ -217,11 +218,8 @@ class Store:
                 "subject": subject_to_json(d.subject),
             }
             for d in items
-        ]
-        if rows:
-            with self._engine.begin() as conn:
-                conn.execute(sa.insert(decisions), rows)
-        return len(rows)
+        )
+        return insert_rows(self._engine, decisions, rows)
 
     def record_outcomes(
         self,
@@ -238,7 +236,7 @@ class Store:
         Without an entry there, the outcome's own ``changes`` (set by the executor) is kept.
         """
         changed = changes or {}
-        rows = [
+        rows = (
             {
                 "run_id": run_id,
                 "at": at,
@@ -251,11 +249,8 @@ class Store:
                 "changes": _json_value(changed.get(o.issue, o.changes)),
             }
             for o in items
-        ]
-        if rows:
-            with self._engine.begin() as conn:
-                conn.execute(sa.insert(outcomes), rows)
-        return len(rows)
+        )
+        return insert_rows(self._engine, outcomes, rows)
 
     # ------------------------------------------------------------------ meta
 
