@@ -42,7 +42,7 @@ def edit_body(
     left out so the rest, above all the comment and our state, still lands atomically.
     ``comment_property`` is stamped on each comment as the comment property ``property_key``:
     the edit answers no comment id, so the stamp is how ``revert`` finds the bot's comments
-    of a run in the comment list later (:func:`worker.revert.comments_of`).
+    of a run in the comment list later (:func:`worker.write.revert.comments_to_take_back`).
     """
     fields: dict[str, Any] = {}
     update: dict[str, list[dict[str, Any]]] = {}

@@ -88,7 +88,7 @@ class Settings:
     #: the bot account); two deployments on one site that must be told apart set their own
     installation: str | None = None
     #: the secrets the bot's property signatures are keyed by, comma-separated (the first
-    #: signs, all verify); None: the Jira credential (see :mod:`worker.signature`)
+    #: signs, all verify); None: the Jira credential (see :mod:`worker.state.signature`)
     signing_key: Secret | None = None
     #: the status page asks for ``Authorization: Bearer <token>`` (None: open, as the probes)
     status_token: Secret | None = None

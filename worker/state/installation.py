@@ -5,7 +5,7 @@ The leader lease orders the processes that share a store. Everything else that m
 bot's issue property is told apart by what the property says and by what only a bot can
 produce:
 
-* **a signature** (:mod:`worker.signature`): a property without a valid one was not written
+* **a signature** (:mod:`worker.state.signature`): a property without a valid one was not written
   by any installation that holds this one's key. It may be a person's edit (anyone who may
   edit the ticket may write the property), or an installation with a key of its own: either
   way nothing on the ticket can be trusted, so *that ticket* is skipped with the reason, a
