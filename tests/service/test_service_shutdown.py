@@ -30,6 +30,21 @@ def _pump(stream: IO[str], lines: queue.Queue[dict[str, Any]]) -> None:
             lines.put({"event": "raw", "text": raw})
 
 
+def _start(sandbox: Sandbox, config_dir: Path, tmp_path: Path
+           ) -> tuple[subprocess.Popen[str], queue.Queue[dict[str, Any]], threading.Thread]:
+    """A real `python -m worker run` against ``sandbox``, its log lines pumped into a queue."""
+    env = subprocess_env(sandbox, config_dir, tmp_path, HANDOFF_GUARD_HTTP_PORT="0")
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "worker", "run"], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    lines: queue.Queue[dict[str, Any]] = queue.Queue()
+    assert proc.stderr is not None
+    pump = threading.Thread(target=_pump, args=(proc.stderr, lines), daemon=True)
+    pump.start()
+    return proc, lines, pump
+
+
 def _wait_for(lines: queue.Queue[dict[str, Any]], seen: list[dict[str, Any]], event: str,
               *, timeout_s: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
@@ -49,15 +64,7 @@ def test_sigterm_finishes_the_issue_in_hand_and_exits_in_time(
 ) -> None:
     """Mid-cycle SIGTERM: the write in flight completes, the rest are 'stopped', exit 0 < 10 s."""
     demo_sandbox.add_faults([{"method": "PUT", "path": "/issue/", "latency_ms": 600}])
-    env = subprocess_env(demo_sandbox, config_dir, tmp_path, HANDOFF_GUARD_HTTP_PORT="0")
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "worker", "run"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    lines: queue.Queue[dict[str, Any]] = queue.Queue()
-    assert proc.stderr is not None
-    pump = threading.Thread(target=_pump, args=(proc.stderr, lines), daemon=True)
-    pump.start()
+    proc, lines, pump = _start(demo_sandbox, config_dir, tmp_path)
     seen: list[dict[str, Any]] = []
     try:
         listening = _wait_for(lines, seen, "health.listening", timeout_s=30)
@@ -114,14 +121,7 @@ def test_sigterm_taken_by_another_thread_still_stops_the_service(
 ) -> None:
     """A SIGTERM the kernel hands to a worker thread (a process-directed signal may go to any
     thread) still stops the service in time: the main thread never sleeps without waking."""
-    env = subprocess_env(demo_sandbox, config_dir, tmp_path, HANDOFF_GUARD_HTTP_PORT="0")
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "worker", "run"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    lines: queue.Queue[dict[str, Any]] = queue.Queue()
-    assert proc.stderr is not None
-    threading.Thread(target=_pump, args=(proc.stderr, lines), daemon=True).start()
+    proc, lines, _pump_thread = _start(demo_sandbox, config_dir, tmp_path)
     seen: list[dict[str, Any]] = []
     try:
         _wait_for(lines, seen, "cycle.finished", timeout_s=60)  # the service is idle

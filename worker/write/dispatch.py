@@ -64,18 +64,11 @@ class WriteDispatch:
         actors: Actors | None = None,
         recent: Mapping[str, RecordedWrite] | None = None,
     ) -> None:
+        # ``verify`` is the live mapping: the read adds to it while the writers work (each
+        # key before its ticket is planned, so before its write is handed in).
         writer = IssueWriter(atlassian, journal, now, property_key=property_key,
-                         notify_users=notify_users)
-        writer.fence = fence
-        writer.actors = actors
-        # The live mapping: the read adds to it while the writers work (each key before its
-        # ticket is planned, so before its write is handed in).
-        writer.verify = verify if verify is not None else {}
-        writer.verify_all = verify_all
-        writer.in_flight = in_flight
-        # the read's copy, when the cycle has one: 5,000 writes a day are 5 MB each copy
-        writer.recent = (recent if recent is not None
-                         else journal.recent_writes(since=now - timedelta(hours=24)))
+                             notify_users=notify_users, verify=verify, verify_all=verify_all,
+                             in_flight=in_flight, fence=fence, actors=actors, recent=recent)
         atlassian.jira.field_info()  # warm the catalogue once, not in every writer
         self._writer = writer
         self._stopping = or_halted(stopping, writer)

@@ -107,15 +107,11 @@ def execute(
         )  # fmt: skip
         return dispatch.finish(plan.writes)
     writer = IssueWriter(atlassian, journal, plan.now, property_key=property_key,
-                     notify_users=notify_users)
-    writer.fence = None if dry_run else fence
-    writer.actors = None if dry_run else actors
+                         notify_users=notify_users, verify=verify, verify_all=verify_all,
+                         in_flight=in_flight, fence=None if dry_run else fence,
+                         actors=None if dry_run else actors,
+                         recent={} if dry_run else None)
     stopping = or_halted(stopping, writer)
-    writer.verify = verify or {}
-    writer.verify_all = verify_all
-    writer.in_flight = in_flight
-    if not dry_run:
-        writer.recent = journal.recent_writes(since=plan.now - timedelta(hours=24))
     for index, write in enumerate(plan.writes):
         if stopping():
             rest = plan.writes[index:]

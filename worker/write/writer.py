@@ -90,7 +90,15 @@ class IssueWriter:
         *,
         property_key: str,
         notify_users: bool,
+        verify: Mapping[str, str] | None = None,
+        verify_all: str | None = None,
+        in_flight: timedelta = timedelta(seconds=30) + IN_FLIGHT_MARGIN,
+        fence: Fence | None = None,
+        actors: Actors | None = None,
+        recent: Mapping[str, RecordedWrite] | None = None,
     ) -> None:
+        """The settings are :func:`~worker.write.execute.execute`'s; ``recent`` is the
+        journal's last day of writes (None: read here; the cycle's read has a copy)."""
         self.jira = atlassian.jira
         self.flavor = atlassian.flavor
         self.journal = journal
@@ -98,13 +106,17 @@ class IssueWriter:
         self.now = now
         self.property_key = property_key
         self.notify_users = notify_users
-        self.verify: Mapping[str, str] = {}
-        self.verify_all: str | None = None
-        self.in_flight = timedelta(seconds=30) + IN_FLIGHT_MARGIN
-        self.recent: Mapping[str, RecordedWrite] = {}
+        #: issue key -> why its state is read first (the cycle's read may add to it meanwhile)
+        self.verify: Mapping[str, str] = verify if verify is not None else {}
+        self.verify_all = verify_all
+        self.in_flight = in_flight
+        # the read's copy, when the cycle has one: 5,000 writes a day are 5 MB each copy
+        self.recent: Mapping[str, RecordedWrite] = (
+            recent if recent is not None
+            else journal.recent_writes(since=now - timedelta(hours=24)))
         self._journal_lock = threading.Lock()
-        self.fence: Fence | None = None
-        self.actors: Actors | None = None
+        self.fence = fence
+        self.actors = actors
 
     def halted(self) -> str | None:
         """Why every writer stops (the lease lost, another actor), or None."""
