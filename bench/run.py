@@ -517,8 +517,8 @@ def targets(
         rss < 200,
         ""
         if rss_slope is None
-        else f"grows {rss_slope:.1f} MB per 1,000 tickets (the search is streamed into the "
-        "planner; what remains is the matches' plan and the interpreter)",
+        else f"grows {rss_slope:.1f} MB per 1,000 tickets (what grows: the read's list of "
+        "ids, the plan's decisions, the journal's recent writes)",
     )
     add("planner > 20,000 tickets/s on one core",
         f"{planner['tickets_per_s']:,.0f} tickets/s over {planner['tickets']:,} tickets",
