@@ -1,7 +1,9 @@
 """`revert` takes back the bot's comments: rewritten into a retraction (or deleted with
-``--delete-comments``), found by the stamp each comment carries, exactly once, dry run first,
-in both flavors, over HTTP against the demo sandbox; the sandbox lets only a comment's author
-or an admin edit or delete it."""
+``--delete-comments``), exactly once, dry run first, in both flavors, over HTTP against the
+demo sandbox; the sandbox lets only a comment's author or an admin edit or delete it. The ids
+are recorded when the bot's write lands, and `revert` reads the comments by them; a run
+recorded without ids (before they were, or when that read failed) is served by the stamp
+each comment carries, found in the comment list."""
 
 from __future__ import annotations
 
@@ -12,11 +14,14 @@ from typing import Any
 
 import pytest
 import requests
+import sqlalchemy as sa
 import yaml
 
 from tests.cli_support import DEMO_SITE, Cli, in_process_cli, site_env
 from tests.humans import Human, with_logins
 from worker.sandbox import Sandbox
+from worker.state.store import Store
+from worker.state.tables import outcomes
 
 REASON = "Lee Okafor: the deliverable policy was wrong"
 RETRACTION = f"Withdrawn by an admin: {REASON}"
@@ -133,3 +138,133 @@ def test_only_the_author_or_an_admin_edits_a_comment(site: Sandbox, who: str,
     actor.jira.delete(path)
     issue = next(i for i in site.site()["issues"] if i["key"] == "ACME-2")
     assert all(c["id"] != comment_id for c in issue.get("comments", []))
+
+
+def _comment_requests(sandbox: Sandbox, key: str) -> list[tuple[str, str]]:
+    """(method, what) for each request about ``key``'s comments: a comment id, ``list`` (the
+    whole list, the stamp's way) or ``newest`` (the read after a write that records ids)."""
+    out = []
+    for r in sandbox.requests():
+        path = r["path"]
+        if f"/issue/{key}/comment" in path:
+            tail = path.rsplit("/comment", 1)[1].strip("/")
+            listed = "newest" if "orderBy=-created" in str(r.get("query")) else "list"
+            out.append((r["method"], tail or listed))
+    return out
+
+
+def _recorded(state: Path, run_id: str, key: str) -> dict[str, Any]:
+    """The outcome row's ``changes`` for ``key`` in ``run_id``."""
+    store = Store.open(state)
+    try:
+        with store.engine.connect() as conn:
+            changes = conn.execute(sa.select(outcomes.c.changes).where(
+                outcomes.c.run_id == run_id, outcomes.c.issue == key)).scalar_one()
+    finally:
+        store.close()
+    assert isinstance(changes, dict)
+    return changes
+
+
+def test_the_ids_are_recorded_when_the_write_lands_and_revert_uses_them(
+    cli: Cli, site: Sandbox, tmp_path: Path
+) -> None:
+    """The cycle reads the newest comments once after its edit and records the posted id in
+    the outcome; the revert, dry run first, reads that comment by its id (never the comment
+    list), rewrites it once, and a second revert sends no edit."""
+    site.clear_requests()
+    code, out, err = cli("run", "--once")
+    assert code == 0, err
+    run_id = json.loads(out.strip().splitlines()[-1])["run_id"]
+    (posted,) = _bot_comments(site, "ACME-1")
+    assert _recorded(tmp_path / "state.db", run_id, "ACME-1")["comment_ids"] == [posted["id"]]
+    assert _comment_requests(site, "ACME-1") == [("GET", "newest")]  # after the edit, once
+    edit = next(n for n, r in enumerate(site.requests())
+                if r["method"] == "PUT" and r["path"].endswith("/issue/ACME-1"))
+    read = next(n for n, r in enumerate(site.requests())
+                if r["path"].endswith("/issue/ACME-1/comment"))
+    assert edit < read
+
+    site.clear_requests()
+    code, out, err = cli("revert", "--run", run_id, "--dry-run", "--reason", REASON)
+    assert code == 0, err
+    assert f"ACME-1: would revert: 1 comment withdrawn ({posted['id']})" in out
+    assert _comment_requests(site, "ACME-1") == [("GET", posted["id"])]
+
+    site.clear_requests()
+    code, out, err = cli("revert", "--run", run_id, "--reason", REASON)
+    assert code == 0, err
+    assert f"ACME-1: reverted: 1 comment withdrawn ({posted['id']})" in out
+    # the lookup by id, the revert's own note recorded, the comment rewritten once
+    assert _comment_requests(site, "ACME-1") == [
+        ("GET", posted["id"]), ("GET", "newest"), ("PUT", posted["id"])]
+    withdrawn = next(c for c in _bot_comments(site, "ACME-1") if c["id"] == posted["id"])
+    assert withdrawn["body"] == RETRACTION
+
+    site.clear_requests()
+    code, out, err = cli("revert", "--run", run_id, "--reason", REASON)
+    assert code == 0, err
+    assert "ACME-1: nothing to undo" in out
+    assert ("PUT", posted["id"]) not in _comment_requests(site, "ACME-1")
+
+
+def test_a_recorded_comment_deleted_since_is_said_so(cli: Cli, site: Sandbox) -> None:
+    """An admin deleted the bot's comment by hand: the revert reads its id, finds it gone,
+    says so, and sends no comment edit."""
+    code, out, err = cli("run", "--once")
+    assert code == 0, err
+    run_id = json.loads(out.strip().splitlines()[-1])["run_id"]
+    (posted,) = _bot_comments(site, "ACME-2")
+    Human.named(site, "lee").jira.delete(f"rest/api/2/issue/ACME-2/comment/{posted['id']}")
+    site.clear_requests()
+    code, out, err = cli("revert", "--run", run_id, "--reason", REASON)
+    assert code == 0, err
+    assert f"comment {posted['id']} already deleted" in out
+    assert _comment_requests(site, "ACME-2") == [("GET", posted["id"])]
+
+
+def test_a_run_recorded_without_ids_is_found_by_the_stamp(
+    cli: Cli, site: Sandbox, tmp_path: Path
+) -> None:
+    """A run recorded before ids were (its outcome rows without ``comment_ids``): the revert
+    lists the ticket's comments and takes back the one its stamp marks."""
+    code, out, err = cli("run", "--once")
+    assert code == 0, err
+    run_id = json.loads(out.strip().splitlines()[-1])["run_id"]
+    (posted,) = _bot_comments(site, "ACME-1")
+    store = Store.open(tmp_path / "state.db")
+    try:
+        with store.engine.begin() as conn:
+            rows = conn.execute(sa.select(outcomes.c.id, outcomes.c.changes)
+                                .where(outcomes.c.run_id == run_id)).all()
+            for row in rows:
+                older = {k: v for k, v in (row.changes or {}).items() if k != "comment_ids"}
+                conn.execute(sa.update(outcomes).where(outcomes.c.id == row.id)
+                             .values(changes=older))
+    finally:
+        store.close()
+    site.clear_requests()
+    code, out, err = cli("revert", "--run", run_id, "--reason", REASON)
+    assert code == 0, err
+    assert f"ACME-1: reverted: 1 comment withdrawn ({posted['id']})" in out
+    assert _comment_requests(site, "ACME-1") == [
+        ("GET", "list"), ("GET", "newest"), ("PUT", posted["id"])]
+
+
+def test_when_the_ids_cannot_be_read_the_write_stands_and_revert_finds_the_comment(
+    cli: Cli, site: Sandbox, tmp_path: Path, no_sleep: list[float]
+) -> None:
+    """The read after the edit fails (Jira answers 503 to it): the write is applied all the
+    same, recorded without ids, and the revert finds the comment by its stamp."""
+    site.add_faults([{"method": "GET", "path": r"/issue/ACME-1/comment$", "status": 503}])
+    code, out, err = cli("run", "--once")
+    site.clear_faults()
+    assert code == 0, err
+    run_id = json.loads(out.strip().splitlines()[-1])["run_id"]
+    (posted,) = _bot_comments(site, "ACME-1")
+    changes = _recorded(tmp_path / "state.db", run_id, "ACME-1")
+    assert "comment_ids" not in changes
+    assert changes["policies"]
+    code, out, err = cli("revert", "--run", run_id, "--reason", REASON)
+    assert code == 0, err
+    assert f"ACME-1: reverted: 1 comment withdrawn ({posted['id']})" in out

@@ -1,11 +1,12 @@
 """The bot's own comments on one issue: list them with their stamp, rewrite or delete one.
 
-Every comment the bot posts carries a comment property (key: the issue property's key) with what
-wrote it: ``{"at": <the cycle's site time>, "policies": [...], "templates": [...]}``
-(:func:`worker.model.outcome.comment_stamp`). The edit-issue request that posts a comment
-answers 204 with no comment id, so the stamp is the record: the comment list with
-``expand=properties`` gives the ids of the comments one run wrote, and ``revert`` takes those
-back.
+Every comment the bot posts carries a comment property (key: the issue property's key) with
+what wrote it: ``{"at": <the cycle's site time>, "policies": [...], "templates": [...]}``
+(:func:`worker.model.outcome.comment_stamp`). The edit-issue request that posts a comment (with our
+state, atomically) answers 204 with no comment id, so right after it lands the executor reads
+the newest comments once and records the ids its stamp marks (:func:`posted_comment_ids`);
+``revert`` reads those comments by id (:func:`read_comment`). For writes recorded before
+that, the comment list with ``expand=properties`` gives the ids by their stamp.
 
 Jira lets only a comment's author (or an admin) edit or delete it: a 403 here is a refusal
 to report, not something to retry.
@@ -47,23 +48,76 @@ def list_comments(jira: JiraGateway, key: str, *, property_key: str) -> list[Sta
         page = jira.transport.call(
             "GET", path, params={"startAt": len(found), "maxResults": PAGE_SIZE,
                                  "expand": "properties"})
-        items = page.get("comments") if isinstance(page, dict) else None
-        if not isinstance(items, list):
-            raise UnexpectedBodyError(f"{path}: no comment list in the answer")
-        for item in items:
-            if not isinstance(item, dict):
-                raise UnexpectedBodyError(f"{path}: a comment is not an object")
-            author = person_from_json(item.get("author"), jira.flavor)
-            found.append(StampedComment(
-                id=str(item.get("id", "")),
-                author_id=None if author is None else author.id,
-                created=parse_jira_time(item.get("created")),
-                text=body_text(item.get("body")),
-                stamp=_stamp(item.get("properties"), property_key),
-            ))
-        total = page.get("total")
-        if not items or not isinstance(total, int) or len(found) >= total:
+        found += _page(page, path, jira, property_key)
+        total = page.get("total") if isinstance(page, dict) else None
+        if not isinstance(total, int) or len(found) >= total or not page.get("comments"):
             return found
+
+
+#: comments read beyond those a write posted, for people commenting at the same moment
+RECENT_MARGIN = 10
+
+
+def posted_comment_ids(
+    jira: JiraGateway, key: str, *, property_key: str, bot_id: str, stamp: Mapping[str, Any],
+    count: int,
+) -> tuple[str, ...] | None:
+    """The ids of the ``count`` comments one write of the bot just posted on ``key``, oldest
+    first, from one read of the newest comments: the newest ``count`` of the bot's that carry
+    the write's ``stamp`` (an earlier write with the same stamp, such as a revert in the same
+    second as the cycle it undoes, posted older ones); None when that read does not show
+    ``count`` of them (the write is then recorded without ids: ``revert`` finds its comments
+    by their stamp)."""
+    path = f"{jira.api}/issue/{key}/comment"
+    page = jira.transport.call(
+        "GET", path, params={"startAt": 0, "maxResults": count + RECENT_MARGIN,
+                             "orderBy": "-created", "expand": "properties"})
+    ours = sorted((c for c in _page(page, path, jira, property_key)
+                   if c.author_id == bot_id and c.stamp == stamp),
+                  key=lambda c: (c.created, _numeric(c.id)))
+    if len(ours) < count:
+        return None
+    return tuple(c.id for c in ours[-count:])
+
+
+def read_comment(
+    jira: JiraGateway, key: str, comment_id: str, *, property_key: str
+) -> StampedComment | None:
+    """One comment of ``key`` by id, with its stamp; None when it is gone (404)."""
+    path = f"{jira.api}/issue/{key}/comment/{comment_id}"
+    try:
+        item = jira.transport.call("GET", path, params={"expand": "properties"})
+    except AtlassianHTTPError as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return _comment(item, path, jira, property_key)
+
+
+def _page(page: object, path: str, jira: JiraGateway, property_key: str
+          ) -> list[StampedComment]:
+    items = page.get("comments") if isinstance(page, dict) else None
+    if not isinstance(items, list):
+        raise UnexpectedBodyError(f"{path}: no comment list in the answer")
+    return [_comment(item, path, jira, property_key) for item in items]
+
+
+def _comment(item: object, path: str, jira: JiraGateway, property_key: str) -> StampedComment:
+    if not isinstance(item, dict):
+        raise UnexpectedBodyError(f"{path}: a comment is not an object")
+    author = person_from_json(item.get("author"), jira.flavor)
+    return StampedComment(
+        id=str(item.get("id", "")),
+        author_id=None if author is None else author.id,
+        created=parse_jira_time(item.get("created")),
+        text=body_text(item.get("body")),
+        stamp=_stamp(item.get("properties"), property_key),
+    )
+
+
+def _numeric(comment_id: str) -> int:
+    """Comment ids are numbers that grow; order by them within one second."""
+    return int(comment_id) if comment_id.isdigit() else 0
 
 
 def _stamp(properties: object, property_key: str) -> Mapping[str, Any] | None:

@@ -41,31 +41,17 @@ def edit_body(
     ``drop_fields`` names fields the site refused (a field not on the edit screen); they are
     left out so the rest, above all the comment and our state, still lands atomically.
     ``comment_property`` is stamped on each comment as the comment property ``property_key``:
-    the edit answers no comment id, so the stamp is how ``revert`` finds the bot's comments
-    of a run in the comment list later (:func:`worker.write.revert.comments_to_take_back`).
+    the edit answers no comment id, so the stamp is how the executor finds the ids right after
+    the edit lands (:func:`worker.atlassian.comments.posted_comment_ids`), and how ``revert``
+    finds the comments of a run recorded without them.
     """
     fields: dict[str, Any] = {}
     update: dict[str, list[dict[str, Any]]] = {}
-    # One comment per audience: what the same readers see goes out as a single comment
-    # (a policy's words and the note to the new owner), whatever matched.
-    comments: dict[tuple[str, str] | None, Document] = {}
-
-    def add_comment(document: Document, visibility: Visibility | None) -> None:
-        audience = None if visibility is None else (visibility.type, visibility.value)
-        before = comments.get(audience)
-        comments[audience] = (document if before is None
-                              else Document(blocks=before.blocks + document.blocks))
-
+    comments = comments_by_audience(actions)
     for action in actions:
-        if isinstance(action, CommentAction):
-            add_comment(action.document, action.visibility)
-        elif isinstance(action, ReassignAction):
+        if isinstance(action, ReassignAction):
             if include_assignee and "assignee" not in drop_fields:
                 fields["assignee"] = assignee_value(action.to, flavor)
-            # The note to the new owner rides in the same edit; when the assignee field is
-            # dropped, the executor has already assigned and put the right note here.
-            if action.note is not None:
-                add_comment(action.note, None)
         elif isinstance(action, LabelAction):
             if "labels" not in drop_fields:
                 ops = [{"add": label} for label in action.add]
@@ -93,6 +79,36 @@ def edit_body(
     if update:
         body["update"] = update
     return body
+
+
+#: who reads a comment: None for everyone who sees the ticket, else (type, value)
+Audience = tuple[str, str] | None
+
+
+def comments_by_audience(actions: Sequence[Action]) -> dict[Audience, Document]:
+    """The comments the edit for ``actions`` posts, one per audience: what the same readers
+    see goes out as a single comment (a policy's words and the note to the new owner),
+    whatever matched. The note to the new owner rides in the same edit; when the assignee
+    field is dropped, the executor has already assigned and put the right note here."""
+    comments: dict[Audience, Document] = {}
+
+    def add(document: Document, visibility: Visibility | None) -> None:
+        audience = None if visibility is None else (visibility.type, visibility.value)
+        before = comments.get(audience)
+        comments[audience] = (document if before is None
+                              else Document(blocks=before.blocks + document.blocks))
+
+    for action in actions:
+        if isinstance(action, CommentAction):
+            add(action.document, action.visibility)
+        elif isinstance(action, ReassignAction) and action.note is not None:
+            add(action.note, None)
+    return comments
+
+
+def comment_count(actions: Sequence[Action]) -> int:
+    """How many comments the edit for ``actions`` posts (the executor records their ids)."""
+    return len(comments_by_audience(actions))
 
 
 def assignee_value(person: Person, flavor: Flavor) -> dict[str, str]:

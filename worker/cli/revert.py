@@ -23,7 +23,13 @@ from datetime import UTC, datetime
 import structlog
 
 from worker.atlassian.clients import Atlassian
-from worker.atlassian.comments import delete_comment, list_comments, rewrite_comment
+from worker.atlassian.comments import (
+    StampedComment,
+    delete_comment,
+    list_comments,
+    read_comment,
+    rewrite_comment,
+)
 from worker.atlassian.transport import (
     AtlassianHTTPError,
     OutcomeUnknownError,
@@ -38,10 +44,12 @@ from worker.exits import (
     EXIT_LEASE_HELD,
     EXIT_OK,
 )
+from worker.model.issue import IssueSnapshot
 from worker.model.outcome import Outcome
 from worker.model.plan import Decision, Plan
 from worker.policy import search_spec
 from worker.read.site import JOURNAL_WINDOW, read_site, spec_for_issues
+from worker.state.comment_ids import recorded_comment_ids
 from worker.state.lease import Fence, Lease, LeaseHeldError
 from worker.state.records import CycleRecord
 from worker.state.renewer import Renewer
@@ -165,12 +173,41 @@ def revert_issues(
         run = None if run_id is None else store.cycle(run_id)
         return _revert(runner, store, wanted=wanted, reason=reason, dry_run=dry_run,
                        fence=fence, run_at=None if run is None else run.site_now,
-                       delete_comments=delete_comments)
+                       delete_comments=delete_comments, run_id=run_id)
+
+
+def _bot_comments(
+    atlassian: Atlassian, store: Store, snapshot: IssueSnapshot, *, run_id: str | None,
+    property_key: str,
+) -> tuple[list[StampedComment], list[str]]:
+    """The comments to look at for taking back, and notes on recorded ones already gone.
+
+    By the ids recorded when the bot's writes landed, one read each; for writes recorded
+    before ids were (or a store that has not seen them all), every comment of the ticket,
+    the bot's told by their stamp."""
+    steps = [s.at for ps in snapshot.state.policies.values() for s in ps.steps]
+    recorded = recorded_comment_ids(store, snapshot.key, run_id=run_id,
+                                    since=min(steps) if steps else None)
+    if recorded is None:
+        log.info("revert.comments_listed", issue=snapshot.key, why="no recorded ids")
+        return list_comments(atlassian.jira, snapshot.key, property_key=property_key), []
+    found: list[StampedComment] = []
+    gone: list[str] = []
+    for comment_id in recorded:
+        comment = read_comment(atlassian.jira, snapshot.key, comment_id,
+                               property_key=property_key)
+        if comment is None:
+            gone.append(f"comment {comment_id} already deleted")
+        else:
+            found.append(comment)
+    log.info("revert.comments_by_id", issue=snapshot.key, ids=list(recorded))
+    return found, gone
 
 
 def _revert(
     runner: CycleRunner, store: Store, *, wanted: list[str], reason: str, dry_run: bool,
     fence: Fence | None, run_at: datetime | None = None, delete_comments: bool = False,
+    run_id: str | None = None,
 ) -> int:
     started = datetime.now(UTC)
     started_mono = time.monotonic()
@@ -192,11 +229,11 @@ def _revert(
             sys.stderr.write(f"handoff-guard: error: {key}: {why}\n")
             code = EXIT_INVALID
             continue
-        # The bot's comments, found by the stamp each carries (the edit gave no ids).
-        listed = list_comments(atlassian.jira, snapshot.key,
-                               property_key=policies.property_key)
+        listed, gone = _bot_comments(atlassian, store, snapshot, run_id=run_id,
+                                     property_key=policies.property_key)
         take, already = comments_to_take_back(snapshot.key, listed, bot_id=bot_id,
                                               at=run_at, delete=delete_comments)
+        already = [*gone, *already]
         takes[snapshot.key] = take
         plan = plan_revert(snapshot, now=reading.now, reason=reason,
                            people=reading.directory.people, taken_back=take)
