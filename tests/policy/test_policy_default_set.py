@@ -78,7 +78,14 @@ def test_acme_1_reassigned_to_sam_after_two_business_days() -> None:
     tickets = _apply(first, tickets)
     early = plan(tickets, DIRECTORY, DEALS, policies, NOW + timedelta(days=1, hours=23))
     assert "ACME-1" not in {w.issue for w in early.writes}
-    assert "is due 2026-11-04 10:00" in (_decision(early, "ACME-1", P1).reason or "")
+    waiting = _decision(early, "ACME-1", P1)
+    assert "step 2 (" in (waiting.reason or "")
+    assert "is due 2026-11-04 10:00" in (waiting.reason or "")
+    # the same as data, for the status page: the step (from 0) and the moment
+    assert (waiting.verdict, waiting.due_step) == ("waiting", 1)
+    assert waiting.due_at is not None
+    assert f"{waiting.due_at.astimezone(policies.tz):%Y-%m-%d %H:%M}" == "2026-11-04 10:00"
+    assert _decision(first, "ACME-1", P1).due_step is None  # acting, not waiting
     later = plan(tickets, DIRECTORY, DEALS, policies, NOW + timedelta(days=2))
     decision = _decision(later, "ACME-1", P1)
     assert decision.step == 1

@@ -30,6 +30,7 @@ from tests.service.service_support import (
     ServiceProcess,
     subprocess_env,
 )
+from worker.model.plan import Decision
 from worker.sandbox import Sandbox
 from worker.service.status import (
     DueStep,
@@ -174,6 +175,29 @@ def test_the_page_reads_its_clock_from_the_newest_cycle_not_a_revert(store_targe
     assert data.last_cycle.run_id == "c2"
 
 
+def test_falling_due_reads_the_step_and_date_as_recorded(store_target: str) -> None:
+    """The list of promises falling due takes each waiting decision's next step and date as
+    the plan recorded them, not from its reason's words nor from the ticket's next recheck
+    (another policy's condition may recheck it sooner); a decision recorded before they were
+    kept shows its recheck and no step; one due after 7 days is not listed."""
+    store = Store.open(store_target)
+    try:
+        _ran(store, "c1", started=WALL, site=WALL)
+        store.record_decisions("c1", WALL, [
+            Decision("ACME-1", "p1", "enforce", "waiting", reason="something else entirely",
+                     due_step=1, due_at=WALL + 3 * DAY),
+            Decision("ACME-1", "p2", "enforce", "act", step=0),
+            Decision("ACME-2", "p1", "enforce", "waiting", reason="step 2 (...) is due ..."),
+            Decision("ACME-3", "p1", "enforce", "waiting", due_step=2, due_at=WALL + 9 * DAY),
+        ], recheck_at={"ACME-1": WALL + HOUR, "ACME-2": WALL + 2 * DAY,
+                       "ACME-3": WALL + 9 * DAY})
+        data = load_status(store, wall=WALL, tz=ZoneInfo("UTC"))
+    finally:
+        store.close()
+    assert data.due == (DueStep("ACME-2", "p1", None, WALL + 2 * DAY),
+                        DueStep("ACME-1", "p1", 2, WALL + 3 * DAY))
+
+
 # --------------------------------------------------------------------------- a real service
 
 
@@ -235,6 +259,8 @@ def test_status_page_over_http(service: ServiceProcess, hostile_sandbox: Sandbox
     assert "Today" in page
     assert "Nothing falls due in the next 7 days." not in page  # step 2 of the ladder
     assert "is due 2026-" in page  # the waiting reason names the date
+    # ACME-1's next step, as the plan recorded it: step 2 of its ladder
+    assert re.search(r'ACME-1</a></td><td>[^<]+</td><td>2</td></tr>', page), page
     # the site's clock is a day ahead of this machine's (the sandbox moved on): the next
     # cycle is shown on the site's clock, as "as of" is, within the shipped `every: 1m`
     as_of, next_cycle = (datetime.strptime(m, "%Y-%m-%d %H:%M") for m in (

@@ -371,7 +371,7 @@ def test_a_store_at_revision_0004_gains_what_each_cycle_read(store_target: str) 
         ))
     engine.dispose()
     store = Store.open(store_target)
-    assert store.version == head() == "0005_cycle_reads"
+    assert store.version == head()
     (old,) = store.cycles()
     assert (old.run_id, old.issues_read, old.read_full, old.read_keys) == ("old", 3, None, None)
     store.finish_cycle(CycleRecord("inc", NOW, False, "ok", site_now=NOW, read_full=False,
@@ -382,3 +382,34 @@ def test_a_store_at_revision_0004_gains_what_each_cycle_read(store_target: str) 
     assert (inc.read_full, inc.read_keys) == (False, frozenset({"A-1", "A-2"}))
     assert (full.read_full, full.read_keys) == (True, None)
     store.close()
+
+
+def test_a_store_at_revision_0005_gains_the_due_step_as_data(store_target: str) -> None:
+    """Upgrading from 0005 keeps the decisions (theirs have no due step: null); a waiting
+    decision recorded after it keeps its next step and when it falls due, other verdicts none."""
+    engine = engine_for(store_target)
+    assert migrate(engine, target="0005_cycle_reads") == "0005_cycle_reads"
+    with engine.begin() as conn:
+        assert "due_step" not in {c["name"] for c in sa.inspect(conn).get_columns("decisions")}
+        conn.execute(sa.text(
+            "INSERT INTO decisions (run_id, at, issue, policy, mode, verdict, reason, actions, "
+            "evidence) VALUES ('old', '2026-11-01T09:00:00.000000+00:00', 'A-1', 'p', "
+            "'enforce', 'waiting', 'step 2 (reassign) is due 2026-11-04 10:00', '[]', '[]')"
+        ))
+    engine.dispose()
+    store = Store.open(store_target)
+    assert store.version == head() == "0006_decision_due"
+    due = NOW + timedelta(days=2)
+    store.record_decisions("new", NOW, [
+        Decision("A-1", "p", "enforce", "waiting", reason="step 2 ...", due_step=1, due_at=due),
+        Decision("A-2", "p", "enforce", "act", (LabelAction(add=("x",)),), step=0),
+    ])
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT run_id, issue, due_step, due_at FROM decisions ORDER BY id")).all()
+    store.close()
+    assert [(r.run_id, r.issue, r.due_step) for r in rows] == [
+        ("old", "A-1", None), ("new", "A-1", 1), ("new", "A-2", None)]
+    assert rows[0].due_at is None
+    assert datetime.fromisoformat(rows[1].due_at) == due
+    assert rows[2].due_at is None

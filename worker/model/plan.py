@@ -133,6 +133,10 @@ class Decision:
     step: int | None = None
     #: who and what it was about (None for tickets no policy matched)
     subject: Subject | None = None
+    #: a ``waiting`` ticket's next ladder step (index from 0) and when it falls due (site
+    #: clock): what the reason says in words, as data (None for other verdicts)
+    due_step: int | None = None
+    due_at: datetime | None = None
 
 
 

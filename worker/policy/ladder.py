@@ -89,7 +89,7 @@ def plan_step(match: Match, ctx: TicketContext) -> None:
         due = retry
         if due > ctx.now:
             match.verdict = "waiting"
-            match.due_at = due
+            match.due_step, match.due_at = index, due
             refused_on = (state.refused_at or ctx.now).astimezone(ctx.plan.tz)
             match.reason = (
                 f"step {index + 1} ({next_step_words(policy, index, ctx)}) was refused by Jira "
@@ -99,7 +99,7 @@ def plan_step(match: Match, ctx: TicketContext) -> None:
             return
     if due > ctx.now:
         match.verdict = "waiting"
-        match.due_at = due
+        match.due_step, match.due_at = index, due
         when = due.astimezone(ctx.plan.tz)
         kept = " (the date a comment promised)" if match.promise_vs_file == "kept" else ""
         match.reason = (

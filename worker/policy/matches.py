@@ -70,7 +70,9 @@ class Match:
     promise: tuple[int, datetime] | None = None
     #: how a stored promise compares with the file's date for the due step
     promise_vs_file: Literal["kept", "later"] | None = None
-    #: when the next ladder step falls due (only while it is in the future)
+    #: the next ladder step (index from 0) and when it falls due (only while it is in the
+    #: future: a waiting ticket)
+    due_step: int | None = None
     due_at: datetime | None = None
 
 

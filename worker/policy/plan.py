@@ -226,6 +226,8 @@ class _Planner:
                         reason=m.reason,
                         step=m.step if m.planned else None,
                         subject=m.subject,
+                        due_step=m.due_step,
+                        due_at=m.due_at,
                     ),
                 )
             )

@@ -20,7 +20,6 @@ sends no token).
 from __future__ import annotations
 
 import hmac
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,8 +41,6 @@ from worker.telemetry.logs import scrub
 STATUS_PATHS = frozenset({"/", "/status"})
 #: how far ahead the "falling due" list looks
 DUE_HORIZON = timedelta(days=7)
-#: a waiting decision's reason names the step that falls due (:func:`worker.policy.plan`)
-_STEP_DUE = re.compile(r"^step (?P<step>\d+) ")
 #: skip reasons that mean a value could not be read (three answers: not a known yes or no)
 _UNREADABLE = ("contract unreadable", "contract conflicting", "unreadable", "malformed")
 
@@ -64,6 +61,10 @@ class Watched:
     reason: str | None
     at: datetime
     recheck_at: datetime | None
+    #: a waiting ticket's next step, from 1, and when it falls due (None for other verdicts,
+    #: and for decisions recorded before they were kept as data)
+    due_step: int | None = None
+    due_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,9 +175,9 @@ def load_status(store: Store, *, wall: datetime, tz: ZoneInfo) -> StatusData:
     skips = tuple(w for w in current if w.verdict == "skip")
     horizon = now + DUE_HORIZON
     due = sorted(
-        (DueStep(w.issue, w.policy, _step_of(w.reason), w.recheck_at)
+        (DueStep(w.issue, w.policy, w.due_step, when)
          for w in watched
-         if w.verdict == "waiting" and w.recheck_at is not None and w.recheck_at <= horizon),
+         if w.verdict == "waiting" and (when := _due(w)) is not None and when <= horizon),
         key=lambda s: (s.due_at, s.issue),
     )
     return StatusData(
@@ -218,6 +219,7 @@ def _watched(d: sa.Row[Any]) -> Watched:
         customer=customer if isinstance(customer, str) else None,
         assignee=_name(subject.get("assignee")), reason=d.reason, at=d.at,
         recheck_at=d.recheck_at,
+        due_step=step_number(d.due_step), due_at=d.due_at,
     )
 
 
@@ -240,9 +242,11 @@ def state_words(w: Watched) -> str:
     return w.reason or w.verdict
 
 
-def _step_of(reason: str | None) -> int | None:
-    m = _STEP_DUE.match(reason or "")
-    return int(m.group("step")) if m else None
+def _due(w: Watched) -> datetime | None:
+    """When the waiting ticket's next step falls due: as the decision recorded it; for one
+    recorded before that was kept (until the next full read replaces it), the ticket's next
+    recheck, which is never later."""
+    return w.due_at if w.due_at is not None else w.recheck_at
 
 
 # --------------------------------------------------------------------------- the page

@@ -216,6 +216,8 @@ class Store:
                 ],
                 "recheck_at": rechecks.get(d.issue),
                 "subject": subject_to_json(d.subject),
+                "due_step": d.due_step,
+                "due_at": d.due_at,
             }
             for d in items
         )

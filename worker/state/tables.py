@@ -80,6 +80,9 @@ decisions = sa.Table(
     sa.Column("evidence", sa.JSON, nullable=False),
     sa.Column("recheck_at", UTCDateTime),  # when to read the issue again even if unchanged
     sa.Column("subject", sa.JSON),  # assignee, customer, account executive, deal page
+    # a waiting decision's next step (index from 0) and when it falls due (revision 0006)
+    sa.Column("due_step", sa.Integer),
+    sa.Column("due_at", UTCDateTime),
 )
 
 
