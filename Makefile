@@ -45,7 +45,7 @@ trials: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check worker tests bench scripts
-	$(BIN)/mypy --strict worker scripts
+	$(BIN)/mypy --strict worker scripts bench
 	$(BIN)/lint-imports --no-cache
 	$(MAKE) docs
 

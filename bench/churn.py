@@ -12,9 +12,12 @@ import random
 import re
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
+
+#: a site as a mapping: the same kind comes back (a dict stays a dict)
+_Site = TypeVar("_Site", bound=MutableMapping[str, Any])
 
 #: the token every generated user logs in with (``token-<name>``)
 HUMAN_TOKEN = "bench-human"
@@ -28,7 +31,7 @@ COMMENTS = (
 _STATUS_CELL = re.compile(r"(Contract status.*?<td>(?:<p>)?)([^<]*)", re.IGNORECASE | re.DOTALL)
 
 
-def with_logins(site: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def with_logins(site: _Site) -> _Site:
     """Give every user of a generated site dict an API token of their own."""
     for user in site.get("users") or []:
         user.setdefault("api_token", f"{HUMAN_TOKEN}-{user['name']}")
