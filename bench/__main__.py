@@ -13,7 +13,13 @@ from pathlib import Path
 from rich.console import Console
 
 from bench.report import chart, performance_markdown, print_report, write_json
-from bench.run import DEFAULT_POLICIES, PROJECT_ROOT, BenchConfig, run_benchmark
+from bench.run import (
+    DEFAULT_POLICIES,
+    PROJECT_ROOT,
+    BenchConfig,
+    baseline_covers,
+    run_benchmark,
+)
 
 PUBLISHED = PROJECT_ROOT / "docs" / "performance"
 
@@ -37,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sizes = args.sizes or ((1_000,) if args.quick else (1_000, 10_000, 50_000))
+    if not baseline_covers(sizes, args.baseline_max_n):
+        # Said before the hours of measuring, not after them.
+        parser.error(f"--sizes {','.join(map(str, sizes))} with --baseline-max-n "
+                     f"{args.baseline_max_n}: the baseline is extrapolated above it from two "
+                     "measured sizes, and fewer than two are at or below it")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out: Path = args.out or PROJECT_ROOT / "var" / "bench" / f"results-{stamp}.json"
     config = BenchConfig(

@@ -265,6 +265,13 @@ def run_size(
     return result
 
 
+def baseline_covers(sizes: Sequence[int], baseline_max_n: int) -> bool:
+    """Whether every size gets a baseline: measured (at or below ``baseline_max_n``) or
+    extrapolated from at least two measured sizes."""
+    measured = [n for n in sizes if n <= baseline_max_n]
+    return len(measured) == len(sizes) or len(set(measured)) >= 2
+
+
 def extrapolate(sizes: Sequence[dict[str, Any]], n: int) -> dict[str, Any]:
     """The baseline's cost at ``n`` from its two largest measured sizes (linear in N)."""
     measured = sorted(

@@ -8,8 +8,17 @@ from typing import Any
 
 import pytest
 
+from bench.__main__ import main as bench_main
 from bench.report import chart, performance_markdown, write_json
-from bench.run import DEFAULT_POLICIES, GUARD_SCRIPT, BenchConfig, cycle, extrapolate, run_benchmark
+from bench.run import (
+    DEFAULT_POLICIES,
+    GUARD_SCRIPT,
+    BenchConfig,
+    baseline_covers,
+    cycle,
+    extrapolate,
+    run_benchmark,
+)
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +119,28 @@ def test_extrapolation_is_linear_from_the_two_largest_sizes() -> None:
     assert est["from_sizes"] == [1_000, 10_000]
     assert est["wall_s"] == pytest.approx(500.0)
     assert est["requests"]["total"] == 55_000
+
+
+@pytest.mark.parametrize(
+    ("sizes", "baseline_max_n", "covered"),
+    [
+        ((1_000,), 10_000, True),  # measured
+        ((1_000, 10_000, 50_000), 10_000, True),  # 50,000 extrapolated from two
+        ((50_000,), 2_000, False),  # nothing to extrapolate from
+        ((1_000, 50_000), 2_000, False),  # one measured size is not a line
+        ((1_000, 1_000, 50_000), 2_000, False),  # the same size twice is one point
+    ],
+)
+def test_sizes_the_baseline_cannot_cover_are_refused(
+    sizes: tuple[int, ...], baseline_max_n: int, covered: bool
+) -> None:
+    """Every size gets a baseline, measured or extrapolated from two measured sizes."""
+    assert baseline_covers(sizes, baseline_max_n) is covered
+
+
+def test_the_cli_refuses_them_before_measuring(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m bench --sizes 50000 --baseline-max-n 2000` stops at once with why."""
+    with pytest.raises(SystemExit) as stop:
+        bench_main(["--sizes", "50000", "--baseline-max-n", "2000"])
+    assert stop.value.code == 2
+    assert "fewer than two are at or below it" in capsys.readouterr().err
