@@ -31,6 +31,7 @@ from worker.service.shell import Service
 from worker.settings.env import Settings
 from worker.settings.secret import Secret
 from worker.state.lease import Lease
+from worker.state.records import CycleRecord
 from worker.state.store import Store
 from worker.state.tables import lease
 from worker.telemetry import logs
@@ -145,10 +146,15 @@ def test_signed_event_runs_a_cycle_for_its_keys(site_sandbox: Sandbox, config_di
         assert len(comments) == 1
         assert sandbox.wait_webhooks(10)
         assert {d["status"] for d in sandbox.webhook_deliveries()} <= {202, 200}
-        hinted = [c for c in running.runner.store.cycles(limit=20)
-                  if c.read_full is False and c.read_keys and key in c.read_keys
-                  and c.actions_applied]
-        assert len(hinted) == 1
+
+        def hinted_cycles() -> list[CycleRecord]:
+            return [c for c in running.runner.store.cycles(limit=20)
+                    if c.read_full is False and c.read_keys and key in c.read_keys
+                    and c.actions_applied]
+
+        # The comment is visible before the cycle that wrote it is recorded (its report and
+        # record come after its writes): wait for the record, then count.
+        assert len(until(hinted_cycles, timeout_s=20)) == 1
         paths = [r["path"] for r in sandbox.requests()]
         if sandbox.flavor == "cloud":
             assert any(p.endswith("/issue/bulkfetch") for p in paths)
