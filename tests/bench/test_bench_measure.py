@@ -110,21 +110,6 @@ def test_state_reads_before_edits_are_counted_apart() -> None:
     assert (counts.state_reads, counts.per_issue_reads) == (1, 2)
 
 
-def test_comment_id_reads_after_edits_are_counted_apart() -> None:
-    """A comment-list read right after an edit of the same issue records the ids of the
-    comments the edit posted (at most k), not a per-issue read; one at any other time is."""
-    log = [
-        _req("PUT", "/rest/api/3/issue/ACME-1", 204),
-        _req("GET", "/rest/api/3/issue/ACME-1/comment"),
-        _req("GET", "/rest/api/3/issue/ACME-2/comment"),
-        _req("PUT", "/rest/api/3/issue/ACME-3", 204),
-        _req("GET", "/rest/api/3/issue/ACME-3/properties/handoff-guard"),
-        _req("GET", "/rest/api/3/issue/ACME-3/comment"),
-    ]
-    counts = count_requests(log)
-    assert (counts.comment_id_reads, counts.per_issue_reads) == (1, 3)
-
-
 @pytest.mark.parametrize(("n", "within"), [(300, True), (200, False)])
 def test_formula_check(n: int, within: bool) -> None:
     """Three search pages fit N=300 (ceil(300/100)=3) but not N=200."""

@@ -1,9 +1,9 @@
 """`revert` takes back the bot's comments: rewritten into a retraction (or deleted with
 ``--delete-comments``), exactly once, dry run first, in both flavors, over HTTP against the
 demo sandbox; the sandbox lets only a comment's author or an admin edit or delete it. The ids
-are recorded when the bot's write lands, and `revert` reads the comments by them; a run
-recorded without ids (before they were, or when that read failed) is served by the stamp
-each comment carries, found in the comment list."""
+are named by the next cycle's search answer (no request of their own), and `revert` reads the
+comments by them; a write left without ids (recorded before they were, or never named without
+doubt) is served by the stamp each comment carries, found in the comment list."""
 
 from __future__ import annotations
 
@@ -141,15 +141,14 @@ def test_only_the_author_or_an_admin_edits_a_comment(site: Sandbox, who: str,
 
 
 def _comment_requests(sandbox: Sandbox, key: str) -> list[tuple[str, str]]:
-    """(method, what) for each request about ``key``'s comments: a comment id, ``list`` (the
-    whole list, the stamp's way) or ``newest`` (the read after a write that records ids)."""
+    """(method, what) for each request about ``key``'s comments: a comment id, or ``list``
+    (the whole list, the stamp's way)."""
     out = []
     for r in sandbox.requests():
         path = r["path"]
         if f"/issue/{key}/comment" in path:
             tail = path.rsplit("/comment", 1)[1].strip("/")
-            listed = "newest" if "orderBy=-created" in str(r.get("query")) else "list"
-            out.append((r["method"], tail or listed))
+            out.append((r["method"], tail or "list"))
     return out
 
 
@@ -166,24 +165,35 @@ def _recorded(state: Path, run_id: str, key: str) -> dict[str, Any]:
     return changes
 
 
-def test_the_ids_are_recorded_when_the_write_lands_and_revert_uses_them(
-    cli: Cli, site: Sandbox, tmp_path: Path
-) -> None:
-    """The cycle reads the newest comments once after its edit and records the posted id in
-    the outcome; the revert, dry run first, reads that comment by its id (never the comment
-    list), rewrites it once, and a second revert sends no edit."""
-    site.clear_requests()
+def _run_once(cli: Cli) -> str:
+    """One cycle; its run id."""
     code, out, err = cli("run", "--once")
     assert code == 0, err
-    run_id = json.loads(out.strip().splitlines()[-1])["run_id"]
+    return str(json.loads(out.strip().splitlines()[-1])["run_id"])
+
+
+def test_the_next_cycle_names_the_ids_and_revert_uses_them(
+    cli: Cli, site: Sandbox, tmp_path: Path
+) -> None:
+    """The write records how many comments it posted and sends no request to learn their
+    ids; the next cycle's search answer names them, again with no comment request; the
+    revert, dry run first, reads the comment by its id (never the comment list), rewrites it
+    once, and a second revert sends no edit."""
+    site.clear_requests()
+    run_id = _run_once(cli)
     (posted,) = _bot_comments(site, "ACME-1")
-    assert _recorded(tmp_path / "state.db", run_id, "ACME-1")["comment_ids"] == [posted["id"]]
-    assert _comment_requests(site, "ACME-1") == [("GET", "newest")]  # after the edit, once
-    edit = next(n for n, r in enumerate(site.requests())
-                if r["method"] == "PUT" and r["path"].endswith("/issue/ACME-1"))
-    read = next(n for n, r in enumerate(site.requests())
-                if r["path"].endswith("/issue/ACME-1/comment"))
-    assert edit < read
+    first = _recorded(tmp_path / "state.db", run_id, "ACME-1")
+    assert (first["comments_posted"], "comment_ids" in first) == (1, False)
+    assert _comment_requests(site, "ACME-1") == []
+
+    site.advance("1m")
+    site.clear_requests()
+    _run_once(cli)
+    named = _recorded(tmp_path / "state.db", run_id, "ACME-1")
+    assert named["comment_ids"] == [posted["id"]]
+    assert "comments_posted" not in named
+    assert named["policies"] == first["policies"]
+    assert _comment_requests(site, "ACME-1") == []
 
     site.clear_requests()
     code, out, err = cli("revert", "--run", run_id, "--dry-run", "--reason", REASON)
@@ -195,9 +205,8 @@ def test_the_ids_are_recorded_when_the_write_lands_and_revert_uses_them(
     code, out, err = cli("revert", "--run", run_id, "--reason", REASON)
     assert code == 0, err
     assert f"ACME-1: reverted: 1 comment withdrawn ({posted['id']})" in out
-    # the lookup by id, the revert's own note recorded, the comment rewritten once
-    assert _comment_requests(site, "ACME-1") == [
-        ("GET", posted["id"]), ("GET", "newest"), ("PUT", posted["id"])]
+    # the lookup by id, then the comment rewritten once
+    assert _comment_requests(site, "ACME-1") == [("GET", posted["id"]), ("PUT", posted["id"])]
     withdrawn = next(c for c in _bot_comments(site, "ACME-1") if c["id"] == posted["id"])
     assert withdrawn["body"] == RETRACTION
 
@@ -209,12 +218,12 @@ def test_the_ids_are_recorded_when_the_write_lands_and_revert_uses_them(
 
 
 def test_a_recorded_comment_deleted_since_is_said_so(cli: Cli, site: Sandbox) -> None:
-    """An admin deleted the bot's comment by hand: the revert reads its id, finds it gone,
-    says so, and sends no comment edit."""
-    code, out, err = cli("run", "--once")
-    assert code == 0, err
-    run_id = json.loads(out.strip().splitlines()[-1])["run_id"]
+    """An admin deleted the bot's comment by hand after its id was named: the revert reads
+    its id, finds it gone, says so, and sends no comment edit."""
+    run_id = _run_once(cli)
     (posted,) = _bot_comments(site, "ACME-2")
+    site.advance("1m")
+    _run_once(cli)
     Human.named(site, "lee").jira.delete(f"rest/api/2/issue/ACME-2/comment/{posted['id']}")
     site.clear_requests()
     code, out, err = cli("revert", "--run", run_id, "--reason", REASON)
@@ -226,11 +235,10 @@ def test_a_recorded_comment_deleted_since_is_said_so(cli: Cli, site: Sandbox) ->
 def test_a_run_recorded_without_ids_is_found_by_the_stamp(
     cli: Cli, site: Sandbox, tmp_path: Path
 ) -> None:
-    """A run recorded before ids were (its outcome rows without ``comment_ids``): the revert
-    lists the ticket's comments and takes back the one its stamp marks."""
-    code, out, err = cli("run", "--once")
-    assert code == 0, err
-    run_id = json.loads(out.strip().splitlines()[-1])["run_id"]
+    """A run recorded before ids were (its outcome rows with neither ``comment_ids`` nor a
+    count): no later cycle names them, and the revert lists the ticket's comments and takes
+    back the one its stamp marks."""
+    run_id = _run_once(cli)
     (posted,) = _bot_comments(site, "ACME-1")
     store = Store.open(tmp_path / "state.db")
     try:
@@ -238,33 +246,40 @@ def test_a_run_recorded_without_ids_is_found_by_the_stamp(
             rows = conn.execute(sa.select(outcomes.c.id, outcomes.c.changes)
                                 .where(outcomes.c.run_id == run_id)).all()
             for row in rows:
-                older = {k: v for k, v in (row.changes or {}).items() if k != "comment_ids"}
+                older = {k: v for k, v in (row.changes or {}).items()
+                         if k not in ("comment_ids", "comments_posted")}
                 conn.execute(sa.update(outcomes).where(outcomes.c.id == row.id)
                              .values(changes=older))
     finally:
         store.close()
+    site.advance("1m")
+    _run_once(cli)
+    assert "comment_ids" not in _recorded(tmp_path / "state.db", run_id, "ACME-1")
     site.clear_requests()
     code, out, err = cli("revert", "--run", run_id, "--reason", REASON)
     assert code == 0, err
     assert f"ACME-1: reverted: 1 comment withdrawn ({posted['id']})" in out
-    assert _comment_requests(site, "ACME-1") == [
-        ("GET", "list"), ("GET", "newest"), ("PUT", posted["id"])]
+    assert _comment_requests(site, "ACME-1") == [("GET", "list"), ("PUT", posted["id"])]
 
 
-def test_when_the_ids_cannot_be_read_the_write_stands_and_revert_finds_the_comment(
-    cli: Cli, site: Sandbox, tmp_path: Path, no_sleep: list[float]
+def test_a_comment_the_count_does_not_explain_leaves_the_ids_unnamed(
+    cli: Cli, site: Sandbox, tmp_path: Path
 ) -> None:
-    """The read after the edit fails (Jira answers 503 to it): the write is applied all the
-    same, recorded without ids, and the revert finds the comment by its stamp."""
-    site.add_faults([{"method": "GET", "path": r"/issue/ACME-1/comment$", "status": 503}])
-    code, out, err = cli("run", "--once")
-    site.clear_faults()
-    assert code == 0, err
-    run_id = json.loads(out.strip().splitlines()[-1])["run_id"]
+    """Someone posts a comment with the bot's own account between the cycles: the answer
+    then lists two comments of the bot's newer than the write, for one it posted. Which is
+    the write's cannot be told by the answer, so none is named, and the revert finds the
+    write's comment by its stamp (the other one, unstamped, is left alone)."""
+    run_id = _run_once(cli)
     (posted,) = _bot_comments(site, "ACME-1")
+    as_bot = Human(site, {"name": "handoff-bot", "account_id": "712020:bot-handoff-guard",
+                          "email": site.bot_email, "api_token": site.bot_token})
+    site.advance("1m")
+    other = as_bot.comment("ACME-1", "Checked by hand with the bot's login")
+    _run_once(cli)
     changes = _recorded(tmp_path / "state.db", run_id, "ACME-1")
-    assert "comment_ids" not in changes
-    assert changes["policies"]
+    assert ("comment_ids" in changes, changes["comments_posted"]) == (False, 1)
+    site.clear_requests()
     code, out, err = cli("revert", "--run", run_id, "--reason", REASON)
     assert code == 0, err
     assert f"ACME-1: reverted: 1 comment withdrawn ({posted['id']})" in out
+    assert ("PUT", other) not in _comment_requests(site, "ACME-1")

@@ -398,7 +398,7 @@ def test_a_store_at_revision_0005_gains_the_due_step_as_data(store_target: str) 
         ))
     engine.dispose()
     store = Store.open(store_target)
-    assert store.version == head() == "0006_decision_due"
+    assert store.version == head() == "0007_outcomes_by_issue"
     due = NOW + timedelta(days=2)
     store.record_decisions("new", NOW, [
         Decision("A-1", "p", "enforce", "waiting", reason="step 2 ...", due_step=1, due_at=due),
@@ -413,3 +413,24 @@ def test_a_store_at_revision_0005_gains_the_due_step_as_data(store_target: str) 
     assert rows[0].due_at is None
     assert datetime.fromisoformat(rows[1].due_at) == due
     assert rows[2].due_at is None
+
+
+def test_a_store_at_revision_0006_gains_the_outcomes_index(store_target: str) -> None:
+    """Upgrading from 0006 indexes ``outcomes.issue`` (each cycle looks up the tickets it
+    wrote before) and keeps the rows."""
+    engine = engine_for(store_target)
+    assert migrate(engine, target="0006_decision_due") == "0006_decision_due"
+    with engine.begin() as conn:
+        assert "ix_outcomes_issue" not in {
+            i["name"] for i in sa.inspect(conn).get_indexes("outcomes")}
+        conn.execute(sa.text(
+            "INSERT INTO outcomes (run_id, at, issue, status, actions, detail, retryable) "
+            "VALUES ('old', '2026-11-01T09:00:00.000000+00:00', 'A-1', 'applied', '[]', '', "
+            "false)"))
+    engine.dispose()
+    store = Store.open(store_target)
+    with store.engine.connect() as conn:
+        indexes = {i["name"]: i["column_names"] for i in sa.inspect(conn).get_indexes("outcomes")}
+        assert indexes["ix_outcomes_issue"] == ["issue"]
+        assert conn.execute(sa.text("SELECT issue FROM outcomes")).scalars().all() == ["A-1"]
+    store.close()

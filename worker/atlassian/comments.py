@@ -3,10 +3,10 @@
 Every comment the bot posts carries a comment property (key: the issue property's key) with
 what wrote it: ``{"at": <the cycle's site time>, "policies": [...], "templates": [...]}``
 (:func:`worker.model.outcome.comment_stamp`). The edit-issue request that posts a comment (with our
-state, atomically) answers 204 with no comment id, so right after it lands the executor reads
-the newest comments once and records the ids its stamp marks (:func:`posted_comment_ids`);
-``revert`` reads those comments by id (:func:`read_comment`). For writes recorded before
-that, the comment list with ``expand=properties`` gives the ids by their stamp.
+state, atomically) answers 204 with no comment id; the next cycle's search answer names the
+ids (:mod:`worker.write.posted`), and ``revert`` reads those comments by id
+(:func:`read_comment`). For writes recorded without them, the comment list with
+``expand=properties`` gives the ids by their stamp.
 
 Jira lets only a comment's author (or an admin) edit or delete it: a 403 here is a refusal
 to report, not something to retry.
@@ -54,32 +54,6 @@ def list_comments(jira: JiraGateway, key: str, *, property_key: str) -> list[Sta
             return found
 
 
-#: comments read beyond those a write posted, for people commenting at the same moment
-RECENT_MARGIN = 10
-
-
-def posted_comment_ids(
-    jira: JiraGateway, key: str, *, property_key: str, bot_id: str, stamp: Mapping[str, Any],
-    count: int,
-) -> tuple[str, ...] | None:
-    """The ids of the ``count`` comments one write of the bot just posted on ``key``, oldest
-    first, from one read of the newest comments: the newest ``count`` of the bot's that carry
-    the write's ``stamp`` (an earlier write with the same stamp, such as a revert in the same
-    second as the cycle it undoes, posted older ones); None when that read does not show
-    ``count`` of them (the write is then recorded without ids: ``revert`` finds its comments
-    by their stamp)."""
-    path = f"{jira.api}/issue/{key}/comment"
-    page = jira.transport.call(
-        "GET", path, params={"startAt": 0, "maxResults": count + RECENT_MARGIN,
-                             "orderBy": "-created", "expand": "properties"})
-    ours = sorted((c for c in _page(page, path, jira, property_key)
-                   if c.author_id == bot_id and c.stamp == stamp),
-                  key=lambda c: (c.created, _numeric(c.id)))
-    if len(ours) < count:
-        return None
-    return tuple(c.id for c in ours[-count:])
-
-
 def read_comment(
     jira: JiraGateway, key: str, comment_id: str, *, property_key: str
 ) -> StampedComment | None:
@@ -113,11 +87,6 @@ def _comment(item: object, path: str, jira: JiraGateway, property_key: str) -> S
         text=body_text(item.get("body")),
         stamp=_stamp(item.get("properties"), property_key),
     )
-
-
-def _numeric(comment_id: str) -> int:
-    """Comment ids are numbers that grow; order by them within one second."""
-    return int(comment_id) if comment_id.isdigit() else 0
 
 
 def _stamp(properties: object, property_key: str) -> Mapping[str, Any] | None:

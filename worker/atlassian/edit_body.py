@@ -41,9 +41,8 @@ def edit_body(
     ``drop_fields`` names fields the site refused (a field not on the edit screen); they are
     left out so the rest, above all the comment and our state, still lands atomically.
     ``comment_property`` is stamped on each comment as the comment property ``property_key``:
-    the edit answers no comment id, so the stamp is how the executor finds the ids right after
-    the edit lands (:func:`worker.atlassian.comments.posted_comment_ids`), and how ``revert``
-    finds the comments of a run recorded without them.
+    the edit answers no comment id, and the stamp is how ``revert`` finds the comments of a
+    write whose ids were never named (:mod:`worker.write.posted`).
     """
     fields: dict[str, Any] = {}
     update: dict[str, list[dict[str, Any]]] = {}
@@ -107,7 +106,7 @@ def comments_by_audience(actions: Sequence[Action]) -> dict[Audience, Document]:
 
 
 def comment_count(actions: Sequence[Action]) -> int:
-    """How many comments the edit for ``actions`` posts (the executor records their ids)."""
+    """How many comments the edit for ``actions`` posts (recorded until their ids are named)."""
     return len(comments_by_audience(actions))
 
 

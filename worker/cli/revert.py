@@ -63,6 +63,7 @@ from worker.write.revert import (
     RevertPlan,
     comments_to_take_back,
     plan_revert,
+    stamped_by_bot,
     withdrawal,
 )
 
@@ -178,13 +179,15 @@ def revert_issues(
 
 def _bot_comments(
     atlassian: Atlassian, store: Store, snapshot: IssueSnapshot, *, run_id: str | None,
-    property_key: str,
+    run_at: datetime | None, property_key: str,
 ) -> tuple[list[StampedComment], list[str]]:
     """The comments to look at for taking back, and notes on recorded ones already gone.
 
-    By the ids recorded when the bot's writes landed, one read each; for writes recorded
-    before ids were (or a store that has not seen them all), every comment of the ticket,
-    the bot's told by their stamp."""
+    By the ids recorded for the bot's writes, one read each; for writes recorded without ids
+    (or a store that has not seen them all), every comment of the ticket, the bot's told by
+    their stamp. The ids were named from a search answer by count and time
+    (:mod:`worker.write.posted`): one that reads as another's comment (not the bot's, not
+    stamped, another cycle's) sends the revert to the comment list too."""
     steps = [s.at for ps in snapshot.state.policies.values() for s in ps.steps]
     recorded = recorded_comment_ids(store, snapshot.key, run_id=run_id,
                                     since=min(steps) if steps else None)
@@ -200,6 +203,11 @@ def _bot_comments(
             gone.append(f"comment {comment_id} already deleted")
         else:
             found.append(comment)
+    strange = [c.id for c in found if not stamped_by_bot(c, bot_id=atlassian.bot.id, at=run_at)]
+    if strange:
+        log.warning("revert.comments_listed", issue=snapshot.key, ids=strange,
+                    why="a recorded id names a comment the write did not post")
+        return list_comments(atlassian.jira, snapshot.key, property_key=property_key), []
     log.info("revert.comments_by_id", issue=snapshot.key, ids=list(recorded))
     return found, gone
 
@@ -229,7 +237,7 @@ def _revert(
             sys.stderr.write(f"handoff-guard: error: {key}: {why}\n")
             code = EXIT_INVALID
             continue
-        listed, gone = _bot_comments(atlassian, store, snapshot, run_id=run_id,
+        listed, gone = _bot_comments(atlassian, store, snapshot, run_id=run_id, run_at=run_at,
                                      property_key=policies.property_key)
         take, already = comments_to_take_back(snapshot.key, listed, bot_id=bot_id,
                                               at=run_at, delete=delete_comments)

@@ -50,6 +50,7 @@ from worker.write.dispatch import WriteDispatch
 from worker.write.execute import dry_run_matches, execute
 from worker.write.identity import UNVERIFIED_WORDS, load_actors
 from worker.write.journal import GuardedJournal
+from worker.write.posted import PostedComments, record_posted
 from worker.write.writer import IN_FLIGHT_MARGIN
 
 if TYPE_CHECKING:
@@ -105,6 +106,10 @@ def run_cycle(
                                   incremental=incremental, deal_facts=runner.deal_facts,
                                   hint=hint)
             progress["reading"] = reading
+            posted = None if dry_run else PostedComments(
+                atlassian.bot.id, written=reading.recent, comments_read=spec.comments)
+            if posted is not None:
+                reading.watch = posted.observe
             actors = None if dry_run else load_actors(
                 runner.settings, runner.store, bot_id=atlassian.bot.id, now=reading.now,
                 fence=fence, window=JOURNAL_WINDOW)
@@ -182,6 +187,8 @@ def run_cycle(
             if actors is not None:
                 report = _with_actors(runner, actors, report, reading.now)
             journal.flush()
+            if posted is not None:
+                _name_posted(runner, posted, reading.now)
             if journal.failure is not None:
                 # What Jira received is in the report and recorded below; the store stumbled.
                 log.error("cycle.store_failed", error=journal.failure)
@@ -329,6 +336,14 @@ def _with_actors(runner: CycleResources, actors: Actors, report: CycleReport,
 
 #: outcomes after which the ticket changed on the site (its `updated` moved: read next cycle)
 _LANDED = frozenset({"applied", "fallback"})
+
+
+def _name_posted(runner: CycleResources, posted: PostedComments, now: datetime) -> None:
+    """Name the comment ids of the writes before this cycle from what it read."""
+    try:
+        record_posted(runner.store, posted, since=now - JOURNAL_WINDOW, before=now)
+    except Exception as exc:  # the writes stand; revert finds their comments by the stamp
+        log.error("store.failed", error=one_line(exc))
 
 
 def _keep_rechecks(runner: CycleResources, reading: IssueStream, the_plan: Plan,

@@ -107,6 +107,8 @@ class IssueStream:
     #: the journal's latest write per issue within :data:`JOURNAL_WINDOW`, as read for this
     #: cycle (its writers use the same: a second copy was 5 MB at 5,000 writes a day)
     recent: Mapping[str, RecordedWrite] = field(default_factory=dict)
+    #: shown each ticket as it goes through, after ``review`` (keeps what it needs itself)
+    watch: Callable[[IssueSnapshot], None] | None = None
 
     @property
     def deals(self) -> tuple[Deal, ...]:
@@ -128,6 +130,8 @@ class IssueStream:
                     self.verify[item.key] = "the search answer carried no issue properties"
                 if self.review is not None:
                     item = self.review(item, self.verify)
+                if self.watch is not None:
+                    self.watch(item)
             yield item
 
 

@@ -92,7 +92,8 @@ outcomes = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", sa.String(64), nullable=False, index=True),
     sa.Column("at", UTCDateTime, nullable=False),  # site clock
-    sa.Column("issue", sa.String(64), nullable=False),
+    # indexed (revision 0007): each cycle looks up the tickets it wrote the cycle before
+    sa.Column("issue", sa.String(64), nullable=False, index=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("actions", sa.JSON, nullable=False),
     sa.Column("detail", sa.Text, nullable=False),

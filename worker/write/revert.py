@@ -94,12 +94,10 @@ def comments_to_take_back(
     notes: list[str] = []
     for c in comments:
         stamp = c.stamp
-        if c.author_id != bot_id or stamp is None:
+        if stamp is None or not stamped_by_bot(c, bot_id=bot_id, at=at):
             continue
         templates = stamp.get("templates")
         if isinstance(templates, list) and REVERT_TEMPLATE in templates:
-            continue
-        if at is not None and _stamped_at(stamp) != at:
             continue
         if not delete and c.text.startswith(_WITHDRAWN_HEAD):
             notes.append(f"comment {c.id} already withdrawn")
@@ -111,6 +109,14 @@ def comments_to_take_back(
             policies=tuple(str(p) for p in policies) if isinstance(policies, list) else (),
         ))
     return found, notes
+
+
+def stamped_by_bot(comment: StampedComment, *, bot_id: str, at: datetime | None) -> bool:
+    """Whether the bot wrote ``comment`` and stamped it (with ``at``: in the cycle that ran at
+    that site time)."""
+    if comment.author_id != bot_id or comment.stamp is None:
+        return False
+    return at is None or _stamped_at(comment.stamp) == at
 
 
 def _stamped_at(stamp: Mapping[str, object]) -> datetime | None:

@@ -32,7 +32,7 @@ from worker.model.plan import IssueWrite, ReassignAction
 from worker.model.state import BotState
 from worker.write.journal import JournalUnavailableError
 from worker.write.outcomes import kinds_of, log_actions, stopped
-from worker.write.posted import with_comment_ids
+from worker.write.posted import with_comments_posted
 from worker.write.state_reads import NOT_READ, Prefetched
 from worker.write.steps import (
     refused_state,
@@ -254,10 +254,10 @@ class IssueWriter:
 
     def apply(self, write: IssueWrite, prefetched: Prefetched = NOT_READ) -> Outcome:
         """Apply one write (``prefetched``: its stored state, read in a batch); a write that
-        landed carries the ids of the comments it posted."""
+        landed says how many comments it posted (a later read names them:
+        :mod:`worker.write.posted`)."""
         try:
-            return with_comment_ids(self.jira, write, self._apply(write, prefetched),
-                                    property_key=self.property_key, now=self.now)
+            return with_comments_posted(write, self._apply(write, prefetched))
         except JournalUnavailableError as exc:
             log.error("action.failed", error=str(exc), retryable=True)
             return Outcome(write.issue, "failed", kinds_of(write), retryable=True,
