@@ -52,8 +52,10 @@ class RequestCounts:
     #: requests answered with a status >= 400 (the baseline's 404s for absent properties land
     #: here too; for Handoff Guard it should be zero in a clean run)
     errors: int = 0
-    #: property reads right before an edit of the same issue: Handoff Guard reads the state
-    #: first where search cannot be trusted (a new store, no properties in search); at most k
+    #: reads of the bot's state before writing, where search cannot be trusted (a new store,
+    #: no properties in search): a property read right before an edit of the same issue, or
+    #: a batched one on Cloud (a search naming no fields, its tickets' ids to reconcile: up
+    #: to 50 tickets each); at most k
     state_reads: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -118,7 +120,9 @@ def count_requests(log: Iterable[Mapping[str, Any]]) -> RequestCounts:
             writes += 1
             continue
         reads += 1
-        if _ISSUE_SEARCH.search(path):
+        if _batched_state_read(request):
+            state += 1
+        elif _ISSUE_SEARCH.search(path):
             search += 1
         elif _GROUP_MEMBERS.search(path):
             groups += 1
@@ -143,6 +147,14 @@ def count_requests(log: Iterable[Mapping[str, Any]]) -> RequestCounts:
         errors=errors,
         state_reads=state,
     )
+
+
+def _batched_state_read(request: Mapping[str, Any]) -> bool:
+    """A search that asks for no field and names ids to reconcile: the bot's state on the
+    tickets it is about to write, read fresh (the sandbox logs each search's parameters)."""
+    search = request.get("search")
+    return (isinstance(search, Mapping) and search.get("fields") == 0
+            and isinstance(search.get("reconcile"), int) and search["reconcile"] > 0)
 
 
 def _state_reads(requests: list[Mapping[str, Any]]) -> frozenset[int]:

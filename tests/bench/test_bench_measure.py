@@ -117,3 +117,17 @@ def test_formula_check(n: int, within: bool) -> None:
     assert check["within"] is within
     assert check["constants"] == 3
     assert check["bound"] == -(-n // 100) + 2 + 1 + 3
+
+
+def test_batched_state_reads_are_not_search_pages() -> None:
+    """A Cloud search naming no fields and ids to reconcile reads the bot's state on tickets
+    it is about to write (a state read, up to 50 tickets); a search for fields is a page,
+    ids to reconcile or not."""
+    state = {**_req("POST", "/rest/api/3/search/jql"),
+             "search": {"jql": 'key in ("A-1", "A-2")', "fields": 0, "reconcile": 2}}
+    page = {**_req("POST", "/rest/api/3/search/jql"),
+            "search": {"jql": "project = A", "fields": 9, "reconcile": 2}}
+    plain = {**_req("POST", "/rest/api/3/search/jql"),
+             "search": {"jql": "project = A", "fields": 0, "reconcile": 0}}
+    counts = count_requests([state, page, plain])
+    assert (counts.state_reads, counts.search_pages) == (1, 2)

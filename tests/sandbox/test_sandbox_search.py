@@ -346,3 +346,27 @@ def test_v2_twin_of_enhanced_search_returns_wiki_markup(small: Sandbox) -> None:
     assert fields["description"] == "Please draft it."
     assert fields["comment"]["comments"][0]["body"] == "Ann, any news?"
     assert body["isLast"] is True
+
+
+def test_the_request_log_says_what_each_search_asked_for(bulk: Sandbox, bulk_dc: Sandbox) -> None:
+    """Each issue search is logged with its JQL and how many fields and ids to reconcile it
+    named, sent in a POST body or in the query (Cloud and Data Center); other requests carry
+    no such summary."""
+    auth = (bulk.bot_email, bulk.bot_token)
+    requests.post(bulk.url + "/rest/api/3/search/jql", auth=auth, timeout=10, json={
+        "jql": 'key in ("BULK-1", "BULK-2")', "properties": ["handoff-guard"],
+        "reconcileIssues": [10001, 10002]}).raise_for_status()
+    _get(bulk, "/rest/api/3/search/jql",
+         {"jql": "project = BULK", "fields": "summary,status"}).raise_for_status()
+    _get(bulk, "/rest/api/3/myself").raise_for_status()
+    logged = bulk.requests()
+    assert [r.get("search") for r in logged] == [
+        {"jql": 'key in ("BULK-1", "BULK-2")', "fields": 0, "reconcile": 2},
+        {"jql": "project = BULK", "fields": 2, "reconcile": 0},
+        None,
+    ]
+    requests.post(bulk_dc.url + "/rest/api/2/search", timeout=10,
+                  headers={"Authorization": f"Bearer {bulk_dc.bot_token}"},
+                  json={"jql": "project = BULK", "fields": ["summary"]}).raise_for_status()
+    (dc,) = bulk_dc.requests()
+    assert dc["search"] == {"jql": "project = BULK", "fields": 1, "reconcile": 0}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -220,6 +221,7 @@ class SandboxApp:
                 # the writes this request made, as Jira's events (sent by another thread)
                 webhook_events.emit(world, request.host_url.rstrip("/"))
             entry.status = response.status_code
+            entry.search = _search_summary(request)
             if shape.repeat or shape.omit or shape.issue_errors:
                 entry.fault = "shape"
             response.headers["Date"] = http_date(world.now)
@@ -361,3 +363,31 @@ def _drop(environ: WSGIEnvironment) -> None:
         except OSError:
             log.debug("sandbox.drop_failed")
     raise DroppedConnectionError("sandbox fault: connection dropped")
+
+
+#: Jira's issue searches (Cloud's and Data Center's, GET or POST)
+_ISSUE_SEARCH = re.compile(r"/rest/api/(2|3|latest)/search(/jql)?$")
+
+
+def _search_summary(request: Request) -> dict[str, Any] | None:
+    """For the request log: what an issue search asked for (None for anything else)."""
+    if not _ISSUE_SEARCH.search(request.path):
+        return None
+    if request.method == "POST":
+        body = request.get_json(silent=True)
+        params: dict[str, Any] = body if isinstance(body, dict) else {}
+    else:
+        params = {k: request.args.get(k) for k in ("jql", "fields", "reconcileIssues")}
+    jql = params.get("jql")
+    return {"jql": jql if isinstance(jql, str) else None,
+            "fields": len(_names(params.get("fields"))),
+            "reconcile": len(_names(params.get("reconcileIssues")))}
+
+
+def _names(value: object) -> list[str]:
+    """A list parameter sent as a JSON list or a comma-separated string."""
+    if isinstance(value, list):
+        return [str(v) for v in value if str(v).strip()]
+    if isinstance(value, str):
+        return [v for v in value.split(",") if v.strip()]
+    return []

@@ -50,11 +50,18 @@ class LoggedRequest:
     query: str
     status: int | None
     fault: str | None = None
+    #: an issue search's parameters, sent in the body or the query: ``jql``, how many
+    #: ``fields`` and ``reconcileIssues`` it named (a benchmark tells a batched state read,
+    #: no fields and ids to reconcile, from a page of tickets by it)
+    search: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form served by ``GET /_sandbox/requests``."""
-        return {"method": self.method, "path": self.path, "query": self.query,
-                "status": self.status, "fault": self.fault}
+        """The JSON form served by ``GET /_sandbox/requests`` (``search`` for searches only)."""
+        out: dict[str, Any] = {"method": self.method, "path": self.path, "query": self.query,
+               "status": self.status, "fault": self.fault}
+        if self.search is not None:
+            out["search"] = self.search
+        return out
 
 
 @dataclass(slots=True)
