@@ -1,15 +1,97 @@
-"""The service's process leaves out what it never uses: rich (through structlog).
+"""The service's process leaves out what it never uses: Alembic on a current store, rich always.
 
-Each check runs in a fresh interpreter, since this one has imported everything by now.
+Each check runs in a fresh interpreter, since this one has imported everything by now. The
+service path is what ``python -m worker run`` imports (``worker.cli.run``), the cycle and the
+writers included, then opens the store as the service does.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
+
+from worker.state.engine import engine_for
+from worker.state.migrate import head
+from worker.state.revision import HEAD_REVISION
+from worker.state.store import Store
+
 ROOT = Path(__file__).resolve().parents[2]
+
+#: the packages a long-running worker should not hold: Alembic and Mako (migrations), rich and
+#: Pygments (console prettiness: structlog's, Mako's)
+HEAVY = ("alembic", "mako", "rich", "pygments")
+
+SERVICE_PATH = """
+import json, sys
+import worker.cli.app
+from worker.cycle.runner import CycleRunner
+from worker.cycle.source import PolicySource
+from worker.service.shell import Service
+from worker.service.store_wait import wait_for_store
+from worker.state.lease import Lease
+from worker.state.store import Store
+from worker.telemetry.health import Health
+from worker.telemetry.metrics import Metrics
+import worker.atlassian.clients, worker.write.execute
+store = Store.open(sys.argv[1])
+print(json.dumps({"version": store.version,
+                  "imported": sorted(m for m in sys.argv[2:] if m in sys.modules)}))
+"""
+
+
+def _open_in_service_process(target: Path) -> dict[str, object]:
+    done = subprocess.run([sys.executable, "-c", SERVICE_PATH, str(target), *HEAVY], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    answer: dict[str, object] = json.loads(done.stdout)
+    return answer
+
+
+def test_the_known_head_is_alembics_head() -> None:
+    """HEAD_REVISION names the newest migration: a new revision must update it, or a store at
+    the old head would be opened as current and never gain the new revision's schema."""
+    assert head() == HEAD_REVISION
+
+
+def test_a_current_store_opens_without_alembic_rich_or_pygments(tmp_path: Path) -> None:
+    """Restarting on a store at the newest revision imports none of the heavy packages."""
+    target = tmp_path / "state.db"
+    Store.open(target).close()
+    assert _open_in_service_process(target) == {"version": HEAD_REVISION, "imported": []}
+
+
+def test_a_fresh_store_is_still_made_by_alembic(tmp_path: Path) -> None:
+    """A store to create is created by the migrations (Alembic imported then, and only then)."""
+    answer = _open_in_service_process(tmp_path / "state.db")
+    assert answer == {"version": HEAD_REVISION, "imported": ["alembic", "mako", "pygments"]}
+
+
+@pytest.mark.parametrize("stamp", ["0005_cycle_reads", "9999_future"])
+def test_a_store_at_another_revision_goes_to_alembic(tmp_path: Path, stamp: str) -> None:
+    """Any revision but the newest is Alembic's to judge: an older one is upgraded (from 0005
+    it gains the due step), an unknown one refused (the shortcut never skips either)."""
+    target = tmp_path / "state.db"
+    Store.open(target).close()
+    engine = engine_for(str(target))
+    with engine.begin() as conn:
+        if stamp == "0005_cycle_reads":
+            conn.execute(sa.text("ALTER TABLE decisions DROP COLUMN due_at"))
+            conn.execute(sa.text("ALTER TABLE decisions DROP COLUMN due_step"))
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = :v"), {"v": stamp})
+    engine.dispose()
+    if stamp == "9999_future":
+        with pytest.raises(Exception, match="9999_future"):
+            Store.open(target)
+        return
+    store = Store.open(target)
+    columns = {c["name"] for c in sa.inspect(store.engine).get_columns("decisions")}
+    assert (store.version, {"due_step", "due_at"} <= columns) == (HEAD_REVISION, True)
+    store.close()
 
 
 def test_structlog_is_imported_without_rich_yet_rich_still_works() -> None:

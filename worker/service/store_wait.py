@@ -11,7 +11,7 @@ import structlog
 
 from worker.service.probes import HealthServer
 from worker.state.engine import StoreError
-from worker.state.migrate import SchemaError
+from worker.state.revision import SchemaError
 from worker.state.store import Store
 from worker.telemetry.health import Health
 from worker.telemetry.metrics import Metrics
@@ -36,7 +36,7 @@ def wait_for_store(
 
     Returns the store and the probes' server when one was started (the service keeps it),
     or ``(None, None)`` when SIGTERM or SIGINT came first. A store that answers but is not
-    ours (:class:`~worker.state.migrate.SchemaError`) is raised at once: waiting would not help.
+    ours (:class:`~worker.state.revision.SchemaError`) is raised at once: waiting would not help.
     """
     try:
         return open_store(), None

@@ -1,10 +1,10 @@
 """Bringing a state store to the current schema with Alembic, safely and only our own.
 
-:func:`migrate` runs at every start. It takes a lock first (PostgreSQL: an advisory lock;
-SQLite: an exclusive ``flock`` on a lock file beside the database, ``<file>.migrate-lock``),
-because two replicas starting together against a fresh database would otherwise both create the
-tables. Under the lock it looks at what
-is there:
+:func:`migrate` runs at a start that finds the store not at the newest revision (a store that
+is, is opened without importing this module: :mod:`worker.state.revision`). It takes a lock
+first (PostgreSQL: an advisory lock; SQLite: an exclusive ``flock`` on a lock file beside the
+database, ``<file>.migrate-lock``), because two replicas starting together against a fresh
+database would otherwise both create the tables. Under the lock it looks at what is there:
 
 - an ``alembic_version`` row: upgrade from that revision (an unknown one means a newer program
   wrote this store: refused, nothing touched);
@@ -29,16 +29,16 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
+from worker.state.revision import SchemaError
+
+__all__ = ["OUR_TABLES", "SchemaError", "current_revision", "head", "migrate"]
+
 #: every table the migrations create: finding one without a version marker means "not ours"
 OUR_TABLES = frozenset({"cycles", "decisions", "outcomes", "writes", "lease", "meta"})
 #: the hand-rolled versions (before Alembic) -> the revision that has the same schema
 LEGACY_REVISIONS = {1: "0001_initial", 2: "0002_config_sha256"}
 #: a fixed key for ``pg_advisory_lock`` ("HG" + "migr" in ASCII): one migrator at a time
 _PG_LOCK_KEY = 0x48476D696772
-
-
-class SchemaError(RuntimeError):
-    """The database is not a store this program can use (newer, or not ours)."""
 
 
 def alembic_config() -> Config:

@@ -9,7 +9,8 @@ property, so a fresh store on a new machine behaves correctly.
 
 The schema is Alembic's (``worker/migrations``): :meth:`Store.open` brings any store to the
 newest revision, upgrades the hand-versioned stores made before Alembic, and refuses a database
-whose tables it did not create (:mod:`worker.state.migrate`). ``postgresql://`` URLs use psycopg 3.
+whose tables it did not create (:mod:`worker.state.migrate`, imported only when the store is not
+at the newest revision already: :mod:`worker.state.revision`). ``postgresql://`` URLs use psycopg 3.
 The tables are in :mod:`worker.state.tables`, the records it reads back in
 :mod:`worker.state.records`, the engine and its timeouts in :mod:`worker.state.engine`.
 """
@@ -39,7 +40,6 @@ from worker.state.engine import (
     engine_for,
     insert_rows,
 )
-from worker.state.migrate import SchemaError, migrate
 from worker.state.records import (
     CycleHistory,
     CycleRecord,
@@ -49,6 +49,7 @@ from worker.state.records import (
     cycle_values,
     subject_to_json,
 )
+from worker.state.revision import HEAD_REVISION, SchemaError, stamped_revision
 from worker.state.tables import (
     cycles,
     decisions,
@@ -63,13 +64,25 @@ from worker.telemetry.logs import scrub, scrub_value
 INSTALLATION_KEY = "installation_id"
 
 
+def _at_newest_revision(engine: Engine) -> str:
+    """The store's revision, once it is the newest this program knows (created or upgraded if
+    it was not; :class:`SchemaError` for a store that is newer or not ours)."""
+    if stamped_revision(engine) == HEAD_REVISION:
+        return HEAD_REVISION
+    # Alembic (with Mako and Pygments: about 9 MB resident for the rest of the process) only
+    # when there is something to create or upgrade: a restart on a current store needs none.
+    from worker.state.migrate import migrate
+
+    return migrate(engine)
+
+
 class Store:
     """The audit trail and write journal (implements :class:`worker.model.outcome.WriteJournal`)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         #: the Alembic revision the store is at
-        self.version = migrate(engine)
+        self.version = _at_newest_revision(engine)
         #: this store's id (``meta`` ``installation_id``, made when first opened): every
         #: process sharing the store shares it, and so does a copy of the store; the
         #: installation's name is a setting (see :mod:`worker.state.installation`)
@@ -108,7 +121,7 @@ class Store:
     def remigrate(self) -> str:
         """Create the schema again in a database that lost it (dropped and recreated under
         a running service), keeping this installation's id; returns the revision."""
-        self.version = migrate(self._engine)
+        self.version = _at_newest_revision(self._engine)
         with self._engine.begin() as conn:
             insert_ignoring_conflict(conn, meta, {"key": INSTALLATION_KEY,
                                                   "value": self.installation_id},
