@@ -6,6 +6,7 @@ import contextlib
 import threading
 from collections.abc import Sequence
 
+from worker.cycle.memory import limit_arenas, release_freed
 from worker.cycle.report import CycleReport
 from worker.cycle.resources import CycleResources
 from worker.cycle.run import run_cycle
@@ -22,15 +23,26 @@ class CycleRunner(CycleResources):
         :class:`~worker.state.lease.LeaseHeldError` when an enforcing cycle cannot take the lease
         (nothing was read or written). ``hint``: read only these tickets (a webhook's)."""
         stop = stopping or threading.Event()
+        # Before the cycle starts its threads (the search prefetch, the writers): they share
+        # the one arena instead of each keeping its own (see worker.cycle.memory).
+        limit_arenas()
         with self.cycle_lock:  # the scheduler never overlaps cycles; this guards manual calls too
-            lease = None if dry_run else self.lease
-            if lease is None:
-                return run_cycle(self, dry_run=dry_run, stopping=stop, hint=hint)
-            if not lease.held and not lease.acquire():
-                raise LeaseHeldError(lease.last_seen)
-            fence = Fence(lease, request_timeout_s=self.settings.timeout_s)
-            with contextlib.ExitStack() as kept:
-                if not self.lease_kept:
-                    kept.enter_context(Renewer(lease))
-                kept.enter_context(self.fenced(fence))
-                return run_cycle(self, dry_run=dry_run, stopping=stop, fence=fence, hint=hint)
+            try:
+                return self._run(dry_run=dry_run, stopping=stop, hint=hint)
+            finally:
+                # What the cycle freed goes back to the system before the next one allocates.
+                release_freed()
+
+    def _run(self, *, dry_run: bool, stopping: threading.Event,
+             hint: Sequence[str] | None) -> CycleReport:
+        lease = None if dry_run else self.lease
+        if lease is None:
+            return run_cycle(self, dry_run=dry_run, stopping=stopping, hint=hint)
+        if not lease.held and not lease.acquire():
+            raise LeaseHeldError(lease.last_seen)
+        fence = Fence(lease, request_timeout_s=self.settings.timeout_s)
+        with contextlib.ExitStack() as kept:
+            if not self.lease_kept:
+                kept.enter_context(Renewer(lease))
+            kept.enter_context(self.fenced(fence))
+            return run_cycle(self, dry_run=dry_run, stopping=stopping, fence=fence, hint=hint)
