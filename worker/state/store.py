@@ -57,6 +57,7 @@ from worker.state.tables import (
     outcomes,
     writes,
 )
+from worker.telemetry.hidden import hidden
 from worker.telemetry.logs import scrub, scrub_value
 
 #: ``meta``: this store's id (made at first open; a copy of the store shares it), stamped
@@ -69,9 +70,11 @@ def _at_newest_revision(engine: Engine) -> str:
     it was not; :class:`SchemaError` for a store that is newer or not ours)."""
     if stamped_revision(engine) == HEAD_REVISION:
         return HEAD_REVISION
-    # Alembic (with Mako and Pygments: about 9 MB resident for the rest of the process) only
-    # when there is something to create or upgrade: a restart on a current store needs none.
-    from worker.state.migrate import migrate
+    # Alembic (with Mako: about 3 MB resident for the rest of the process, and Pygments kept
+    # out: see worker.telemetry.hidden) only when there is something to create or upgrade: a
+    # restart on a current store needs none.
+    with hidden("pygments"):
+        from worker.state.migrate import migrate
 
     return migrate(engine)
 
