@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from worker.atlassian.first_keys import FirstKeys
 from worker.model.issue import MalformedIssue
 
 log = structlog.get_logger(__name__)
@@ -41,7 +42,7 @@ def each_once(
 ) -> Iterator[Mapping[str, Any] | MalformedIssue]:
     """The issues of one read in order, each id once: first occurrences as given, an id
     listed again under another key as an unreadable issue; logs what it left out."""
-    first_keys = _FirstKeys()
+    first_keys = FirstKeys()
     #: the (rare) second keys of an id: listed again, they are repeats, not new clashes
     clashed: set[tuple[str, str]] = set()
     repeated: list[str] = []
@@ -65,42 +66,3 @@ def each_once(
         log.warning("search.duplicates", count=len(repeated), issues=repeated[:NAMED_AT_MOST])
     if clashes:
         log.warning("search.id_clash", count=len(clashes), issues=clashes[:NAMED_AT_MOST])
-
-
-class _FirstKeys:
-    """Each id's first key, for a whole read: 100,000 entries at 100,000 tickets. Ids and keys
-    are kept as ints where they read as one exactly (an id's digits; a key's project, by its
-    index, and number): a third of the memory of two strings and a pair, and no string of a
-    page is kept alive by it. Anything else is kept as it is."""
-
-    def __init__(self) -> None:
-        self._keys: dict[int | str, int | str] = {}
-        self._projects: dict[str, int] = {}
-        self._names: list[str] = []
-
-    def first(self, ident: str, key: str) -> str | None:
-        """The key ``ident`` was first listed under; None (and ``key`` kept) the first time."""
-        mark: int | str = int(ident) if _canonical_number(ident) else ident
-        known = self._keys.get(mark)
-        if known is None:
-            self._keys[mark] = self._code(key)
-            return None
-        if isinstance(known, str):
-            return known
-        return f"{self._names[known >> 32]}-{known & 0xFFFFFFFF}"
-
-    def _code(self, key: str) -> int | str:
-        project, dash, number = key.rpartition("-")
-        if not (project and dash and _canonical_number(number) and int(number) < 2**32):
-            return key
-        index = self._projects.get(project)
-        if index is None:
-            index = self._projects[project] = len(self._names)
-            self._names.append(project)
-        return index << 32 | int(number)
-
-
-def _canonical_number(text: str) -> bool:
-    """Digits that ``int`` reads and ``str`` writes back as they were ("7"; not "07", nor a
-    full-width digit)."""
-    return text.isascii() and text.isdigit() and (text == "0" or not text.startswith("0"))
