@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -48,7 +49,7 @@ def test_stopping_early_stops_the_fetching_thread() -> None:
     assert next(stream) == 0
     stream.close()
     assert closed.wait(timeout=5)
-    assert len(fetched) <= 3  # the page handed over, one queued, one waiting to be queued
+    assert len(fetched) <= 2  # the page handed over, and the one fetched ahead of it
 
 
 def test_fetching_runs_ahead_of_the_consumer() -> None:
@@ -64,6 +65,28 @@ def test_fetching_runs_ahead_of_the_consumer() -> None:
     assert next(stream) == 1
     assert second_started.wait(timeout=5)
     assert list(stream) == [2]
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_fetching_runs_no_further_ahead_than_the_depth(depth: int) -> None:
+    """While the consumer holds page 0, ``depth`` pages are fetched and no more (each page
+    held ahead is a decoded search page in memory)."""
+    asked: list[int] = []
+    ahead = threading.Event()
+
+    def pages() -> Iterator[int]:
+        for i in range(10):
+            asked.append(i)
+            if i == depth:
+                ahead.set()
+            yield i
+
+    stream = prefetched(pages(), depth=depth)
+    assert next(stream) == 0
+    assert ahead.wait(timeout=5)
+    time.sleep(0.3)  # ample time for the fetcher to ask for one more, were it allowed to
+    assert asked == list(range(depth + 1))
+    assert list(stream) == list(range(1, 10))
 
 
 @pytest.mark.parametrize(

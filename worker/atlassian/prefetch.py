@@ -4,7 +4,11 @@ A search page costs a round trip (tens of milliseconds on Cloud) and then about 
 turn into snapshots and plan. Done one after the other, a cycle pays both; with the next
 request already in flight while the current page is parsed, it pays roughly the larger.
 
-At most ``depth`` pages wait in the queue (plus the one being fetched), so memory stays flat.
+At most ``depth`` pages are fetched ahead of the one the consumer holds (in flight or waiting
+for it), so memory stays flat: the fetcher takes a page's room before it asks for the page, and
+the consumer gives the room back when it takes the page. (A queue of ``depth`` let the fetcher
+hold one more, decoded and waiting for room: at 100,000 tickets a search page with changelogs
+is about 3 MB.)
 An exception in the fetching thread reaches the consumer at the point it would have occurred;
 a consumer that stops early (``close()``, a stop request, an exception) stops the thread at
 its next page boundary.
@@ -46,32 +50,31 @@ def prefetched(pages: Iterator[T], *, depth: int = 1) -> Iterator[T]:
     The thread runs in a copy of the caller's context (structlog's bound ``run_id`` stays on
     its log events).
     """
-    box: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+    box: queue.SimpleQueue[object] = queue.SimpleQueue()
+    room = threading.Semaphore(max(1, depth))
     stop = threading.Event()
 
-    def put(item: object) -> bool:
+    def take_room() -> bool:
         while not stop.is_set():
-            try:
-                box.put(item, timeout=_POLL_S)
+            if room.acquire(timeout=_POLL_S):
                 return True
-            except queue.Full:
-                continue
         return False
 
     def fetch() -> None:
         try:
-            for page in pages:
-                if not put(_Item(page)):
+            while take_room():
+                page = next(pages, _DONE)
+                if page is _DONE:
+                    box.put(_DONE)
                     return
+                box.put(_Item(page))
         except BaseException as exc:  # handed to the consumer, raised there
-            put(_Failed(exc))
-            return
+            box.put(_Failed(exc))
         finally:
             if stop.is_set():
                 close = getattr(pages, "close", None)
                 if close is not None:
                     close()
-        put(_DONE)
 
     context = contextvars.copy_context()
     thread = threading.Thread(target=context.run, args=(fetch,), name="prefetch", daemon=True)
@@ -79,6 +82,7 @@ def prefetched(pages: Iterator[T], *, depth: int = 1) -> Iterator[T]:
     try:
         while True:
             item = box.get()
+            room.release()  # the fetcher may ask for the next page while this one is used
             if item is _DONE:
                 return
             if isinstance(item, _Failed):
