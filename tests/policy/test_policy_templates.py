@@ -213,3 +213,18 @@ def test_a_reassignment_note_that_breaks_on_one_ticket_skips_that_step_only() ->
     assert by_issue["ACME-1"].verdict == "act"  # 29 characters: the note fits
     assert "ACME-1" in {w.issue for w in later.writes}
     assert "ACME-2" not in {w.issue for w in later.writes}
+
+
+def test_comments_from_one_template_share_its_literal_runs() -> None:
+    """Two tickets' comments from one template hold one node for each literal run they
+    share (5,000 comments in a first cycle), and still differ where their values do."""
+    template = compile_template("t", "Hello **there**, {{ issue.summary }}: _see below_")
+    first = template.render({**SAMPLE, "issue": {"summary": "First ticket"}})
+    second = template.render({**SAMPLE, "issue": {"summary": "Second ticket"}})
+    assert "First ticket" in first.plain_text()
+    assert "Second ticket" in second.plain_text()
+    assert first != second
+    [one] = first.blocks
+    [other] = second.blocks
+    shared = [a for a, b in zip(one.inlines, other.inlines, strict=True) if a is b]
+    assert [node.text for node in shared] == ["Hello ", "there", "see below"]  # type: ignore[union-attr]

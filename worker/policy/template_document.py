@@ -7,6 +7,7 @@ A summary holding wiki markup, HTML or ADF-looking JSON stays one Text node.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from worker.model.document import BulletList, Document, Inline, Link, Mention, Paragraph, Text
 from worker.model.people import Person
@@ -72,6 +73,19 @@ def _flat(text: str, values: Inserted) -> str:
     )
 
 
+#: distinct literal runs shared at once (a policy file's templates have a few hundred)
+LITERALS_SHARED = 4096
+
+
+@lru_cache(maxsize=LITERALS_SHARED)
+def _literal(text: str, strong: bool, em: bool) -> Text:
+    """A template's literal run, one node for every comment that repeats it. A first cycle at
+    100,000 tickets renders 5,000 comments from a few templates and holds them until written:
+    the same runs as separate nodes and strings took 2.5 MB. ``Text`` is frozen: sharing it is
+    invisible."""
+    return Text(text=text, strong=strong, em=em)
+
+
 def _expand(
     text: str, values: Inserted, *, strong: bool = False, em: bool = False
 ) -> list[Inline]:
@@ -79,7 +93,7 @@ def _expand(
     pos = 0
     for m in values.placeholders(text):
         if m.start() > pos:
-            out.append(Text(text=text[pos : m.start()], strong=strong, em=em))
+            out.append(_literal(text[pos : m.start()], strong, em))
         value = values[int(m.group(2))]
         if isinstance(value, Person):
             out.append(Mention(person=value))
@@ -87,7 +101,7 @@ def _expand(
             out.append(Text(text=value_text(value), strong=strong, em=em))
         pos = m.end()
     if pos < len(text):
-        out.append(Text(text=text[pos:], strong=strong, em=em))
+        out.append(_literal(text[pos:], strong, em))
     return out
 
 
