@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from worker.state.engine import engine_for
-from worker.state.migrate import head
+from worker.state.engine import StoreError, engine_for
+from worker.state.migrate import head, migrate
 from worker.state.revision import HEAD_REVISION
 from worker.state.store import Store
 
@@ -77,18 +77,17 @@ def test_a_store_at_another_revision_goes_to_alembic(tmp_path: Path, stamp: str)
     """Any revision but the newest is Alembic's to judge: an older one is upgraded (from 0005
     it gains the due step), an unknown one refused (the shortcut never skips either)."""
     target = tmp_path / "state.db"
-    Store.open(target).close()
     engine = engine_for(str(target))
-    with engine.begin() as conn:
-        if stamp == "0005_cycle_reads":
-            conn.execute(sa.text("ALTER TABLE decisions DROP COLUMN due_at"))
-            conn.execute(sa.text("ALTER TABLE decisions DROP COLUMN due_step"))
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = :v"), {"v": stamp})
-    engine.dispose()
     if stamp == "9999_future":
-        with pytest.raises(Exception, match="9999_future"):
+        migrate(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = :v"), {"v": stamp})
+        engine.dispose()
+        with pytest.raises(StoreError, match="9999_future"):
             Store.open(target)
         return
+    assert migrate(engine, target=stamp) == stamp
+    engine.dispose()
     store = Store.open(target)
     columns = {c["name"] for c in sa.inspect(store.engine).get_columns("decisions")}
     assert (store.version, {"due_step", "due_at"} <= columns) == (HEAD_REVISION, True)

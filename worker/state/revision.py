@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 #: the newest revision in ``worker/state/migrations/versions`` (a new migration must update it:
 #: ``tests/state/test_revision.py`` compares it with Alembic's own head)
-HEAD_REVISION = "0006_decision_due"
+HEAD_REVISION = "0007_outcomes_by_issue"
 #: where Alembic keeps a store's revision (its default table, one row)
 VERSION_TABLE = "alembic_version"
 
