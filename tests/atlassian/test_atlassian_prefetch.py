@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import pytest
 
 from worker.atlassian.clients import http_session
-from worker.atlassian.jira_pages import one_by_one
 from worker.atlassian.prefetch import prefetched
 
 
@@ -118,15 +117,3 @@ def test_session_keeps_the_ca_bundle_setting(monkeypatch: pytest.MonkeyPatch) ->
     """``REQUESTS_CA_BUNDLE`` still applies with trust_env off."""
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corp.pem")
     assert http_session("https://acme.atlassian.net").verify == "/etc/ssl/corp.pem"
-
-
-def test_pages_are_handed_on_issue_by_issue_and_emptied_as_they_go() -> None:
-    """Every issue in order; a page loses each issue as it is handed on (its memory goes while
-    it is read); an answer that is not a list is read as it is."""
-    first, second = [1, 2, 3], [4]
-    sizes: list[int] = []
-    out: list[int] = []
-    for issue in one_by_one([first, second, (5, 6)]):
-        out.append(issue)
-        sizes.append(len(first))
-    assert (out, sizes[:3], first, second) == ([1, 2, 3, 4, 5, 6], [2, 1, 0], [], [])

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import structlog
 
 from worker.atlassian.edit_body import assignee_value
-from worker.atlassian.jira_pages import cloud_pages, dc_pages, one_by_one, read_in_full
+from worker.atlassian.jira_pages import cloud_pages, dc_pages, read_in_full
 from worker.atlassian.listing import each_once
 from worker.atlassian.prefetch import prefetched
 from worker.atlassian.snapshots import (
@@ -245,7 +245,7 @@ class JiraGateway:
             else dc_pages(self.transport, self.api, spec, wanted)
         )
         # Pages can repeat a ticket: each id once, and one id under two keys is unreadable.
-        raws = (raw for raw in one_by_one(prefetched(pages)) if isinstance(raw, dict))
+        raws = (raw for issues in prefetched(pages) for raw in issues if isinstance(raw, dict))
         for raw in each_once(raws):
             if isinstance(raw, MalformedIssue):
                 yield raw

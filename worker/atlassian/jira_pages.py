@@ -4,7 +4,7 @@ left some out."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import structlog
@@ -42,10 +42,9 @@ def cloud_pages(
             "search/jql",
         )
         issues = page.get("issues") or []
-        last = not issues or page.get("isLast") is True
-        yield issues  # the reader empties it as it goes (see worker.atlassian.jira.search)
+        yield issues
         token = page.get("nextPageToken")
-        if not token or last:
+        if not token or page.get("isLast") is True or not issues:
             return
         body = {**body, "nextPageToken": token}
 
@@ -75,30 +74,11 @@ def dc_pages(
             # narrower than the admin meant.
             log.warning("search.warnings", messages=[str(w) for w in warnings][:10])
         issues = page.get("issues") or []
-        # Counted before it is handed over: the reader empties it as it goes (see
-        # worker.atlassian.jira.search), possibly while this generator asks for the next page.
-        count = len(issues)
         yield issues
-        start += count
+        start += len(issues)
         total = page.get("total")
-        if not count or not isinstance(total, int) or start >= total:
+        if not issues or not isinstance(total, int) or start >= total:
             return
-
-
-def one_by_one(pages: Iterable[list[Any]]) -> Iterator[Any]:
-    """Each page's issues in order, each let go of as it is handed on.
-
-    A decoded search page is about 3 MB at 100 issues with their changelogs; taken off the list
-    one by one, it shrinks while it is read instead of staying whole until its last issue is
-    planned. The pages above count their issues before they hand a page over.
-    """
-    for page in pages:
-        if not isinstance(page, list):  # an answer of another shape: read as it is
-            yield from page
-            continue
-        page.reverse()
-        while page:
-            yield page.pop()
 
 
 def read_in_full(
