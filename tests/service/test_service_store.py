@@ -18,6 +18,7 @@ from worker.model.state import BotState, PolicyState
 from worker.state import tables
 from worker.state.engine import (
     ROWS_PER_INSERT,
+    SQLITE_CACHE_KIB,
     StoreError,
     database_url,
     describe,
@@ -82,13 +83,16 @@ def test_sqlite_parent_folders_are_created(tmp_path: Path) -> None:
 
 def test_sqlite_commits_in_wal_without_an_fsync_each(tmp_path: Path) -> None:
     """A SQLite store runs in WAL mode with synchronous=NORMAL (a journal commit is an append,
-    not an fsync), on every connection, and the file stays in WAL for other processes."""
+    not an fsync) and a small page cache, on every connection, and the file stays in WAL for
+    other processes."""
     target = tmp_path / "var" / "state.db"
     store = Store.open(str(target))
     try:
         with store.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+            # a small page cache per pooled connection (KiB when negative)
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_CACHE_KIB
     finally:
         store.close()
     with sqlite3.connect(target) as raw:

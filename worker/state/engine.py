@@ -121,6 +121,10 @@ def engine_for(target: str | Path, *, lease_s: float = DEFAULT_LEASE_S) -> Engin
     return engine
 
 
+#: the page cache of each SQLite connection (see :func:`_sqlite_pragmas`)
+SQLITE_CACHE_KIB = 256
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """WAL with ``synchronous=NORMAL``: a commit appends to the log without an fsync (the
     journal commits twice per write; with the default rollback journal each commit costs an
@@ -128,11 +132,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     crash loses nothing; a power or OS failure can roll back the last commits (SQLite's
     documented trade-off), and the writes of those last moments are then protected by the
     issue property itself once search has caught up (a host restart outlasts Cloud's search
-    lag). Readers no longer wait for the writer either."""
+    lag). Readers no longer wait for the writer either.
+
+    Each connection keeps at most :data:`SQLITE_CACHE_KIB` of pages: the pool holds a connection
+    per writer in flight, and at SQLite's default (2 MB each) they kept 2.4 MB resident after a
+    cycle at 100,000 tickets and 4.4 MB at the high (SQLite's own counters; 0.5 and 1.7 at
+    256 KiB). The file's pages stay in the operating system's cache, a read away."""
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")  # negative: KiB, not pages
     finally:
         cursor.close()
 
