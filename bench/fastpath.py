@@ -325,7 +325,7 @@ def fast_path_targets(sizes: list[dict[str, Any]], add: Any) -> None:
         first = at_50k["guard"]["cycles"][0]["requests"]
         add("first cycle requests at N=50,000, new store: <= 3,100",
             f"{first['total']:,} ({first['search_pages']} pages, {first['writes']:,} writes, "
-            f"{first['state_reads']:,} per-ticket state reads)",
+            f"{first['state_reads']:,} state reads before writing)",
             first["total"] <= 3_100)
     rss = biggest["guard"]["peak_rss_mb"]
     smallest = min(sizes, key=lambda r: r["n"])
