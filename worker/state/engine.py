@@ -72,7 +72,8 @@ class StoreTimeouts:
 
     #: opening a connection (PostgreSQL ``connect_timeout``, whole seconds, at least 2)
     connect_s: int
-    #: one statement (PostgreSQL ``statement_timeout``), and unacknowledged data on the wire
+    #: one statement (PostgreSQL ``statement_timeout``), a wait for a lock, a session idle
+    #: inside a transaction (ended by the server), and unacknowledged data on the wire
     #: (``tcp_user_timeout``): a black-holed link fails instead of stalling forever
     statement_s: float
     #: SQLite: how long to wait for another process's write lock
@@ -98,7 +99,12 @@ def engine_for(target: str | Path, *, lease_s: float = DEFAULT_LEASE_S) -> Engin
         # replace them.
         given = url.query.get("options")
         given = " ".join(given) if isinstance(given, tuple) else (given or "")
-        options = f"-c statement_timeout={statement_ms} -c lock_timeout={statement_ms}"
+        # The server ends a session idle inside a transaction as long as one statement may
+        # take: a client cut off between a statement and its COMMIT (a renewal's UPDATE of
+        # the lease row, say) would otherwise keep its row locks for as long as the server
+        # keeps the dead connection (hours), and every look of a standby would time out.
+        options = (f"-c statement_timeout={statement_ms} -c lock_timeout={statement_ms} "
+                   f"-c idle_in_transaction_session_timeout={statement_ms}")
         return sa.create_engine(url, pool_pre_ping=True, connect_args={
             "connect_timeout": timeouts.connect_s,
             "options": f"{given} {options}".strip(),

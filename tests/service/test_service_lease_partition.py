@@ -1,0 +1,58 @@
+"""A leader cut off inside a transaction on the lease row does not lock the standby out.
+
+A renewal is ``UPDATE lease ...`` then ``COMMIT``. When the link goes dead between the two
+(a partition that drops everything), PostgreSQL keeps the open transaction and its row lock:
+it never learns that the client is gone (its own TCP keepalives take hours by default). Every
+look of the standby then waits on that lock until ``lock_timeout``, and fails, for as long as
+the server keeps the dead session. Each session of the store is therefore ended by the server
+once it has been idle inside a transaction for as long as one statement may take (half the
+lease): the lock goes, and the standby takes the expired lease.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from worker.state.lease import Lease
+from worker.state.store import Store
+from worker.state.tables import lease
+
+LEASE_S = 2.0
+
+
+def test_a_leader_stuck_inside_a_renewal_does_not_block_the_take_over(postgres_url: str) -> None:
+    """The leader's renewal updated the row and never committed (its link went dead): the
+    standby takes the lease once it expired, within a few lease periods."""
+    leader_store = Store.open(postgres_url, lease_s=LEASE_S)
+    standby_store = Store.open(postgres_url, lease_s=LEASE_S)
+    try:
+        leader = Lease(leader_store, period_s=LEASE_S, holder="host-a:1:aa")
+        standby = Lease(standby_store, period_s=LEASE_S, holder="host-b:2:bb")
+        assert leader.acquire()
+        stuck = leader_store.engine.connect()
+        stuck.begin()
+        stuck.execute(sa.update(lease).where(lease.c.holder == leader.holder)
+                      .values(holder=leader.holder))  # the row lock, as a renewal takes it
+        # ...and nothing more from the leader: it is idle inside its transaction
+        deadline = time.monotonic() + 6 * LEASE_S
+        failures = 0
+        while time.monotonic() < deadline:
+            try:
+                if standby.acquire():
+                    break
+            except sa.exc.OperationalError:
+                failures += 1  # waited for the lock (lock_timeout) while the session lived
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"the standby never took the lease ({failures} looks failed)")
+        assert standby.last_seen is not None
+        assert standby.last_seen.holder == "host-b:2:bb"
+        with pytest.raises(sa.exc.DBAPIError, match="idle-in-transaction"):  # ended by the server
+            stuck.execute(sa.text("SELECT 1"))
+        stuck.close()
+    finally:
+        leader_store.close()
+        standby_store.close()
