@@ -71,9 +71,12 @@ def migrate(engine: Engine, *, target: str = "head") -> str:
     scripts = ScriptDirectory.from_config(config)
     with _migration_lock(engine), engine.connect() as conn:
         if conn.dialect.name == "postgresql":
-            # A migration may take longer than the statement timeout every other call gets
-            # (worker.state.engine.engine_for); it is back to that default when the connection is.
+            # A migration may take longer than the statement timeout every other call gets,
+            # and pause between statements longer than a session may stay idle inside a
+            # transaction (worker.state.engine.engine_for); both are back to their defaults
+            # when the connection is.
             conn.execute(sa.text("SET statement_timeout = 0"))
+            conn.execute(sa.text("SET idle_in_transaction_session_timeout = 0"))
             conn.commit()
         tables = set(sa.inspect(conn).get_table_names())
         start = _starting_point(conn, tables, scripts)
@@ -87,6 +90,7 @@ def migrate(engine: Engine, *, target: str = "head") -> str:
         revision = MigrationContext.configure(conn).get_current_revision()
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("RESET statement_timeout"))
+            conn.execute(sa.text("RESET idle_in_transaction_session_timeout"))
             conn.commit()
     return revision or ""
 
@@ -135,6 +139,10 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _PG_LOCK_KEY})
+            # The lock is the session's: commit, so that this connection waits idle, not idle
+            # inside a transaction (which the server ends after half the lease: see
+            # worker.state.engine.engine_for), however long the migration takes.
+            conn.commit()
             try:
                 yield
             finally:
