@@ -16,7 +16,9 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from worker.state.engine import engine_for
 from worker.state.lease import Lease
+from worker.state.migrate import _PG_LOCK_KEY, _migration_lock
 from worker.state.store import Store
 from worker.state.tables import lease
 
@@ -56,3 +58,21 @@ def test_a_leader_stuck_inside_a_renewal_does_not_block_the_take_over(postgres_u
     finally:
         leader_store.close()
         standby_store.close()
+
+
+def test_the_migration_lock_outlasts_the_idle_limit(postgres_url: str) -> None:
+    """The connection that holds the migration lock waits outside any transaction: a
+    migration longer than the idle limit (half the lease) still ends with the lock released
+    by its own connection, and the next migrator takes it at once."""
+    engine = engine_for(postgres_url, lease_s=LEASE_S)
+    try:
+        with _migration_lock(engine):
+            time.sleep(2 * LEASE_S)  # longer than a session may stay idle in a transaction
+        with engine.connect() as conn:
+            taken = conn.execute(sa.text("SELECT pg_try_advisory_lock(:key)"),
+                                 {"key": _PG_LOCK_KEY}).scalar()
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_LOCK_KEY})
+            conn.commit()
+        assert taken is True
+    finally:
+        engine.dispose()
