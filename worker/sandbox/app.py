@@ -380,14 +380,6 @@ def _search_summary(request: Request) -> dict[str, Any] | None:
         params = {k: request.args.get(k) for k in ("jql", "fields", "reconcileIssues")}
     jql = params.get("jql")
     return {"jql": jql if isinstance(jql, str) else None,
-            "fields": len(_names(params.get("fields"))),
-            "reconcile": len(_names(params.get("reconcileIssues")))}
+            "fields": len(jira_api.as_list(params.get("fields"))),
+            "reconcile": len(jira_api.as_list(params.get("reconcileIssues")))}
 
-
-def _names(value: object) -> list[str]:
-    """A list parameter sent as a JSON list or a comma-separated string."""
-    if isinstance(value, list):
-        return [str(v) for v in value if str(v).strip()]
-    if isinstance(value, str):
-        return [v for v in value.split(",") if v.strip()]
-    return []

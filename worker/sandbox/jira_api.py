@@ -145,7 +145,8 @@ def _decode_token(token: str) -> tuple[int, int]:
         raise bad_request("The provided next page token is invalid or expired.") from exc
 
 
-def _as_list(value: Any) -> list[str]:
+def as_list(value: Any) -> list[str]:
+    """A list parameter as Jira takes it: a JSON list, or a comma-separated string."""
     if value is None:
         return []
     if isinstance(value, str):
@@ -176,10 +177,10 @@ def search_jql(ctx: Ctx) -> Reply:
         jql = body.get("jql")
         token = body.get("nextPageToken")
         max_results = body.get("maxResults", DEFAULT_SEARCH_RESULTS)
-        fields = _as_list(body.get("fields"))
-        expand = _as_list(body.get("expand"))
-        properties = _as_list(body.get("properties"))
-        reconcile = _as_list(body.get("reconcileIssues"))
+        fields = as_list(body.get("fields"))
+        expand = as_list(body.get("expand"))
+        properties = as_list(body.get("properties"))
+        reconcile = as_list(body.get("reconcileIssues"))
     else:
         jql = ctx.arg("jql")
         token = ctx.arg("nextPageToken")
@@ -255,12 +256,12 @@ def bulkfetch(ctx: Ctx) -> Reply:
     by_keys = body.get("fieldsByKeys", False)
     if not isinstance(by_keys, bool):
         raise bad_request("fieldsByKeys must be true or false.")
-    properties = _as_list(body.get("properties"))
+    properties = as_list(body.get("properties"))
     if len(properties) > MAX_PROPERTIES:
         raise bad_request(f"The number of properties requested ({len(properties)}) exceeds the "
                           f"limit ({MAX_PROPERTIES}).")
-    expand = _as_list(body.get("expand"))
-    chosen = select_fields(world, _as_list(body.get("fields")), default="*navigable")
+    expand = as_list(body.get("expand"))
+    chosen = select_fields(world, as_list(body.get("fields")), default="*navigable")
     found: dict[str, Issue] = {}
     for ref in wanted:
         issue = world.issues_by_key.get(ref.strip().upper()) or world.issues_by_id.get(
@@ -311,9 +312,9 @@ def search_dc(ctx: Ctx) -> Reply:
         jql = str(body.get("jql") or "")
         start = int(body.get("startAt", 0))
         max_results = int(body.get("maxResults", DEFAULT_SEARCH_RESULTS))
-        fields = _as_list(body.get("fields"))
-        expand = _as_list(body.get("expand"))
-        properties = _as_list(body.get("properties"))
+        fields = as_list(body.get("fields"))
+        expand = as_list(body.get("expand"))
+        properties = as_list(body.get("properties"))
     else:
         jql = ctx.arg("jql") or ""
         start = ctx.int_arg("startAt", 0)
