@@ -1,4 +1,5 @@
-"""The service's process leaves out what it never uses: Alembic on a current store, rich always.
+"""The service's process leaves out what it never uses: Alembic on a current store, rich always,
+and of atlassian-python-api everything but its REST client.
 
 Each check runs in a fresh interpreter, since this one has imported everything by now. The
 service path is what ``python -m worker run`` imports (``worker.cli.run``), the cycle and the
@@ -23,8 +24,11 @@ from worker.state.store import Store
 ROOT = Path(__file__).resolve().parents[2]
 
 #: the packages a long-running worker should not hold: Alembic and Mako (migrations), rich and
-#: Pygments (console prettiness: structlog's, Mako's)
-HEAVY = ("alembic", "mako", "rich", "pygments")
+#: Pygments (console prettiness: structlog's, Mako's), the client library's product classes and
+#: the BeautifulSoup its Confluence classes import; and the one module of the library it needs
+HEAVY = ("alembic", "mako", "rich", "pygments", "atlassian.jira", "atlassian.confluence",
+         "atlassian.bitbucket", "bs4")
+NEEDED = "atlassian.rest_client"
 
 SERVICE_PATH = """
 import json, sys
@@ -38,6 +42,10 @@ from worker.state.store import Store
 from worker.telemetry.health import Health
 from worker.telemetry.metrics import Metrics
 import worker.atlassian.clients, worker.write.execute
+from worker.atlassian.clients import Connection, connect
+# the clients as the service builds them (a flavor given: no request is made)
+connect(Connection(jira_url="http://127.0.0.1:9", flavor="cloud", username="bot",
+                   api_token="t")).close()
 store = Store.open(sys.argv[1])
 print(json.dumps({"version": store.version,
                   "imported": sorted(m for m in sys.argv[2:] if m in sys.modules)}))
@@ -45,8 +53,8 @@ print(json.dumps({"version": store.version,
 
 
 def _open_in_service_process(target: Path) -> dict[str, object]:
-    done = subprocess.run([sys.executable, "-c", SERVICE_PATH, str(target), *HEAVY], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run([sys.executable, "-c", SERVICE_PATH, str(target), *HEAVY, NEEDED],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     answer: dict[str, object] = json.loads(done.stdout)
     return answer
@@ -62,14 +70,14 @@ def test_a_current_store_opens_without_alembic_rich_or_pygments(tmp_path: Path) 
     """Restarting on a store at the newest revision imports none of the heavy packages."""
     target = tmp_path / "state.db"
     Store.open(target).close()
-    assert _open_in_service_process(target) == {"version": HEAD_REVISION, "imported": []}
+    assert _open_in_service_process(target) == {"version": HEAD_REVISION, "imported": [NEEDED]}
 
 
 def test_a_fresh_store_is_still_made_by_alembic(tmp_path: Path) -> None:
     """A store to create is created by the migrations (Alembic imported then, and only then;
     Mako with it, but not the Pygments Mako would highlight its errors with)."""
     answer = _open_in_service_process(tmp_path / "state.db")
-    assert answer == {"version": HEAD_REVISION, "imported": ["alembic", "mako"]}
+    assert answer == {"version": HEAD_REVISION, "imported": ["alembic", NEEDED, "mako"]}
 
 
 @pytest.mark.parametrize("stamp", ["0005_cycle_reads", "9999_future"])
@@ -100,6 +108,28 @@ def test_structlog_is_imported_without_rich_yet_rich_still_works() -> None:
     code = ("import sys, worker.telemetry.logs, structlog.dev; "
             "assert 'rich' not in sys.modules and structlog.dev.rich is None; "
             "import rich.console, rich.table; print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+
+
+def test_the_client_library_stays_whole_for_everyone_else() -> None:
+    """After the worker took the REST client alone, ``from atlassian import Jira`` (the tests',
+    the benchmark baseline's) still gets the whole package, built on the same REST client."""
+    code = "\n".join([
+        "import sys",
+        "from worker.atlassian.library import rest_client_class",
+        "rest_client = rest_client_class()",
+        "assert 'atlassian.jira' not in sys.modules",
+        "assert 'Jira' not in vars(sys.modules['atlassian'])",
+        "from atlassian import ConfluenceServer, Jira, JiraCloud",
+        "import atlassian, atlassian.utils",
+        "assert issubclass(Jira, rest_client) and issubclass(JiraCloud, rest_client)",
+        "assert issubclass(ConfluenceServer, rest_client)",
+        "assert 'Bitbucket' in atlassian.__all__ and sys.modules['atlassian'] is atlassian",
+        "assert rest_client_class() is rest_client",
+        "print('ok')",
+    ])
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, check=False)
     assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr

@@ -10,14 +10,13 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
-from atlassian import ConfluenceServer, Jira, JiraCloud
-from atlassian.rest_client import AtlassianRestAPI
 
 from worker.atlassian.confluence import ConfluenceGateway
 from worker.atlassian.jira import JiraGateway
+from worker.atlassian.library import rest_client_class
 from worker.atlassian.pacing import DEFAULT_WRITE_RATE_PER_S, PacerStats, WritePacer
 from worker.atlassian.transport import (
     Counters,
@@ -28,6 +27,9 @@ from worker.atlassian.transport import (
 )
 from worker.model.people import Person
 from worker.model.vocabulary import Flavor
+
+if TYPE_CHECKING:
+    from atlassian.rest_client import AtlassianRestAPI
 
 # Its DEBUG level prints whole request and response bodies (personal data) and auth headers.
 logging.getLogger("atlassian.rest_client").setLevel(logging.INFO)
@@ -100,11 +102,22 @@ def _common(timeout_s: int, url: str) -> dict[str, Any]:
     }
 
 
+def _client(
+    url: str, auth: dict[str, Any], timeout_s: int, *, cloud: bool = False,
+    api_version: int | str,
+) -> AtlassianRestAPI:
+    """The library's REST client for one product: the worker calls only its ``request``, so the
+    product classes (``JiraCloud``, ``Jira``, ``ConfluenceServer``) would add nothing but
+    imports (see :mod:`worker.atlassian.library`)."""
+    return rest_client_class()(url, cloud=cloud, api_version=api_version, **auth,
+                               **_common(timeout_s, url))
+
+
 def detect_flavor(
     jira_url: str, auth: dict[str, Any], timeout_s: int, counters: Counters
 ) -> Flavor:
     """Cloud or Data Center, from ``/serverInfo`` ``deploymentType``."""
-    probe = Transport(Jira(jira_url, **auth, **_common(timeout_s, jira_url)), "jira", counters)
+    probe = Transport(_client(jira_url, auth, timeout_s, api_version="2"), "jira", counters)
     try:
         info = probe.call("GET", "rest/api/2/serverInfo")
     finally:
@@ -171,13 +184,9 @@ def connect(conn: Connection) -> Atlassian:
     counters = Counters()
     jira_auth = _auth(conn.username, conn.api_token, conn.personal_token)
     flavor = conn.flavor or detect_flavor(conn.jira_url, jira_auth, conn.timeout_s, counters)
-    jira_client: AtlassianRestAPI
-    if flavor == "cloud":
-        jira_client = JiraCloud(
-            conn.jira_url, api_version=3, **jira_auth, **_common(conn.timeout_s, conn.jira_url)
-        )
-    else:
-        jira_client = Jira(conn.jira_url, **jira_auth, **_common(conn.timeout_s, conn.jira_url))
+    # The API versions JiraCloud (3) and Jira (2) would set; the worker's paths name theirs.
+    jira_client = _client(conn.jira_url, jira_auth, conn.timeout_s, cloud=flavor == "cloud",
+                          api_version=3 if flavor == "cloud" else "2")
 
     confluence_url = conn.confluence_url or (
         conn.jira_url.rstrip("/") + "/wiki" if flavor == "cloud" else conn.jira_url
@@ -190,14 +199,10 @@ def connect(conn: Connection) -> Atlassian:
         if has_own_credentials
         else jira_auth
     )
-    # The /wiki base is passed explicitly: the library adds it only for *.atlassian.net hosts.
-    # ConfluenceServer's __init__ is unannotated in the library.
-    confluence_client = ConfluenceServer(  # type: ignore[no-untyped-call]
-        confluence_url,
-        cloud=flavor == "cloud",
-        **confluence_auth,
-        **_common(conn.timeout_s, confluence_url),
-    )
+    # The /wiki base is passed explicitly: the library's Confluence classes add it only for
+    # *.atlassian.net hosts. The API version ConfluenceServer would set; the paths name theirs.
+    confluence_client = _client(confluence_url.rstrip("/"), confluence_auth, conn.timeout_s,
+                                cloud=flavor == "cloud", api_version="latest")
     pacer = WritePacer(rate_per_s=conn.write_rate_per_s)
     jira = JiraGateway(Transport(jira_client, "jira", counters, pacer=pacer), flavor)
     confluence = ConfluenceGateway(

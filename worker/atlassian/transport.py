@@ -17,16 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import orjson
 import requests
 import structlog
-from atlassian.rest_client import AtlassianRestAPI
 
 from worker.atlassian import retry
 from worker.atlassian.pacing import WritePacer
+
+if TYPE_CHECKING:
+    # At run time the class comes through worker.atlassian.library (see there why).
+    from atlassian.rest_client import AtlassianRestAPI
 
 log = structlog.get_logger(__name__)
 
