@@ -6,7 +6,7 @@ import contextlib
 import threading
 from collections.abc import Sequence
 
-from worker.cycle.memory import limit_arenas, release_freed
+from worker.cycle.memory import release_freed, tune_allocator
 from worker.cycle.report import CycleReport
 from worker.cycle.resources import CycleResources
 from worker.cycle.run import run_cycle
@@ -24,8 +24,9 @@ class CycleRunner(CycleResources):
         (nothing was read or written). ``hint``: read only these tickets (a webhook's)."""
         stop = stopping or threading.Event()
         # Before the cycle starts its threads (the search prefetch, the writers): they share
-        # the one arena instead of each keeping its own (see worker.cycle.memory).
-        limit_arenas()
+        # the one arena instead of each keeping its own, and large blocks are always mapped
+        # on their own (see worker.cycle.memory).
+        tune_allocator()
         with self.cycle_lock:  # the scheduler never overlaps cycles; this guards manual calls too
             try:
                 return self._run(dry_run=dry_run, stopping=stop, hint=hint)
