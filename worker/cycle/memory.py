@@ -19,8 +19,9 @@ Measured in the benchmark's guard process at 100,000 tickets (first cycle, settl
 well (which costs microseconds; a ``gc.collect()`` with it would cost 40 ms a cycle for nothing
 measurable: reference counting frees a cycle's data as it goes). Later, with the threshold held
 at 128 KiB as well: 149 MB at the full read's peak, 140 with it (two runs each, the same three
-cycles); in the benchmark, 137 MB, now 129, for 2.4 s more CPU in a full read of 100,000
-tickets (25.5 s, was 23.1: each page's body is mapped afresh, its pages faulted in again).
+cycles); in the benchmark, 137 MB, now 129. Each page's body is mapped afresh and its pages
+faulted in again: in a full read of 100,000 tickets 1.8 s more system time, and as much less
+user time in the allocator (33.7 s of CPU against 33.9, the same harness, one run each).
 None changes what a cycle reads or writes. All are glibc's (``mallopt``,
 ``malloc_trim``), looked up through ctypes: elsewhere (musl, macOS) they are skipped and the
 process runs as before.
