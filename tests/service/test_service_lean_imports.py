@@ -133,3 +133,30 @@ def test_the_client_library_stays_whole_for_everyone_else() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, check=False)
     assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+
+
+def test_threads_asking_at_once_get_the_whole_package_once() -> None:
+    """Threads asking for the package's names at the same moment all get them: one runs the
+    deferred ``__init__``, the others wait for it instead of seeing a half-made package."""
+    code = "\n".join([
+        "import sys, threading",
+        "from worker.atlassian.library import rest_client_class",
+        "rest_client = rest_client_class()",
+        "start, got, errors = threading.Barrier(8), [], []",
+        "def ask():",
+        "    start.wait()",
+        "    try:",
+        "        from atlassian import Confluence, Jira",
+        "        got.append((Jira, Confluence))",
+        "    except Exception as exc:",
+        "        errors.append(repr(exc))",
+        "threads = [threading.Thread(target=ask) for _ in range(8)]",
+        "[t.start() for t in threads]",
+        "[t.join() for t in threads]",
+        "assert errors == [] and len(set(got)) == 1 and len(got) == 8, errors",
+        "assert issubclass(got[0][0], rest_client)",
+        "print('ok')",
+    ])
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr

@@ -22,12 +22,16 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from atlassian.rest_client import AtlassianRestAPI
 
 PACKAGE = "atlassian"
+
+#: one thread runs the deferred ``__init__``; another asking meanwhile waits for it
+_completing = threading.Lock()
 
 
 def _register_without_init() -> None:
@@ -40,14 +44,23 @@ def _register_without_init() -> None:
     package = importlib.util.module_from_spec(spec)
     loader = spec.loader
 
+    completing_thread: list[int] = []
+
     def complete(name: str) -> Any:
         # Module-level __getattr__ (PEP 562): called only for a name the module lacks.
-        if name.startswith("__"):
+        if name.startswith("__") or threading.get_ident() in completing_thread:
+            # the __init__ itself asking (``from atlassian import utils``): not defined yet,
+            # so the import system imports the submodule
             raise AttributeError(name)
-        # Removed before the __init__ runs: its own ``from atlassian import utils`` must
-        # find the submodule through the import system, not come back here.
-        del package.__dict__["__getattr__"]
-        loader.exec_module(package)
+        with _completing:  # another thread asking meanwhile waits for the whole package
+            if package.__dict__.get("__getattr__") is complete:
+                completing_thread.append(threading.get_ident())
+                try:
+                    loader.exec_module(package)
+                finally:
+                    completing_thread.clear()
+                if package.__dict__.get("__getattr__") is complete:
+                    del package.__dict__["__getattr__"]
         return getattr(package, name)
 
     package.__dict__["__getattr__"] = complete
@@ -60,4 +73,3 @@ def rest_client_class() -> type[AtlassianRestAPI]:
     from atlassian.rest_client import AtlassianRestAPI
 
     return AtlassianRestAPI
-
