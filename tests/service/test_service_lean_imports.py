@@ -60,6 +60,13 @@ def _open_in_service_process(target: Path) -> dict[str, object]:
     return answer
 
 
+def _prints_ok(code: str) -> None:
+    """``code`` run in a fresh interpreter ends well and prints ``ok`` (its asserts held)."""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+
+
 def test_the_known_head_is_alembics_head() -> None:
     """HEAD_REVISION names the newest migration: a new revision must update it, or a store at
     the old head would be opened as current and never gain the new revision's schema."""
@@ -108,9 +115,7 @@ def test_structlog_is_imported_without_rich_yet_rich_still_works() -> None:
     code = ("import sys, worker.telemetry.logs, structlog.dev; "
             "assert 'rich' not in sys.modules and structlog.dev.rich is None; "
             "import rich.console, rich.table; print('ok')")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, check=False)
-    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+    _prints_ok(code)
 
 
 def test_the_client_library_stays_whole_for_everyone_else() -> None:
@@ -130,9 +135,7 @@ def test_the_client_library_stays_whole_for_everyone_else() -> None:
         "assert rest_client_class() is rest_client",
         "print('ok')",
     ])
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, check=False)
-    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+    _prints_ok(code)
 
 
 def test_threads_asking_at_once_get_the_whole_package_once() -> None:
@@ -157,6 +160,4 @@ def test_threads_asking_at_once_get_the_whole_package_once() -> None:
         "assert issubclass(got[0][0], rest_client)",
         "print('ok')",
     ])
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, check=False)
-    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+    _prints_ok(code)
